@@ -1,0 +1,75 @@
+# resilience.dr — every command a developer, CI or an operator drilling the
+# collection needs. `make help` lists them.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PYTHON_VERSION := 3.11
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export LAB_DIR ?= $(CURDIR)/.lab
+export LAB_PORT_BASE ?= 54300
+export PATH := $(BIN):$(PATH)
+
+ANSIBLE_PLAYBOOK := $(BIN)/ansible-playbook
+PYTEST_ARGS ?=
+
+.PHONY: help setup venv collections lock lab-up lab-down lab-check drill test lint sanity units integration bench clean
+
+help: ## List the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: ## Install system packages, the virtual environment and the collections (idempotent)
+	scripts/setup-system.sh
+	$(MAKE) --no-print-directory venv collections
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt requirements.txt
+	command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	[ -x $(VENV)/bin/python ] || $(UV) venv --quiet --seed --python $(PYTHON_VERSION) $(VENV)
+	$(UV) pip install --quiet --python $(VENV)/bin/python -r requirements-dev.txt
+	touch $@
+
+collections: $(VENV)/.installed ## Link this collection and install amazon.aws/awx.awx into .collections/
+	$(BIN)/python scripts/install-collections.py --pip "$(BIN)/python -m pip"
+
+lock: ## Re-pin requirements-dev.txt from requirements-dev.in
+	$(UV) pip compile --quiet --python-version $(PYTHON_VERSION) --no-header requirements-dev.in -o requirements-dev.txt
+	sed -i '1i # Pinned by "make lock" from requirements-dev.in; do not edit by hand.' requirements-dev.txt
+
+lab-up: setup ## Start the lab servers (PostgreSQL, pgBackRest, Redis, BIND, moto) on loopback
+	scripts/lab-running.sh || $(ANSIBLE_PLAYBOOK) playbooks/lab.yml
+
+lab-check: ## Check that every lab server answers
+	$(ANSIBLE_PLAYBOOK) playbooks/lab_check.yml
+
+lab-down: ## Stop exactly what lab-up started and remove .lab/
+	if [ -x $(ANSIBLE_PLAYBOOK) ]; then $(ANSIBLE_PLAYBOOK) playbooks/lab.yml -e lab_state=absent; else rm -rf .lab; fi
+
+drill: lab-up ## The disaster drill on the lab
+	$(ANSIBLE_PLAYBOOK) playbooks/lab_check.yml
+
+test: setup lint sanity units integration ## Every check CI runs
+
+lint: ## ansible-lint, profile production
+	$(BIN)/ansible-lint
+
+sanity: ## ansible-test sanity (no ignore entries)
+	scripts/ansible-test.sh sanity --venv --python $(PYTHON_VERSION) --color no
+
+units: ## ansible-test units for module_utils and modules
+	scripts/ansible-test.sh units --venv --python $(PYTHON_VERSION) --color no --requirements
+
+integration: lab-up ## Modules, roles and playbooks through ansible-playbook against the lab
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+bench: lab-up ## Side-by-side timings against the bare tools (not part of make test)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+clean: lab-down ## Remove the lab, the build copies and test output (keeps .venv)
+	rm -rf .build tests/output reports

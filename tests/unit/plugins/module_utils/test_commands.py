@@ -1,0 +1,34 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
+from ansible_collections.resilience.dr.plugins.module_utils._errors import CommandFailed, DependencyMissing
+
+
+def test_secrets_reach_the_program_through_the_environment_and_are_not_recorded():
+    runner = CommandRunner({"PGPASSWORD": "s3cret"})
+    completed = runner.run([sys.executable, "-c", "import os; print(os.environ['PGPASSWORD'])"])
+    assert completed.stdout.strip() == b"s3cret"
+    assert runner.executed_commands == [f"PGPASSWORD=*** {sys.executable} -c 'import os; print(os.environ['\"'\"'PGPASSWORD'\"'\"'])'"]
+    assert "s3cret" not in " ".join(runner.executed_commands)
+
+
+def test_failure_carries_the_exit_status_and_the_tail_of_stderr():
+    runner = CommandRunner()
+    script = "import sys; [print(f'line {n}', file=sys.stderr) for n in range(40)]; sys.exit(3)"
+    with pytest.raises(CommandFailed) as failure:
+        runner.run([sys.executable, "-c", script], what="pg_dump of orders")
+    message = str(failure.value)
+    assert message.startswith("pg_dump of orders failed with exit status 3 after ")
+    assert "line 39" in message and "line 24" not in message
+    assert failure.value.details["rc"] == 3
+
+
+def test_missing_program_is_a_dependency_error():
+    with pytest.raises(DependencyMissing, match="the program no-such-program-here is not installed"):
+        CommandRunner().run(["no-such-program-here"])
