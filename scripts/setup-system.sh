@@ -8,7 +8,7 @@ packages=(
   postgresql-15 postgresql-contrib pgbackrest
   redis-server
   bind9 bind9-utils dnsutils
-  zstd age
+  zstd age jq
   util-linux procps
   shellcheck
 )

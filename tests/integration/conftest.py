@@ -25,6 +25,9 @@ import yaml
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = Path(os.environ.get("LAB_DIR", REPOSITORY_ROOT / ".lab"))
+# Tests seed repositories and check outcomes with the collection's own library
+# (the modules under test always run through ansible-playbook).
+sys.path.insert(0, str(REPOSITORY_ROOT / ".collections"))
 # The playbook runs with the Python (and the ansible-playbook) of this test run.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ.setdefault("ANSIBLE_CONFIG", str(REPOSITORY_ROOT / "ansible.cfg"))
@@ -142,9 +145,36 @@ class Ansible:
         """Run a list of tasks as a one-play playbook on localhost."""
         play = [{"name": "Test tasks", "hosts": "localhost", "gather_facts": gather_facts, "tasks": tasks}]
         self._count += 1
+        self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.workdir / f"play{self._count}.yml"
         path.write_text(yaml.safe_dump(play, sort_keys=False))
         return self.playbook(path, extravars, check=check, diff=diff)
+
+    def sequence(
+        self,
+        calls: list[tuple[str, dict[str, t.Any]] | tuple[str, dict[str, t.Any], dict[str, t.Any]]],
+        extravars: dict[str, t.Any] | None = None,
+    ) -> list[dict[str, t.Any]]:
+        """Run several module calls in one playbook, each optionally with {"check": ..., "diff": ...}.
+
+        One ansible-playbook start instead of one per call: the usual check mode ->
+        apply -> again -> check mode again is a single sequence.
+        """
+        tasks = []
+        for number, call in enumerate(calls):
+            name, args = call[0], call[1]
+            flags = call[2] if len(call) > 2 else {}
+            tasks.append({
+                "name": f"Call {number} {name}", name: args, "ignore_errors": True,
+                "check_mode": bool(flags.get("check", False)), "diff": bool(flags.get("diff", False)),
+            })
+        run = self.tasks(tasks, extravars)
+        results = []
+        for number, call in enumerate(calls):
+            found = run.results(f"Call {number} {call[0]}")
+            assert found, f"call {number} ({call[0]}) produced no result; output:\n{run.tail()}"
+            results.append(found[-1])
+        return results
 
     def module(
         self,
@@ -174,6 +204,45 @@ def lab() -> dict[str, t.Any]:
 @pytest.fixture
 def ansible(tmp_path: Path) -> Ansible:
     return Ansible(tmp_path / "ansible")
+
+
+@pytest.fixture(scope="session")
+def aws(lab: dict[str, t.Any]) -> dict[str, str]:
+    """Module options that point the AWS SDK at the lab's moto server."""
+    facts = lab["aws"]
+    return {
+        "endpoint_url": facts["endpoint_url"],
+        "region": facts["region"],
+        "access_key": facts["access_key"],
+        "secret_key": facts["secret_key"],
+    }
+
+
+def boto3_client(aws: dict[str, str], service: str, region: str | None = None) -> t.Any:
+    import boto3  # imported here so collection of other tests does not need it
+
+    return boto3.client(
+        service, endpoint_url=aws["endpoint_url"], region_name=region or aws["region"],
+        aws_access_key_id=aws["access_key"], aws_secret_access_key=aws["secret_key"],
+    )
+
+
+@pytest.fixture
+def s3_bucket(aws: dict[str, str], request: pytest.FixtureRequest) -> t.Iterator[str]:
+    """A fresh bucket on the lab's moto server, emptied and removed afterwards."""
+    import uuid
+
+    client = boto3_client(aws, "s3")
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    yield name
+    paginator = client.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=name):
+        objects = [{"Key": item["Key"], "VersionId": item["VersionId"]}
+                   for item in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if objects:
+            client.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
+    client.delete_bucket(Bucket=name)
 
 
 def lab_ctl(path: str, action: str) -> str:

@@ -1,0 +1,141 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options of the backup repository, shared by every module that reads or writes backups.
+
+Each fragment matches one function of plugins/module_utils/_repository/options.py.
+"""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Where the repository is and how to reach it: every repository module.
+    DOCUMENTATION = r"""
+options:
+  repository:
+    description:
+      - The backup repository, a local directory given as an absolute path (C(/srv/backups)) or an S3
+        prefix (C(s3://bucket/prefix)).
+      - Backups are stored as C(<component>/<backup_id>/) with their data files and a C(manifest.json)
+        written last; see C(docs/repository-format.md) for the format and how to restore by hand.
+    type: str
+    required: true
+  endpoint_url:
+    description:
+      - URL of the S3 API for an C(s3://) repository, for S3-compatible stores or a test server.
+        The default is AWS's endpoint for O(region).
+    type: str
+  region:
+    description:
+      - AWS region of the bucket. The default comes from the environment or the AWS profile.
+    type: str
+  access_key:
+    description:
+      - AWS access key id. The default chain of boto3 applies when it is not set (environment, profile,
+        instance role).
+    type: str
+  secret_key:
+    description:
+      - AWS secret access key that goes with O(access_key).
+    type: str
+  session_token:
+    description:
+      - AWS session token of temporary credentials.
+    type: str
+  profile:
+    description:
+      - Named AWS profile to take credentials and region from.
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the TLS certificate of the S3 endpoint.
+    type: bool
+    default: true
+  s3_sse:
+    description:
+      - Server-side encryption S3 applies to every object written, as a second layer under age
+        encryption.
+    type: str
+    choices: [AES256, aws:kms]
+  s3_sse_kms_key_id:
+    description:
+      - KMS key (id, ARN or alias) for O(s3_sse=aws:kms). The default is the bucket's AWS managed key.
+    type: str
+"""
+
+    # The age secret key for reading encrypted backups: restore and verify modules.
+    IDENTITY = r"""
+options:
+  encryption_identity_file:
+    description:
+      - Path of an age identity file (the output of C(age-keygen)) holding the secret key that decrypts the
+        backups. Needed to restore encrypted backups and to verify that they decrypt.
+      - Refused when the file is readable by group or others (mode must be 0600 or stricter).
+    type: path
+  encryption_identity:
+    description:
+      - The content of an age identity file, for example from a vault or a Secrets Manager lookup.
+      - Mutually exclusive with O(encryption_identity_file).
+    type: str
+"""
+
+    # The per-component lock: modules that write or delete backups.
+    LOCK = r"""
+options:
+  lock_timeout:
+    description:
+      - Seconds to wait for another backup or prune of the same component to finish before failing with a
+        message naming its holder (operation, host, pid, since when).
+    type: int
+    default: 60
+  break_stale_lock:
+    description:
+      - Take over the lock of a component when its holder is gone (its pid no longer runs on this host, or
+        its heartbeat is older than 5 minutes).
+      - A stale lock is always reported; it is broken only when this is set, after a person checked that no
+        backup of the component still runs.
+    type: bool
+    default: false
+"""
+
+    # How new backups are written: backup modules.
+    BACKUP = r"""
+options:
+  encryption_recipients:
+    description:
+      - age public keys (C(age1...)) to encrypt the backup to; any one of their secret keys decrypts it
+        (for example an operations key and an offline break-glass key).
+      - The host taking backups needs only these public keys, so it cannot read old backups.
+      - Empty means the data files are not encrypted (S3 server-side encryption may still apply).
+    type: list
+    elements: str
+    default: []
+  compression_level:
+    description:
+      - zstd compression level, from 1 (fastest) to 19 (smallest).
+    type: int
+    default: 3
+  compression_threads:
+    description:
+      - zstd worker threads; 0 uses one per CPU.
+    type: int
+    default: 0
+  retention_class:
+    description:
+      - C(pinned) backups are never removed by M(resilience.dr.backup_prune) (for example the backup taken
+        before a risky migration); C(standard) ones follow the retention rules.
+    type: str
+    choices: [standard, pinned]
+    default: standard
+  s3_object_lock_mode:
+    description:
+      - S3 Object Lock retention mode for the objects of the backup (the bucket must have Object Lock
+        enabled). C(COMPLIANCE) cannot be shortened by anyone, C(GOVERNANCE) only with a special permission.
+      - Requires O(s3_object_lock_days).
+    type: str
+    choices: [GOVERNANCE, COMPLIANCE]
+  s3_object_lock_days:
+    description:
+      - Days the objects of the backup stay locked against deletion and overwrite.
+    type: int
+"""

@@ -1,0 +1,646 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where backups are stored: a local directory or an S3 prefix.
+
+Both backends offer the same small set of operations on '/'-separated keys
+relative to the repository root. Writes become visible only when committed
+(temporary file + rename locally, completed multipart upload on S3), so a
+reader never sees half a file. Local files are created 0600 and directories
+0700 from the start.
+"""
+
+from __future__ import annotations
+
+import abc
+import errno
+import os
+import secrets
+import sys
+import threading
+import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DependencyMissing, RepositoryError
+
+# boto3 takes most of a second to import; it is imported only for S3 repositories.
+boto3: t.Any = None
+botocore: t.Any = None
+
+
+def _import_boto3() -> None:
+    global boto3, botocore  # pylint: disable=global-statement
+    if boto3 is not None:
+        return
+    try:
+        import boto3 as _boto3  # pylint: disable=import-outside-toplevel
+        import botocore.config  # pylint: disable=import-outside-toplevel,unused-import
+        import botocore.exceptions  # pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        raise DependencyMissing(
+            "the Python library boto3 is required for an s3:// repository but is not installed for the Python "
+            "that runs this module; install it there (pip install boto3)"
+        ) from None
+    boto3, botocore = _boto3, sys.modules["botocore"]
+
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+# S3 multipart: parts start at 16 MiB and double every 2,000 parts, so a file
+# of any size fits in the 10,000 parts S3 allows while memory stays bounded
+# (part size x (uploads in flight + 1)).
+PART_SIZE = 16 * 1024 * 1024
+PARTS_PER_SIZE_STEP = 2000
+UPLOADS_IN_FLIGHT = 3
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified: datetime | None = None
+
+
+class ObjectWriter(t.Protocol):
+    def write(self, data: bytes) -> int: ...
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Backend(abc.ABC):
+    """Operations every repository backend provides."""
+
+    location: str
+
+    @abc.abstractmethod
+    def describe(self, key: str) -> str:
+        """Full location of key for messages: /srv/backups/x or s3://bucket/prefix/x."""
+
+    @abc.abstractmethod
+    def list_objects(self, prefix: str) -> t.Iterator[StoredObject]:
+        """Every object under prefix (recursively), in no particular order."""
+
+    @abc.abstractmethod
+    def list_children(self, prefix: str) -> list[str]:
+        """Names of the immediate 'directories' under prefix."""
+
+    @abc.abstractmethod
+    def read_bytes(self, key: str) -> bytes | None:
+        """Content of a small object, or None if it does not exist."""
+
+    @abc.abstractmethod
+    def open_read(self, key: str) -> t.BinaryIO:
+        """A stream of the object's bytes; the caller closes it."""
+
+    @abc.abstractmethod
+    def open_write(self, key: str) -> ObjectWriter:
+        """A writer whose data becomes visible under key only on commit()."""
+
+    @abc.abstractmethod
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Create key with data unless it exists; False when it exists."""
+
+    @abc.abstractmethod
+    def replace_if_unchanged(self, key: str, expected: bytes, data: bytes) -> bool:
+        """Overwrite key with data only while it still holds expected."""
+
+    @abc.abstractmethod
+    def delete_if_unchanged(self, key: str, expected: bytes) -> bool:
+        """Delete key only while it still holds expected."""
+
+    @abc.abstractmethod
+    def delete(self, keys: t.Sequence[str]) -> None:
+        """Delete keys; missing ones are ignored."""
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        writer = self.open_write(key)
+        try:
+            writer.write(data)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+
+    def close(self) -> None:
+        """Release resources held by the backend."""
+
+
+# --------------------------------------------------------------------------- local
+
+
+def _raise_os_error(error: OSError, action: str, where: str) -> t.NoReturn:
+    hint = ""
+    if error.errno == errno.ENOSPC:
+        hint = "; the file system is full: free space or use another repository"
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        hint = "; check the owner and mode of the repository directory"
+    raise RepositoryError(f"cannot {action} {where}: {error.strerror or error}{hint}", path=where) from None
+
+
+class _LocalWriter:
+    """A temporary file beside the target, renamed over it on commit."""
+
+    def __init__(self, backend: LocalBackend, key: str) -> None:
+        self._backend = backend
+        self._path = backend.path(key)
+        directory = os.path.dirname(self._path)
+        backend.make_dirs(directory)
+        self._temporary = os.path.join(directory, f".{os.path.basename(self._path)}.partial-{secrets.token_hex(4)}")
+        try:
+            descriptor = os.open(self._temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        except OSError as error:
+            _raise_os_error(error, "create", self._temporary)
+        self._file = os.fdopen(descriptor, "wb", buffering=0)
+        self._done = False
+
+    def write(self, data: bytes) -> int:
+        try:
+            view = memoryview(data)
+            while view:
+                written = self._file.write(view)
+                view = view[written:]
+        except OSError as error:
+            self.abort()
+            _raise_os_error(error, "write", self._path)
+        return len(data)
+
+    def commit(self) -> None:
+        try:
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._temporary, self._path)
+            self._backend.sync_dir(os.path.dirname(self._path))
+        except OSError as error:
+            self.abort()
+            _raise_os_error(error, "write", self._path)
+        self._done = True
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._file.close()
+        try:
+            os.unlink(self._temporary)
+        except FileNotFoundError:
+            pass
+
+
+class LocalBackend(Backend):
+    def __init__(self, root: str) -> None:
+        if not os.path.isabs(root):
+            raise ConfigurationError(f"repository {root!r} must be an absolute path or an s3:// URL")
+        self.root = os.path.normpath(root)
+        self.location = self.root
+
+    def path(self, key: str) -> str:
+        parts = [part for part in key.split("/") if part]
+        if any(part in (".", "..") for part in parts):
+            raise RepositoryError(f"refusing repository key {key!r}: it leaves the repository")
+        return os.path.join(self.root, *parts)
+
+    def describe(self, key: str) -> str:
+        return self.path(key)
+
+    def make_dirs(self, directory: str) -> None:
+        """Create directory and missing parents below the root with mode 0700."""
+        missing = []
+        current = directory
+        while not os.path.isdir(current):
+            missing.append(current)
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        for path in reversed(missing):
+            try:
+                os.mkdir(path, DIR_MODE)
+            except FileExistsError:
+                continue
+            except OSError as error:
+                _raise_os_error(error, "create directory", path)
+
+    @staticmethod
+    def sync_dir(directory: str) -> None:
+        descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+    def list_objects(self, prefix: str) -> t.Iterator[StoredObject]:
+        base = self.path(prefix)
+        if not os.path.isdir(base):
+            return
+        for directory, _subdirectories, files in os.walk(base):
+            for name in files:
+                full = os.path.join(directory, name)
+                try:
+                    info = os.stat(full)
+                except FileNotFoundError:
+                    continue
+                key = os.path.relpath(full, self.root).replace(os.sep, "/")
+                yield StoredObject(key, info.st_size, datetime.fromtimestamp(info.st_mtime, timezone.utc))
+
+    def list_children(self, prefix: str) -> list[str]:
+        base = self.path(prefix)
+        try:
+            return sorted(entry.name for entry in os.scandir(base) if entry.is_dir(follow_symlinks=False))
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            _raise_os_error(error, "list", base)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        path = self.path(key)
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            _raise_os_error(error, "read", path)
+
+    def open_read(self, key: str) -> t.BinaryIO:
+        path = self.path(key)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            raise RepositoryError(f"{path} is missing", path=path) from None
+        except OSError as error:
+            _raise_os_error(error, "read", path)
+
+    def open_write(self, key: str) -> ObjectWriter:
+        return _LocalWriter(self, key)
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        path = self.path(key)
+        self.make_dirs(os.path.dirname(path))
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        except FileExistsError:
+            return False
+        except OSError as error:
+            _raise_os_error(error, "create", path)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+
+    def replace_if_unchanged(self, key: str, expected: bytes, data: bytes) -> bool:
+        # Local locks are taken by processes of this host; the compare and the
+        # rename are not one atomic step, which is why breaking a lock is an
+        # explicit operator decision (break_stale_lock), never automatic.
+        if self.read_bytes(key) != expected:
+            return False
+        self.write_bytes(key, data)
+        return True
+
+    def delete_if_unchanged(self, key: str, expected: bytes) -> bool:
+        if self.read_bytes(key) != expected:
+            return False
+        self.delete([key])
+        return True
+
+    def delete(self, keys: t.Sequence[str]) -> None:
+        directories = set()
+        for key in keys:
+            path = self.path(key)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                _raise_os_error(error, "delete", path)
+            directories.add(os.path.dirname(path))
+        # Remove directories left empty, deepest first, never the root.
+        for directory in sorted(directories, key=len, reverse=True):
+            while directory != self.root and directory.startswith(self.root):
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    break
+                directory = os.path.dirname(directory)
+
+
+# --------------------------------------------------------------------------- S3
+
+
+@dataclass
+class S3Options:
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+    profile: str | None = None
+    validate_certs: bool = True
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    object_lock_mode: str | None = None
+    object_lock_days: int | None = None
+
+
+MISSING = ("NoSuchKey", "404", "NotFound")
+PRECONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict", "412")
+
+
+def _aws_error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+class _S3Writer:
+    """Streams into one object: a single PUT for small files, multipart above PART_SIZE."""
+
+    def __init__(self, backend: S3Backend, key: str) -> None:
+        self._backend = backend
+        self._key = backend.object_key(key)
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[Future] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._slots = threading.Semaphore(UPLOADS_IN_FLIGHT)
+        self._done = False
+
+    def _part_size(self) -> int:
+        return PART_SIZE << min(len(self._parts) // PARTS_PER_SIZE_STEP, 4)
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        while len(self._buffer) >= self._part_size():
+            size = self._part_size()
+            chunk = bytes(self._buffer[:size])
+            del self._buffer[:size]
+            self._send_part(chunk)
+        return len(data)
+
+    def _send_part(self, chunk: bytes) -> None:
+        backend = self._backend
+        if self._upload_id is None:
+            response = backend.call(
+                "create_multipart_upload", self._key, Bucket=backend.bucket, Key=self._key, **backend.put_arguments()
+            )
+            self._upload_id = response["UploadId"]
+            self._pool = ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT)
+        number = len(self._parts) + 1
+        self._slots.acquire()  # bounds memory: at most UPLOADS_IN_FLIGHT parts wait in memory
+
+        def upload() -> dict[str, t.Any]:
+            try:
+                response = backend.call(
+                    "upload_part", self._key, Bucket=backend.bucket, Key=self._key,
+                    UploadId=self._upload_id, PartNumber=number, Body=chunk,
+                )
+                return {"PartNumber": number, "ETag": response["ETag"]}
+            finally:
+                self._slots.release()
+
+        self._parts.append(self._pool.submit(upload))
+        # Surface a failed part now rather than after gigabytes more.
+        for future in self._parts:
+            failure = future.exception() if future.done() else None
+            if failure is not None:
+                self.abort()
+                raise failure
+
+    def commit(self) -> None:
+        backend = self._backend
+        try:
+            if self._upload_id is None:
+                backend.call(
+                    "put_object", self._key, Bucket=backend.bucket, Key=self._key, Body=bytes(self._buffer),
+                    **backend.put_arguments(),
+                )
+            else:
+                if self._buffer:
+                    self._send_part(bytes(self._buffer))
+                    self._buffer.clear()
+                parts = [future.result() for future in self._parts]
+                backend.call(
+                    "complete_multipart_upload", self._key, Bucket=backend.bucket, Key=self._key,
+                    UploadId=self._upload_id, MultipartUpload={"Parts": parts},
+                )
+                backend.ensure_retention(self._key)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+        self._done = True
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._buffer.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._upload_id is not None:
+            try:
+                self._backend.client.abort_multipart_upload(
+                    Bucket=self._backend.bucket, Key=self._key, UploadId=self._upload_id
+                )
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+                pass  # a lifecycle rule for incomplete uploads is the backstop (docs/repository-format.md)
+
+
+class S3Backend(Backend):
+    def __init__(self, url: str, options: S3Options) -> None:
+        _import_boto3()
+        rest = url[len("s3://"):]
+        bucket, _separator, prefix = rest.partition("/")
+        if not bucket:
+            raise ConfigurationError(f"repository {url!r} names no bucket; write it as s3://bucket/prefix")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.location = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.options = options
+        session = boto3.session.Session(
+            aws_access_key_id=options.access_key,
+            aws_secret_access_key=options.secret_key,
+            aws_session_token=options.session_token,
+            profile_name=options.profile,
+            region_name=options.region,
+        )
+        config = botocore.config.Config(
+            # Standard retry mode: exponential backoff with jitter on throttling and 5xx.
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=10,
+            read_timeout=120,
+            max_pool_connections=UPLOADS_IN_FLIGHT + 4,
+            s3={"addressing_style": "path"} if options.endpoint_url else None,
+        )
+        self.client = session.client(
+            "s3", endpoint_url=options.endpoint_url, verify=options.validate_certs, config=config
+        )
+
+    def object_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def describe(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def put_arguments(self) -> dict[str, t.Any]:
+        arguments: dict[str, t.Any] = {}
+        if self.options.sse:
+            arguments["ServerSideEncryption"] = self.options.sse
+            if self.options.sse_kms_key_id:
+                arguments["SSEKMSKeyId"] = self.options.sse_kms_key_id
+        if self.options.object_lock_mode:
+            arguments["ObjectLockMode"] = self.options.object_lock_mode
+            arguments["ObjectLockRetainUntilDate"] = datetime.now(timezone.utc) + timedelta(
+                days=self.options.object_lock_days or 1
+            )
+        return arguments
+
+    def ensure_retention(self, object_key: str) -> None:
+        """Make sure an object written by multipart upload carries the Object Lock retention asked for.
+
+        S3 applies the retention given to CreateMultipartUpload; some S3-compatible
+        stores silently drop it, so check, and set it explicitly if it is missing.
+        """
+        arguments = self.put_arguments()
+        if "ObjectLockMode" not in arguments:
+            return
+        head = self.call("head_object", object_key, Bucket=self.bucket, Key=object_key)
+        if head.get("ObjectLockMode") == arguments["ObjectLockMode"]:
+            return
+        self.call(
+            "put_object_retention", object_key, Bucket=self.bucket, Key=object_key,
+            Retention={"Mode": arguments["ObjectLockMode"], "RetainUntilDate": arguments["ObjectLockRetainUntilDate"]},
+        )
+
+    def call(self, operation: str, key: str, **arguments: t.Any) -> dict[str, t.Any]:
+        """One S3 API call; failures become a RepositoryError naming the object and the AWS error."""
+        try:
+            return getattr(self.client, operation)(**arguments)
+        except botocore.exceptions.ClientError as error:
+            code = _aws_error_code(error)
+            hints = {
+                "NoSuchBucket": f"; the bucket {self.bucket} does not exist (create it, or check the repository URL and region)",
+                "AccessDenied": "; the credentials lack permission for this (see the IAM policy in docs/repository-format.md)",
+                "InvalidAccessKeyId": "; the access key is not known to this endpoint",
+                "SignatureDoesNotMatch": "; the secret key does not match the access key",
+            }
+            raise RepositoryError(
+                f"S3 {operation} of s3://{self.bucket}/{key} failed: {code or 'error'}: "
+                f"{error.response.get('Error', {}).get('Message', error)}{hints.get(code, '')}",
+                aws_error_code=code or None,
+            ) from None
+        except botocore.exceptions.EndpointConnectionError as error:
+            raise RepositoryError(
+                f"cannot reach the S3 endpoint for {self.location}: {error}; check endpoint_url, region and the network",
+            ) from None
+        except botocore.exceptions.BotoCoreError as error:
+            raise RepositoryError(f"S3 {operation} of s3://{self.bucket}/{key} failed: {error}") from None
+
+    def list_objects(self, prefix: str) -> t.Iterator[StoredObject]:
+        full = self.object_key(prefix.rstrip("/") + "/") if prefix else (self.prefix + "/" if self.prefix else "")
+        token = None
+        while True:
+            arguments = {"Bucket": self.bucket, "Prefix": full}
+            if token:
+                arguments["ContinuationToken"] = token
+            page = self.call("list_objects_v2", full, **arguments)
+            for item in page.get("Contents", []):
+                key = item["Key"][len(self.prefix) + 1:] if self.prefix else item["Key"]
+                yield StoredObject(key, int(item["Size"]), item.get("LastModified"))
+            if not page.get("IsTruncated"):
+                return
+            token = page["NextContinuationToken"]
+
+    def list_children(self, prefix: str) -> list[str]:
+        full = self.object_key(prefix.rstrip("/") + "/") if prefix else (self.prefix + "/" if self.prefix else "")
+        names = []
+        token = None
+        while True:
+            arguments = {"Bucket": self.bucket, "Prefix": full, "Delimiter": "/"}
+            if token:
+                arguments["ContinuationToken"] = token
+            page = self.call("list_objects_v2", full, **arguments)
+            for common in page.get("CommonPrefixes", []):
+                names.append(common["Prefix"][len(full):].rstrip("/"))
+            if not page.get("IsTruncated"):
+                return sorted(names)
+            token = page["NextContinuationToken"]
+
+    def read_bytes(self, key: str) -> bytes | None:
+        try:
+            return self.call("get_object", key, Bucket=self.bucket, Key=self.object_key(key))["Body"].read()
+        except RepositoryError as error:
+            if error.details.get("aws_error_code") in MISSING:
+                return None
+            raise
+
+    def open_read(self, key: str) -> t.BinaryIO:
+        return self.call("get_object", key, Bucket=self.bucket, Key=self.object_key(key))["Body"]
+
+    def open_write(self, key: str) -> ObjectWriter:
+        return _S3Writer(self, key)
+
+    def _conditional(self, operation: str, key: str, **arguments: t.Any) -> bool:
+        """Run a conditional write; False when its precondition did not hold."""
+        try:
+            self.call(operation, key, Bucket=self.bucket, Key=self.object_key(key), **arguments)
+        except RepositoryError as error:
+            if error.details.get("aws_error_code") in PRECONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        return self._conditional("put_object", key, Body=data, IfNoneMatch="*", **self.put_arguments())
+
+    def _etag_if(self, key: str, expected: bytes) -> str | None:
+        """The ETag of key while it holds expected, else None."""
+        try:
+            response = self.call("get_object", key, Bucket=self.bucket, Key=self.object_key(key))
+        except RepositoryError as error:
+            if error.details.get("aws_error_code") in MISSING:
+                return None
+            raise
+        return response["ETag"] if response["Body"].read() == expected else None
+
+    def replace_if_unchanged(self, key: str, expected: bytes, data: bytes) -> bool:
+        etag = self._etag_if(key, expected)
+        return etag is not None and self._conditional("put_object", key, Body=data, IfMatch=etag, **self.put_arguments())
+
+    def delete_if_unchanged(self, key: str, expected: bytes) -> bool:
+        etag = self._etag_if(key, expected)
+        return etag is not None and self._conditional("delete_object", key, IfMatch=etag)
+
+    def delete(self, keys: t.Sequence[str]) -> None:
+        keys = list(keys)
+        for start in range(0, len(keys), 1000):
+            batch = keys[start:start + 1000]
+            response = self.call(
+                "delete_objects", batch[0], Bucket=self.bucket,
+                Delete={"Objects": [{"Key": self.object_key(key)} for key in batch], "Quiet": True},
+            )
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise RepositoryError(
+                    f"S3 refused to delete {len(errors)} object(s), first s3://{self.bucket}/{first.get('Key')}: "
+                    f"{first.get('Code')}: {first.get('Message')} (an S3 Object Lock retention may still protect it)"
+                )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_backend(repository: str, s3: S3Options | None = None) -> Backend:
+    """The backend for a repository given as a local absolute path or an s3:// URL."""
+    if repository.startswith("s3://"):
+        return S3Backend(repository, s3 or S3Options())
+    if "://" in repository:
+        raise ConfigurationError(
+            f"repository {repository!r} is neither a local absolute path nor an s3://bucket/prefix URL"
+        )
+    return LocalBackend(repository)

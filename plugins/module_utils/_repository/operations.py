@@ -1,0 +1,205 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What backup_info, backup_verify and backup_prune do, without Ansible.
+
+Each function takes a Repository and plain options and returns the result
+dictionary of its module; check mode is a parameter, never a side path.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import datetime
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import BackupNotFound, ConfigurationError, IntegrityError
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
+    FAILED_VERIFICATION,
+    INCOMPLETE,
+    USABLE,
+    VERIFIED,
+    BackupEntry,
+    Repository,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import Candidate, RetentionPolicy, plan_retention
+from ansible_collections.resilience.dr.plugins.module_utils._timing import utc_now
+
+
+def component_summary(entries: t.Sequence[BackupEntry], now: datetime) -> dict[str, t.Any]:
+    """Per component: counts, and the newest usable and newest verified backup with their age."""
+    summary: dict[str, t.Any] = {}
+    for entry in entries:
+        item = summary.setdefault(entry.component, {
+            "backups": 0, "usable": 0, "verified": 0, "incomplete": 0,
+            "newest_backup_id": None, "newest_age_s": None, "newest_consistency_point": None,
+            "newest_verified_backup_id": None, "newest_verified_age_s": None,
+        })
+        item["backups"] += 1
+        if entry.status == INCOMPLETE:
+            item["incomplete"] += 1
+        if not entry.usable or entry.manifest is None:
+            continue
+        item["usable"] += 1
+        age = int((now - entry.manifest.finished).total_seconds())
+        # entries come oldest first, so the last one seen is the newest
+        item["newest_backup_id"], item["newest_age_s"] = entry.backup_id, age
+        item["newest_consistency_point"] = entry.manifest.consistency_point or None
+        if entry.status == VERIFIED:
+            item["verified"] += 1
+            item["newest_verified_backup_id"], item["newest_verified_age_s"] = entry.backup_id, age
+    return summary
+
+
+def backup_info(
+    repository: Repository,
+    *,
+    component: str | None = None,
+    backup_id: str | None = None,
+    latest: bool = False,
+    statuses: t.Sequence[str] = (),
+) -> dict[str, t.Any]:
+    now = utc_now()
+    if backup_id:
+        if not component:
+            raise ConfigurationError("backup_id needs component")
+        entries = [repository.find(component, backup_id)]
+    else:
+        entries = repository.list_backups(component)
+    summary = component_summary(entries, now)
+    selected = [entry for entry in entries if not statuses or entry.status in statuses]
+    if latest:
+        newest: dict[str, BackupEntry] = {}
+        for entry in selected:
+            if entry.usable:
+                newest[entry.component] = entry
+        selected = list(newest.values())
+    selected.sort(key=lambda entry: (entry.component, entry.started, entry.backup_id), reverse=True)
+    return {
+        "changed": False,
+        "repository": repository.location,
+        "backups": [entry.summary(now) for entry in selected],
+        "components": summary,
+    }
+
+
+def _targets(repository: Repository, component: str | None, backup_id: str | None, latest: int) -> list[BackupEntry]:
+    if backup_id:
+        if not component:
+            raise ConfigurationError("backup_id needs component")
+        return [repository.find(component, backup_id)]
+    if latest < 1:
+        raise ConfigurationError("latest must be at least 1")
+    components = [component] if component else repository.components()
+    targets = []
+    for name in components:
+        usable = [entry for entry in repository.list_backups(name) if entry.usable or entry.status == FAILED_VERIFICATION]
+        targets.extend(usable[-latest:])
+    if component and not targets:
+        raise BackupNotFound(f"component {component} has no complete backup in {repository.location} to verify")
+    return targets
+
+
+def backup_verify(
+    repository: Repository,
+    *,
+    component: str | None = None,
+    backup_id: str | None = None,
+    latest: int = 1,
+    level: str = "auto",
+    record: bool = True,
+    check_mode: bool = False,
+) -> dict[str, t.Any]:
+    """Re-read the chosen backups; record each outcome; fail naming the first bad file."""
+    targets = _targets(repository, component, backup_id, latest)
+    results: list[dict[str, t.Any]] = []
+    failures: list[str] = []
+    changed = False
+    for entry in targets:
+        if entry.manifest is None:
+            raise BackupNotFound(f"{entry.label} cannot be verified: it is {entry.status} ({entry.error})")
+        if level == "content" and entry.manifest.encryption is not None and not repository.identities:
+            raise ConfigurationError(
+                f"level content for {entry.label} needs its secret key: it is encrypted, give "
+                "encryption_identity_file or encryption_identity (or use level: stored)"
+            )
+        previous_ok = (entry.verify_result or {}).get("ok")
+        outcome = repository.verify(entry, content=level != "stored")
+        if not outcome.ok:
+            failures.append(outcome.error or f"{entry.label} failed verification")
+        changed = changed or previous_ok is not outcome.ok
+        if record and not check_mode:
+            repository.record_verify_result(entry, outcome)
+        item = {
+            "component": entry.component, "backup_id": entry.backup_id, "level": outcome.level, "ok": outcome.ok,
+            "files": outcome.files, "bytes": outcome.bytes,
+        }
+        if not outcome.ok:
+            item.update(error=outcome.error, file=outcome.file)
+        results.append(item)
+    levels = {item["level"] for item in results}
+    if failures:
+        more = f" ({len(failures)} of {len(results)} backups failed verification)" if len(results) > 1 else ""
+        raise IntegrityError(failures[0] + more, verified=results)
+    return {
+        "changed": changed and record,
+        "repository": repository.location,
+        "verified": results,
+        # The weakest level any backup was checked at.
+        "level": "stored" if "stored" in levels else ("content" if levels else None),
+    }
+
+
+def backup_prune(
+    repository: Repository,
+    *,
+    policy: RetentionPolicy,
+    component: str | None = None,
+    remove_incomplete: bool = True,
+    check_mode: bool = False,
+) -> dict[str, t.Any]:
+    """Apply the retention policy to each component under its lock."""
+    policy.check()
+    now = utc_now()
+    components = [component] if component else repository.components()
+    removed: list[dict[str, t.Any]] = []
+    kept: list[dict[str, t.Any]] = []
+    left_alone: list[dict[str, t.Any]] = []
+    before: list[str] = []
+    for name in components:
+        with repository.lock(name, "prune"):
+            entries = repository.list_backups(name)
+            before.extend(f"{entry.component}/{entry.backup_id} ({entry.status})" for entry in entries)
+            complete = [entry for entry in entries if entry.manifest is not None and entry.status in (*USABLE, FAILED_VERIFICATION)]
+            reasons = plan_retention(
+                [
+                    Candidate(
+                        backup_id=entry.backup_id, finished_at=entry.manifest.finished, verified=entry.status == VERIFIED,
+                        pinned=entry.manifest.retention_class == "pinned", depends_on=entry.manifest.depends_on,
+                    )
+                    for entry in complete if entry.manifest is not None
+                ],
+                policy, now,
+            )
+            for entry in entries:
+                item = {"component": entry.component, "backup_id": entry.backup_id, "status": entry.status}
+                if entry in complete:
+                    if entry.backup_id in reasons:
+                        kept.append({**item, "reasons": reasons[entry.backup_id]})
+                        continue
+                elif entry.status != INCOMPLETE or not remove_incomplete:
+                    # Unreadable manifests may come from a newer format: never delete what we cannot read.
+                    left_alone.append({**item, "reason": entry.error or entry.status})
+                    continue
+                removed.append({**item, "size": entry.stored_size})
+                if not check_mode:
+                    repository.delete_backup(entry)
+    gone = {(item["component"], item["backup_id"]) for item in removed}
+    after = [line for line in before if tuple(line.split(" ", 1)[0].split("/", 1)) not in gone]
+    return {
+        "changed": bool(removed),
+        "repository": repository.location,
+        "removed": removed,
+        "kept": kept,
+        "left_alone": left_alone,
+        "freed_bytes": sum(item["size"] for item in removed),
+        "diff": {"before": "\n".join(before) + "\n", "after": "\n".join(after) + "\n"},
+    }

@@ -1,0 +1,117 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Repository options shared by every module that reads or writes backups.
+
+Each function returns one group of options, documented by the matching doc
+fragment (plugins/doc_fragments/repository.py): keep the two in step.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import S3Options, open_backend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+
+
+def repository_argument_spec() -> dict[str, t.Any]:
+    """Where the repository is and how to reach it (documented by resilience.dr.repository)."""
+    return dict(
+        repository=dict(type="str", required=True),
+        endpoint_url=dict(type="str"),
+        region=dict(type="str"),
+        access_key=dict(type="str", no_log=False),
+        secret_key=dict(type="str", no_log=True),
+        session_token=dict(type="str", no_log=True),
+        profile=dict(type="str"),
+        validate_certs=dict(type="bool", default=True),
+        s3_sse=dict(type="str", choices=["AES256", "aws:kms"]),
+        s3_sse_kms_key_id=dict(type="str"),
+    )
+
+
+def identity_argument_spec() -> dict[str, t.Any]:
+    """The age secret key for reading encrypted backups (resilience.dr.repository.identity)."""
+    return dict(
+        encryption_identity_file=dict(type="path"),
+        encryption_identity=dict(type="str", no_log=True),
+    )
+
+
+IDENTITY_MUTUALLY_EXCLUSIVE = [("encryption_identity_file", "encryption_identity")]
+
+
+def lock_argument_spec() -> dict[str, t.Any]:
+    """Waiting for and breaking the component lock (resilience.dr.repository.lock)."""
+    return dict(
+        lock_timeout=dict(type="int", default=60),
+        break_stale_lock=dict(type="bool", default=False),
+    )
+
+
+def backup_argument_spec() -> dict[str, t.Any]:
+    """How new backups are written (resilience.dr.repository.backup)."""
+    return dict(
+        encryption_recipients=dict(type="list", elements="str", default=[]),
+        compression_level=dict(type="int", default=3),
+        compression_threads=dict(type="int", default=0),
+        retention_class=dict(type="str", choices=["standard", "pinned"], default="standard"),
+        s3_object_lock_mode=dict(type="str", choices=["GOVERNANCE", "COMPLIANCE"]),
+        s3_object_lock_days=dict(type="int"),
+    )
+
+
+def open_repository(params: dict[str, t.Any]) -> Repository:
+    """A Repository configured from module parameters (any of the groups above)."""
+    repository = params["repository"]
+    s3 = S3Options(
+        endpoint_url=params.get("endpoint_url"),
+        region=params.get("region"),
+        access_key=params.get("access_key"),
+        secret_key=params.get("secret_key"),
+        session_token=params.get("session_token"),
+        profile=params.get("profile"),
+        validate_certs=params.get("validate_certs", True),
+        sse=params.get("s3_sse"),
+        sse_kms_key_id=params.get("s3_sse_kms_key_id"),
+        object_lock_mode=params.get("s3_object_lock_mode"),
+        object_lock_days=params.get("s3_object_lock_days"),
+    )
+    if s3.sse_kms_key_id and s3.sse != "aws:kms":
+        raise ConfigurationError("s3_sse_kms_key_id needs s3_sse: aws:kms")
+    if bool(s3.object_lock_mode) != bool(s3.object_lock_days):
+        raise ConfigurationError("s3_object_lock_mode and s3_object_lock_days go together")
+    if not repository.startswith("s3://") and (s3.sse or s3.object_lock_mode):
+        raise ConfigurationError(f"s3_sse and s3_object_lock_* apply to s3:// repositories, not {repository}")
+
+    recipient_keys = [key.strip() for key in params.get("encryption_recipients") or [] if key and key.strip()]
+    recipients = crypto.parse_recipients(recipient_keys) if recipient_keys else []
+    identities: list[t.Any] = []
+    if params.get("encryption_identity_file"):
+        identities = crypto.load_identity_file(params["encryption_identity_file"])
+    elif params.get("encryption_identity"):
+        identities = crypto.parse_identities(params["encryption_identity"], "encryption_identity")
+
+    level = params.get("compression_level", 3)
+    if not 1 <= level <= 19:
+        raise ConfigurationError(f"compression_level {level} is outside zstd's 1 (fastest) to 19 (smallest)")
+    threads = params.get("compression_threads", 0)
+    if threads < 0:
+        raise ConfigurationError("compression_threads must be 0 (one per CPU) or more")
+    lock_timeout = params.get("lock_timeout", 60)
+    if lock_timeout < 0:
+        raise ConfigurationError("lock_timeout must not be negative")
+
+    return Repository(
+        open_backend(repository, s3),
+        recipients=recipients,
+        recipient_keys=recipient_keys,
+        identities=identities,
+        compression_level=level,
+        # zstandard counts -1 as "one thread per CPU"; users write 0 as with `zstd -T0`.
+        compression_threads=-1 if threads == 0 else threads,
+        lock_timeout=lock_timeout,
+        break_stale_lock=params.get("break_stale_lock", False),
+    )

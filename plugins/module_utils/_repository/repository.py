@@ -1,0 +1,563 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backup repository: backups of components, each a directory of files
+plus a manifest written last.
+
+    repository = Repository(open_backend("/srv/backups"), recipients=..., identities=...)
+    with repository.new_backup("orders-db", kind="postgresql", method="logical") as backup:
+        backup.add_file("data/toc.dat", "/tmp/dump/toc.dat")
+        backup.verification = {"tables": {...}}
+    entry = repository.select_backup("orders-db")            # newest verified, else newest
+    repository.read_file(entry, "data/toc.dat", open("/tmp/toc.dat", "wb"))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import socket
+import threading
+import typing as t
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    BackupNotFound,
+    EncryptionError,
+    IntegrityError,
+    RepositoryError,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import Backend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import LOCK_NAME, ComponentLock, LockInfo, stale_reason
+from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import (
+    BACKUP_ID_PATTERN,
+    COMPONENT_PATTERN,
+    MANIFEST_NAME,
+    VERIFICATION_DATA_NAME,
+    VERIFY_RESULT_NAME,
+    FileRecord,
+    Manifest,
+    ManifestError,
+    check_backup_id,
+    check_component,
+    check_file_name,
+    new_backup_id,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, utc_now
+from ansible_collections.resilience.dr.plugins.module_utils._version import COLLECTION_VERSION
+
+COMPLETE = "complete"
+VERIFIED = "verified"
+FAILED_VERIFICATION = "failed_verification"
+INCOMPLETE = "incomplete"
+IN_PROGRESS = "in_progress"
+INVALID = "invalid"
+STATUSES = (VERIFIED, COMPLETE, FAILED_VERIFICATION, IN_PROGRESS, INCOMPLETE, INVALID)
+USABLE = (VERIFIED, COMPLETE)
+
+
+@dataclass
+class BackupEntry:
+    """One backup as found in the repository, complete or not."""
+
+    component: str
+    backup_id: str
+    status: str
+    manifest: Manifest | None = None
+    verify_result: dict[str, t.Any] | None = None
+    stored_size: int = 0
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.status in USABLE
+
+    @property
+    def started(self) -> datetime:
+        """When the backup started: precisely from the manifest, else to the second from its id."""
+        if self.manifest is not None:
+            return parse_time(self.manifest.started_at)
+        return datetime.strptime(self.backup_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+
+    @property
+    def label(self) -> str:
+        return f"backup {self.backup_id} of component {self.component}"
+
+    def summary(self, now: datetime) -> dict[str, t.Any]:
+        """The entry as module results show it."""
+        result: dict[str, t.Any] = {
+            "component": self.component,
+            "backup_id": self.backup_id,
+            "status": self.status,
+            "size": self.stored_size,
+        }
+        if self.error:
+            result["error"] = self.error
+        manifest = self.manifest
+        if manifest is not None:
+            result.update(
+                kind=manifest.kind,
+                method=manifest.method,
+                started_at=manifest.started_at,
+                finished_at=manifest.finished_at,
+                age_s=int((now - manifest.finished).total_seconds()),
+                content_size=manifest.content_size,
+                files=len(manifest.files),
+                host=manifest.host,
+                source=manifest.source,
+                consistency_point=manifest.consistency_point,
+                encrypted=manifest.encryption is not None,
+                recipients=(manifest.encryption or {}).get("recipients", []),
+                retention_class=manifest.retention_class,
+                depends_on=manifest.depends_on,
+                origin=manifest.origin,
+            )
+        if self.verify_result:
+            result["verification"] = self.verify_result
+        return result
+
+
+@dataclass
+class VerifyOutcome:
+    """What backup_verify checked of one backup."""
+
+    backup_id: str
+    level: str  # "stored": sizes and SHA-256 of the stored files; "content": also decrypted and decompressed
+    files: int = 0
+    bytes: int = 0
+    ok: bool = True
+    error: str | None = None
+    file: str | None = None
+
+    def record(self, by: str, now: datetime) -> dict[str, t.Any]:
+        data: dict[str, t.Any] = {
+            "verified_at": format_time(now), "verified_by": by, "level": self.level, "ok": self.ok,
+            "files": self.files, "bytes": self.bytes,
+        }
+        if self.error:
+            data.update(error=self.error, file=self.file)
+        return data
+
+
+def operator() -> str:
+    """user@host of whoever runs this, for the records people read later."""
+    try:
+        import getpass  # pylint: disable=import-outside-toplevel
+
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+class _NullSink:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+class Repository:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        recipients: t.Sequence[t.Any] = (),
+        recipient_keys: t.Sequence[str] = (),
+        identities: t.Sequence[t.Any] = (),
+        compression_level: int = 3,
+        compression_threads: int = -1,
+        lock_timeout: float = 60,
+        break_stale_lock: bool = False,
+    ) -> None:
+        self.backend = backend
+        self.recipients = list(recipients)
+        self.recipient_keys = list(recipient_keys)
+        self.identities = list(identities)
+        self.compression_level = compression_level
+        self.compression_threads = compression_threads
+        self.lock_timeout = lock_timeout
+        self.break_stale_lock = break_stale_lock
+
+    @property
+    def location(self) -> str:
+        return self.backend.location
+
+    # ------------------------------------------------------------------ listing
+
+    def components(self) -> list[str]:
+        return [name for name in self.backend.list_children("") if COMPONENT_PATTERN.match(name)]
+
+    def lock_holder(self, component: str) -> LockInfo | None:
+        raw = self.backend.read_bytes(f"{component}/{LOCK_NAME}")
+        return LockInfo.from_bytes(raw) if raw is not None else None
+
+    def list_backups(self, component: str | None = None) -> list[BackupEntry]:
+        """Every backup (of one component, or of all), oldest first, with its status."""
+        components = [check_component(component)] if component else self.components()
+        entries: list[BackupEntry] = []
+        for name in components:
+            entries.extend(self._component_backups(name))
+        return entries
+
+    def _component_backups(self, component: str) -> list[BackupEntry]:
+        grouped: dict[str, dict[str, int]] = {}
+        for stored in self.backend.list_objects(component):
+            parts = stored.key.split("/", 2)
+            if len(parts) == 3 and BACKUP_ID_PATTERN.match(parts[1]):
+                grouped.setdefault(parts[1], {})[parts[2]] = stored.size
+        holder = self.lock_holder(component) if any(MANIFEST_NAME not in files for files in grouped.values()) else None
+        stale = stale_reason(holder, socket.gethostname(), utc_now()) if holder is not None else None
+        entries = []
+        for backup_id in sorted(grouped):
+            files = grouped[backup_id]
+            entry = BackupEntry(component, backup_id, INCOMPLETE, stored_size=sum(files.values()))
+            if MANIFEST_NAME not in files:
+                if holder is not None and holder.backup_id == backup_id and stale is None:
+                    entry.status = IN_PROGRESS
+                    entry.error = f"being written by {holder.describe()}"
+                elif holder is not None and holder.backup_id == backup_id:
+                    entry.error = f"its writer {holder.describe()} is gone ({stale}); backup_prune removes it"
+                else:
+                    entry.error = "no manifest: the backup never finished; backup_prune removes it"
+                entries.append(entry)
+                continue
+            entry.status = COMPLETE
+            try:
+                entry.manifest = self._read_manifest(component, backup_id)
+            except ManifestError as error:
+                entry.status, entry.error = INVALID, error.message
+                entries.append(entry)
+                continue
+            if VERIFY_RESULT_NAME in files:
+                entry.verify_result = self._read_verify_result(component, backup_id)
+                if entry.verify_result is not None:
+                    entry.status = VERIFIED if entry.verify_result.get("ok") else FAILED_VERIFICATION
+            entries.append(entry)
+        # Backup ids sort by the second they started; within one second the
+        # manifest's precise start time decides, so "newest" is always right.
+        entries.sort(key=lambda entry: (entry.started, entry.backup_id))
+        return entries
+
+    def _read_manifest(self, component: str, backup_id: str) -> Manifest:
+        key = f"{component}/{backup_id}/{MANIFEST_NAME}"
+        raw = self.backend.read_bytes(key)
+        if raw is None:
+            raise ManifestError(f"{self.backend.describe(key)} is missing")
+        manifest = Manifest.from_json(raw, self.backend.describe(key))
+        if manifest.component != component or manifest.backup_id != backup_id:
+            raise ManifestError(
+                f"the manifest {self.backend.describe(key)} describes backup {manifest.backup_id} of "
+                f"{manifest.component}, not the directory it is in"
+            )
+        return manifest
+
+    def _read_verify_result(self, component: str, backup_id: str) -> dict[str, t.Any] | None:
+        raw = self.backend.read_bytes(f"{component}/{backup_id}/{VERIFY_RESULT_NAME}")
+        try:
+            data = json.loads(raw.decode("utf-8")) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            return None  # an unreadable record counts as never verified
+        return data if isinstance(data, dict) else None
+
+    def find(self, component: str, backup_id: str) -> BackupEntry:
+        check_backup_id(backup_id)
+        for entry in self._component_backups(check_component(component)):
+            if entry.backup_id == backup_id:
+                return entry
+        raise BackupNotFound(
+            f"backup {backup_id} of component {component} is not in {self.location}; "
+            "backup_info lists the backups there"
+        )
+
+    def select_backup(self, component: str, backup_id: str | None = None) -> BackupEntry:
+        """The backup to restore: the one asked for, else the newest verified, else the newest complete."""
+        if backup_id:
+            entry = self.find(component, backup_id)
+            if entry.status == FAILED_VERIFICATION:
+                result = entry.verify_result or {}
+                raise IntegrityError(
+                    f"{entry.label} failed verification at {result.get('verified_at')} "
+                    f"({result.get('error', 'no detail')}); restore another backup (backup_info lists them)"
+                )
+            if not entry.usable:
+                raise BackupNotFound(f"{entry.label} cannot be restored: it is {entry.status} ({entry.error})")
+            return entry
+        entries = self._component_backups(check_component(component))
+        usable = [entry for entry in entries if entry.usable]
+        verified = [entry for entry in usable if entry.status == VERIFIED]
+        if verified:
+            return verified[-1]
+        if usable:
+            return usable[-1]
+        others = ", ".join(f"{entry.backup_id} ({entry.status})" for entry in entries[-5:])
+        raise BackupNotFound(
+            f"component {component} has no complete backup in {self.location}"
+            + (f"; found only {others}" if others else "")
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def _identities_for(self, entry: BackupEntry) -> list[t.Any]:
+        manifest = self._manifest(entry)
+        if manifest.encryption and not self.identities:
+            keys = ", ".join(manifest.encryption.get("recipients", [])) or "unknown keys"
+            raise EncryptionError(
+                f"{entry.label} is encrypted (to {keys}); give encryption_identity_file or encryption_identity "
+                "with a matching secret key to read it"
+            )
+        return self.identities
+
+    def read_file(self, entry: BackupEntry, name: str, sink: t.Any) -> int:
+        """Verify, decrypt and decompress one file of a backup into sink.write; returns its size."""
+        manifest = self._manifest(entry)
+        record = manifest.file(name)
+        return self._read_record(entry, record, sink)
+
+    def _read_record(self, entry: BackupEntry, record: FileRecord, sink: t.Any) -> int:
+        identities = self._identities_for(entry) if record.encrypted else []
+        key = f"{entry.component}/{entry.backup_id}/{record.path}"
+        source = self.backend.open_read(key)
+        try:
+            return streams.read_stream(
+                source, sink, size=record.size, sha256=record.sha256, compressed_sha256=record.compressed_sha256,
+                encrypted=record.encrypted, identities=identities, what=f"{entry.label}: file {record.path}",
+            )
+        finally:
+            source.close()
+
+    @contextlib.contextmanager
+    def open_file(self, entry: BackupEntry, name: str) -> t.Iterator[t.BinaryIO]:
+        """A readable stream of one file's content (for consumers that pull, such as tar extraction)."""
+        pipe = streams.PipeFromProducer(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
+        try:
+            yield pipe  # type: ignore[misc]
+        finally:
+            pipe.close()
+
+    def read_bytes(self, entry: BackupEntry, name: str) -> bytes:
+        buffer = io.BytesIO()
+        self.read_file(entry, name, buffer)
+        return buffer.getvalue()
+
+    def verification_data(self, entry: BackupEntry) -> dict[str, t.Any]:
+        """What the backup recorded to check a restore against (row counts, key samples, ...)."""
+        manifest = self._manifest(entry)
+        if not manifest.verification_file:
+            return {}
+        try:
+            data = json.loads(self.read_bytes(entry, manifest.verification_file).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise IntegrityError(f"{entry.label}: the verification data is unreadable: {error}") from None
+        return data if isinstance(data, dict) else {}
+
+    @staticmethod
+    def _manifest(entry: BackupEntry) -> Manifest:
+        if entry.manifest is None:
+            raise BackupNotFound(f"{entry.label} has no readable manifest ({entry.status}: {entry.error})")
+        return entry.manifest
+
+    # ------------------------------------------------------------------ verifying
+
+    def verify(self, entry: BackupEntry, content: bool = True) -> VerifyOutcome:
+        """Re-read every file: sizes and SHA-256 always; with content, also decrypt and decompress.
+
+        Content needs the identity when the backup is encrypted; without one the
+        stored level is all that can be checked. Stops at the first bad file and
+        says which in the outcome.
+        """
+        manifest = self._manifest(entry)
+        deep = content and (manifest.encryption is None or bool(self.identities))
+        outcome = VerifyOutcome(entry.backup_id, "content" if deep else "stored")
+        for record in manifest.files:
+            try:
+                if deep:
+                    self._read_record(entry, record, _NullSink())
+                else:
+                    self._check_stored(entry, record)
+            except RepositoryError as error:
+                outcome.ok, outcome.error, outcome.file = False, error.message, record.path
+                return outcome
+            outcome.files += 1
+            outcome.bytes += record.size
+        return outcome
+
+    def _check_stored(self, entry: BackupEntry, record: FileRecord) -> None:
+        source = self.backend.open_read(f"{entry.component}/{entry.backup_id}/{record.path}")
+        try:
+            reader = streams.VerifyingReader(source, record.size, record.sha256, f"{entry.label}: file {record.path}")
+            while reader.read(streams.CHUNK_SIZE):
+                pass
+        finally:
+            source.close()
+
+    def record_verify_result(self, entry: BackupEntry, outcome: VerifyOutcome) -> dict[str, t.Any]:
+        record = outcome.record(operator(), utc_now())
+        self.backend.write_bytes(
+            f"{entry.component}/{entry.backup_id}/{VERIFY_RESULT_NAME}", json.dumps(record, indent=2).encode("utf-8")
+        )
+        entry.verify_result = record
+        entry.status = VERIFIED if outcome.ok else FAILED_VERIFICATION
+        return record
+
+    # ------------------------------------------------------------------ writing and deleting
+
+    def lock(self, component: str, operation: str, backup_id: str | None = None) -> ComponentLock:
+        return ComponentLock(
+            self.backend, check_component(component), operation, timeout=self.lock_timeout,
+            break_stale=self.break_stale_lock, backup_id=backup_id,
+        )
+
+    def new_backup(self, component: str, *, kind: str, method: str, retention_class: str = "standard",
+                   depends_on: str | None = None) -> BackupSession:
+        return BackupSession(self, check_component(component), kind=kind, method=method,
+                             retention_class=retention_class, depends_on=depends_on)
+
+    def delete_backup(self, entry: BackupEntry) -> None:
+        """Remove a backup: its manifest first, so a half-finished deletion is an incomplete backup, never a corrupt one."""
+        prefix = f"{entry.component}/{entry.backup_id}"
+        keys = [stored.key for stored in self.backend.list_objects(prefix)]
+        manifest_key = f"{prefix}/{MANIFEST_NAME}"
+        if manifest_key in keys:
+            self.backend.delete([manifest_key])
+        self.backend.delete([key for key in keys if key != manifest_key])
+
+
+class BackupSession:
+    """Writes one backup under the component's lock; the manifest goes last.
+
+    Leaving the `with` block normally writes the verification data and the
+    manifest; leaving it with an exception deletes what was written. Either
+    way the lock is released.
+    """
+
+    def __init__(self, repository: Repository, component: str, *, kind: str, method: str,
+                 retention_class: str, depends_on: str | None) -> None:
+        self.repository = repository
+        self.component = component
+        self.started = utc_now()
+        self.backup_id = new_backup_id(self.started)
+        self.manifest = Manifest(
+            backup_id=self.backup_id, component=component, kind=kind, method=method,
+            started_at=format_time(self.started), finished_at=format_time(self.started), host=socket.gethostname(),
+            retention_class=retention_class, depends_on=depends_on,
+        )
+        self.source: dict[str, t.Any] = {}
+        self.consistency_point: dict[str, t.Any] = {}
+        self.tools: dict[str, str] = {}
+        self.verification: dict[str, t.Any] = {}
+        self.extra: dict[str, t.Any] = {}
+        self._lock: ComponentLock | None = None
+        self._written: list[str] = []
+        self._guard = threading.Lock()
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.component}/{self.backup_id}"
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.repository.recipients)
+
+    def __enter__(self) -> BackupSession:
+        self._lock = self.repository.lock(self.component, "backup", self.backup_id).acquire()
+        return self
+
+    def add_stream(self, name: str, source: t.BinaryIO) -> FileRecord:
+        """Store everything read from source as file `name` of the backup."""
+        check_file_name(name)
+        path = name + ".zst" + (".age" if self.encrypted else "")
+        key = f"{self.prefix}/{path}"
+        with self._guard:
+            if any(record.name == name for record in self.manifest.files):
+                raise RepositoryError(f"file {name} was already added to backup {self.backup_id}")
+            self._written.append(key)
+        repository = self.repository
+        writer = repository.backend.open_write(key)
+        try:
+            stats = streams.write_stream(
+                source, writer, level=repository.compression_level, threads=repository.compression_threads,
+                recipients=repository.recipients,
+            )
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+        record = FileRecord(
+            name=name, path=path, size=stats.size, sha256=stats.sha256, content_size=stats.content_size,
+            compressed_sha256=stats.compressed_sha256, encrypted=self.encrypted,
+        )
+        with self._guard:
+            self.manifest.files.append(record)
+        return record
+
+    def add_file(self, name: str, path: str) -> FileRecord:
+        try:
+            handle = open(path, "rb")
+        except OSError as error:
+            raise RepositoryError(f"cannot read {path} to back it up as {name}: {error.strerror}", path=path) from None
+        with handle:
+            return self.add_stream(name, handle)
+
+    def add_bytes(self, name: str, data: bytes) -> FileRecord:
+        return self.add_stream(name, io.BytesIO(data))
+
+    def add_from_producer(self, name: str, produce: t.Callable[[t.BinaryIO], None]) -> FileRecord:
+        """Store what produce(writable) writes, e.g. a tar archive built on the fly."""
+        pipe = streams.PipeFromProducer(produce, name=f"produce {name}")
+        try:
+            record = self.add_stream(name, pipe)  # type: ignore[arg-type]
+        except BaseException:
+            try:
+                pipe.close()
+            except BaseException:  # pylint: disable=broad-exception-caught
+                pass  # the consumer's error is the one to report
+            raise
+        pipe.close()
+        return record
+
+    def _commit(self) -> None:
+        manifest = self.manifest
+        if self.verification:
+            self.add_bytes(VERIFICATION_DATA_NAME, json.dumps(self.verification, sort_keys=True).encode("utf-8"))
+            manifest.verification_file = VERIFICATION_DATA_NAME
+        manifest.finished_at = format_time(utc_now())
+        manifest.source = self.source
+        manifest.consistency_point = self.consistency_point
+        manifest.tools = {"resilience.dr": COLLECTION_VERSION, **streams.library_versions(), **self.tools}
+        manifest.compression = {
+            "format": "zstd", "level": self.repository.compression_level, "frame_checksum": True,
+        }
+        if self.encrypted:
+            manifest.encryption = {"format": "age", "recipients": list(self.repository.recipient_keys)}
+        manifest.extra = self.extra
+        manifest.files.sort(key=lambda record: record.name)
+        if self._lock is not None and self._lock.lost:
+            raise RepositoryError(
+                f"the lock of component {self.component} was taken over by another process while backup "
+                f"{self.backup_id} ran (break_stale_lock elsewhere?); this backup is discarded"
+            )
+        key = f"{self.prefix}/{MANIFEST_NAME}"
+        self._written.append(key)
+        self.repository.backend.write_bytes(key, manifest.to_json())
+
+    def _discard(self) -> None:
+        keys = list(self._written)
+        # Whatever is on storage under this backup, including parts of files cut short.
+        keys.extend(stored.key for stored in self.repository.backend.list_objects(self.prefix))
+        self.repository.backend.delete(sorted(set(keys)))
+
+    def __exit__(self, exc_type: t.Any, exc: t.Any, traceback: t.Any) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self._commit()
+                except BaseException:
+                    self._discard()
+                    raise
+            else:
+                self._discard()
+        finally:
+            if self._lock is not None:
+                self._lock.release()

@@ -1,0 +1,353 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The byte pipelines between a data source and the repository.
+
+Writing:  source -> zstd -> [age] -> SHA-256 -> backend writer
+Reading:  backend reader -> SHA-256 check -> [age] -> zstd -> sink
+
+Everything streams in chunks, so memory does not grow with the size of a
+backup. On reading, the last chunk of a file is handed out only after its
+size and SHA-256 matched the manifest: a consumer never sees a complete but
+unverified file. zstd frames also carry their own checksum of the content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import os
+import threading
+import typing as t
+from dataclasses import dataclass
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import DependencyMissing, IntegrityError, RepositoryError
+from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
+
+try:
+    import zstandard
+except ImportError:  # reported when a stream is actually made
+    zstandard = None
+
+CHUNK_SIZE = 1024 * 1024
+
+
+def require_zstandard() -> None:
+    if zstandard is None:
+        raise DependencyMissing(
+            "the Python library zstandard is required to write and read backups but is not installed for the "
+            "Python that runs this module; install it there (pip install zstandard)"
+        )
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the compression and encryption libraries, for the manifest."""
+    versions = {}
+    if zstandard is not None:
+        versions["zstandard"] = zstandard.__version__
+        versions["libzstd"] = ".".join(str(part) for part in zstandard.ZSTD_VERSION)
+    if crypto.pyrage is not None:
+        try:
+            versions["pyrage"] = importlib.metadata.version("pyrage")
+        except importlib.metadata.PackageNotFoundError:
+            versions["pyrage"] = "unknown"
+    return versions
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """What a write pipeline measured."""
+
+    content_size: int  # bytes read from the source
+    compressed_size: int
+    compressed_sha256: str  # of the zstd stream (what age decrypts to)
+    size: int  # bytes stored
+    sha256: str  # of the stored bytes
+
+
+class _CountingReader(io.RawIOBase):
+    """Passes reads through, counting bytes and (optionally) hashing them."""
+
+    def __init__(self, source: t.BinaryIO, hashing: bool = False) -> None:
+        self._source = source
+        self.count = 0
+        self._digest = hashlib.sha256() if hashing else None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        data = self._source.read(len(buffer))
+        if not data:
+            return 0
+        size = len(data)
+        buffer[:size] = data
+        self.count += size
+        if self._digest is not None:
+            self._digest.update(data)
+        return size
+
+    def hexdigest(self) -> str:
+        if self._digest is None:
+            raise ValueError("this reader does not hash")
+        return self._digest.hexdigest()
+
+
+class _HashingWriter(io.RawIOBase):
+    """Hashes and counts what passes to target.write; keeps the target's own error.
+
+    pyrage wraps exceptions raised by its output into EncryptError, which would
+    hide a full disk behind "encryption failed"; the original is kept here and
+    re-raised by the pipeline.
+    """
+
+    def __init__(self, target: t.Any) -> None:
+        self._target = target
+        self._digest = hashlib.sha256()
+        self.count = 0
+        self.error: BaseException | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: t.Any) -> int:
+        try:
+            self._target.write(data)
+        except BaseException as error:
+            self.error = error
+            raise
+        self._digest.update(data)
+        size = len(data)
+        self.count += size
+        return size
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+UNUSABLE = "the backup is unusable: restore an older one (backup_info lists them) and run backup_verify on the repository"
+
+
+class VerifyingReader(io.RawIOBase):
+    """Reads a stored file, checking its size and SHA-256 before its end.
+
+    One chunk is read ahead; the chunk being served is known to be the last
+    when the look-ahead finds the end of the source, and the totals are
+    checked before that chunk is served, so a consumer never sees a complete
+    file that failed its checksum.
+    """
+
+    def __init__(self, source: t.BinaryIO, expected_size: int, expected_sha256: str, what: str) -> None:
+        self._source = source
+        self._expected_size = expected_size
+        self._expected_sha256 = expected_sha256
+        self._what = what
+        self._digest = hashlib.sha256()
+        self._count = 0
+        self._current = b""
+        self._offset = 0
+        self._lookahead: bytes | None = None
+        self._exhausted = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fail(self, problem: str) -> t.NoReturn:
+        raise IntegrityError(f"{self._what} {problem}; {UNUSABLE}")
+
+    def _fetch(self) -> bytes:
+        data = self._source.read(CHUNK_SIZE)
+        if data:
+            self._digest.update(data)
+            self._count += len(data)
+            if self._count > self._expected_size:
+                self._fail(f"is larger than the {self._expected_size} bytes the manifest records")
+        return data
+
+    def _check_totals(self) -> None:
+        if self._count != self._expected_size:
+            self._fail(f"has {self._count} bytes where the manifest records {self._expected_size} (truncated?)")
+        actual = self._digest.hexdigest()
+        if actual != self._expected_sha256:
+            self._fail(f"failed its SHA-256 check (expected {self._expected_sha256[:12]}..., got {actual[:12]}...)")
+
+    def _advance(self) -> None:
+        self._current = self._fetch() if self._lookahead is None else self._lookahead
+        self._offset = 0
+        self._lookahead = self._fetch() if self._current else b""
+        if not self._lookahead:
+            self._check_totals()
+            self._exhausted = True
+
+    def readinto(self, buffer: t.Any) -> int:
+        if self._offset >= len(self._current):
+            if self._exhausted:
+                return 0
+            self._advance()
+        size = min(len(buffer), len(self._current) - self._offset)
+        buffer[:size] = self._current[self._offset:self._offset + size]
+        self._offset += size
+        return size
+
+
+def _copy(source: t.BinaryIO, sink: t.Any) -> None:
+    while True:
+        data = source.read(CHUNK_SIZE)
+        if not data:
+            return
+        sink.write(data)
+
+
+def write_stream(
+    source: t.BinaryIO,
+    target: t.Any,
+    *,
+    level: int,
+    threads: int,
+    recipients: t.Sequence[t.Any] = (),
+) -> StreamStats:
+    """Compress (and encrypt) everything read from source into target.write, measuring it."""
+    require_zstandard()
+    counted = _CountingReader(source)
+    compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+    compressed = _CountingReader(compressor.stream_reader(counted, read_size=CHUNK_SIZE), hashing=True)
+    sink = _HashingWriter(target)
+    try:
+        if recipients:
+            crypto.encrypt_stream(io.BufferedReader(compressed, CHUNK_SIZE), sink, recipients)
+        else:
+            _copy(compressed, sink)
+    except RepositoryError:
+        if sink.error is not None:
+            raise sink.error from None
+        raise
+    # pyrage drops an error raised by its very last write; never report such a file as written.
+    if sink.error is not None:
+        raise sink.error
+    return StreamStats(
+        content_size=counted.count,
+        compressed_size=compressed.count,
+        compressed_sha256=compressed.hexdigest(),
+        size=sink.count,
+        sha256=sink.hexdigest(),
+    )
+
+
+def read_stream(
+    source: t.BinaryIO,
+    sink: t.Any,
+    *,
+    size: int,
+    sha256: str,
+    compressed_sha256: str,
+    encrypted: bool,
+    identities: t.Sequence[t.Any],
+    what: str,
+) -> int:
+    """Verify, decrypt and decompress a stored file into sink.write; returns the content size.
+
+    `what` names the file in errors: "backup X of component Y: file data/1.dat.zst.age".
+    """
+    require_zstandard()
+    verified = io.BufferedReader(VerifyingReader(source, size, sha256, what), CHUNK_SIZE)
+    counted_sink = _HashingWriter(sink)
+    decompressor = zstandard.ZstdDecompressor().stream_writer(counted_sink, write_size=CHUNK_SIZE, closefd=False)
+    compressed = _HashingWriter(decompressor)
+    try:
+        if encrypted:
+            crypto.decrypt_stream(verified, compressed, identities, what)
+            # pyrage drops an error raised by its very last write.
+            if compressed.error is not None:
+                raise compressed.error
+            if compressed.hexdigest() != compressed_sha256:
+                raise IntegrityError(f"{what} decrypted to data whose SHA-256 differs from the manifest's; {UNUSABLE}")
+        else:
+            _copy(verified, compressed)
+        decompressor.flush()
+    except (RepositoryError, zstandard.ZstdError) as error:
+        # pyrage wraps what its output raised; find the original cause.
+        cause = counted_sink.error or compressed.error or error
+        if isinstance(cause, zstandard.ZstdError):
+            raise IntegrityError(f"{what} is not a valid zstd stream ({cause}); {UNUSABLE}") from None
+        if cause is error:
+            raise
+        raise cause from None
+    return counted_sink.count
+
+
+class PipeFromProducer:
+    """A readable stream fed by a function that writes, run in a thread.
+
+    For sources that push bytes (tarfile writing an archive) into a pipeline
+    that pulls them. The producer's exception, if any, is re-raised by close().
+    """
+
+    def __init__(self, produce: t.Callable[[t.BinaryIO], None], name: str = "producer") -> None:
+        read_fd, write_fd = os.pipe()
+        self.reader = os.fdopen(read_fd, "rb", buffering=CHUNK_SIZE)
+        self._writer = os.fdopen(write_fd, "wb", buffering=CHUNK_SIZE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, produce: t.Callable[[t.BinaryIO], None]) -> None:
+        try:
+            produce(self._writer)
+        except BaseException as error:  # handed to the consuming thread by close()
+            self._error = error
+        finally:
+            try:
+                self._writer.close()
+            except OSError:
+                pass  # the reader went away first (BrokenPipe); its own error explains why
+
+    def read(self, size: int = -1) -> bytes:
+        return self.reader.read(size)
+
+    def close(self) -> None:
+        self.reader.close()
+        self._thread.join()
+        if self._error is not None and not isinstance(self._error, BrokenPipeError):
+            raise self._error
+
+
+class PipeToConsumer:
+    """A writable stream whose bytes a function reads in a thread (tar extraction)."""
+
+    def __init__(self, consume: t.Callable[[t.BinaryIO], None], name: str = "consumer") -> None:
+        read_fd, write_fd = os.pipe()
+        self._reader = os.fdopen(read_fd, "rb", buffering=CHUNK_SIZE)
+        self.writer = os.fdopen(write_fd, "wb", buffering=CHUNK_SIZE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(consume,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, consume: t.Callable[[t.BinaryIO], None]) -> None:
+        try:
+            consume(self._reader)
+            # Drain what the consumer did not read so the writer never blocks.
+            while self._reader.read(CHUNK_SIZE):
+                pass
+        except BaseException as error:  # handed to the producing thread by close()
+            self._error = error
+        finally:
+            self._reader.close()
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.writer.write(data)
+        except BrokenPipeError:
+            self._thread.join()
+            if self._error is not None:
+                raise self._error from None
+            raise
+
+    def close(self, abandon: bool = False) -> None:
+        """Finish (or, with abandon, cut off) the stream and wait for the consumer."""
+        try:
+            self.writer.close()
+        except BrokenPipeError:
+            pass
+        self._thread.join()
+        if self._error is not None and not abandon:
+            raise self._error

@@ -1,0 +1,146 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from pyrage import x25519
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    BackupNotFound,
+    ConfigurationError,
+    EncryptionError,
+    IntegrityError,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
+from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_prune, backup_verify
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
+    COMPLETE,
+    FAILED_VERIFICATION,
+    INCOMPLETE,
+    VERIFIED,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import RetentionPolicy
+
+
+def take(repository, component="orders-db", data=b"rows " * 1000, **verification):
+    with repository.new_backup(component, kind="test", method="raw") as backup:
+        backup.add_bytes("data/rows.txt", data)
+        backup.verification = verification
+    return backup.backup_id
+
+
+def test_backup_round_trip_with_verification_data(encrypted):
+    backup_id = take(encrypted, tables={"orders": 3})
+    entry = encrypted.select_backup("orders-db")
+    assert entry.backup_id == backup_id and entry.status == COMPLETE
+    assert encrypted.read_bytes(entry, "data/rows.txt") == b"rows " * 1000
+    assert encrypted.verification_data(entry) == {"tables": {"orders": 3}}
+    assert entry.manifest.encryption == {"format": "age", "recipients": encrypted.recipient_keys}
+
+
+def test_files_are_0600_and_directories_0700(local_repository, tmp_path):
+    take(local_repository())
+    for directory, subdirectories, files in os.walk(tmp_path / "repo"):
+        for name in subdirectories:
+            assert stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode) == 0o700
+        for name in files:
+            assert stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode) == 0o600
+
+
+def test_a_failed_backup_leaves_nothing_visible_and_releases_the_lock(local_repository, tmp_path):
+    repository = local_repository()
+    with pytest.raises(RuntimeError, match="pg_dump died"):
+        with repository.new_backup("orders-db", kind="test", method="raw") as backup:
+            backup.add_bytes("data/first.txt", b"one")
+            raise RuntimeError("pg_dump died")
+    assert repository.list_backups("orders-db") == []
+    assert not any(files for _directory, _subdirectories, files in os.walk(tmp_path / "repo"))
+    take(repository)  # the lock was released
+
+
+def test_backup_without_manifest_is_incomplete_and_never_selected(local_repository, tmp_path):
+    repository = local_repository()
+    kept = take(repository)
+    broken = take(repository)
+    os.unlink(tmp_path / "repo" / "orders-db" / broken / "manifest.json")
+    statuses = {entry.backup_id: entry.status for entry in repository.list_backups("orders-db")}
+    assert statuses == {kept: COMPLETE, broken: INCOMPLETE}
+    assert repository.select_backup("orders-db").backup_id == kept
+    with pytest.raises(BackupNotFound, match=rf"backup {broken} of component orders-db cannot be restored: it is incomplete"):
+        repository.select_backup("orders-db", broken)
+
+
+def test_restore_prefers_the_newest_verified_and_refuses_a_failed_one(local_repository, tmp_path):
+    repository = local_repository()
+    older = take(repository)
+    newer = take(repository)
+    backup_verify(repository, component="orders-db", backup_id=older)
+    assert repository.select_backup("orders-db").backup_id == older
+    path = tmp_path / "repo" / "orders-db" / older / "data" / "rows.txt.zst"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=rf"backup {older} of component orders-db: file data/rows.txt.zst failed its SHA-256 check"):
+        backup_verify(repository, component="orders-db", backup_id=older)
+    statuses = {entry.backup_id: entry.status for entry in repository.list_backups("orders-db")}
+    assert statuses == {older: FAILED_VERIFICATION, newer: COMPLETE}
+    assert repository.select_backup("orders-db").backup_id == newer
+    with pytest.raises(IntegrityError, match="failed verification"):
+        repository.select_backup("orders-db", older)
+
+
+def test_verify_without_identity_checks_the_stored_level(encrypted, local_repository, identity):
+    take(encrypted)
+    reader = local_repository()
+    result = backup_verify(reader, component="orders-db")
+    assert result["level"] == "stored" and result["verified"][0]["ok"]
+    with pytest.raises(ConfigurationError, match="needs its secret key"):
+        backup_verify(reader, component="orders-db", level="content")
+    with pytest.raises(EncryptionError, match="give encryption_identity_file or encryption_identity"):
+        reader.read_bytes(reader.select_backup("orders-db"), "data/rows.txt")
+
+
+def test_verify_reports_changed_only_when_the_status_changes(local_repository):
+    repository = local_repository()
+    take(repository)
+    assert backup_verify(repository, component="orders-db")["changed"]
+    assert not backup_verify(repository, component="orders-db")["changed"]
+    check = backup_verify(local_repository(), component="orders-db", check_mode=True)
+    assert not check["changed"]  # already verified: nothing would change
+    assert repository.list_backups("orders-db")[0].status == VERIFIED
+
+
+def test_prune_check_mode_removes_nothing_then_apply_removes_the_same(local_repository):
+    repository = local_repository()
+    ids = [take(repository) for _count in range(4)]
+    plan = backup_prune(repository, policy=RetentionPolicy(keep_last=2), check_mode=True)
+    assert [item["backup_id"] for item in plan["removed"]] == ids[:2]
+    assert len(repository.list_backups("orders-db")) == 4
+    applied = backup_prune(repository, policy=RetentionPolicy(keep_last=2))
+    assert applied["removed"] == plan["removed"] and applied["changed"]
+    assert [entry.backup_id for entry in repository.list_backups("orders-db")] == ids[2:]
+    assert not backup_prune(repository, policy=RetentionPolicy(keep_last=2))["changed"]
+
+
+def test_identity_file_readable_by_others_is_refused(tmp_path):
+    path = tmp_path / "key.txt"
+    path.write_text(str(x25519.Identity.generate()) + "\n")
+    os.chmod(path, 0o644)
+    with pytest.raises(ConfigurationError, match=rf"encryption_identity_file {path} has mode 0644, readable by group or others; .*chmod 600"):
+        crypto.load_identity_file(str(path))
+    os.chmod(path, 0o600)
+    assert len(crypto.load_identity_file(str(path))) == 1
+
+
+def test_bad_recipient_is_named():
+    with pytest.raises(ConfigurationError, match=r"encryption_recipients entry 2 \('age1nope'\) is not an age public key"):
+        open_repository({"repository": "/tmp/r", "encryption_recipients": [str(x25519.Identity.generate().to_public()), "age1nope"]})
+
+
+def test_relative_repository_path_is_refused():
+    with pytest.raises(ConfigurationError, match="must be an absolute path or an s3:// URL"):
+        open_repository({"repository": "backups"})

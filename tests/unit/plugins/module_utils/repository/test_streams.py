@@ -1,0 +1,105 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+
+import pytest
+from pyrage import x25519
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import EncryptionError, IntegrityError
+from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
+
+SIZES = [0, 1, streams.CHUNK_SIZE - 1, streams.CHUNK_SIZE, 3 * streams.CHUNK_SIZE + 17]
+
+
+def write(data: bytes, recipients=()) -> tuple[bytes, streams.StreamStats]:
+    stored = io.BytesIO()
+    stats = streams.write_stream(io.BytesIO(data), stored, level=1, threads=0, recipients=recipients)
+    return stored.getvalue(), stats
+
+
+def read(stored: bytes, stats: streams.StreamStats, *, encrypted=False, identities=(), sink=None) -> bytes:
+    sink = sink if sink is not None else io.BytesIO()
+    streams.read_stream(
+        io.BytesIO(stored), sink, size=stats.size, sha256=stats.sha256, compressed_sha256=stats.compressed_sha256,
+        encrypted=encrypted, identities=identities, what="backup B of component C: file data.zst",
+    )
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("encrypt", [False, True], ids=["plain", "age"])
+def test_round_trip_is_bit_for_bit(size, encrypt, identity):
+    data = os.urandom(size // 2) + b"a" * (size - size // 2)
+    recipients = [identity.to_public()] if encrypt else []
+    stored, stats = write(data, recipients)
+    assert stats.content_size == size
+    assert stats.size == len(stored) and stats.sha256 == hashlib.sha256(stored).hexdigest()
+    assert read(stored, stats, encrypted=encrypt, identities=[identity]) == data
+
+
+def test_flipped_byte_is_refused_naming_the_file():
+    stored, stats = write(b"orders " * 100000)
+    damaged = bytearray(stored)
+    damaged[len(damaged) // 2] ^= 0x01
+    with pytest.raises(IntegrityError, match=r"backup B of component C: file data.zst failed its SHA-256 check"):
+        read(bytes(damaged), stats)
+
+
+def test_truncated_file_is_refused():
+    stored, stats = write(os.urandom(3 * streams.CHUNK_SIZE))
+    with pytest.raises(IntegrityError, match=r"has \d+ bytes where the manifest records \d+ \(truncated\?\)"):
+        read(stored[:-10], stats)
+
+
+def test_the_last_chunk_is_withheld_until_the_checksum_matched():
+    """A consumer must never see the whole content of a file that fails its checksum."""
+    data = os.urandom(4 * streams.CHUNK_SIZE)
+    stored, stats = write(data)
+    damaged = stored[:-1] + bytes([stored[-1] ^ 0xFF])
+    received = io.BytesIO()
+    with pytest.raises(IntegrityError):
+        read(damaged, stats, sink=received)
+    assert len(received.getvalue()) < len(data)
+
+
+def test_wrong_identity_says_the_backup_was_encrypted_to_other_keys(identity):
+    stored, stats = write(b"secret rows", [identity.to_public()])
+    with pytest.raises(EncryptionError, match="encrypted to other keys"):
+        read(stored, stats, encrypted=True, identities=[x25519.Identity.generate()])
+
+
+def test_encrypted_output_holds_no_plaintext(identity):
+    marker = b"MARKER-4e1f-plaintext-must-not-appear"
+    stored, _stats = write(marker * 1000, [identity.to_public()])
+    assert marker not in stored and stored.startswith(b"age-encryption.org/v1")
+
+
+class FullDisk:
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("encrypt", [False, True], ids=["plain", "age"])
+def test_a_full_disk_is_reported_as_such_not_as_an_encryption_error(encrypt, identity):
+    recipients = [identity.to_public()] if encrypt else []
+    with pytest.raises(OSError, match="No space left"):
+        streams.write_stream(io.BytesIO(b"x" * 100), FullDisk(), level=1, threads=0, recipients=recipients)
+    stored, stats = write(b"y" * 100, recipients)
+    with pytest.raises(OSError, match="No space left"):
+        read(stored, stats, encrypted=encrypt, identities=[identity], sink=FullDisk())
+
+
+def test_producer_errors_reach_the_consumer():
+    def produce(sink):
+        sink.write(b"partial")
+        raise ValueError("tar failed on /srv/uploads/x")
+
+    pipe = streams.PipeFromProducer(produce)
+    assert pipe.read() == b"partial"
+    with pytest.raises(ValueError, match="tar failed"):
+        pipe.close()
