@@ -1,0 +1,122 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared pieces of the benchmarks: realistic data, timing, the lab, the report.
+
+A benchmark measures this collection side by side with the bare tool doing
+the same job, in the same run, and reports both and their ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import typing as t
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "bench"
+RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / ".collections"))
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass
+class Comparison:
+    """One measurement of ours against the bare tool."""
+
+    name: str
+    ours_s: float
+    bare_s: float
+    size_bytes: int
+    target: str  # in words, e.g. "ours >= 0.8x bare throughput"
+    passed: bool
+    details: dict[str, t.Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        """Time ratio ours / bare (below 1 is faster than bare)."""
+        return self.ours_s / self.bare_s if self.bare_s else float("inf")
+
+    def row(self) -> str:
+        rate = lambda seconds: f"{self.size_bytes / seconds / 1e6:7.0f} MB/s" if self.size_bytes else ""  # noqa: E731
+        return (f"{self.name:<44} ours {self.ours_s:7.2f}s {rate(self.ours_s)}   bare {self.bare_s:7.2f}s "
+                f"{rate(self.bare_s)}   time ratio {self.ratio:5.2f}   {'PASS' if self.passed else 'MISS'}  ({self.target})")
+
+
+def timed(function: t.Callable[[], t.Any]) -> tuple[float, t.Any]:
+    started = time.perf_counter()
+    value = function()
+    return time.perf_counter() - started, value
+
+
+def run_pipeline(commands: list[list[str]], stdin_path: Path | None = None) -> None:
+    """Run commands connected by pipes; fail if any stage fails (no failures hidden inside a pipe)."""
+    processes = []
+    previous = open(stdin_path, "rb") if stdin_path else None
+    for position, command in enumerate(commands):
+        last = position == len(commands) - 1
+        process = subprocess.Popen(command, stdin=previous, stdout=subprocess.DEVNULL if last else subprocess.PIPE)
+        if previous is not None:
+            previous.close()
+        previous = process.stdout
+        processes.append(process)
+    for command, process in zip(commands, processes):
+        if process.wait() != 0:
+            raise RuntimeError(f"{command[0]} exited with {process.returncode}")
+
+
+def dump_like_text(size: int) -> Path:
+    """A pg_dump-like COPY text file of `size` bytes: ids, amounts, timestamps, words, JSON.
+
+    64 MiB of random rows are generated once and repeated; zstd's match window
+    (at most a few MiB at the levels used) never reaches the previous copy, so
+    it compresses like one long varied dump.
+    """
+    path = CACHE / f"dump-like-{size // MiB}MiB.txt"
+    if path.exists() and path.stat().st_size == size:
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(20261123)
+    vocabulary = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 11))) for _ in range(20000)]
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]  # Zipf-like word frequencies
+    statuses = ["paid", "pending", "shipped", "refunded", "cancelled"]
+    lines = []
+    produced = 0
+    row = 0
+    while produced < 64 * MiB:
+        row += 1
+        words = " ".join(rng.choices(vocabulary, weights, k=rng.randint(3, 18)))
+        line = (f"{row}\t{rng.randint(1, 250000)}\t{rng.randint(100, 9999999) / 100:.2f}\t"
+                f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"
+                f"{rng.randint(0, 59):02d}.{rng.randint(0, 999999):06d}+00\t{rng.choice(statuses)}\t{words}\t"
+                f'{{"sku": "SKU-{rng.randint(1, 99999):05d}", "qty": {rng.randint(1, 20)}, "gift": {str(rng.random() < 0.1).lower()}}}\n')
+        lines.append(line)
+        produced += len(line)
+    block = "".join(lines).encode()
+    with open(path, "wb") as handle:
+        written = 0
+        while written < size:
+            chunk = block[: size - written]
+            handle.write(chunk)
+            written += len(chunk)
+    return path
+
+
+def lab_facts() -> dict[str, t.Any]:
+    path = Path(os.environ.get("LAB_DIR", ROOT / ".lab")) / "lab.json"
+    return json.loads(path.read_text())
+
+
+def save(results: list[Comparison]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    payload = [{**asdict(result), "ratio": result.ratio} for result in results]
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
