@@ -142,6 +142,7 @@ class Ansible:
         """Run a list of tasks as a one-play playbook on localhost."""
         play = [{"name": "Test tasks", "hosts": "localhost", "gather_facts": gather_facts, "tasks": tasks}]
         self._count += 1
+        self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.workdir / f"play{self._count}.yml"
         path.write_text(yaml.safe_dump(play, sort_keys=False))
         return self.playbook(path, extravars, check=check, diff=diff)
