@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.resilience.dr.plugins.module_utils._dns import (
+from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import (
     Endpoint,
     HealthCheck,
     Observation,
