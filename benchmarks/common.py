@@ -44,10 +44,12 @@ class Comparison:
         """Time ratio ours / bare (below 1 is faster than bare)."""
         return self.ours_s / self.bare_s if self.bare_s else float("inf")
 
+    def rate(self, seconds: float) -> str:
+        return f"{self.size_bytes / seconds / 1e6:7.0f} MB/s" if self.size_bytes and seconds else ""
+
     def row(self) -> str:
-        rate = lambda seconds: f"{self.size_bytes / seconds / 1e6:7.0f} MB/s" if self.size_bytes else ""  # noqa: E731
-        return (f"{self.name:<44} ours {self.ours_s:7.2f}s {rate(self.ours_s)}   bare {self.bare_s:7.2f}s "
-                f"{rate(self.bare_s)}   time ratio {self.ratio:5.2f}   {'PASS' if self.passed else 'MISS'}  ({self.target})")
+        return (f"{self.name:<44} ours {self.ours_s:7.2f}s {self.rate(self.ours_s)}   bare {self.bare_s:7.2f}s "
+                f"{self.rate(self.bare_s)}   time ratio {self.ratio:5.2f}   {'PASS' if self.passed else 'MISS'}  ({self.target})")
 
 
 def timed(function: t.Callable[[], t.Any]) -> tuple[float, t.Any]:
@@ -84,7 +86,8 @@ def dump_like_text(size: int) -> Path:
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
     rng = random.Random(20261123)
-    vocabulary = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 11))) for _ in range(20000)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocabulary = ["".join(rng.choices(letters, k=rng.randint(2, 11))) for _word in range(20000)]
     weights = [1 / (rank + 1) for rank in range(len(vocabulary))]  # Zipf-like word frequencies
     statuses = ["paid", "pending", "shipped", "refunded", "cancelled"]
     lines = []
