@@ -10,7 +10,10 @@ facts="$lab_dir/lab.json"
 if [[ -n "$(find "$repo/roles/lab" -newer "$facts" -print -quit)" ]]; then
   exit 1
 fi
-for ctl in "$lab_dir"/bin/*; do
+# The servers lab-up keeps running (lab.json "autostart"), each by its control script.
+mapfile -t servers < <(jq -r '.autostart[]' "$facts")
+[[ ${#servers[@]} -gt 0 ]] || exit 1
+for ctl in "${servers[@]}"; do
   "$ctl" status >/dev/null || exit 1
 done
 echo "lab: every server of $lab_dir is running (make lab-down to rebuild it)"

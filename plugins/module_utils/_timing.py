@@ -8,9 +8,10 @@ the form that backup ids, manifests and reports share.
 
 from __future__ import annotations
 
+import re
 import time
 import typing as t
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, WaitTimeout
 
@@ -47,6 +48,22 @@ def parse_time(value: str | datetime, option: str = "time") -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION_PATTERN = re.compile(r"(\d+)\s*([smhdw])")
+
+
+def parse_duration(value: str | int | float | None, option: str = "duration") -> timedelta | None:
+    """'90s', '15m', '36h', '7d', '1w2d', or a number of seconds; None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) or str(value).strip().isdigit():
+        return timedelta(seconds=int(value))
+    text = str(value).strip().lower()
+    if not re.fullmatch(r"(\s*\d+\s*[smhdw])+\s*", text):
+        raise ConfigurationError(f"{option} {value!r} is not a duration; write it like 90s, 15m, 36h, 7d or 2w3d")
+    return timedelta(seconds=sum(int(amount) * DURATION_UNITS[unit] for amount, unit in DURATION_PATTERN.findall(text)))
 
 
 class Stopwatch:

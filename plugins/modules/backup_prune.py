@@ -133,7 +133,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     open_repository,
     repository_argument_spec,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import RetentionPolicy, parse_duration
+from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import RetentionPolicy
+from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_duration
 
 
 def main() -> None:
@@ -157,7 +158,7 @@ def main() -> None:
             keep_daily=params["keep_daily"],
             keep_weekly=params["keep_weekly"],
             keep_monthly=params["keep_monthly"],
-            keep_within=parse_duration(params["keep_within"]),
+            keep_within=parse_duration(params["keep_within"], "keep_within"),
         )
         result = backup_prune(
             open_repository(params),

@@ -17,27 +17,11 @@ depends on (a full backup under its incrementals).
 
 from __future__ import annotations
 
-import re
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
-
-DURATION_PATTERN = re.compile(r"(\d+)\s*([smhdw])")
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: str | int | None, option: str = "keep_within") -> timedelta | None:
-    """'36h', '7d', '1w2d', or a number of seconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int) or str(value).strip().isdigit():
-        return timedelta(seconds=int(value))
-    text = str(value).strip().lower()
-    if not re.fullmatch(r"(\s*\d+\s*[smhdw])+\s*", text):
-        raise ConfigurationError(f"{option} {value!r} is not a duration; write it like 36h, 7d or 2w3d")
-    return timedelta(seconds=sum(int(amount) * DURATION_UNITS[unit] for amount, unit in DURATION_PATTERN.findall(text)))
 
 
 @dataclass(frozen=True)

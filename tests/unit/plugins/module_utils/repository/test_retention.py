@@ -12,12 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import (
-    Candidate,
-    RetentionPolicy,
-    parse_duration,
-    plan_retention,
-)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import Candidate, RetentionPolicy, plan_retention
+from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_duration
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -69,8 +65,8 @@ def test_durations(text, seconds):
 
 
 def test_bad_duration_shows_the_format():
-    with pytest.raises(ConfigurationError, match="write it like 36h, 7d or 2w3d"):
-        parse_duration("a week")
+    with pytest.raises(ConfigurationError, match="keep_within 'a week' is not a duration; write it like 90s, 15m, 36h, 7d or 2w3d"):
+        parse_duration("a week", "keep_within")
 
 
 # ----------------------------------------------------------------------------- properties

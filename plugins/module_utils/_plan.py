@@ -1,0 +1,281 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The DR plan: one dictionary describing the application, checked and resolved.
+
+`dr_plan` (docs/dr-plan.md) names the components, where backups go, the
+sites, DNS records and services. The roles' argument specs check its shape;
+this module checks what a schema cannot — references between parts, cycles,
+components without a backup, durations — and resolves the plan for one site:
+each component's connection with the site's overrides applied, the order to
+restore in (batches whose members may run in parallel), the order to start
+services in, and who depends on whom.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing as t
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import COMPONENT_PATTERN
+from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_duration
+
+KINDS = ("postgresql", "rds", "redis", "files", "s3")
+# Kinds whose data lives in our backup repository (rds uses snapshots, s3 object versions).
+REPOSITORY_KINDS = ("postgresql", "redis", "files")
+BACKUP_METHODS = {
+    "postgresql": ("logical", "physical"),
+    "redis": ("rdb", "online"),
+    "files": ("tar",),
+    "rds": ("snapshot",),
+    "s3": ("versioning",),
+}
+LEVELS = ("component", "application", "site")
+
+
+class PlanError(ConfigurationError):
+    """Every problem found in a plan, listed at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        listed = "\n".join(f"- {problem}" for problem in problems)
+        super().__init__(f"dr_plan has {len(problems)} problem(s):\n{listed}", problems=problems)
+
+
+def _seconds(value: t.Any, where: str, problems: list[str]) -> int | None:
+    try:
+        duration = parse_duration(value, where)
+    except ConfigurationError as error:
+        problems.append(error.message)
+        return None
+    return int(duration.total_seconds()) if duration is not None else None
+
+
+def _names(items: t.Sequence[dict[str, t.Any]], what: str, problems: list[str]) -> list[str]:
+    names = []
+    for position, item in enumerate(items, start=1):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not name:
+            problems.append(f"{what} {position} has no name")
+            continue
+        if name in names:
+            problems.append(f"{what} {name} is defined twice")
+        names.append(name)
+    return names
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle as a path (a -> b -> a), or None."""
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for neighbour in graph.get(node, []):
+            if state.get(neighbour) == 1:
+                return path[path.index(neighbour):] + [neighbour]
+            if neighbour not in state:
+                found = visit(neighbour)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def batches(graph: dict[str, list[str]], order: t.Sequence[str]) -> list[list[str]]:
+    """Topological levels: each batch depends only on earlier ones (ties keep plan order)."""
+    remaining = list(order)
+    done: set[str] = set()
+    result = []
+    while remaining:
+        ready = [name for name in remaining if all(dependency in done for dependency in graph.get(name, []))]
+        if not ready:  # only reachable with a cycle, which validation reports first
+            raise ConfigurationError(f"cannot order {', '.join(remaining)}: their dependencies form a cycle")
+        result.append(ready)
+        done.update(ready)
+        remaining = [name for name in remaining if name not in done]
+    return result
+
+
+def _merge(base: dict[str, t.Any], override: dict[str, t.Any]) -> dict[str, t.Any]:
+    merged = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def validate(plan: dict[str, t.Any]) -> list[str]:
+    """Every semantic problem of the plan (an empty list means it is usable)."""
+    problems: list[str] = []
+    if not isinstance(plan, dict):
+        return ["dr_plan must be a dictionary"]
+    if not plan.get("name"):
+        problems.append("dr_plan has no name (the application's name, used in reports and backups)")
+    components = plan.get("components") or []
+    if not components:
+        problems.append("dr_plan lists no components")
+    names = _names(components, "component", problems)
+    services = plan.get("services") or []
+    service_names = _names(services, "service", problems)
+    for name in set(names) & set(service_names):
+        problems.append(f"{name} is both a component and a service; give them different names")
+
+    repository = plan.get("repository") or {}
+    if any(component.get("kind") in REPOSITORY_KINDS for component in components) and not repository.get("location"):
+        problems.append("dr_plan.repository.location is required: postgresql, redis and files components back up into it")
+
+    graph: dict[str, list[str]] = {}
+    for component in components:
+        name = component.get("name")
+        if not name:
+            continue
+        if not COMPONENT_PATTERN.match(name):
+            problems.append(f"component {name!r} is not a valid name (letters, digits, '.', '_', '-')")
+        kind = component.get("kind")
+        if kind not in KINDS:
+            problems.append(f"component {name} has kind {kind!r}; use one of {', '.join(KINDS)}")
+            continue
+        backup = component.get("backup")
+        if not isinstance(backup, dict):
+            problems.append(f"component {name} has no backup: every component needs one (backup.method: {'|'.join(BACKUP_METHODS[kind])})")
+        elif backup.get("method") not in BACKUP_METHODS[kind]:
+            problems.append(
+                f"component {name} ({kind}) has backup method {backup.get('method')!r}; use one of {', '.join(BACKUP_METHODS[kind])}"
+            )
+        for key in ("rpo", "rto"):
+            _seconds(component.get(key), f"component {name} {key}", problems)
+        dependencies = component.get("depends_on") or []
+        for dependency in dependencies:
+            if dependency not in names:
+                problems.append(f"component {name} depends on {dependency}, which is not a component of the plan")
+        graph[name] = [dependency for dependency in dependencies if dependency in names]
+    cycle = find_cycle(graph)
+    if cycle:
+        problems.append(f"components depend on each other in a cycle: {' -> '.join(cycle)}")
+
+    service_graph: dict[str, list[str]] = {}
+    for service in services:
+        name = service.get("name")
+        if not name:
+            continue
+        if not (service.get("start_command") or service.get("systemd_unit")):
+            problems.append(f"service {name} has neither start_command nor systemd_unit")
+        for needed in service.get("requires") or []:
+            if needed not in names:
+                problems.append(f"service {name} requires {needed}, which is not a component of the plan")
+        for after in service.get("after") or []:
+            if after not in service_names:
+                problems.append(f"service {name} starts after {after}, which is not a service of the plan")
+        service_graph[name] = [after for after in service.get("after") or [] if after in service_names]
+    cycle = find_cycle(service_graph)
+    if cycle:
+        problems.append(f"services start after each other in a cycle: {' -> '.join(cycle)}")
+
+    sites = plan.get("sites") or {}
+    if "primary" not in sites:
+        problems.append("dr_plan.sites has no primary site")
+    for site, settings in sites.items():
+        for name in (settings or {}).get("components") or {}:
+            if name not in names:
+                problems.append(f"site {site} overrides component {name}, which is not a component of the plan")
+        for name in (settings or {}).get("services") or {}:
+            if name not in service_names:
+                problems.append(f"site {site} overrides service {name}, which is not a service of the plan")
+
+    dns = plan.get("dns")
+    if dns:
+        if dns.get("provider") not in ("rfc2136", "route53"):
+            problems.append(f"dr_plan.dns.provider {dns.get('provider')!r} is not rfc2136 or route53")
+        for position, record in enumerate(dns.get("records") or [], start=1):
+            label = record.get("record") or f"record {position}"
+            values = record.get("values") or {}
+            for site in sites:
+                if site not in values and not (sites[site] or {}).get("address"):
+                    problems.append(f"dns record {label} has no value for site {site} (values.{site}, or the site's address)")
+    for position, hook in enumerate(plan.get("notifications") or [], start=1):
+        if hook.get("type") not in ("webhook", "slack", "email"):
+            problems.append(f"notification {position} has type {hook.get('type')!r}; use webhook, slack or email")
+    return problems
+
+
+def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
+    """The plan as one site sees it; raises PlanError listing every problem."""
+    problems = validate(plan)
+    sites = plan.get("sites") or {}
+    if not problems and site not in sites:
+        problems.append(f"site {site} is not in dr_plan.sites ({', '.join(sites)})")
+    if problems:
+        raise PlanError(problems)
+    settings = sites[site] or {}
+    site_components = settings.get("components") or {}
+    site_services = settings.get("services") or {}
+
+    components: dict[str, dict[str, t.Any]] = {}
+    order = []
+    graph: dict[str, list[str]] = {}
+    for component in plan["components"]:
+        name = component["name"]
+        resolved = _merge(component, site_components.get(name) or {})
+        resolved.setdefault("connection", {})
+        resolved.setdefault("depends_on", [])
+        resolved["rpo_seconds"] = _seconds(resolved.get("rpo"), name, [])
+        resolved["rto_seconds"] = _seconds(resolved.get("rto"), name, [])
+        resolved["host"] = resolved.get("host") or "localhost"
+        components[name] = resolved
+        order.append(name)
+        graph[name] = list(resolved["depends_on"])
+
+    services: dict[str, dict[str, t.Any]] = {}
+    service_graph: dict[str, list[str]] = {}
+    for service in plan.get("services") or []:
+        resolved = _merge(service, site_services.get(service["name"]) or {})
+        resolved.setdefault("requires", [])
+        resolved.setdefault("after", [])
+        resolved["host"] = resolved.get("host") or "localhost"
+        services[service["name"]] = resolved
+        service_graph[service["name"]] = list(resolved["after"])
+
+    dependants: dict[str, dict[str, list[str]]] = {name: {"components": [], "services": []} for name in components}
+    for name, component in components.items():
+        for dependency in component["depends_on"]:
+            dependants[dependency]["components"].append(name)
+    for name, service in services.items():
+        for needed in service["requires"]:
+            dependants[needed]["services"].append(name)
+
+    dns_records = []
+    for record in (plan.get("dns") or {}).get("records") or []:
+        values = record.get("values") or {}
+        resolved_record = dict(record)
+        resolved_record["site_values"] = {
+            name: values.get(name) or [(sites[name] or {}).get("address")] for name in sites
+        }
+        dns_records.append(resolved_record)
+
+    repository = dict(plan.get("repository") or {})
+    repository_options = {"repository": repository.pop("location", None)}
+    repository_options.update({key: value for key, value in repository.items() if value not in (None, "", [])})
+
+    return {
+        "name": plan["name"],
+        "site": site,
+        "repository": repository_options,
+        "address": settings.get("address"),
+        "components": components,
+        "restore_batches": batches(graph, order),
+        "services": services,
+        "service_batches": batches(service_graph, list(services)),
+        "dependants": dependants,
+        "dns_records": dns_records,
+    }

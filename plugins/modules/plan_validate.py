@@ -1,0 +1,142 @@
+#!/usr/bin/python
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: plan_validate
+short_description: Check a DR plan and resolve it for one site
+version_added: 0.1.0
+description:
+  - Checks what the shape of C(dr_plan) cannot tell (see C(docs/dr-plan.md)) and lists every problem at
+    once - components that depend on unknown components or on each other in a cycle, components without a
+    backup, unknown kinds and backup methods, durations that do not parse, site overrides and services that
+    name unknown components, DNS records without a value for a site.
+  - Resolves the plan for O(site) - each component's connection with the site's overrides applied, the
+    order to restore components in (batches whose members do not depend on each other), the order to start
+    services in, and which components and services depend on each component.
+  - Runs on the controller and changes nothing; the recovery playbooks call it first, so a broken plan
+    fails before anything is stopped or restored.
+author:
+  - resilience.dr maintainers (@resilience-dr)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  plan:
+    description: The DR plan, usually C({{ dr_plan }}).
+    type: dict
+    required: true
+  site:
+    description: The site to resolve the plan for (a key of C(dr_plan.sites)).
+    type: str
+    default: primary
+  component:
+    description: A component that must exist in the plan (level 1 recovery); returned resolved as RV(component).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Check the DR plan before touching anything
+  resilience.dr.plan_validate:
+    plan: "{{ dr_plan }}"
+    site: secondary
+  register: dr
+
+- name: Show the order components will be restored in
+  ansible.builtin.debug:
+    msg: "{{ dr.plan.restore_batches }}"
+"""
+
+RETURN = r"""
+plan:
+  description: The plan resolved for O(site).
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: The application's name.
+      type: str
+    site:
+      description: The site resolved for.
+      type: str
+    repository:
+      description: The repository as module options (C(repository) and, where set, S3 and encryption options).
+      type: dict
+    components:
+      description:
+        - Each component by name, with the site's overrides merged into it, C(rpo_seconds) and
+          C(rto_seconds), and C(host) (the inventory host its modules run on, default C(localhost)).
+      type: dict
+    restore_batches:
+      description: Component names in restore order; the members of one batch do not depend on each other.
+      type: list
+      elements: list
+      sample: [[orders-db, sessions], [uploads]]
+    services:
+      description: Each service by name, with the site's overrides merged into it.
+      type: dict
+    service_batches:
+      description: Service names in start order (stop in reverse).
+      type: list
+      elements: list
+    dependants:
+      description: For each component, the components and services that depend on it.
+      type: dict
+    dns_records:
+      description: The plan's DNS records, each with C(site_values) (the values per site).
+      type: list
+      elements: dict
+component:
+  description: The component named by O(component), resolved for O(site).
+  returned: when O(component) is given
+  type: dict
+problems:
+  description: Every problem found (on failure).
+  returned: failure
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._plan import resolve
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            plan=dict(type="dict", required=True),
+            site=dict(type="str", default="primary"),
+            component=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+
+    def work() -> dict:
+        plan = resolve(params["plan"], params["site"])
+        result = {"changed": False, "plan": plan}
+        name = params["component"]
+        if name:
+            if name not in plan["components"]:
+                raise ConfigurationError(
+                    f"component {name} is not in the plan; its components are {', '.join(plan['components'])}"
+                )
+            result["component"] = plan["components"][name]
+        return result
+
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()
