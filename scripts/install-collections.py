@@ -28,6 +28,7 @@ ANSIBLE_PACKAGE = "ansible==12.3.0"
 COLLECTIONS = {
     "amazon.aws": "10.1.2",
     "awx.awx": "24.6.1",
+    "community.aws": "10.0.0",
     "community.general": "11.4.2",
 }
 

@@ -53,6 +53,7 @@ class App:
     def cache(self) -> redis.Redis:
         return redis.Redis(
             host=self.options.redis_host, port=self.options.redis_port,
+            username=os.environ.get("SHOPFRONT_REDIS_USER") or None,
             password=os.environ.get("SHOPFRONT_REDIS_PASSWORD"), socket_timeout=3,
         )
 
