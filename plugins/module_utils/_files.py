@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fnmatch
+import functools
 import grp
 import hashlib
 import os
@@ -114,6 +115,7 @@ def _digest_file(path: str) -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=256)
 def _owner_names(uid: int, gid: int) -> tuple[str, str]:
     try:
         user = pwd.getpwuid(uid).pw_name
@@ -371,23 +373,24 @@ def resolve_owner(owner: str | None, group: str | None) -> tuple[tuple[int, str]
     return user_id, group_id
 
 
+@functools.lru_cache(maxsize=256)
+def _local_ids(user: str, group: str, uid: int, gid: int) -> tuple[int, int]:
+    """What tar extraction does: the name's id on this host, else the recorded number."""
+    try:
+        uid = pwd.getpwnam(user).pw_uid if user else uid
+    except KeyError:
+        pass
+    try:
+        gid = grp.getgrnam(group).gr_gid if group else gid
+    except KeyError:
+        pass
+    return uid, gid
+
+
 def expected_owner(entry: dict[str, t.Any], user: tuple[int, str] | None, group: tuple[int, str] | None) -> tuple[int, int]:
     """The uid and gid a restored entry gets: the mapping, else the name, else the recorded number."""
-    if user is not None:
-        uid = user[0]
-    else:
-        try:
-            uid = pwd.getpwnam(entry["user"]).pw_uid if entry.get("user") else entry["uid"]
-        except KeyError:
-            uid = entry["uid"]
-    if group is not None:
-        gid = group[0]
-    else:
-        try:
-            gid = grp.getgrnam(entry["group"]).gr_gid if entry.get("group") else entry["gid"]
-        except KeyError:
-            gid = entry["gid"]
-    return uid, gid
+    uid, gid = _local_ids(entry.get("user") or "", entry.get("group") or "", entry["uid"], entry["gid"])
+    return (user[0] if user is not None else uid), (group[0] if group is not None else gid)
 
 
 def expected_listing(listing: Listing, subset: t.Sequence[str], user: tuple[int, str] | None,

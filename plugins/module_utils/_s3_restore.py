@@ -56,7 +56,7 @@ DELETE_BATCH = 1000
 
 _IAM_HINT = (
     "the credentials need s3:GetBucketVersioning, s3:ListBucketVersions, s3:ListBucket, s3:GetObjectVersion, "
-    "s3:PutObject and s3:DeleteObjectVersion (see docs/s3-restore.md)"
+    "s3:PutObject and s3:DeleteObjectVersion (see docs/files-and-s3.md)"
 )
 
 
@@ -199,7 +199,7 @@ class S3Restore:
         self.retry = retry or {}
         self.concurrency = max(1, concurrency)
 
-    def _fail(self, error: BaseException, what: str) -> t.NoReturn:
+    def fail(self, error: BaseException, what: str) -> t.NoReturn:
         code = error_code(error)
         hint = _IAM_HINT if code in ("AccessDenied", "AllAccessDisabled") else "check the bucket name, endpoint_url and region"
         raise SourceUnavailable(f"{what} failed ({code}: {error}); {hint}") from None
@@ -208,7 +208,7 @@ class S3Restore:
         try:
             status = self.client.get_bucket_versioning(Bucket=self.bucket, **self.retry).get("Status")
         except (ClientError, BotoCoreError) as error:
-            self._fail(error, f"reading the versioning of bucket {self.bucket}")
+            self.fail(error, f"reading the versioning of bucket {self.bucket}")
         if status not in ("Enabled", "Suspended"):
             raise ConfigurationError(
                 f"bucket {self.bucket} is not versioned, so it keeps no earlier versions to restore from; "
@@ -229,7 +229,7 @@ class S3Restore:
                     found.append(Version(item["Key"], item["VersionId"], item["LastModified"], item.get("IsLatest", False),
                                          True))
         except (ClientError, BotoCoreError) as error:
-            self._fail(error, f"listing the object versions of s3://{self.bucket}/{self.prefix}")
+            self.fail(error, f"listing the object versions of s3://{self.bucket}/{self.prefix}")
         return found
 
     def target_objects(self) -> dict[str, Current] | None:
@@ -242,7 +242,7 @@ class S3Restore:
                 for item in page.get("Contents", []):
                     objects[item["Key"]] = Current(item["Key"], item.get("ETag", ""), int(item.get("Size", 0)))
         except (ClientError, BotoCoreError) as error:
-            self._fail(error, f"listing s3://{self.target_bucket}/{self.prefix}")
+            self.fail(error, f"listing s3://{self.target_bucket}/{self.prefix}")
         return objects
 
     @property
@@ -282,7 +282,7 @@ class S3Restore:
             if deletes:
                 failures.extend(self._delete(self.destination, deletes))
         except (ClientError, BotoCoreError) as error:
-            self._fail(error, f"restoring s3://{self.bucket}/{self.prefix}")
+            self.fail(error, f"restoring s3://{self.bucket}/{self.prefix}")
         if failures:
             raise S3RestoreFailed(
                 f"{len(failures)} of {len(plan.changes)} changes to s3://{self.destination}/{self.prefix} failed: "
@@ -308,7 +308,7 @@ def s3_restore(restore: S3Restore, restore_time: datetime, *, delete_newer: bool
         try:
             restore.client.head_bucket(Bucket=restore.target_bucket, **restore.retry)
         except (ClientError, BotoCoreError) as error:
-            restore._fail(error, f"finding the target bucket {restore.target_bucket}")  # pylint: disable=protected-access
+            restore.fail(error, f"finding the target bucket {restore.target_bucket}")
     plan = plan_changes(restore.versions(), restore_time, current=restore.target_objects(), delete_newer=delete_newer)
     result: dict[str, t.Any] = {
         "changed": bool(plan.changes), "bucket": restore.bucket, "prefix": restore.prefix,

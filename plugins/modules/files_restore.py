@@ -22,7 +22,7 @@ description:
     a device file is refused (Python's C(tarfile.data_filter) does these checks), the restore fails naming
     the entry, and O(path) is left untouched.
   - Idempotent; when O(path) already matches the backup (every file's content, mode, mtime and owner),
-    nothing is extracted and RV(changed) is false. Files the backup excluded are ignored in that comparison.
+    nothing is extracted and C(changed) is false. Files the backup excluded are ignored in that comparison.
   - Owners are restored when the module runs as root (by user and group name, else by number), or mapped
     with O(owner) and O(group). Set-user-ID and set-group-ID bits are not restored.
 author:

@@ -22,10 +22,11 @@ description:
   - Idempotent; a second run finds nothing to change. Copies run in parallel (O(concurrency)); listings are
     paginated, so prefixes of many thousands of objects work.
   - Fails clearly when the bucket is not versioned.
-  - See docs/s3-restore.md in the collection for incident examples and the IAM policy.
+  - See docs/files-and-s3.md in the collection for incident examples and the IAM policy.
 author:
   - resilience.dr maintainers (@resilience-dr)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
