@@ -198,21 +198,13 @@ def compare(expected: Listing, actual: Listing, check_owner: bool) -> dict[str, 
 # ---------------------------------------------------------------- backup
 
 
-class _HashingReader:
-    """Hands a file to tarfile while hashing what it reads."""
-
-    def __init__(self, handle: t.BinaryIO) -> None:
-        self.handle = handle
-        self.digest = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.handle.read(size)
-        self.digest.update(data)
-        return data
-
-
 class TreeArchiver:
-    """Writes a directory as a PAX tar stream and records its listing while doing so."""
+    """A directory as a readable PAX tar stream, with its listing recorded while it is read.
+
+    The archive is produced on demand by read() in the caller's thread (no
+    producer thread, no pipe): headers come from tarfile.TarInfo.tobuf, file
+    data is read, hashed and padded to tar's 512-byte blocks here.
+    """
 
     def __init__(self, root: str, patterns: t.Sequence[str] = ()) -> None:
         self.root = root
@@ -223,14 +215,52 @@ class TreeArchiver:
         self.vanished: list[str] = []
         self.files = 0
         self.bytes = 0
+        self._tar = tarfile.TarFile(fileobj=_Discard(), mode="w", format=tarfile.PAX_FORMAT)  # for gettarinfo's hard links
+        self._chunks = self._generate()
+        self._buffer = bytearray()
+        self._offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to size bytes; may return fewer (a whole chunk, without copying), b"" at the end."""
+        if not self._buffer and size > 0 and self._chunks is not None:
+            chunk = b""
+            while not chunk:  # padding may be empty; b"" means the end only when the archive ends
+                try:
+                    chunk = next(self._chunks)
+                except StopIteration:
+                    self._chunks = None
+                    return b""
+            if len(chunk) <= size:
+                return chunk
+            self._buffer += chunk
+        while (size < 0 or len(self._buffer) < size) and self._chunks is not None:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                self._chunks = None
+        if size < 0 or size >= len(self._buffer):
+            data, self._buffer = bytes(self._buffer), bytearray()
+        else:
+            data = bytes(self._buffer[:size])
+            del self._buffer[:size]
+        return data
 
     def write(self, sink: t.BinaryIO) -> None:
-        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as archive:
-            archive.copybufsize = CHUNK  # type: ignore[attr-defined]
-            self._add(archive, self.root, ".")
-            self._walk(archive, self.root, "")
+        """Write the whole archive to sink (for consumers that are pushed to)."""
+        while True:
+            data = self.read(CHUNK)
+            if not data:
+                return
+            sink.write(data)
 
-    def _walk(self, archive: tarfile.TarFile, directory: str, prefix: str) -> None:
+    def _generate(self) -> t.Iterator[bytes]:
+        yield from self._entry(self.root, ".")
+        yield from self._walk(self.root, "")
+        end = b"\0" * (2 * tarfile.BLOCKSIZE)
+        self._offset += len(end)
+        yield end + b"\0" * (-self._offset % tarfile.RECORDSIZE)
+
+    def _walk(self, directory: str, prefix: str) -> t.Iterator[bytes]:
         try:
             names = sorted(os.listdir(directory))
         except FileNotFoundError:
@@ -244,53 +274,76 @@ class TreeArchiver:
                 self.excluded += 1
                 continue
             full = os.path.join(directory, name)
-            if self._add(archive, full, relative) == tarfile.DIRTYPE:
-                self._walk(archive, full, relative + "/")
+            is_directory = yield from self._entry(full, relative)
+            if is_directory:
+                yield from self._walk(full, relative + "/")
 
-    def _add(self, archive: tarfile.TarFile, full: str, relative: str) -> bytes | None:
+    def _header(self, info: tarfile.TarInfo) -> bytes:
+        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        self._offset += len(header)
+        return header
+
+    def _entry(self, full: str, relative: str) -> t.Generator[bytes, None, bool]:
         try:
-            info = archive.gettarinfo(full, arcname=relative)
             st = os.lstat(full)
+            info = self._tar.gettarinfo(full, arcname=relative)
         except FileNotFoundError:
             self.vanished.append(relative)
-            return None
+            return False
         except OSError as error:
             raise SourceUnavailable(f"cannot read {full} to back it up: {error.strerror}", path=full) from None
         if info is None or not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
             self.skipped.append(relative)
-            return None
+            return False
         entry = entry_of(full, st, digest=False)
         if info.isreg():
             try:
                 handle = open(full, "rb")
             except FileNotFoundError:
                 self.vanished.append(relative)
-                return None
+                return False
             except OSError as error:
                 raise SourceUnavailable(f"cannot read {full} to back it up: {error.strerror}", path=full) from None
             with handle:
-                reader = _HashingReader(handle)
-                try:
-                    archive.addfile(info, reader)  # type: ignore[arg-type]
-                except OSError as error:
-                    if "unexpected end of data" in str(error):
+                yield self._header(info)
+                digest = hashlib.sha256()
+                remaining = info.size
+                while remaining:
+                    data = handle.read(min(CHUNK, remaining))
+                    if not data:
                         raise SourceUnavailable(
                             f"{full} shrank while it was being backed up (from {info.size} bytes); the backup is "
                             "discarded: run it again when the file is not being rewritten", path=full,
-                        ) from None
-                    raise
-            entry["sha256"] = reader.digest.hexdigest()
+                        )
+                    digest.update(data)
+                    remaining -= len(data)
+                    self._offset += len(data)
+                    yield data
+                padding = -info.size % tarfile.BLOCKSIZE
+                self._offset += padding
+                yield b"\0" * padding
+            entry["sha256"] = digest.hexdigest()
             self.files += 1
             self.bytes += info.size
         elif info.islnk():
-            archive.addfile(info)
+            yield self._header(info)
             first = self.listing.get(info.linkname, {})
             entry.update(sha256=first.get("sha256"), link=info.linkname)
             self.files += 1
         else:
-            archive.addfile(info)
+            yield self._header(info)
         self.listing[relative] = entry
-        return info.type
+        return info.isdir()
+
+
+class _Discard:
+    """A file object that drops what is written (the TarFile above only lends its gettarinfo)."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def tell(self) -> int:
+        return 0
 
 
 def backup_plan(path: str, patterns: t.Sequence[str]) -> dict[str, t.Any]:
@@ -327,7 +380,7 @@ def files_backup(repository: Repository, *, component: str, path: str, exclude: 
     archiver = TreeArchiver(root, exclude)
     started = utc_now()
     with repository.new_backup(component, kind=KIND, method=METHOD) as backup:
-        record = backup.add_from_producer(ARCHIVE, archiver.write)
+        record = backup.add_stream(ARCHIVE, archiver)  # type: ignore[arg-type]
         backup.source = {"path": root, "exclude": list(exclude)}
         backup.consistency_point = {"time": format_time(started)}
         backup.tools = {"tar": f"python tarfile (PAX), python {'.'.join(map(str, sys.version_info[:3]))}"}
