@@ -11,78 +11,11 @@ stopped instance in test_rds_restore.py.
 
 from __future__ import annotations
 
-import typing as t
-import uuid
-
-import pytest
-
 from .conftest import boto3_client
+from .rds_common import cleanup, instance, rds, snapshot_of, tags_of, unique  # noqa: F401 - fixtures
 
 MODULE = "resilience.dr.rds_snapshot"
 DESTINATION_REGION = "us-west-2"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def snapshot_of(client: t.Any, identifier: str) -> dict[str, t.Any] | None:
-    try:
-        return client.describe_db_snapshots(DBSnapshotIdentifier=identifier)["DBSnapshots"][0]
-    except client.exceptions.DBSnapshotNotFoundFault:
-        return None
-
-
-def tags_of(client: t.Any, arn: str) -> dict[str, str]:
-    return {item["Key"]: item["Value"] for item in client.list_tags_for_resource(ResourceName=arn)["TagList"]}
-
-
-class Cleanup:
-    """Removes the instances and snapshots a test made, in every region, whatever the outcome."""
-
-    def __init__(self, aws: dict[str, str]) -> None:
-        self.aws = aws
-        self.snapshots: list[tuple[str, str]] = []
-        self.instances: list[tuple[str, str]] = []
-
-    def client(self, region: str) -> t.Any:
-        return boto3_client(self.aws, "rds", region)
-
-    def run(self) -> None:
-        for region, identifier in self.snapshots:
-            client = self.client(region)
-            if snapshot_of(client, identifier) is not None:
-                client.delete_db_snapshot(DBSnapshotIdentifier=identifier)
-        for region, identifier in self.instances:
-            client = self.client(region)
-            try:
-                client.delete_db_instance(DBInstanceIdentifier=identifier, SkipFinalSnapshot=True)
-            except client.exceptions.DBInstanceNotFoundFault:
-                pass
-
-
-@pytest.fixture
-def cleanup(aws):
-    registry = Cleanup(aws)
-    yield registry
-    registry.run()
-
-
-@pytest.fixture
-def rds(aws):
-    return boto3_client(aws, "rds")
-
-
-@pytest.fixture
-def instance(rds, aws, cleanup) -> str:
-    """An encrypted PostgreSQL instance on moto, deleted afterwards."""
-    identifier = unique("orders-db")
-    rds.create_db_instance(
-        DBInstanceIdentifier=identifier, DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="dr",
-        MasterUserPassword="not-a-secret-1", AllocatedStorage=20, StorageEncrypted=True, BackupRetentionPeriod=7,
-    )
-    cleanup.instances.append((aws["region"], identifier))
-    return identifier
 
 
 def test_snapshot_created_tagged_idempotent_and_deleted(ansible, aws, rds, instance, cleanup):
@@ -166,28 +99,21 @@ def test_cross_region_copy_is_reencrypted_with_the_destination_key(ansible, aws,
     assert snapshot_of(destination, name)["KmsKeyId"] == key["Arn"]
 
 
-def test_encrypted_copy_without_a_destination_key_is_refused_before_anything_changes(ansible, aws, rds, instance, cleanup):
-    name = unique("nightly")
-    cleanup.snapshots += [(aws["region"], name), (DESTINATION_REGION, name)]
-    result = ansible.module(MODULE, {**aws, "db_instance_identifier": instance, "db_snapshot_identifier": name,
-                                     "copy_to_region": DESTINATION_REGION})
-    assert result["failed"] and not result.get("changed"), result
-    assert f"DB snapshot {name} is encrypted: a copy to {DESTINATION_REGION} must be re-encrypted" in result["msg"]
-    assert "give kms_key_id" in result["msg"]
-    assert snapshot_of(rds, name) is None, "the snapshot was taken although the run was refused"
-
-
-def test_missing_snapshot_instance_and_name_clash_are_named(ansible, aws, rds, instance, cleanup):
+def test_missing_snapshot_or_instance_name_clash_and_missing_key_are_refused(ansible, aws, rds, instance, cleanup):
     taken = unique("taken")
     cleanup.snapshots.append((aws["region"], taken))
     rds.create_db_snapshot(DBInstanceIdentifier=instance, DBSnapshotIdentifier=taken)
     missing_instance = unique("no-such-db")
     missing_snapshot = unique("no-such-snapshot")
     other_instance = unique("other-db")
-    no_snapshot, no_instance, clash = ansible.sequence([
+    unencrypted_copy = unique("nightly")
+    cleanup.snapshots += [(aws["region"], unencrypted_copy), (DESTINATION_REGION, unencrypted_copy)]
+    no_snapshot, no_instance, clash, no_key = ansible.sequence([
         (MODULE, {**aws, "db_snapshot_identifier": missing_snapshot, "copy_to_region": DESTINATION_REGION}),
         (MODULE, {**aws, "db_snapshot_identifier": unique("pre-deploy"), "db_instance_identifier": missing_instance}),
         (MODULE, {**aws, "db_snapshot_identifier": taken, "db_instance_identifier": other_instance}),
+        (MODULE, {**aws, "db_instance_identifier": instance, "db_snapshot_identifier": unencrypted_copy,
+                  "copy_to_region": DESTINATION_REGION}),
     ])
     assert no_snapshot["failed"], no_snapshot
     assert f"DB snapshot {missing_snapshot} not found in {aws['region']}" in no_snapshot["msg"]
@@ -195,6 +121,11 @@ def test_missing_snapshot_instance_and_name_clash_are_named(ansible, aws, rds, i
     assert f"DB instance {missing_instance} not found in {aws['region']}" in no_instance["msg"]
     assert clash["failed"], clash
     assert f"is a snapshot of DB instance {instance}, not {other_instance}" in clash["msg"]
+    # An encrypted snapshot copied without a key of the destination region: refused before anything changes.
+    assert no_key["failed"] and not no_key["changed"], no_key
+    assert f"DB snapshot {unencrypted_copy} is encrypted: a copy to {DESTINATION_REGION} must be re-encrypted" in no_key["msg"]
+    assert "give kms_key_id" in no_key["msg"]
+    assert snapshot_of(rds, unencrypted_copy) is None, "the snapshot was taken although the run was refused"
 
 
 def test_module_defaults_of_the_aws_group_apply(ansible, aws, rds, instance, cleanup):

@@ -222,6 +222,13 @@ def _plan_promotion(rds: Rds, request: RestoreRequest, existing: dict[str, t.Any
         )
     origin = origin_of(tags_to_dict(existing.get("TagList")))
     if origin is not None and origin["source"] == "replica":
+        promoted_from = origin["source_db_instance_identifier"]
+        if request.source_db_instance_identifier and promoted_from and request.source_db_instance_identifier != promoted_from:
+            raise ConfigurationError(
+                f"DB instance {target_id} in {rds.region} was promoted from a read replica of {promoted_from}, not of "
+                f"{request.source_db_instance_identifier}; check which replica to promote",
+                db_instance_identifier=target_id,
+            )
         return RestorePlan("none", existing, origin, f"read replica {target_id} was already promoted")
     replica_of = existing.get("ReadReplicaSourceDBInstanceIdentifier")
     if not replica_of:
