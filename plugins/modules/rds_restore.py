@@ -139,9 +139,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 db_instance_identifier: {description: The restored or promoted instance., returned: always, type: str, sample: orders-db-pitr-0358}
-endpoint: {description: The instance's DNS name; null in check mode before it exists, or when not yet known (O(wait=false))., returned: always, type: str, sample: orders-db-pitr-0358.abcdefghij.us-east-1.rds.amazonaws.com}
+endpoint:
+  description: The instance's DNS name; null in check mode before it exists, or when not yet known (O(wait=false)).
+  returned: always
+  type: str
+  sample: orders-db-pitr-0358.abcdefghij.us-east-1.rds.amazonaws.com
 port: {description: The instance's port; null when RV(endpoint) is., returned: always, type: int, sample: 5432}
-arn: {description: The instance's ARN; null when it does not exist yet., returned: always, type: str, sample: "arn:aws:rds:us-east-1:111122223333:db:orders-db-pitr-0358"}
+arn:
+  description: The instance's ARN; null when it does not exist yet.
+  returned: always
+  type: str
+  sample: "arn:aws:rds:us-east-1:111122223333:db:orders-db-pitr-0358"
 status: {description: The instance's status at the end; null when it does not exist yet., returned: always, type: str, sample: available}
 action:
   description: What the run did (or would do) - V(restore), V(replace), V(promote) or V(none).

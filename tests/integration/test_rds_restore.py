@@ -16,7 +16,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from .rds_common import cleanup, instance, instance_of, rds, snapshot_of, tags_of, unique  # noqa: F401 - fixtures
+from . import rds_common
+from .rds_common import instance_of, snapshot_of, tags_of, unique
+
+# Fixtures shared by the RDS tests.
+cleanup = rds_common.cleanup
+instance = rds_common.instance
+rds = rds_common.rds
 
 MODULE = "resilience.dr.rds_restore"
 RESTORED_FROM = "resilience.dr:restored-from"

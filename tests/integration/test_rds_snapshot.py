@@ -12,7 +12,13 @@ stopped instance in test_rds_restore.py.
 from __future__ import annotations
 
 from .conftest import boto3_client
-from .rds_common import cleanup, instance, rds, snapshot_of, tags_of, unique  # noqa: F401 - fixtures
+from . import rds_common
+from .rds_common import snapshot_of, tags_of, unique
+
+# Fixtures shared by the RDS tests.
+cleanup = rds_common.cleanup
+instance = rds_common.instance
+rds = rds_common.rds
 
 MODULE = "resilience.dr.rds_snapshot"
 DESTINATION_REGION = "us-west-2"

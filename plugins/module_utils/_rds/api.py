@@ -143,10 +143,6 @@ class Rds:
         items = (found or {}).get("DBSnapshots") or []
         return items[0] if items else None
 
-    def tags(self, arn: str) -> dict[str, str]:
-        listed = self.call(f"list the tags of {arn}", "list_tags_for_resource", ResourceName=arn)
-        return tags_to_dict(listed.get("TagList"))
-
 
 # ---------------------------------------------------------------------------
 # Facts returned to the user
@@ -334,4 +330,3 @@ def check_restore_time(identifier: str, region: str, moment: datetime, window: t
 
 def parse_restore_time(value: str) -> datetime:
     return parse_time(value, "restore_time")
-

@@ -36,7 +36,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._timing import forma
 IAM_HINT = (
     "the restore role needs rds:DescribeDBInstances, rds:DescribeDBSnapshots, "
     "rds:DescribeDBInstanceAutomatedBackups, rds:RestoreDBInstanceFromDBSnapshot, "
-    "rds:RestoreDBInstanceToPointInTime, rds:PromoteReadReplica, rds:AddTagsToResource, rds:CreateDBInstance "
+    "rds:RestoreDBInstanceToPointInTime, rds:PromoteReadReplica, rds:AddTagsToResource "
     "(and rds:DeleteDBInstance, rds:CreateDBSnapshot for replace), plus kms:CreateGrant and kms:DescribeKey for "
     "encrypted sources (see docs/rds.md)"
 )
@@ -104,7 +104,7 @@ def origin_of(tags: dict[str, str]) -> dict[str, t.Any] | None:
     value = tags.get(RESTORED_FROM_TAG)
     if not value or ":" not in value:
         return None
-    kind, _, name = value.partition(":")
+    kind, name = value.split(":", 1)
     origin: dict[str, t.Any] = {"source": kind, "db_snapshot_identifier": None,
                                 "source_db_instance_identifier": None, "restore_time": None}
     if kind == "snapshot":

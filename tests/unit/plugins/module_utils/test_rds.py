@@ -85,7 +85,7 @@ class FakeRds:
         return call
 
     def names(self) -> list[str]:
-        return [name for name, _ in self.calls if not name.startswith("describe")]
+        return [call[0] for call in self.calls if not call[0].startswith("describe")]
 
 
 def instance(identifier: str, **extra: t.Any) -> dict[str, t.Any]:
@@ -244,7 +244,7 @@ def test_point_in_time_restore_tags_the_new_instance_with_its_origin(fake):
     fake.statuses["orders-db-pitr"] = []
     result = restore.run(rds_of(fake), pitr_request(wait=False), check_mode=False, diff=False)
     assert result["changed"] and result["action"] == "restore"
-    name, kwargs = [call for call in fake.calls if call[0] == "restore_db_instance_to_point_in_time"][0]
+    kwargs = [call[1] for call in fake.calls if call[0] == "restore_db_instance_to_point_in_time"][0]
     assert kwargs["RestoreTime"] == datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
     assert {"Key": RESTORED_FROM_TAG, "Value": "point_in_time:orders-db"} in kwargs["Tags"]
     assert {"Key": RESTORE_TIME_TAG, "Value": "2026-11-23T03:00:00Z"} in kwargs["Tags"]
@@ -287,7 +287,7 @@ def test_replace_keeps_a_final_snapshot_and_refuses_deletion_protection(fake):
     deleting = Deleting()
     deleting.instances = fake.instances
     outcome = restore.apply(rds_of(deleting), pitr_request(replace=True), planned, Progress())
-    _, kwargs = deleting.calls[[name for name, _ in deleting.calls].index("delete_db_instance")]
+    kwargs = [call[1] for call in deleting.calls if call[0] == "delete_db_instance"][0]
     assert kwargs["SkipFinalSnapshot"] is False and kwargs["FinalDBSnapshotIdentifier"] == outcome["final_db_snapshot_identifier"]
     assert kwargs["DeleteAutomatedBackups"] is False
     assert deleting.names() == ["delete_db_instance", "restore_db_instance_to_point_in_time"]
@@ -340,7 +340,7 @@ def test_existing_copy_of_another_snapshot_or_with_another_key_is_refused(fake):
     with pytest.raises(ConfigurationError, match="is not a copy of orders-db-nightly in us-east-1"):
         snapshot.plan(rds_of(fake), rds_of(west, "us-west-2"), request)
     west.snapshots["orders-db-nightly"]["DBInstanceIdentifier"] = "orders-db"
-    actions, _ = snapshot.plan(rds_of(fake), rds_of(west, "us-west-2"), request)
+    actions = snapshot.plan(rds_of(fake), rds_of(west, "us-west-2"), request)[0]
     assert actions == []
     with pytest.raises(ConfigurationError, match="encrypted with KMS key arn:aws:kms:us-west-2:1:key/b, not c"):
         snapshot.plan(rds_of(fake), rds_of(west, "us-west-2"), snapshot_request(copy_to_region="us-west-2", kms_key_id="c"))
