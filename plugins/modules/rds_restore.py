@@ -233,6 +233,11 @@ def main() -> None:
     params = module.params
     if params["source"] == "point_in_time" and bool(params["restore_time"]) == bool(params["use_latest_restorable_time"]):
         module.fail_json(msg="source point_in_time needs exactly one of restore_time and use_latest_restorable_time: true")
+    if params["source"] == "snapshot" and (params["restore_time"] or params["use_latest_restorable_time"]):
+        module.fail_json(msg="restore_time and use_latest_restorable_time apply to source point_in_time, not to a snapshot")
+    if params["source"] == "point_in_time" and params["db_snapshot_identifier"]:
+        module.fail_json(msg="db_snapshot_identifier applies to source snapshot; source point_in_time restores from "
+                             "source_db_instance_identifier's automated backups")
     if params["source"] == "replica":
         settings = [name for name in ("db_instance_class", "db_subnet_group_name", "vpc_security_group_ids",
                                       "db_parameter_group_name", "multi_az", "restore_time") if params[name] is not None]

@@ -212,13 +212,16 @@ def test_wait_timeout_names_the_status_and_a_later_run_waits_again_without_resto
 def test_missing_sources_are_named_and_nothing_is_created(ansible, aws, rds, cleanup):
     target = unique("orders-db-restored")
     missing_snapshot, missing_instance = unique("no-such-snapshot"), unique("no-such-db")
-    no_snapshot, no_source, no_replica = ansible.sequence([
+    no_snapshot, no_source, no_replica, mixed = ansible.sequence([
         (MODULE, {**aws, "source": "snapshot", "db_snapshot_identifier": missing_snapshot, "db_instance_identifier": target}),
         (MODULE, {**aws, "source": "point_in_time", "source_db_instance_identifier": missing_instance,
                   "use_latest_restorable_time": True, "db_instance_identifier": target}),
         (MODULE, {**aws, "source": "replica", "db_instance_identifier": missing_instance}),
+        (MODULE, {**aws, "source": "snapshot", "db_snapshot_identifier": missing_snapshot, "db_instance_identifier": target,
+                  "restore_time": "2026-11-23T03:58:00Z"}),
     ])
     assert no_snapshot["failed"] and f"DB snapshot {missing_snapshot} not found in {aws['region']}" in no_snapshot["msg"]
     assert no_source["failed"] and f"DB instance {missing_instance} not found in {aws['region']}" in no_source["msg"]
     assert no_replica["failed"] and "there is no read replica to promote" in no_replica["msg"]
+    assert mixed["failed"] and "restore_time and use_latest_restorable_time apply to source point_in_time" in mixed["msg"]
     assert instance_of(rds, target) is None

@@ -94,6 +94,11 @@ def plan(source: Rds, destination: Rds | None, request: SnapshotRequest) -> tupl
     """The actions a run would take and what RDS holds now ({"snapshot": ..., "copy": ...})."""
     actions: list[Action] = []
     snapshot_id = request.db_snapshot_identifier
+    if destination is not None and destination.region == source.region and request.copy_identifier == snapshot_id:
+        raise ConfigurationError(
+            f"copy_to_region {destination.region} is the snapshot's own region: give target_db_snapshot_identifier "
+            f"for a copy in the same region, or the secondary region in copy_to_region"
+        )
     current = source.snapshot(snapshot_id)
     copy = destination.snapshot(request.copy_identifier) if destination is not None else None
     found = {"snapshot": current, "copy": copy}

@@ -326,6 +326,12 @@ def test_tag_changes_add_and_purge_but_keep_aws_tags():
     assert snapshot.tag_changes({"a": "1"}, None, purge=True) == ({}, [])
 
 
+def test_copy_onto_itself_in_the_same_region_is_refused(fake):
+    fake.snapshots["orders-db-nightly"] = snap("orders-db-nightly")
+    with pytest.raises(ConfigurationError, match="is the snapshot's own region: give target_db_snapshot_identifier"):
+        snapshot.plan(rds_of(fake), rds_of(fake), snapshot_request(copy_to_region="us-east-1", kms_key_id="b"))
+
+
 def test_copy_of_an_encrypted_snapshot_needs_a_destination_key(fake):
     fake.snapshots["orders-db-nightly"] = snap("orders-db-nightly")
     with pytest.raises(ConfigurationError, match="must be re-encrypted with a KMS key of us-west-2; give kms_key_id"):
