@@ -198,7 +198,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import Rds  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._rds.restore import IAM_HINT, RestoreRequest, run  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._rds.restore import IAM_HINT, RestoreRequest, check_options, run  # noqa: E402
 
 
 def argument_spec() -> dict:
@@ -231,22 +231,9 @@ def main() -> None:
         ],
     )
     params = module.params
-    if params["source"] == "point_in_time" and bool(params["restore_time"]) == bool(params["use_latest_restorable_time"]):
-        module.fail_json(msg="source point_in_time needs exactly one of restore_time and use_latest_restorable_time: true")
-    if params["source"] == "snapshot" and (params["restore_time"] or params["use_latest_restorable_time"]):
-        module.fail_json(msg="restore_time and use_latest_restorable_time apply to source point_in_time, not to a snapshot")
-    if params["source"] == "point_in_time" and params["db_snapshot_identifier"]:
-        module.fail_json(msg="db_snapshot_identifier applies to source snapshot; source point_in_time restores from "
-                             "source_db_instance_identifier's automated backups")
-    if params["source"] == "replica":
-        settings = [name for name in ("db_instance_class", "db_subnet_group_name", "vpc_security_group_ids",
-                                      "db_parameter_group_name", "multi_az", "restore_time") if params[name] is not None]
-        if settings or params["use_latest_restorable_time"] or params["db_snapshot_identifier"]:
-            module.fail_json(msg=f"source replica promotes an existing replica as it is; these options do not apply to "
-                                 f"it: {', '.join(settings) or 'use_latest_restorable_time/db_snapshot_identifier'}. "
-                                 f"Change its settings after promotion with amazon.aws.rds_instance")
 
     def work() -> dict:
+        check_options(params)
         request = RestoreRequest.from_params(params)
         client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff(retries=10))
         return run(Rds(client, str(module.region), IAM_HINT), request, check_mode=module.check_mode, diff=module._diff)

@@ -99,6 +99,29 @@ class RestoreRequest:
         return f"promotion of read replica {self.db_instance_identifier}"
 
 
+def check_options(params: dict[str, t.Any]) -> None:
+    """Refuse options that do not apply to the source, rather than ignore them silently."""
+    source = params["source"]
+    if source == "point_in_time" and bool(params.get("restore_time")) == bool(params.get("use_latest_restorable_time")):
+        raise ConfigurationError("source point_in_time needs exactly one of restore_time and use_latest_restorable_time: true")
+    if source == "snapshot" and (params.get("restore_time") or params.get("use_latest_restorable_time")):
+        raise ConfigurationError("restore_time and use_latest_restorable_time apply to source point_in_time, not to a snapshot")
+    if source == "point_in_time" and params.get("db_snapshot_identifier"):
+        raise ConfigurationError(
+            "db_snapshot_identifier applies to source snapshot; source point_in_time restores from "
+            "source_db_instance_identifier's automated backups"
+        )
+    if source == "replica":
+        given = [name for name in (*INSTANCE_OPTIONS, "restore_time", "db_snapshot_identifier") if params.get(name) is not None]
+        if params.get("use_latest_restorable_time"):
+            given.append("use_latest_restorable_time")
+        if given:
+            raise ConfigurationError(
+                f"source replica promotes an existing read replica as it is; these options do not apply to it: "
+                f"{', '.join(given)}. Change its settings after promotion with amazon.aws.rds_instance"
+            )
+
+
 def origin_of(tags: dict[str, str]) -> dict[str, t.Any] | None:
     """Where an instance was restored from, as its tags record it; None when they record nothing."""
     value = tags.get(RESTORED_FROM_TAG)

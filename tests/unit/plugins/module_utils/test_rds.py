@@ -50,7 +50,7 @@ class FakeRds:
         self.snapshots: dict[str, dict[str, t.Any]] = {}
         self.automated: list[dict[str, t.Any]] = []
         self.calls: list[tuple[str, dict[str, t.Any]]] = []
-        self.statuses: dict[str, list[str]] = {}  # scripted statuses, one per describe
+        self.statuses: dict[str, list[str]] = {}  # scripted statuses of instances and snapshots, one per describe
 
     def _record(self, name: str, kwargs: dict[str, t.Any]) -> None:
         kwargs.pop("aws_retry", None)
@@ -71,6 +71,9 @@ class FakeRds:
         identifier = kwargs["DBSnapshotIdentifier"]
         if identifier not in self.snapshots:
             raise client_error("DBSnapshotNotFound")
+        script = self.statuses.get(identifier)
+        if script:
+            self.snapshots[identifier]["Status"] = script.pop(0)
         return {"DBSnapshots": [dict(self.snapshots[identifier])]}
 
     def describe_db_instance_automated_backups(self, **kwargs: t.Any) -> dict[str, t.Any]:
@@ -293,6 +296,19 @@ def test_replace_keeps_a_final_snapshot_and_refuses_deletion_protection(fake):
     assert deleting.names() == ["delete_db_instance", "restore_db_instance_to_point_in_time"]
 
 
+@pytest.mark.parametrize("params, message", [
+    ({"source": "point_in_time"}, "exactly one of restore_time and use_latest_restorable_time"),
+    ({"source": "point_in_time", "restore_time": "2026-11-23T03:00:00Z", "use_latest_restorable_time": True}, "exactly one"),
+    ({"source": "snapshot", "use_latest_restorable_time": True}, "apply to source point_in_time, not to a snapshot"),
+    ({"source": "point_in_time", "use_latest_restorable_time": True, "db_snapshot_identifier": "x"}, "applies to source snapshot"),
+    ({"source": "replica", "multi_az": True, "db_instance_class": "db.r6g.large"}, "do not apply to it: db_instance_class, multi_az"),
+])
+def test_options_that_do_not_fit_the_source_are_refused(params, message):
+    with pytest.raises(ConfigurationError, match=message):
+        restore.check_options(params)
+    restore.check_options({"source": "point_in_time", "use_latest_restorable_time": True})
+
+
 def test_point_in_time_into_its_own_source_is_refused(fake):
     with pytest.raises(ConfigurationError, match="is the instance restored from"):
         restore.plan(rds_of(fake), pitr_request(db_instance_identifier="orders-db"))
@@ -362,6 +378,25 @@ def test_copy_is_made_from_the_source_arn_with_the_key_and_source_region(fake):
     assert kwargs == {"SourceDBSnapshotIdentifier": "arn:aws:rds:us-east-1:111122223333:snapshot:orders-db-nightly",
                       "TargetDBSnapshotIdentifier": "orders-db-nightly", "SourceRegion": "us-east-1",
                       "KmsKeyId": "alias/dr", "CopyTags": True}
+
+
+def test_snapshot_run_waits_for_the_copy_and_reports_its_progress(fake):
+    fake.snapshots["orders-db-nightly"] = snap("orders-db-nightly")
+
+    class Copying(FakeRds):
+        def copy_db_snapshot(self, **kwargs):
+            self._record("copy_db_snapshot", kwargs)
+            self.snapshots[kwargs["TargetDBSnapshotIdentifier"]] = snap(kwargs["TargetDBSnapshotIdentifier"], Status="creating")
+            self.statuses[kwargs["TargetDBSnapshotIdentifier"]] = ["creating", "copying", "copying", "available"]
+            return {}
+
+    west = Copying()
+    request = snapshot_request(copy_to_region="us-west-2", kms_key_id="b")
+    request.poll_interval = 0.01
+    result = snapshot.run(rds_of(fake), rds_of(west, "us-west-2"), request, check_mode=False, diff=False)
+    assert result["copy"]["status"] == "available"
+    copy_statuses = [event["status"] for event in result["progress"] if "us-west-2" in event["resource"]]
+    assert copy_statuses == ["creating", "copying", "available"]
 
 
 @pytest.mark.parametrize("wanted, actual, same", [
