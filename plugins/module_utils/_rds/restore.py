@@ -299,7 +299,7 @@ def apply(rds: Rds, request: RestoreRequest, planned: RestorePlan, progress: Pro
             tags[RESTORE_TIME_TAG] = planned.restored_from["restore_time"]
         options = {INSTANCE_OPTIONS[key]: value for key, value in (request.instance_options or {}).items()}
         if request.source == "snapshot":
-            rds.call(
+            response = rds.call(
                 f"restore DB instance {target_id} from DB snapshot {request.db_snapshot_identifier}",
                 "restore_db_instance_from_db_snapshot", DBInstanceIdentifier=target_id,
                 DBSnapshotIdentifier=request.db_snapshot_identifier, Tags=tags_to_list(tags), **options,
@@ -309,19 +309,28 @@ def apply(rds: Rds, request: RestoreRequest, planned: RestorePlan, progress: Pro
                 {"UseLatestRestorableTime": True} if request.use_latest_restorable_time
                 else {"RestoreTime": request.restore_time}
             )
-            rds.call(
+            response = rds.call(
                 f"restore DB instance {target_id} from {request.describe_source()}",
                 "restore_db_instance_to_point_in_time", SourceDBInstanceIdentifier=request.source_db_instance_identifier,
                 TargetDBInstanceIdentifier=target_id, Tags=tags_to_list(tags), **when, **options,
             )
+        _saw_response(rds, target_id, response, progress)
     elif planned.action == "promote":
-        rds.call(f"promote read replica {target_id}", "promote_read_replica", DBInstanceIdentifier=target_id)
+        response = rds.call(f"promote read replica {target_id}", "promote_read_replica", DBInstanceIdentifier=target_id)
+        _saw_response(rds, target_id, response, progress)
         # Recorded after the promotion succeeded: a later run then knows it is done.
         arn = (planned.existing or {}).get("DBInstanceArn")
         origin = f"replica:{planned.restored_from.get('source_db_instance_identifier') or ''}"
         rds.call(f"tag {arn}", "add_tags_to_resource", ResourceName=arn,
                  Tags=tags_to_list({**(request.tags or {}), RESTORED_FROM_TAG: origin}))
     return outcome
+
+
+def _saw_response(rds: Rds, target_id: str, response: t.Any, progress: Progress) -> None:
+    """The status the API call answered with ("creating", "modifying") starts the progress."""
+    status = ((response or {}).get("DBInstance") or {}).get("DBInstanceStatus")
+    if status:
+        progress.saw(f"DB instance {target_id} in {rds.region}", status)
 
 
 def wait_available(rds: Rds, request: RestoreRequest, progress: Progress) -> dict[str, t.Any] | None:

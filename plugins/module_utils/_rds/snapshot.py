@@ -228,7 +228,8 @@ def apply(
                 rds.call(f"untag {arn}", "remove_tags_from_resource", ResourceName=arn, TagKeys=action.tags_remove)
         elif action.kind == "copy":
             source_snapshot = _wait_available(source, request.db_snapshot_identifier, request, progress)
-            kwargs = {"SourceRegion": source.region}
+            # SourceRegion makes botocore add the pre-signed URL a cross-region copy needs; none within a region.
+            kwargs = {"SourceRegion": source.region} if rds.region != source.region else {}
             if request.kms_key_id:
                 kwargs["KmsKeyId"] = request.kms_key_id
             if request.tags is not None:

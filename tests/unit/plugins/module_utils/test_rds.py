@@ -309,6 +309,25 @@ def test_options_that_do_not_fit_the_source_are_refused(params, message):
     restore.check_options({"source": "point_in_time", "use_latest_restorable_time": True})
 
 
+def test_progress_starts_with_the_status_the_restore_call_answered(fake):
+    fake.instances["orders-db"] = instance("orders-db")
+
+    class Restoring(FakeRds):
+        def restore_db_instance_to_point_in_time(self, **kwargs):
+            self._record("restore_db_instance_to_point_in_time", kwargs)
+            self.instances[kwargs["TargetDBInstanceIdentifier"]] = instance(kwargs["TargetDBInstanceIdentifier"])
+            self.statuses[kwargs["TargetDBInstanceIdentifier"]] = ["creating", "backing-up", "available"]
+            return {"DBInstance": {"DBInstanceStatus": "creating"}}
+
+    restoring = Restoring()
+    restoring.instances = fake.instances
+    request = pitr_request()
+    request.poll_interval = 0.01
+    result = restore.run(rds_of(restoring), request, check_mode=False, diff=False)
+    assert [event["status"] for event in result["progress"]] == ["creating", "backing-up", "available"]
+    assert result["endpoint"] == "orders-db-pitr.rds" and result["status"] == "available"
+
+
 def test_point_in_time_into_its_own_source_is_refused(fake):
     with pytest.raises(ConfigurationError, match="is the instance restored from"):
         restore.plan(rds_of(fake), pitr_request(db_instance_identifier="orders-db"))
@@ -378,6 +397,14 @@ def test_copy_is_made_from_the_source_arn_with_the_key_and_source_region(fake):
     assert kwargs == {"SourceDBSnapshotIdentifier": "arn:aws:rds:us-east-1:111122223333:snapshot:orders-db-nightly",
                       "TargetDBSnapshotIdentifier": "orders-db-nightly", "SourceRegion": "us-east-1",
                       "KmsKeyId": "alias/dr", "CopyTags": True}
+
+
+def test_copy_within_the_region_sends_no_source_region(fake):
+    fake.snapshots["orders-db-nightly"] = snap("orders-db-nightly")
+    request = snapshot_request(copy_to_region="us-east-1", target_db_snapshot_identifier="orders-db-kept", kms_key_id="b", wait=False)
+    snapshot.run(rds_of(fake), rds_of(fake), request, check_mode=False, diff=False)
+    kwargs = [call[1] for call in fake.calls if call[0] == "copy_db_snapshot"][0]
+    assert "SourceRegion" not in kwargs and kwargs["TargetDBSnapshotIdentifier"] == "orders-db-kept"
 
 
 def test_snapshot_run_waits_for_the_copy_and_reports_its_progress(fake):
