@@ -156,14 +156,15 @@ class _Copier:
             return
         with ThreadPoolExecutor(max_workers=min(FILES_IN_FLIGHT, len(files)), thread_name_prefix="copy") as pool:
             futures = [pool.submit(self._copy_file, item) for item in files]
-            done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [future for future in futures if future.done() and future.exception() is not None]
-            if failed:
-                for future in futures:
-                    future.cancel()
-                wait(futures)
-                raise failed[0].exception()  # type: ignore[misc]
-            del done
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                future.cancel()  # after a failure, files not started yet are not started
+            wait(futures)
+        errors = [future.exception() for future in futures if not future.cancelled() and future.exception() is not None]
+        if errors:
+            # A damaged source file is the cause worth reporting over what it cut short.
+            errors.sort(key=lambda error: not (isinstance(error, IntegrityError) and error.details.get("source_damaged")))
+            raise errors[0]  # type: ignore[misc]
 
     def _copy_file(self, item: FilePlan) -> None:
         record = item.record
