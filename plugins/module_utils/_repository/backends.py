@@ -12,7 +12,9 @@ reader never sees half a file. Local files are created 0600 and directories
 from __future__ import annotations
 
 import abc
+import base64
 import errno
+import hashlib
 import os
 import secrets
 import sys
@@ -22,7 +24,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DependencyMissing, RepositoryError
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    ConfigurationError,
+    DependencyMissing,
+    IntegrityError,
+    RepositoryError,
+)
 
 # boto3 takes most of a second to import; it is imported only for S3 repositories.
 boto3: t.Any = None
@@ -68,6 +75,20 @@ class ObjectWriter(t.Protocol):
     def commit(self) -> None: ...
 
     def abort(self) -> None: ...
+
+
+class VerifiedWriter(t.Protocol):
+    """A writer whose commit checks that the stored object is what was written."""
+
+    def write(self, data: bytes) -> int: ...
+
+    def commit(self, size: int, sha256: str) -> str:
+        """Make the object visible, then check it holds size bytes with this SHA-256; returns how it was checked."""
+
+    def abort(self) -> None: ...
+
+
+READ_CHUNK = 1024 * 1024
 
 
 class Backend(abc.ABC):
@@ -126,6 +147,58 @@ class Backend(abc.ABC):
 
     def close(self) -> None:
         """Release resources held by the backend."""
+
+    def stored_digest(self, key: str) -> tuple[int, str]:
+        """Size and SHA-256 of a stored object, read back in full."""
+        digest = hashlib.sha256()
+        size = 0
+        source = self.open_read(key)
+        try:
+            while True:
+                data = source.read(READ_CHUNK)
+                if not data:
+                    break
+                digest.update(data)
+                size += len(data)
+        finally:
+            source.close()
+        return size, digest.hexdigest()
+
+    def check_stored(self, key: str, size: int, sha256: str) -> None:
+        """Read an object back; an IntegrityError when its size or SHA-256 differ from those given."""
+        actual_size, actual_sha256 = self.stored_digest(key)
+        if actual_size != size or actual_sha256 != sha256:
+            raise IntegrityError(
+                f"{self.describe(key)} holds {actual_size} bytes with SHA-256 {actual_sha256[:12]}... where "
+                f"{size} bytes with SHA-256 {sha256[:12]}... were written",
+                path=self.describe(key),
+            )
+
+    def open_verified_write(self, key: str) -> VerifiedWriter:
+        """A writer that, on commit, reads the object back and checks its size and SHA-256."""
+        return _ReadBackWriter(self, key)
+
+
+class _ReadBackWriter:
+    def __init__(self, backend: Backend, key: str) -> None:
+        self._backend = backend
+        self._key = key
+        self._writer = backend.open_write(key)
+
+    def write(self, data: bytes) -> int:
+        return self._writer.write(data)
+
+    def commit(self, size: int, sha256: str) -> str:
+        self._writer.commit()
+        try:
+            self._backend.check_stored(self._key, size, sha256)
+        except IntegrityError:
+            self._backend.delete([self._key])  # never leave a wrong object where a resume would look
+            raise
+        return "read back"
+
+    def abort(self) -> None:
+        self._writer.abort()
 
 
 # --------------------------------------------------------------------------- local
@@ -354,10 +427,20 @@ def _aws_error_code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-class _S3Writer:
-    """Streams into one object: a single PUT for small files, multipart above PART_SIZE."""
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
 
-    def __init__(self, backend: S3Backend, key: str) -> None:
+
+class _S3Writer:
+    """Streams into one object: a single PUT for small files, multipart above PART_SIZE.
+
+    With checksum, every PUT and part carries its SHA-256, which S3 checks on
+    receipt (refusing a part that arrived damaged) and stores with the object;
+    `checksum_sha256` is then the value S3 should report for the object (for a
+    multipart upload the SHA-256 of the parts' digests, as S3 computes it).
+    """
+
+    def __init__(self, backend: S3Backend, key: str, checksum: bool = False) -> None:
         self._backend = backend
         self._key = backend.object_key(key)
         self._buffer = bytearray()
@@ -366,6 +449,8 @@ class _S3Writer:
         self._pool: ThreadPoolExecutor | None = None
         self._slots = threading.Semaphore(UPLOADS_IN_FLIGHT)
         self._done = False
+        self._checksum = checksum
+        self.checksum_sha256: str | None = None
 
     def _part_size(self) -> int:
         return PART_SIZE << min(len(self._parts) // PARTS_PER_SIZE_STEP, 4)
@@ -382,8 +467,10 @@ class _S3Writer:
     def _send_part(self, chunk: bytes) -> None:
         backend = self._backend
         if self._upload_id is None:
+            extra = {"ChecksumAlgorithm": "SHA256"} if self._checksum else {}
             response = backend.call(
-                "create_multipart_upload", self._key, Bucket=backend.bucket, Key=self._key, **backend.put_arguments()
+                "create_multipart_upload", self._key, Bucket=backend.bucket, Key=self._key, **backend.put_arguments(),
+                **extra,
             )
             self._upload_id = response["UploadId"]
             self._pool = ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT)
@@ -392,11 +479,12 @@ class _S3Writer:
 
         def upload() -> dict[str, t.Any]:
             try:
+                extra = {"ChecksumSHA256": _b64(hashlib.sha256(chunk).digest())} if self._checksum else {}
                 response = backend.call(
                     "upload_part", self._key, Bucket=backend.bucket, Key=self._key,
-                    UploadId=self._upload_id, PartNumber=number, Body=chunk,
+                    UploadId=self._upload_id, PartNumber=number, Body=chunk, **extra,
                 )
-                return {"PartNumber": number, "ETag": response["ETag"]}
+                return {"PartNumber": number, "ETag": response["ETag"], **extra}
             finally:
                 self._slots.release()
 
@@ -412,15 +500,23 @@ class _S3Writer:
         backend = self._backend
         try:
             if self._upload_id is None:
+                body = bytes(self._buffer)
+                extra = {}
+                if self._checksum:
+                    self.checksum_sha256 = _b64(hashlib.sha256(body).digest())
+                    extra["ChecksumSHA256"] = self.checksum_sha256
                 backend.call(
-                    "put_object", self._key, Bucket=backend.bucket, Key=self._key, Body=bytes(self._buffer),
-                    **backend.put_arguments(),
+                    "put_object", self._key, Bucket=backend.bucket, Key=self._key, Body=body,
+                    **backend.put_arguments(), **extra,
                 )
             else:
                 if self._buffer:
                     self._send_part(bytes(self._buffer))
                     self._buffer.clear()
                 parts = [future.result() for future in self._parts]
+                if self._checksum:
+                    digests = b"".join(base64.b64decode(part["ChecksumSHA256"]) for part in parts)
+                    self.checksum_sha256 = f"{_b64(hashlib.sha256(digests).digest())}-{len(parts)}"
                 backend.call(
                     "complete_multipart_upload", self._key, Bucket=backend.bucket, Key=self._key,
                     UploadId=self._upload_id, MultipartUpload={"Parts": parts},
@@ -584,6 +680,15 @@ class S3Backend(Backend):
     def open_write(self, key: str) -> ObjectWriter:
         return _S3Writer(self, key)
 
+    def open_verified_write(self, key: str) -> VerifiedWriter:
+        """A writer whose PUT and parts carry SHA-256 checksums that S3 checks on receipt.
+
+        On commit, the size and the checksum S3 stored for the object are
+        compared with what was sent; a store that keeps no checksums (some
+        S3-compatible ones) gets the object read back instead.
+        """
+        return _S3VerifiedWriter(self, key)
+
     def _conditional(self, operation: str, key: str, **arguments: t.Any) -> bool:
         """Run a conditional write; False when its precondition did not hold."""
         try:
@@ -633,6 +738,46 @@ class S3Backend(Backend):
 
     def close(self) -> None:
         self.client.close()
+
+
+class _S3VerifiedWriter:
+    def __init__(self, backend: S3Backend, key: str) -> None:
+        self._backend = backend
+        self._key = key
+        self._writer = _S3Writer(backend, key, checksum=True)
+
+    def write(self, data: bytes) -> int:
+        return self._writer.write(data)
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+    def commit(self, size: int, sha256: str) -> str:
+        backend, key = self._backend, self._key
+        self._writer.commit()
+        sent = self._writer.checksum_sha256 or ""
+        try:
+            if "-" not in sent and sent != _b64(bytes.fromhex(sha256)):
+                # A single PUT: its checksum is that of the whole object, which must be the one given.
+                raise IntegrityError(
+                    f"{backend.describe(key)} was sent with SHA-256 {base64.b64decode(sent).hex()[:12]}... where "
+                    f"{sha256[:12]}... was expected"
+                )
+            object_key = backend.object_key(key)
+            head = backend.call("head_object", key, Bucket=backend.bucket, Key=object_key, ChecksumMode="ENABLED")
+            stored = str(head.get("ChecksumSHA256") or "")
+            if not stored:
+                backend.check_stored(key, size, sha256)
+                return "read back"
+            if int(head["ContentLength"]) != size or stored.split("-", maxsplit=1)[0] != sent.split("-", maxsplit=1)[0]:
+                raise IntegrityError(
+                    f"{backend.describe(key)} holds {head['ContentLength']} bytes with S3 checksum {stored} where "
+                    f"{size} bytes with checksum {sent} were sent"
+                )
+        except IntegrityError:
+            backend.delete([key])  # never leave a wrong object where a resume would look
+            raise
+        return "S3 SHA-256 checksums"
 
 
 def open_backend(repository: str, s3: S3Options | None = None) -> Backend:

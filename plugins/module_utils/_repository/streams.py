@@ -275,6 +275,78 @@ def read_stream(
     return counted_sink.count
 
 
+def copy_stream(source: t.BinaryIO, sink: t.Any, *, size: int, sha256: str, what: str) -> None:
+    """Copy a stored file as it is into sink.write, checking its size and SHA-256 before its last chunk."""
+    verified = VerifyingReader(source, size, sha256, what)
+    while True:
+        data = verified.read(CHUNK_SIZE)
+        if not data:
+            return
+        sink.write(data)
+
+
+def reencrypt_stream(
+    source: t.BinaryIO,
+    sink: t.Any,
+    *,
+    size: int,
+    sha256: str,
+    compressed_sha256: str,
+    encrypted: bool,
+    identities: t.Sequence[t.Any],
+    recipients: t.Sequence[t.Any],
+    what: str,
+) -> tuple[int, str]:
+    """Encrypt a stored file (decrypting it first when it is encrypted) to other recipients.
+
+    The zstd stream inside is passed through untouched, so its SHA-256
+    (compressed_sha256 in the manifest) stays valid and is checked. Returns the
+    size and SHA-256 of what was written to sink. The source is checked
+    against size and sha256 as it is read; an error of any stage is raised
+    only after the sink got everything, so the caller must not commit before
+    this returns.
+    """
+    crypto.require_pyrage()
+    verified = io.BufferedReader(VerifyingReader(source, size, sha256, what), CHUNK_SIZE)
+    plaintext: list[str] = []
+
+    def produce(pipe: t.BinaryIO) -> None:
+        hashing = _HashingWriter(pipe)
+        try:
+            if encrypted:
+                crypto.decrypt_stream(verified, hashing, identities, what)
+            else:
+                _copy(verified, hashing)  # type: ignore[arg-type]
+        except RepositoryError:
+            if hashing.error is not None:
+                raise hashing.error from None
+            raise
+        if hashing.error is not None:
+            raise hashing.error
+        plaintext.append(hashing.hexdigest())
+
+    pipe = PipeFromProducer(produce, name=f"decrypt {what}")
+    output = _HashingWriter(sink)
+    try:
+        crypto.encrypt_stream(pipe.reader, output, recipients)  # type: ignore[arg-type]
+        if output.error is not None:
+            raise output.error
+    except BaseException as error:
+        try:
+            pipe.close()
+        except BaseException as first:  # pylint: disable=broad-exception-caught
+            # A damaged source cuts the stream short; that is the error to report.
+            if isinstance(first, IntegrityError):
+                raise first from None
+        if output.error is not None and output.error is not error:
+            raise output.error from None
+        raise
+    pipe.close()
+    if not plaintext or plaintext[0] != compressed_sha256:
+        raise IntegrityError(f"{what} decrypted to data whose SHA-256 differs from the manifest's; {UNUSABLE}")
+    return output.count, output.hexdigest()
+
+
 class PipeFromProducer:
     """A readable stream fed by a function that writes, run in a thread.
 
