@@ -262,7 +262,7 @@ def _wait_promoted(params: ConnectionParams, deadline: float, data_dir: str) -> 
     last_error = ""
     while time.monotonic() < deadline:
         try:
-            with connected(params.with_port(params.port), "postgres") as connection:
+            with connected(params, "postgres") as connection:
                 row = query_one(connection, "SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp()")
                 if row is not None and not row[0]:
                     return format_time(row[1]) if row[1] is not None else None

@@ -26,7 +26,8 @@ description:
   - O(method=physical) restores a pgBackRest backup of the whole cluster into the new data directory
     O(data_dir), to O(target_time), O(target_lsn), O(target_name) or the end of the archived WAL, starts it on
     O(port) with archiving off, waits until recovery ends and the server accepts writes (promoted), and reports
-    the time of the last transaction recovered.
+    the time of the last transaction recovered. It runs on the database host; the restored cluster is reached
+    with the connection options on O(port).
 author:
   - resilience.dr maintainers (@resilience-dr)
 extends_documentation_fragment:
