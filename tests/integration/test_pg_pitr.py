@@ -136,6 +136,20 @@ def test_pitr_restores_every_marker_up_to_target_and_none_after(ansible, lab, pg
     assert again["changed"] is False and again["recovered_to"] == apply["recovered_to"]
     assert check_again["changed"] is False
 
+    # Replacing that cluster with one recovered to the end of the archive moves the old directory aside.
+    subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(restore_dir),
+                    "-m", "fast", "-w", "stop"], capture_output=True, check=True)
+    latest_args = {key: value for key, value in restore_args.items() if key != "target_time"}
+    refused, replaced = ansible.sequence([(RESTORE, latest_args), (RESTORE, {**latest_args, "replace": True})])
+    assert refused["failed"] and "replace: true" in refused["msg"]
+    assert not replaced["failed"], replaced["msg"]
+    assert replaced["changed"] is True and replaced["recovery_target"]["type"] == "latest"
+    previous = Path(replaced["previous_data_dir"])
+    assert previous.name.startswith(f"{restore_dir.name}.before-") and (previous / "PG_VERSION").exists()
+    everything = pg.execute(database, "SELECT n FROM markers ORDER BY n")
+    assert pg.execute(database, "SELECT n FROM markers ORDER BY n", port=port) == everything
+    assert len(everything) > len(expected), "the end of the archive holds the markers after T too"
+
 
 def test_physical_restore_refuses_non_empty_data_dir(ansible, lab, pg: Pg, unique, restore_dir, tmp_path):  # noqa: F811
     # A physical backup record is enough to reach the check of the target; seed one through the library.
