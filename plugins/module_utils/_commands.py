@@ -14,6 +14,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import CommandFailed, DependencyMissing
@@ -99,3 +100,77 @@ class CommandRunner:
                 rc=completed.returncode,
             )
         return completed
+
+    def start(
+        self,
+        argv: t.Sequence[str],
+        *,
+        environment: t.Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        what: str | None = None,
+    ) -> RunningCommand:
+        """Start argv in the background (for work that overlaps with it); wait() checks its status."""
+        self.executed_commands.append(self.describe(argv, environment))
+        return RunningCommand(
+            [str(argument) for argument in argv], env=self.env(environment), cwd=cwd,
+            what=what or os.path.basename(str(argv[0])), description=self.describe(argv, environment),
+        )
+
+
+class RunningCommand:
+    """A program running in the background, its stderr kept in a temporary file (no pipe to fill up)."""
+
+    def __init__(self, argv: list[str], *, env: dict[str, str], cwd: str | None, what: str, description: str) -> None:
+        self.what = what
+        self.description = description
+        self._stopwatch = Stopwatch()
+        self._stderr = tempfile.TemporaryFile()  # pylint: disable=consider-using-with
+        try:
+            self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr, cwd=cwd, env=env,
+            )
+        except FileNotFoundError:
+            self._stderr.close()
+            raise DependencyMissing(f"the program {argv[0]} is not installed or not on PATH") from None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def stderr(self) -> str:
+        if self._stderr.closed:
+            return ""
+        self._stderr.seek(0)
+        return stderr_tail(self._stderr.read())
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the program; raise CommandFailed (with the tail of its stderr) unless it exited with 0."""
+        try:
+            status = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise CommandFailed(f"{self.what} did not finish within {timeout:g}s: {self.description}",
+                                command=self.description) from None
+        try:
+            if status != 0:
+                cause = f"exit status {status}" if status > 0 else f"signal {-status}"
+                raise CommandFailed(
+                    f"{self.what} failed with {cause} after {self._stopwatch.elapsed():g}s: "
+                    f"{self.stderr() or 'no error output'}",
+                    command=self.description, rc=status,
+                )
+        finally:
+            self._stderr.close()
+
+    def stop(self) -> None:
+        """End the program (TERM, then KILL after 10 s) when the work around it failed."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

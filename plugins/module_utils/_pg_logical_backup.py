@@ -1,0 +1,298 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pg_backup method logical: pg_dump directory format into the repository.
+
+    snapshot = pg_export_snapshot()           one REPEATABLE READ transaction, kept open
+    pg_dumpall --globals-only                 -> globals.sql
+    pg_dump -Fd -Z0 --jobs N --snapshot ...   -> temporary directory; each data file is
+                                                 streamed into the repository (zstd, age) as soon
+                                                 as pg_dump has closed it, then deleted
+    row counts and checksums in the snapshot  -> verification data (in parallel with pg_dump)
+
+pg_dump does not compress (-Z0): the repository compresses with zstd, which
+is several times faster than pg_dump's gzip. Temporary disk: the data files
+pg_dump has written but the repository has not yet taken; at worst (a
+repository much slower than the database) the uncompressed size of the dump.
+A failure anywhere stops pg_dump and discards the backup: no partial backup
+becomes visible.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ansible_collections.resilience.dr.plugins.module_utils import _pg_verify
+from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner, RunningCommand
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+    ConnectionParams,
+    check_client_version,
+    connect,
+    database_properties,
+    expect_row,
+    program,
+    program_version,
+    query_one,
+    server_info,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
+
+DUMP_DIRECTORY = "data"
+GLOBALS_FILE = "globals.sql"
+POLL_INTERVAL = 0.2
+
+
+def _children(root: int) -> list[int]:
+    """root and its descendants (pg_dump's parallel workers are forked children)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(parents.get(pid, []))
+    return found
+
+
+def _open_paths(pids: t.Iterable[int]) -> set[str]:
+    paths = set()
+    for pid in pids:
+        try:
+            descriptors = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                paths.add(os.readlink(f"/proc/{pid}/fd/{descriptor}"))
+            except OSError:
+                continue
+    return paths
+
+
+def finished_files(directory: str, pid: int) -> list[str]:
+    """Files in directory that the process tree of pid has closed again.
+
+    pg_dump opens each file of its directory once, writes it and closes it;
+    a file listed before the open files are looked up and not open then is
+    complete. Without /proc (not Linux) nothing is reported until pg_dump ends.
+    """
+    if not os.path.isdir("/proc/self/fd") or not os.path.isdir(directory):
+        return []
+    listed = []
+    for root, _dirs, files in os.walk(directory):
+        listed.extend(os.path.join(root, name) for name in files)
+    if not listed:
+        return []
+    still_open = _open_paths(_children(pid))
+    return sorted(path for path in listed if path not in still_open)
+
+
+class _Uploader:
+    """Stores files of the dump directory in the backup in parallel, deleting each once stored."""
+
+    def __init__(self, backup: t.Any, directory: str, workers: int) -> None:
+        self.backup = backup
+        self.directory = directory
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="store")
+        self.submitted: set[str] = set()
+        self.futures: list[Future] = []
+
+    def submit(self, paths: t.Iterable[str]) -> None:
+        for path in paths:
+            if path not in self.submitted:
+                self.submitted.add(path)
+                self.futures.append(self.pool.submit(self._store, path))
+
+    def _store(self, path: str) -> int:
+        name = f"{DUMP_DIRECTORY}/{os.path.relpath(path, self.directory)}"
+        record = self.backup.add_file(name, path)
+        os.unlink(path)
+        return record.content_size
+
+    def check(self) -> None:
+        """Raise the first error of a finished upload."""
+        for future in self.futures:
+            if future.done() and future.exception() is not None:
+                raise t.cast(BaseException, future.exception())
+
+    def finish(self) -> int:
+        total = sum(future.result() for future in self.futures)
+        self.pool.shutdown()
+        return total
+
+    def abandon(self) -> None:
+        for future in self.futures:
+            future.cancel()
+        self.pool.shutdown(wait=True)
+
+
+def _snapshot_connection(params: ConnectionParams, database: str, snapshot: str) -> t.Callable[[], t.Any]:
+    def open_one() -> t.Any:
+        connection = connect(params, database, autocommit=False)
+        connection.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
+        return connection
+
+    return open_one
+
+
+def _globals(runner: CommandRunner, pg_dumpall: str, database: str, superuser: bool) -> bytes:
+    argv = [pg_dumpall, "--globals-only", f"--database={database}"]
+    if not superuser:
+        # Only superusers can read password hashes (pg_authid).
+        argv.append("--no-role-passwords")
+    return runner.run(argv, what="pg_dumpall --globals-only").stdout
+
+
+def logical_backup(
+    repository: Repository,
+    params: ConnectionParams,
+    *,
+    component: str,
+    database: str,
+    jobs: int = 2,
+    checksum_max_bytes: int = 1024 ** 3,
+    include_globals: bool = True,
+    pg_bin_dir: str | None = None,
+    temp_dir: str | None = None,
+    retention_class: str = "standard",
+    check_mode: bool = False,
+) -> dict[str, t.Any]:
+    if jobs < 1:
+        raise ConfigurationError("jobs must be at least 1")
+    runner = CommandRunner({**params.environment(), "PGDATABASE": database})
+    pg_dump = program("pg_dump", pg_bin_dir)
+    main = connect(params, database, autocommit=False)
+    warnings: list[str] = []
+    try:
+        main.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        # The first statement takes the transaction's snapshot: pg_dump dumps exactly it.
+        row = query_one(main, """
+            SELECT pg_export_snapshot(), clock_timestamp(),
+                   CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text
+        """)
+        row = expect_row(row)
+        snapshot, snapshot_time, snapshot_lsn = row
+        info = server_info(main)
+        properties = database_properties(main, database) or {}
+        tables = _pg_verify.user_tables(main)
+        without_checksum = [_pg_verify.qualified(schema, table) for schema, table, size in tables if size > checksum_max_bytes]
+        tool_version = program_version(runner, pg_dump)
+        check_client_version(tool_version, info["server_version_num"], "pg_dump")
+        plan = {
+            "component": component, "method": "logical", "database": database, "server": params.where,
+            "server_version": info["server_version"], "system_identifier": info["system_identifier"],
+            "database_size": properties.get("size"), "tables": len(tables), "tables_without_checksum": without_checksum,
+        }
+        if without_checksum:
+            warnings.append(
+                f"{len(without_checksum)} table(s) are larger than checksum_max_bytes ({checksum_max_bytes}) and are "
+                f"verified by row count only: {', '.join(without_checksum[:5])}{' ...' if len(without_checksum) > 5 else ''}"
+            )
+        if include_globals and not info["superuser"]:
+            warnings.append(f"{params.user} is not a superuser: globals.sql holds the roles without their passwords")
+        if check_mode:
+            return {"changed": True, "backup_id": None, **plan, "warnings": warnings}
+
+        result = _run_backup(repository, runner, main, params, plan, snapshot, {
+            "jobs": jobs, "checksum_max_bytes": checksum_max_bytes, "include_globals": include_globals,
+            "superuser": info["superuser"], "pg_dump": pg_dump, "pg_bin_dir": pg_bin_dir, "temp_dir": temp_dir,
+            "tool_version": tool_version, "retention_class": retention_class,
+            "consistency_point": {"time": format_time(snapshot_time), "lsn": snapshot_lsn},
+            "source": {
+                "host": params.where, "database": database, "server_version": info["server_version"],
+                "system_identifier": info["system_identifier"], "cluster_name": info["cluster_name"],
+                "owner": properties.get("owner"), "encoding": properties.get("encoding"),
+                "collate": properties.get("collate"), "ctype": properties.get("ctype"),
+            },
+        })
+        return {**plan, **result, "warnings": warnings, "executed_commands": runner.executed_commands}
+    finally:
+        main.close()
+
+
+def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, params: ConnectionParams,
+                plan: dict[str, t.Any], snapshot: str, settings: dict[str, t.Any]) -> dict[str, t.Any]:
+    database, jobs = plan["database"], settings["jobs"]
+    work = tempfile.mkdtemp(prefix="resilience-dr-pg_dump-", dir=settings["temp_dir"])
+    directory = os.path.join(work, DUMP_DIRECTORY)
+    fingerprinter = _pg_verify.Fingerprinter(_snapshot_connection(params, database, snapshot), jobs)
+    checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verification")
+    dump: RunningCommand | None = None
+    try:
+        with repository.new_backup(plan["component"], kind="postgresql", method="logical",
+                                   retention_class=settings["retention_class"]) as backup:
+            if settings["include_globals"]:
+                pg_dumpall = program("pg_dumpall", settings["pg_bin_dir"])
+                backup.add_bytes(GLOBALS_FILE, _globals(runner, pg_dumpall, database, settings["superuser"]))
+            verification = checks.submit(_pg_verify.collect, fingerprinter, main, settings["checksum_max_bytes"])
+            dump = runner.start([
+                settings["pg_dump"], "--format=directory", f"--jobs={jobs}", "--compress=0", f"--snapshot={snapshot}",
+                "--no-sync", f"--file={directory}",
+            ], what=f"pg_dump of database {database} on {params.where}")
+            uploader = _Uploader(backup, directory, workers=jobs)
+            try:
+                while dump.poll() is None:
+                    uploader.submit(finished_files(directory, dump.pid))
+                    uploader.check()
+                    if verification.done() and verification.exception() is not None:
+                        raise t.cast(BaseException, verification.exception())
+                    time.sleep(POLL_INTERVAL)
+                dump.wait()
+                for root, _dirs, files in os.walk(directory):
+                    uploader.submit(os.path.join(root, name) for name in sorted(files))
+                dump_size = uploader.finish()
+            except BaseException:
+                uploader.abandon()
+                raise
+            data = verification.result()
+            backup.verification = data
+            backup.source = settings["source"]
+            backup.consistency_point = settings["consistency_point"]
+            backup.tools = {"pg_dump": settings["tool_version"]}
+            backup.extra = {
+                "format": "pg_dump directory", "dump_directory": DUMP_DIRECTORY, "jobs": jobs,
+                "globals_file": GLOBALS_FILE if settings["include_globals"] else None,
+                "role_passwords": settings["superuser"], "checksum_method": data["checksum_method"],
+                "checksum_max_bytes": settings["checksum_max_bytes"],
+            }
+        manifest = backup.manifest
+        rows = sum(item["rows"] for item in data["tables"].values())
+        return {
+            "changed": True,
+            "backup_id": backup.backup_id,
+            "consistency_point": settings["consistency_point"],
+            "size": sum(record.size for record in manifest.files),
+            "content_size": sum(record.content_size for record in manifest.files),
+            "dump_size": dump_size,
+            "files": len(manifest.files),
+            "rows": rows,
+            "checksummed_tables": sum(1 for item in data["tables"].values() if item["checksum"]),
+            "large_objects": data["large_objects"]["count"],
+        }
+    except BaseException:
+        # Interrupt the verification queries still running in the snapshot.
+        fingerprinter.cancel()
+        main.cancel()
+        raise
+    finally:
+        if dump is not None:
+            dump.stop()
+        checks.shutdown(wait=True)
+        fingerprinter.close()
+        shutil.rmtree(work, ignore_errors=True)

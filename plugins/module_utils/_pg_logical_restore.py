@@ -1,0 +1,359 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pg_restore method logical: a pg_dump backup into a database, verified, swapped in.
+
+The backup is always restored into a new database (<target>_restoring_<x>)
+and checked against the row counts and checksums recorded at backup time;
+only then does it take the target's name. The old target, if any, is renamed
+to <target>_before_<time> (kept, or dropped with keep_previous: false). A
+failure at any step drops the new database: the target stays as it was.
+
+The restored database carries a marker in its comment,
+"resilience.dr: restored backup <id> of component <c> at <time>", so that
+running the same restore again changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals, _pg_verify
+from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    CommandFailed,
+    ConfigurationError,
+    DrError,
+    TargetNotEmpty,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import DUMP_DIRECTORY, GLOBALS_FILE
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+    ConnectionParams,
+    connect,
+    connected,
+    database_properties,
+    identifier,
+    program,
+    psycopg2,
+    query,
+    query_one,
+    role_exists,
+    select_pg_backup,
+    sql,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
+
+MARKER_PATTERN = re.compile(r"resilience\.dr: restored backup (\S+) of component (\S+) at (\S+)")
+MAX_NAME = 63  # NAMEDATALEN - 1
+
+
+def marker_text(backup_id: str, component: str, moment: str) -> str:
+    return f"resilience.dr: restored backup {backup_id} of component {component} at {moment}"
+
+
+def read_marker(comment: str | None) -> dict[str, str] | None:
+    match = MARKER_PATTERN.search(comment or "")
+    return {"backup_id": match.group(1), "component": match.group(2), "restored_at": match.group(3)} if match else None
+
+
+def derived_name(target: str, suffix: str) -> str:
+    """target + suffix within PostgreSQL's 63 bytes (the target part is shortened)."""
+    room = MAX_NAME - len(suffix.encode("utf-8"))
+    base = target.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return base + suffix
+
+
+def conninfo(database: str) -> str:
+    """A --dbname value naming only the database (the rest comes from the environment)."""
+    if re.fullmatch(r"[A-Za-z0-9_]+", database):
+        return database
+    return "dbname='" + database.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _target_state(params: ConnectionParams, admin: t.Any, target: str) -> dict[str, t.Any]:
+    properties = database_properties(admin, target)
+    if properties is None:
+        return {"database": target, "exists": False}
+    state: dict[str, t.Any] = {
+        "database": target, "exists": True, "size": properties["size"], "owner": properties["owner"],
+        "restored_backup_id": (read_marker(properties["comment"]) or {}).get("backup_id"),
+        "marker": read_marker(properties["comment"]), "properties": properties,
+    }
+    if properties["allow_connections"]:
+        with connected(params, target) as connection:
+            tables = _pg_verify.user_tables(connection)
+        state["tables"] = len(tables)
+        state["table_names"] = [_pg_verify.qualified(schema, table) for schema, table, _size in tables]
+    else:
+        state["tables"] = None
+    return state
+
+
+def _public(state: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {key: value for key, value in state.items() if key not in ("marker", "properties", "table_names")}
+
+
+def _globals_plan(repository: Repository, entry: BackupEntry, admin: t.Any) -> _pg_globals.GlobalsPlan | None:
+    manifest = entry.manifest
+    if not any(record.name == GLOBALS_FILE for record in manifest.files):
+        return None
+    script = repository.read_bytes(entry, GLOBALS_FILE).decode("utf-8")
+    roles = {row[0] for row in query(admin, "SELECT rolname FROM pg_roles")}
+    tablespaces = {row[0] for row in query(admin, "SELECT spcname FROM pg_tablespace")}
+    return _pg_globals.plan_globals(script, roles, tablespaces)
+
+
+def logical_restore(
+    repository: Repository,
+    params: ConnectionParams,
+    *,
+    component: str,
+    backup_id: str | None = None,
+    maintenance_db: str = "postgres",
+    target_db: str | None = None,
+    clean: bool = False,
+    keep_previous: bool = True,
+    restore_globals: bool = True,
+    force: bool = False,
+    jobs: int = 2,
+    pg_bin_dir: str | None = None,
+    temp_dir: str | None = None,
+    check_mode: bool = False,
+) -> dict[str, t.Any]:
+    if jobs < 1:
+        raise ConfigurationError("jobs must be at least 1")
+    entry = select_pg_backup(repository, component, backup_id, "logical")
+    manifest = entry.manifest
+    target = target_db or manifest.source.get("database")
+    if not target:
+        raise ConfigurationError(f"{entry.label} does not record its database; set target_db")
+    if target == maintenance_db:
+        raise ConfigurationError(f"target_db {target} is the database this module connects to (db); set db to another one, such as postgres")
+    # Reading the verification data first proves the key works before anything changes.
+    expected = repository.verification_data(entry)
+    runner = CommandRunner(params.environment())
+    with connected(params, maintenance_db) as admin:
+        before = _target_state(params, admin, target)
+        marker = before.get("marker") or {}
+        after = {
+            "database": target, "exists": True, "restored_backup_id": entry.backup_id,
+            "consistency_point": manifest.consistency_point, "tables": len(expected.get("tables") or {}),
+            "rows": sum(item.get("rows") or 0 for item in (expected.get("tables") or {}).values()),
+        }
+        result: dict[str, t.Any] = {
+            "backup_id": entry.backup_id, "component": component, "target_db": target, "method": "logical",
+            "consistency_point": manifest.consistency_point, "source": manifest.source,
+            "diff": {"before": _public(before), "after": after},
+        }
+        if marker.get("backup_id") == entry.backup_id and marker.get("component") == component and not force:
+            result["diff"]["after"] = _public(before)
+            return {**result, "changed": False, "action": "none",
+                    "msg": f"database {target} already holds {entry.label} (restored {marker.get('restored_at')})"}
+        if before["exists"] and before.get("tables") is None and not clean:
+            raise TargetNotEmpty(f"database {target} on {params.where} does not allow connections, so its content "
+                                 "cannot be checked; set clean: true to replace it")
+        if before["exists"] and before.get("tables") and not clean:
+            names = before["table_names"]
+            raise TargetNotEmpty(
+                f"database {target} on {params.where} already has {len(names)} user table(s) "
+                f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); refusing to restore {entry.label} over "
+                "them. Set clean: true to replace the database (it is swapped only after the restore is verified, "
+                "the old one is kept as <name>_before_<time>), or choose another target_db",
+                database=target,
+            )
+        globals_plan = _globals_plan(repository, entry, admin) if restore_globals else None
+        result.update(
+            changed=True, action="replace" if before["exists"] else "create",
+            roles_created=globals_plan.roles_created if globals_plan else [],
+        )
+        if check_mode:
+            return result
+        stamp = utc_now()
+        temporary = derived_name(target, f"_restoring_{secrets.token_hex(3)}")
+        previous = derived_name(target, f"_before_{stamp.strftime('%Y%m%dT%H%M%S')}") if before["exists"] else None
+        if globals_plan is not None:
+            _apply_globals(admin, globals_plan)
+        work = tempfile.mkdtemp(prefix="resilience-dr-pg_restore-", dir=temp_dir)
+        try:
+            _create_database(admin, temporary, before, manifest.source, params)
+            _fetch(repository, entry, work, jobs)
+            _pg_restore(runner, pg_bin_dir, temporary, os.path.join(work, DUMP_DIRECTORY), jobs, entry)
+            shutil.rmtree(work, ignore_errors=True)
+            checked = _verify(params, temporary, expected, jobs, entry)
+            _set_marker(admin, temporary, marker_text(entry.backup_id, component, format_time(stamp)))
+            _swap(admin, target, temporary, previous, before)
+        except BaseException as error:
+            problem = _drop_after_failure(admin, temporary)
+            if problem and isinstance(error, DrError):
+                error.message = f"{error.message}; {problem}"
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if previous is not None and not keep_previous:
+            _drop(admin, previous)
+            previous = None
+        after["restored_at"] = format_time(stamp)
+        return {**result, "previous_db": previous, "verified": checked, "executed_commands": runner.executed_commands}
+
+
+def _apply_globals(admin: t.Any, plan: _pg_globals.GlobalsPlan) -> None:
+    for statement in plan.run:
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(statement)
+        except psycopg2.Error as error:
+            raise CommandFailed(
+                f"restoring the globals (roles) failed at `{_pg_globals.describe(statement)}`: "
+                f"{str(error).strip().splitlines()[0]}; fix the cause or set restore_globals: false and create the "
+                "roles by hand"
+            ) from None
+
+
+def _create_database(admin: t.Any, name: str, before: dict[str, t.Any], source: dict[str, t.Any], params: ConnectionParams) -> None:
+    """The new database, with the owner, encoding and locale of the one it replaces (or of the source)."""
+    old = before.get("properties") or {}
+    owner = old.get("owner") or source.get("owner")
+    if not owner or not role_exists(admin, owner):
+        owner = params.user
+    statement = sql.SQL("CREATE DATABASE {} WITH TEMPLATE template0 OWNER {}").format(identifier(name), identifier(owner))
+    for option, key in (("ENCODING", "encoding"), ("LC_COLLATE", "collate"), ("LC_CTYPE", "ctype")):
+        value = old.get(key) or source.get(key)
+        if value:
+            statement += sql.SQL(" {} {}").format(sql.SQL(option), sql.Literal(value))
+    try:
+        query(admin, statement)
+    except psycopg2.Error as error:
+        raise CommandFailed(
+            f"cannot create the database {name} on {params.where}: {str(error).strip().splitlines()[0]}"
+            + ("; the backup's locale may not exist on this server (locale -a lists them)" if "locale" in str(error) else "")
+        ) from None
+    if old.get("acl"):
+        query(admin, sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(identifier(name)))
+        for grantee, privilege, grantable in query(admin, """
+                SELECT coalesce(r.rolname, 'PUBLIC'), a.privilege_type, a.is_grantable
+                FROM pg_database d, aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+                WHERE d.datname = %s""", (before["database"],)):
+            query(admin, sql.SQL("GRANT {} ON DATABASE {} TO {}{}").format(
+                sql.SQL(privilege), identifier(name),
+                sql.SQL("PUBLIC") if grantee == "PUBLIC" else identifier(grantee),
+                sql.SQL(" WITH GRANT OPTION" if grantable else "")))
+    if old:
+        for role, setting in query(admin, """
+                SELECT r.rolname, unnest(s.setconfig) FROM pg_db_role_setting s
+                LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE s.setdatabase = %s""", (old["oid"],)):
+            key, _sep, value = setting.partition("=")
+            target = sql.SQL("ALTER ROLE {} IN DATABASE {}").format(identifier(role), identifier(name)) if role \
+                else sql.SQL("ALTER DATABASE {}").format(identifier(name))
+            query(admin, target + sql.SQL(" SET {} TO {}").format(identifier(key), sql.Literal(value)))
+
+
+def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int) -> None:
+    """Decrypt and decompress the dump directory into work (parallel, every file verified)."""
+    manifest = entry.manifest
+    names = [record.name for record in sorted(manifest.files, key=lambda record: -record.content_size)
+             if record.name.startswith(DUMP_DIRECTORY + "/")]
+    if not names:
+        raise ConfigurationError(f"{entry.label} holds no {DUMP_DIRECTORY}/ directory; it is not a pg_dump backup")
+    os.makedirs(os.path.join(work, DUMP_DIRECTORY), mode=0o700, exist_ok=True)
+
+    def fetch(name: str) -> None:
+        path = os.path.join(work, name)
+        with open(path, "wb") as sink:
+            repository.read_file(entry, name, sink)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fetch") as pool:
+        for future in [pool.submit(fetch, name) for name in names]:
+            future.result()
+
+
+def _pg_restore(runner: CommandRunner, pg_bin_dir: str | None, database: str, directory: str, jobs: int,
+                entry: BackupEntry) -> None:
+    argv = [program("pg_restore", pg_bin_dir), f"--dbname={conninfo(database)}", f"--jobs={jobs}", "--exit-on-error",
+            directory]
+    try:
+        runner.run(argv, what=f"pg_restore of {entry.label} into {database}")
+    except CommandFailed as error:
+        hint = ""
+        if "role" in error.message and "does not exist" in error.message:
+            hint = "; the backup's roles are missing on this server: set restore_globals: true or create them"
+        raise CommandFailed(error.message + hint + "; the target database was left as it was", **error.details) from None
+
+
+def _verify(params: ConnectionParams, database: str, expected: dict[str, t.Any], jobs: int, entry: BackupEntry) -> dict[str, t.Any]:
+    fingerprinter = _pg_verify.Fingerprinter(lambda: connect(params, database), jobs)
+    try:
+        with connected(params, database) as connection:
+            return _pg_verify.compare(expected, fingerprinter, connection,
+                                      f"restore of {entry.label} (checked before it replaced anything)")
+    finally:
+        fingerprinter.close()
+
+
+def _set_marker(admin: t.Any, database: str, text: str) -> None:
+    query(admin, sql.SQL("COMMENT ON DATABASE {} IS {}").format(identifier(database), sql.Literal(text)))
+
+
+def _terminate(admin: t.Any, database: str) -> None:
+    query(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+          (database,))
+
+
+def _rename(admin: t.Any, old: str, new: str, attempts: int = 20) -> None:
+    """Rename, retrying while sessions just terminated are still leaving."""
+    for attempt in range(attempts):
+        _terminate(admin, old)
+        try:
+            query(admin, sql.SQL("ALTER DATABASE {} RENAME TO {}").format(identifier(old), identifier(new)))
+            return
+        except psycopg2.errors.ObjectInUse:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
+
+
+def _swap(admin: t.Any, target: str, temporary: str, previous: str | None, before: dict[str, t.Any]) -> None:
+    if previous is None:
+        _rename(admin, temporary, target)
+        return
+    allowed = (before.get("properties") or {}).get("allow_connections", True)
+    query(admin, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(identifier(target)))
+    try:
+        _rename(admin, target, previous)
+    except BaseException:
+        query(admin, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(identifier(target), sql.Literal(allowed)))
+        raise
+    try:
+        _rename(admin, temporary, target)
+    except BaseException:
+        _rename(admin, previous, target)
+        query(admin, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(identifier(target), sql.Literal(allowed)))
+        raise
+    query(admin, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(identifier(previous), sql.Literal(allowed)))
+
+
+def _drop_after_failure(admin: t.Any, database: str) -> str | None:
+    """Drop the half-restored database; say so if that failed too (the first error stays the one reported)."""
+    try:
+        _drop(admin, database)
+    except DrError as error:
+        return error.message
+    except psycopg2.Error as error:
+        return f"could not drop the half-restored database {database} ({str(error).strip()}); drop it by hand"
+    return None
+
+
+def _drop(admin: t.Any, database: str) -> None:
+    """Drop a database this restore made, even with sessions left in it."""
+    if query_one(admin, "SELECT 1 FROM pg_database WHERE datname = %s", (database,)) is None:
+        return
+    try:
+        query(admin, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(identifier(database)))
+    except psycopg2.Error as error:
+        raise DrError(f"could not drop the database {database}: {str(error).strip()}; drop it by hand") from None

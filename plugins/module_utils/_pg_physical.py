@@ -1,0 +1,411 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pg_backup and pg_restore method physical: pgBackRest backups and point-in-time recovery.
+
+The data lives in pgBackRest's own repository (with the archived WAL); this
+collection's repository gets one small backup per pgBackRest backup,
+recording its label, WAL positions and times (file `pgbackrest.json`), so
+backup_info lists physical backups beside logical ones and restores can name
+them by backup_id.
+
+Restore: `pgbackrest restore` into a new, empty data directory (never over a
+live one), with archiving off in the restored cluster (it must not push a new
+timeline into the archive of the cluster it came from), then start it on its
+own port, wait until recovery has ended and the server accepts writes, and
+report the time of the last transaction it replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import time
+import typing as t
+
+from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    CommandFailed,
+    ConfigurationError,
+    DrError,
+    SourceUnavailable,
+    TargetNotEmpty,
+    WaitTimeout,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+    ConnectionParams,
+    as_os_user,
+    connected,
+    program,
+    query_one,
+    server_info,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, utc_now
+
+INFO_FILE = "pgbackrest.json"
+
+
+class PgBackRest:
+    """Runs pgbackrest for one stanza, as the owner of the cluster's files."""
+
+    def __init__(self, runner: CommandRunner, stanza: str, config: str | None, os_user: str | None) -> None:
+        self.runner = runner
+        self.stanza = stanza
+        self.config = config
+        self.os_user = os_user
+        self.path = runner.require("pgbackrest", "install pgBackRest (Debian: pgbackrest)")
+
+    def argv(self, command: str, *options: str) -> list[str]:
+        argv = [self.path]
+        if self.config:
+            argv.append(f"--config={self.config}")
+        argv += [f"--stanza={self.stanza}", *options, command]
+        return as_os_user(argv, self.os_user)
+
+    def run(self, command: str, *options: str, what: str | None = None) -> str:
+        completed = self.runner.run(self.argv(command, *options), what=what or f"pgbackrest {command} (stanza {self.stanza})")
+        return completed.stdout.decode("utf-8", "replace")
+
+    def info(self) -> dict[str, t.Any]:
+        """The stanza's entry of `pgbackrest info --output=json` (status code 1: missing stanza)."""
+        data = json.loads(self.run("info", "--output=json") or "[]")
+        for stanza in data:
+            if stanza.get("name") == self.stanza:
+                return t.cast(dict, stanza)
+        return {"name": self.stanza, "status": {"code": 1, "message": "missing stanza path"}, "backup": []}
+
+
+def stanza_missing(info: t.Mapping[str, t.Any]) -> bool:
+    status = info.get("status") or {}
+    return status.get("code") == 1 or "missing stanza" in str(status.get("message", ""))
+
+
+def epoch_time(value: int | None) -> str | None:
+    """pgBackRest's epoch seconds as the collection's UTC time text."""
+    if value is None:
+        return None
+    from datetime import datetime, timezone  # pylint: disable=import-outside-toplevel
+
+    return format_time(datetime.fromtimestamp(int(value), tz=timezone.utc))
+
+
+def backup_record(backup: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The facts of one pgBackRest backup as results and the manifest show them."""
+    timestamp = backup.get("timestamp") or {}
+    lsn = backup.get("lsn") or {}
+    archive = backup.get("archive") or {}
+    return {
+        "label": backup.get("label"), "type": backup.get("type"), "prior": backup.get("prior"),
+        "start_time": epoch_time(timestamp.get("start")), "stop_time": epoch_time(timestamp.get("stop")),
+        "start_lsn": lsn.get("start"), "stop_lsn": lsn.get("stop"),
+        "wal_start": archive.get("start"), "wal_stop": archive.get("stop"),
+        "size": (backup.get("info") or {}).get("size"),
+        "repository_size": ((backup.get("info") or {}).get("repository") or {}).get("delta"),
+    }
+
+
+def physical_backup(
+    repository: Repository,
+    params: ConnectionParams,
+    *,
+    component: str,
+    database: str,
+    stanza: str,
+    backup_type: str = "full",
+    config: str | None = None,
+    os_user: str | None = "postgres",
+    retention_class: str = "standard",
+    check_mode: bool = False,
+) -> dict[str, t.Any]:
+    runner = CommandRunner(params.environment())
+    with connected(params, database) as connection:
+        info = server_info(connection)
+        data_directory = query_one(connection, "SELECT current_setting('data_directory')")
+    if info["in_recovery"]:
+        raise ConfigurationError(
+            f"the server at {params.where} is a standby; take physical backups on the primary (or configure "
+            "backup-standby in pgBackRest and run this against the primary)"
+        )
+    pgbackrest = PgBackRest(runner, stanza, config, os_user)
+    stanza_info = pgbackrest.info()
+    missing = stanza_missing(stanza_info)
+    plan = {
+        "component": component, "method": "physical", "type": backup_type, "stanza": stanza,
+        "server": params.where, "server_version": info["server_version"], "system_identifier": info["system_identifier"],
+        "data_directory": data_directory[0] if data_directory else None, "stanza_created": missing,
+        "backups_in_stanza": len(stanza_info.get("backup") or []),
+    }
+    if check_mode:
+        return {**plan, "changed": True, "backup_id": None}
+    if missing:
+        pgbackrest.run("stanza-create", what=f"pgbackrest stanza-create (stanza {stanza})")
+    # check proves that WAL archiving reaches the repository: without it there is no PITR.
+    pgbackrest.run("check", what=f"pgbackrest check (stanza {stanza}): WAL archiving must work for PITR")
+    with repository.new_backup(component, kind="postgresql", method="physical",
+                               retention_class=retention_class) as backup:
+        before = {item.get("label") for item in stanza_info.get("backup") or []}
+        pgbackrest.run("backup", f"--type={backup_type}", what=f"pgbackrest backup --type={backup_type} (stanza {stanza})")
+        backups = [item for item in pgbackrest.info().get("backup") or [] if item.get("label") not in before]
+        if not backups:
+            raise CommandFailed(f"pgbackrest backup of stanza {stanza} ended without error but pgbackrest info "
+                                "lists no new backup; check the pgBackRest log")
+        taken = backups[-1]
+        record = backup_record(taken)
+        backup.add_bytes(INFO_FILE, json.dumps(taken, sort_keys=True, indent=1).encode("utf-8"))
+        backup.source = {
+            "host": params.where, "server_version": info["server_version"],
+            "system_identifier": info["system_identifier"], "cluster_name": info["cluster_name"],
+            "data_directory": plan["data_directory"], "stanza": stanza,
+        }
+        backup.consistency_point = {
+            "time": record["stop_time"], "lsn": record["stop_lsn"], "label": record["label"],
+            "start_time": record["start_time"], "start_lsn": record["start_lsn"],
+        }
+        backup.tools = {"pgbackrest": pgbackrest.run("version").strip().split()[-1]}
+        backup.extra = {"pgbackrest": {**record, "stanza": stanza, "config": config}}
+    return {
+        **plan, "changed": True, "backup_id": backup.backup_id, "label": record["label"],
+        "consistency_point": backup.consistency_point, "pgbackrest": record,
+        "size": sum(item.size for item in backup.manifest.files),
+        "content_size": record["size"], "files": len(backup.manifest.files),
+        "executed_commands": runner.executed_commands,
+    }
+
+
+MARKER_FILE = "resilience-dr-restore.json"
+STARTUP_LOG = "resilience-dr-startup.log"
+
+
+def recovery_target(target_time: str | None, target_lsn: str | None, target_name: str | None) -> dict[str, t.Any]:
+    """pgBackRest's --type and --target for the options given (latest: the end of the archived WAL)."""
+    if target_time:
+        # In UTC with an explicit zone: PostgreSQL would read a time without one in the restored server's zone.
+        moment = parse_time(target_time, "target_time")
+        return {"type": "time", "target": moment.strftime("%Y-%m-%d %H:%M:%S.%f+00")}
+    if target_lsn:
+        return {"type": "lsn", "target": target_lsn}
+    if target_name:
+        return {"type": "name", "target": target_name}
+    return {"type": "latest", "target": None}
+
+
+def read_marker(data_dir: str) -> dict[str, t.Any] | None:
+    try:
+        with open(os.path.join(data_dir, MARKER_FILE), encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def directory_state(data_dir: str) -> dict[str, t.Any]:
+    """What is at data_dir now: nothing, an empty directory, or files (and whether a server runs there)."""
+    if not os.path.exists(data_dir):
+        return {"exists": False, "empty": True, "running": False}
+    if not os.path.isdir(data_dir):
+        raise ConfigurationError(f"data_dir {data_dir} exists and is not a directory")
+    entries = os.listdir(data_dir)
+    return {"exists": True, "empty": not entries, "running": _postmaster_running(data_dir), "entries": len(entries)}
+
+
+def _postmaster_running(data_dir: str) -> bool:
+    try:
+        with open(os.path.join(data_dir, "postmaster.pid"), encoding="utf-8") as handle:
+            pid = int(handle.readline().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _server_program(name: str, data_dir: str, pg_bin_dir: str | None) -> str:
+    """pg_ctl of the restored cluster's major version (Debian keeps it off PATH)."""
+    if pg_bin_dir:
+        return program(name, pg_bin_dir)
+    try:
+        with open(os.path.join(data_dir, "PG_VERSION"), encoding="utf-8") as handle:
+            major = handle.read().strip()
+    except OSError:
+        major = ""
+    candidate = f"/usr/lib/postgresql/{major}/bin"
+    if major and os.access(os.path.join(candidate, name), os.X_OK):
+        return os.path.join(candidate, name)
+    return program(name, None)
+
+
+def _make_directory(path: str, os_user: str | None) -> None:
+    os.makedirs(path, mode=0o700)
+    if os_user and os.geteuid() == 0:
+        account = pwd.getpwnam(os_user)
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+
+def _append_setting(data_dir: str, lines: str, os_user: str | None) -> None:
+    """Settings of the restored cluster, in postgresql.auto.conf (read last, kept on later starts)."""
+    path = os.path.join(data_dir, "postgresql.auto.conf")
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(lines)
+    if os_user and os.geteuid() == 0:
+        account = pwd.getpwnam(os_user)
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+
+def _wait_promoted(params: ConnectionParams, deadline: float, data_dir: str) -> str | None:
+    """Wait until the restored server accepts writes; the commit time of the last transaction replayed."""
+    last_error = ""
+    while time.monotonic() < deadline:
+        try:
+            with connected(params, "postgres") as connection:
+                row = query_one(connection, "SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp()")
+                if row is not None and not row[0]:
+                    return format_time(row[1]) if row[1] is not None else None
+                last_error = "still in recovery"
+        except SourceUnavailable as error:
+            last_error = error.message
+        time.sleep(0.5)
+    raise WaitTimeout(
+        f"the cluster restored into {data_dir} did not finish recovery in time ({last_error}); "
+        f"see {os.path.join(data_dir, STARTUP_LOG)} and the server log, raise wait_timeout if it is still replaying WAL"
+    )
+
+
+def physical_restore(
+    repository: Repository,
+    params: ConnectionParams,
+    *,
+    component: str,
+    backup_id: str | None = None,
+    stanza: str | None = None,
+    config: str | None = None,
+    os_user: str | None = "postgres",
+    data_dir: str,
+    port: int,
+    target_time: str | None = None,
+    target_lsn: str | None = None,
+    target_name: str | None = None,
+    replace: bool = False,
+    wait_timeout: int = 600,
+    pg_bin_dir: str | None = None,
+    check_mode: bool = False,
+) -> dict[str, t.Any]:
+    from ansible_collections.resilience.dr.plugins.module_utils._postgres import (  # pylint: disable=import-outside-toplevel
+        select_pg_backup,
+    )
+
+    entry = select_pg_backup(repository, component, backup_id, "physical")
+    manifest = entry.manifest
+    recorded = (manifest.extra or {}).get("pgbackrest") or {}
+    stanza = stanza or recorded.get("stanza") or (manifest.source or {}).get("stanza")
+    config = config or recorded.get("config")
+    if not stanza:
+        raise ConfigurationError(f"{entry.label} does not record its pgBackRest stanza; set stanza")
+    label = recorded.get("label")
+    target = recovery_target(target_time, target_lsn, target_name)
+    data_dir = os.path.abspath(data_dir)
+    state = directory_state(data_dir)
+    result: dict[str, t.Any] = {
+        "backup_id": entry.backup_id, "component": component, "method": "physical", "label": label, "stanza": stanza,
+        "data_dir": data_dir, "port": port, "recovery_target": target, "consistency_point": manifest.consistency_point,
+        "source": manifest.source, "previous_data_dir": None,
+    }
+    marker = read_marker(data_dir) if state["exists"] else None
+    if marker and marker.get("backup_id") == entry.backup_id and marker.get("recovery_target") == target:
+        return {**result, "changed": False, "recovered_to": marker.get("recovered_to"),
+                "msg": f"{data_dir} already holds {entry.label} recovered to {target['type']} {target['target'] or ''}".strip(),
+                "diff": {"before": {"data_dir": data_dir, **marker}, "after": {"data_dir": data_dir, **marker}}}
+    if state["running"]:
+        raise TargetNotEmpty(f"a PostgreSQL server runs on data_dir {data_dir}; stop it before restoring into it "
+                             "(or restore into another data_dir)")
+    if state["exists"] and not state["empty"] and not replace:
+        raise TargetNotEmpty(
+            f"data_dir {data_dir} is not empty ({state['entries']} entries); refusing to restore {entry.label} over it. "
+            "Choose a new data_dir, or set replace: true to move the old one aside (it is kept)"
+        )
+    previous = f"{data_dir}.before-{utc_now().strftime('%Y%m%dT%H%M%S')}" if state["exists"] and not state["empty"] else None
+    result["previous_data_dir"] = previous
+    result["diff"] = {
+        "before": {"data_dir": data_dir, "exists": state["exists"], "empty": state["empty"],
+                   "restored_backup_id": (marker or {}).get("backup_id")},
+        "after": {"data_dir": data_dir, "exists": True, "restored_backup_id": entry.backup_id, "recovery_target": target},
+    }
+    if check_mode:
+        return {**result, "changed": True}
+
+    runner = CommandRunner(params.environment())
+    pgbackrest = PgBackRest(runner, stanza, config, os_user)
+    if previous:
+        os.rename(data_dir, previous)
+    created = False
+    started = False
+    pg_ctl = None
+    try:
+        if not os.path.exists(data_dir):
+            _make_directory(data_dir, os_user)
+            created = True
+        options = [f"--pg1-path={data_dir}", "--archive-mode=off", "--target-action=promote"]
+        if label:
+            options.append(f"--set={label}")
+        if target["type"] != "latest":
+            options += [f"--type={target['type']}", f"--target={target['target']}"]
+        else:
+            options.remove("--target-action=promote")
+        pgbackrest.run("restore", *options, what=f"pgbackrest restore of {entry.label} (label {label}) into {data_dir}")
+        _append_setting(data_dir, f"# resilience.dr pg_restore of {entry.backup_id}\nport = {int(port)}\n", os_user)
+        pg_ctl = _server_program("pg_ctl", data_dir, pg_bin_dir)
+        started = True
+        runner.run(as_os_user([pg_ctl, "-D", data_dir, "-l", os.path.join(data_dir, STARTUP_LOG), "-w",
+                               "-t", str(wait_timeout), "start"], os_user),
+                   what=f"starting the cluster restored into {data_dir}")
+        recovered_to = _wait_promoted(params.with_port(port), time.monotonic() + wait_timeout, data_dir)
+        marker = {"backup_id": entry.backup_id, "component": component, "label": label, "recovery_target": target,
+                  "recovered_to": recovered_to, "restored_at": format_time(utc_now())}
+        path = os.path.join(data_dir, MARKER_FILE)
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(marker, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(path + ".tmp", path)
+    except BaseException as error:
+        problem = _undo(runner, pg_ctl if started else None, data_dir, previous, os_user)
+        if not created and previous is None and not os.path.exists(data_dir):
+            _make_directory(data_dir, os_user)  # it was an empty directory: leave it so
+        if problem and isinstance(error, DrError):
+            error.message = f"{error.message}; {problem}"
+        raise
+    result["diff"]["after"]["recovered_to"] = recovered_to
+    return {**result, "changed": True, "recovered_to": recovered_to, "executed_commands": runner.executed_commands}
+
+
+def _undo(runner: CommandRunner, pg_ctl: str | None, data_dir: str, previous: str | None,
+          os_user: str | None) -> str | None:
+    """After a failed restore: stop what was started, remove what was restored, put the old directory back."""
+    problems = []
+    log = os.path.join(data_dir, STARTUP_LOG)
+    if os.path.exists(log):
+        try:
+            with open(log, encoding="utf-8", errors="replace") as handle:
+                tail = " | ".join(line.strip() for line in handle.readlines()[-4:])
+            problems.append(f"server log: {tail}")
+        except OSError:
+            pass
+    stopped = True
+    if pg_ctl and _postmaster_running(data_dir):
+        try:
+            runner.run(as_os_user([pg_ctl, "-D", data_dir, "-m", "fast", "-w", "stop"], os_user),
+                       what=f"stopping the cluster restored into {data_dir}")
+        except DrError as error:
+            stopped = False
+            problems.append(f"{error.message}; stop it and remove {data_dir} by hand")
+    if stopped:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    if previous and os.path.exists(previous) and not os.path.exists(data_dir):
+        os.rename(previous, data_dir)
+        problems.append(f"the previous data directory is back in {data_dir}")
+    return "; ".join(problems) or None

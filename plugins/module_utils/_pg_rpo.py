@@ -1,0 +1,125 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pg_rpo_info: how much committed data a disaster would lose right now.
+
+Everything up to the end of the last archived WAL segment is safe in the
+archive. The RPO exposure is 0 when nothing was written after that segment,
+else the time since that segment was archived (the oldest change that is not
+archived yet happened at most that long ago). Archive failures newer than
+the last success mean archiving is broken: the exposure then grows with every
+second.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from datetime import datetime
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+    ConnectionParams,
+    connected,
+    expect_row,
+    query_one,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
+
+_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
+
+
+def parse_lsn(text: str) -> int:
+    """'16/B374D848' as an integer position."""
+    high, _sep, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def segment_end(name: str | None, segment_size: int) -> int | None:
+    """The WAL position just after segment `name` (None for history files, .partial and the like)."""
+    match = _SEGMENT.match(name or "")
+    if not match:
+        return None
+    log, seg = int(match.group(2), 16), int(match.group(3), 16)
+    return (log << 32) + (seg + 1) * segment_size
+
+
+def exposure(*, now: datetime, current_lsn: int, last_archived_wal: str | None, last_archived_time: datetime | None,
+             segment_size: int) -> tuple[int | None, int | None]:
+    """(RPO exposure in whole seconds, bytes of WAL not archived yet); None when nothing was ever archived."""
+    end = segment_end(last_archived_wal, segment_size)
+    if end is None or last_archived_time is None:
+        return None, None
+    pending = max(0, current_lsn - end)
+    if pending == 0:
+        return 0, 0
+    return max(0, int((now - last_archived_time).total_seconds())), pending
+
+
+def rpo_info(params: ConnectionParams, *, database: str, repository: t.Any = None,
+             component: str | None = None) -> dict[str, t.Any]:
+    with connected(params, database) as connection:
+        row = query_one(connection, """
+            SELECT archived_count, last_archived_wal, last_archived_time, failed_count, last_failed_wal,
+                   last_failed_time, stats_reset, current_setting('archive_mode'),
+                   current_setting('archive_timeout'), current_setting('wal_segment_size'),
+                   pg_is_in_recovery(), clock_timestamp(),
+                   CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,
+                   CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END,
+                   (SELECT system_identifier::text FROM pg_control_system())
+            FROM pg_stat_archiver
+        """)
+    row = expect_row(row)
+    (archived_count, last_wal, last_time, failed_count, failed_wal, failed_time, stats_reset, archive_mode,
+     archive_timeout, segment_size, in_recovery, now, current_lsn, current_wal, system_identifier) = row
+    if archive_mode == "off":
+        raise ConfigurationError(
+            f"WAL archiving is off on {params.where} (archive_mode = off): there is no point-in-time recovery and "
+            "the RPO is the age of the newest backup; turn archive_mode on and set archive_command"
+        )
+    size = _size_bytes(segment_size)
+    rpo_seconds, pending = (None, None)
+    if current_lsn is not None:
+        rpo_seconds, pending = exposure(now=now, current_lsn=parse_lsn(current_lsn), last_archived_wal=last_wal,
+                                        last_archived_time=last_time, segment_size=size)
+    failing = bool(failed_time and (last_time is None or failed_time > last_time))
+    result: dict[str, t.Any] = {
+        "changed": False, "server": params.where, "system_identifier": system_identifier, "in_recovery": in_recovery,
+        "archive_mode": archive_mode, "archive_timeout": archive_timeout, "checked_at": format_time(now),
+        "current_lsn": current_lsn, "current_wal": current_wal,
+        "archived_count": archived_count, "last_archived_wal": last_wal,
+        "last_archived_time": format_time(last_time) if last_time else None,
+        "failed_count": failed_count, "last_failed_wal": failed_wal,
+        "last_failed_time": format_time(failed_time) if failed_time else None,
+        "stats_reset": format_time(stats_reset) if stats_reset else None,
+        "archive_failing": failing, "unarchived_bytes": pending, "rpo_seconds": rpo_seconds,
+        "newest_backup": None, "newest_backup_age_s": None,
+    }
+    if in_recovery:
+        result["warnings"] = [f"{params.where} is a standby: its own archiver is idle; ask the primary"]
+    elif rpo_seconds is None:
+        result["warnings"] = [f"{params.where} has not archived any WAL segment yet; the RPO exposure is unknown"]
+    if repository is not None and component:
+        result.update(_newest_backup(repository, component, utc_now()))
+    return result
+
+
+def _size_bytes(setting: str) -> int:
+    """'16MB' (current_setting('wal_segment_size')) in bytes."""
+    match = re.match(r"^(\d+)\s*(kB|MB|GB)?$", setting.strip())
+    if not match:
+        return 16 * 1024 * 1024
+    factor = {"kB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, None: 1}[match.group(2)]
+    return int(match.group(1)) * factor
+
+
+def _newest_backup(repository: t.Any, component: str, now: datetime) -> dict[str, t.Any]:
+    usable = [entry for entry in repository.list_backups(component) if entry.usable and entry.manifest is not None]
+    if not usable:
+        return {"newest_backup": None, "newest_backup_age_s": None}
+    entry = usable[-1]
+    summary = entry.summary(now)
+    return {
+        "newest_backup": {key: summary.get(key) for key in (
+            "backup_id", "method", "status", "finished_at", "consistency_point")},
+        "newest_backup_age_s": summary["age_s"],
+    }

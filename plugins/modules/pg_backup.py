@@ -1,0 +1,303 @@
+#!/usr/bin/python
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_backup
+short_description: Back up a PostgreSQL database into the backup repository
+version_added: 0.1.0
+description:
+  - O(method=logical) dumps one database with C(pg_dump) in directory format with O(jobs) parallel
+    workers, inside one exported snapshot, and streams each finished file into the repository (zstd,
+    optional age encryption, SHA-256) while the dump goes on. C(pg_dump) itself does not compress; the
+    repository's zstd is several times faster than its gzip.
+  - The roles, memberships and tablespaces (C(pg_dumpall --globals-only)) are stored beside the dump as
+    C(globals.sql).
+  - The manifest records the server version, its system identifier, the database, the snapshot's time and
+    WAL position, and verification data taken inside the same snapshot, the row count of every table and
+    a content checksum of every table up to O(checksum_max_bytes), the sequences and the large objects.
+    M(resilience.dr.pg_restore) checks a restore against them.
+  - Any failing step (C(pg_dump)'s exit status, a broken connection, a full disk, a repository error)
+    fails the task with the tool's error output and discards everything written, so no partial backup
+    becomes visible.
+  - O(method=physical) takes a pgBackRest backup (O(type) full, diff or incr) of the whole cluster
+    against O(stanza), creating the stanza if it is missing and running C(pgbackrest check) first (which
+    proves WAL archiving works). The data stays in pgBackRest's repository; this collection's repository
+    gets a small record of it (label, start/stop WAL positions and times), so that
+    M(resilience.dr.backup_info) lists physical backups beside logical ones and
+    M(resilience.dr.pg_restore) finds them.
+author:
+  - resilience.dr maintainers (@resilience-dr)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - resilience.dr.postgres
+  - resilience.dr.postgres.tools
+  - resilience.dr.repository
+  - resilience.dr.repository.lock
+  - resilience.dr.repository.backup
+attributes:
+  check_mode:
+    support: full
+    details: Connects, reads the server's identity and the tables (and for pgBackRest its stanza) and
+      reports what would be backed up; nothing is written.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  component:
+    description:
+      - The plan's name for this database; backups are stored under it.
+    type: str
+    required: true
+  db:
+    description:
+      - Database to back up (O(method=logical)), or to connect to for the checks of O(method=physical).
+    type: str
+    default: postgres
+  method:
+    description:
+      - C(logical) dumps one database with C(pg_dump); C(physical) backs up the whole cluster with pgBackRest.
+    type: str
+    choices: [logical, physical]
+    default: logical
+  jobs:
+    description:
+      - Parallel C(pg_dump) workers (and connections) for O(method=logical); also the number of threads
+        storing files and computing checksums.
+    type: int
+    default: 2
+  checksum_max_bytes:
+    description:
+      - Tables up to this size get a content checksum in the verification data; larger ones are verified by
+        row count only (the result warns which). Checksumming reads the table once more inside the snapshot.
+    type: int
+    default: 1073741824
+  include_globals:
+    description:
+      - Store the roles, memberships and tablespaces (C(pg_dumpall --globals-only)) beside the dump. Their
+        passwords are included only when O(login_user) is a superuser.
+    type: bool
+    default: true
+  type:
+    description:
+      - pgBackRest backup type for O(method=physical).
+    type: str
+    choices: [full, diff, incr]
+    default: full
+  stanza:
+    description:
+      - pgBackRest stanza of the cluster (required for O(method=physical)).
+    type: str
+  pgbackrest_config:
+    description:
+      - pgBackRest configuration file (C(--config)); the default is pgBackRest's own.
+    type: path
+  os_user:
+    description:
+      - Operating-system user pgBackRest runs as (the owner of the data directory). When the task runs as
+        root, pgBackRest is started as this user.
+    type: str
+    default: postgres
+notes:
+  - Temporary disk for O(method=logical), in O(temp_dir), is what C(pg_dump) has written but the repository has
+    not yet stored. Each file is stored and deleted as soon as C(pg_dump) closes it, so with a repository as fast
+    as the database this is about the size of the O(jobs) largest tables uncompressed; at worst (a very slow
+    repository) it is the uncompressed size of the whole dump.
+requirements:
+  - psycopg2
+  - pg_dump and pg_dumpall of the server's major version or newer (O(method=logical))
+  - pgBackRest (O(method=physical))
+seealso:
+  - module: resilience.dr.pg_restore
+  - module: resilience.dr.pg_rpo_info
+  - module: resilience.dr.backup_info
+"""
+
+EXAMPLES = r"""
+- name: Back up orders-db before the schema migration, pinned so retention keeps it
+  resilience.dr.pg_backup:
+    repository: s3://acme-dr-backups/prod
+    component: orders-db
+    db: orders
+    login_host: db1.internal
+    login_user: backup
+    login_password: "{{ vault_pg_backup_password }}"
+    encryption_recipients: "{{ dr_age_recipients }}"
+    retention_class: pinned
+    jobs: 4
+  register: orders_backup
+
+- name: Take the nightly full pgBackRest backup of the primary cluster
+  resilience.dr.pg_backup:
+    repository: /srv/backups
+    component: orders-cluster
+    method: physical
+    type: full
+    stanza: main
+    login_unix_socket: /var/run/postgresql
+  become: true
+"""
+
+RETURN = r"""
+backup_id:
+  description: Id of the new backup in the repository (null in check mode).
+  returned: always
+  type: str
+  sample: 20261123T040000Z-k3f9ab
+component:
+  description: The component backed up.
+  returned: always
+  type: str
+method:
+  description: C(logical) or C(physical).
+  returned: always
+  type: str
+database:
+  description: The database dumped (O(method=logical)).
+  returned: always
+  type: str
+server:
+  description: host:port (or socket) of the server.
+  returned: always
+  type: str
+server_version:
+  description: PostgreSQL version of the server.
+  returned: always
+  type: str
+  sample: "15.8"
+system_identifier:
+  description: The cluster's system identifier (identifies the cluster a backup came from).
+  returned: always
+  type: str
+consistency_point:
+  description: What the backup holds; C(time) and C(lsn) of the snapshot (logical) or the pgBackRest C(label),
+    C(start_lsn), C(stop_lsn), C(start_time) and C(time) of the stop (physical).
+  returned: success, not in check mode
+  type: dict
+  sample: {"time": "2026-11-23T04:00:01.204Z", "lsn": "0/3000060"}
+tables:
+  description: Number of user tables in the database.
+  returned: O(method=logical)
+  type: int
+tables_without_checksum:
+  description: Tables larger than O(checksum_max_bytes), verified by row count only.
+  returned: O(method=logical)
+  type: list
+  elements: str
+database_size:
+  description: Size of the database on the server in bytes.
+  returned: O(method=logical)
+  type: int
+rows:
+  description: Rows in all tables (from the verification data).
+  returned: O(method=logical), not in check mode
+  type: int
+checksummed_tables:
+  description: Tables with a content checksum.
+  returned: O(method=logical), not in check mode
+  type: int
+large_objects:
+  description: Large objects in the database.
+  returned: O(method=logical), not in check mode
+  type: int
+dump_size:
+  description: Uncompressed size of the dump files.
+  returned: O(method=logical), not in check mode
+  type: int
+size:
+  description: Bytes stored in the repository (compressed, encrypted).
+  returned: success, not in check mode
+  type: int
+content_size:
+  description: Bytes of content before compression.
+  returned: success, not in check mode
+  type: int
+files:
+  description: Files in the backup.
+  returned: success, not in check mode
+  type: int
+label:
+  description: pgBackRest backup label.
+  returned: O(method=physical), not in check mode
+  type: str
+  sample: 20261123-040000F
+stanza:
+  description: The pgBackRest stanza.
+  returned: O(method=physical)
+  type: str
+stanza_created:
+  description: Whether the stanza was created by this run (or would be, in check mode).
+  returned: O(method=physical)
+  type: bool
+executed_commands:
+  description: External commands run, without secrets.
+  returned: success, not in check mode
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.resilience.dr.plugins.module_utils import _postgres
+from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import logical_backup
+from ansible_collections.resilience.dr.plugins.module_utils._pg_physical import physical_backup
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
+    backup_argument_spec,
+    lock_argument_spec,
+    open_repository,
+    repository_argument_spec,
+)
+
+
+def main() -> None:
+    argument_spec = repository_argument_spec()
+    argument_spec.update(lock_argument_spec())
+    argument_spec.update(backup_argument_spec())
+    argument_spec.update(_postgres.postgres_connection_argument_spec())
+    argument_spec.update(_postgres.postgres_tools_argument_spec())
+    argument_spec.update(
+        component=dict(type="str", required=True),
+        db=dict(type="str", default="postgres"),
+        method=dict(type="str", choices=["logical", "physical"], default="logical"),
+        jobs=dict(type="int", default=2),
+        checksum_max_bytes=dict(type="int", default=1024 ** 3),
+        include_globals=dict(type="bool", default=True),
+        type=dict(type="str", choices=["full", "diff", "incr"], default="full"),
+        stanza=dict(type="str"),
+        pgbackrest_config=dict(type="path"),
+        os_user=dict(type="str", default="postgres"),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        required_if=[("method", "physical", ("stanza",))],
+        supports_check_mode=True,
+    )
+    if not _postgres.HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(_postgres.PSYCOPG2_IMPORT_ERROR))
+    params = module.params
+    connection = _postgres.ConnectionParams.from_params(params)
+
+    def work() -> dict:
+        repository = open_repository(params)
+        if params["method"] == "physical":
+            return physical_backup(
+                repository, connection, component=params["component"], database=params["db"],
+                stanza=params["stanza"], backup_type=params["type"], config=params["pgbackrest_config"],
+                os_user=params["os_user"], retention_class=params["retention_class"], check_mode=module.check_mode,
+            )
+        return logical_backup(
+            repository, connection, component=params["component"], database=params["db"], jobs=params["jobs"],
+            checksum_max_bytes=params["checksum_max_bytes"], include_globals=params["include_globals"],
+            pg_bin_dir=params["pg_bin_dir"], temp_dir=params["temp_dir"],
+            retention_class=params["retention_class"], check_mode=module.check_mode,
+        )
+
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,349 @@
+#!/usr/bin/python
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_restore
+short_description: Restore a PostgreSQL backup, verified before it replaces anything
+version_added: 0.1.0
+description:
+  - O(method=logical) restores a M(resilience.dr.pg_backup) logical backup (O(backup_id), or the newest
+    verified, else the newest complete backup of O(component)) into O(target_db).
+  - The backup is always restored into a new database first (C(<target_db>_restoring_<random>)) with
+    O(jobs) parallel C(pg_restore) workers, and compared with the row counts and checksums the backup
+    recorded; any difference fails the task naming the table, and the new database is dropped. Only a
+    verified copy takes the name O(target_db). A target that already exists is renamed to
+    C(<target_db>_before_<time>) (kept unless O(keep_previous=false)); its owner, encoding, locale,
+    grants and settings carry over to the new database.
+  - A target with user tables is refused unless O(clean=true).
+  - O(restore_globals=true) creates the roles (and tablespaces) of the backup that do not exist on the server,
+    with their attributes and passwords; existing roles are never changed (their current passwords stay).
+  - 'The restored database carries a marker in its comment, C(resilience.dr: restored backup <id> of component
+    <c> at <time>); running the same restore again finds it and reports C(changed=false). O(force=true) restores
+    anyway.'
+  - O(method=physical) restores a pgBackRest backup of the whole cluster into the new data directory
+    O(data_dir), to O(target_time), O(target_lsn), O(target_name) or the end of the archived WAL, starts it on
+    O(port) with archiving off, waits until recovery ends and the server accepts writes (promoted), and reports
+    the time of the last transaction recovered. It runs on the database host; the restored cluster is reached
+    with the connection options on O(port).
+author:
+  - resilience.dr maintainers (@resilience-dr)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - resilience.dr.postgres
+  - resilience.dr.postgres.tools
+  - resilience.dr.repository
+  - resilience.dr.repository.identity
+attributes:
+  check_mode:
+    support: full
+    details: Chooses the backup, reads its verification data (proving the key works), inspects the target and
+      reports what would be restored from which backup; nothing changes.
+  diff_mode:
+    support: full
+    details: Shows the target before and after in summary (exists, tables, rows, restored backup id).
+  platform:
+    platforms: posix
+options:
+  component:
+    description:
+      - Component whose backup to restore.
+    type: str
+    required: true
+  backup_id:
+    description:
+      - The backup to restore. The default is the newest verified backup of O(component), else its newest
+        complete one (of the O(method) asked for).
+    type: str
+  method:
+    description:
+      - C(logical) restores a C(pg_dump) backup into a database; C(physical) restores a pgBackRest backup of
+        the cluster into a new data directory.
+    type: str
+    choices: [logical, physical]
+    default: logical
+  db:
+    description:
+      - Database to connect to for creating, renaming and dropping databases (O(method=logical)).
+    type: str
+    default: postgres
+  target_db:
+    description:
+      - Database to restore into. The default is the database the backup was taken from.
+    type: str
+  clean:
+    description:
+      - Replace a target that has user tables. The old database is swapped out only after the new one is
+        restored and verified.
+    type: bool
+    default: false
+  keep_previous:
+    description:
+      - Keep the replaced database as C(<target_db>_before_<time>) (returned as RV(previous_db)).
+    type: bool
+    default: true
+  restore_globals:
+    description:
+      - Create the roles and tablespaces of the backup that are missing on the server before restoring.
+    type: bool
+    default: true
+  force:
+    description:
+      - Restore even when the target already holds this backup.
+    type: bool
+    default: false
+  jobs:
+    description:
+      - Parallel C(pg_restore) workers, and threads fetching files and checking tables.
+    type: int
+    default: 2
+  stanza:
+    description:
+      - pgBackRest stanza (O(method=physical)). The default is the stanza recorded in the backup.
+    type: str
+  pgbackrest_config:
+    description:
+      - pgBackRest configuration file (C(--config)). The default is the one recorded in the backup, else
+        pgBackRest's own.
+    type: path
+  os_user:
+    description:
+      - Operating-system user that owns and runs the restored cluster.
+    type: str
+    default: postgres
+  data_dir:
+    description:
+      - Data directory to restore into (O(method=physical)). It must not exist or be empty, unless O(replace=true).
+    type: path
+  port:
+    description:
+      - Port the restored cluster listens on (O(method=physical)). It must differ from a cluster still running.
+    type: int
+  target_time:
+    description:
+      - Recover up to this time (O(method=physical)), for example C(2026-11-23 04:12:00+00); transactions
+        committed after it are not recovered.
+    type: str
+  target_lsn:
+    description:
+      - Recover up to this WAL position (O(method=physical)).
+    type: str
+  target_name:
+    description:
+      - Recover up to this restore point (C(pg_create_restore_point)) (O(method=physical)).
+    type: str
+  replace:
+    description:
+      - Allow O(data_dir) to be a directory with files (O(method=physical)). The directory is moved aside to
+        C(<data_dir>.before-<time>) (returned as RV(previous_data_dir)), never deleted. The cluster using it
+        must be stopped first.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds to wait for the restored cluster to finish recovery (O(method=physical)).
+    type: int
+    default: 600
+notes:
+  - Temporary disk for O(method=logical), in O(temp_dir), is the uncompressed size of the dump (the C(dump_size) M(resilience.dr.pg_backup)
+    returned); it is removed as soon as C(pg_restore) has read it.
+  - The server needs room for the new database beside the old one until the swap.
+requirements:
+  - psycopg2
+  - pg_restore of the backup's major version or newer (O(method=logical))
+  - pgBackRest and the PostgreSQL server binaries (O(method=physical))
+seealso:
+  - module: resilience.dr.pg_backup
+  - module: resilience.dr.backup_info
+"""
+
+EXAMPLES = r"""
+- name: Restore orders-db from the newest verified backup, replacing the broken database
+  resilience.dr.pg_restore:
+    repository: s3://acme-dr-backups/prod
+    component: orders-db
+    target_db: orders
+    clean: true
+    login_host: db1.internal
+    login_user: postgres
+    login_password: "{{ vault_pg_admin_password }}"
+    encryption_identity: "{{ lookup('amazon.aws.secretsmanager_secret', 'dr/age-identity') }}"
+  register: restored
+
+- name: Restore a named backup into a scratch database for the daily restore test
+  resilience.dr.pg_restore:
+    repository: /srv/backups
+    component: orders-db
+    backup_id: 20261123T040000Z-k3f9ab
+    target_db: orders_restore_test
+    encryption_identity_file: /etc/dr/age-identity.txt
+    login_unix_socket: /var/run/postgresql
+
+- name: Recover the cluster to just before the bad migration, into a new data directory
+  resilience.dr.pg_restore:
+    repository: /srv/backups
+    component: orders-cluster
+    method: physical
+    data_dir: /var/lib/postgresql/15/recovered
+    port: 5433
+    target_time: "2026-11-23 10:41:00+00"
+  become: true
+"""
+
+RETURN = r"""
+backup_id:
+  description: The backup restored (or that would be, in check mode).
+  returned: success
+  type: str
+  sample: 20261123T040000Z-k3f9ab
+component:
+  description: The component restored.
+  returned: success
+  type: str
+method:
+  description: C(logical) or C(physical).
+  returned: success
+  type: str
+action:
+  description: C(create) (new database), C(replace) (swapped with the old one) or C(none) (already restored).
+  returned: O(method=logical)
+  type: str
+target_db:
+  description: The database restored into.
+  returned: O(method=logical)
+  type: str
+previous_db:
+  description: Name the replaced database was kept under, or null.
+  returned: O(method=logical), when restored
+  type: str
+consistency_point:
+  description: The point in time the backup holds (from its manifest).
+  returned: success
+  type: dict
+source:
+  description: Where the backup came from (host, database, server version, system identifier).
+  returned: success
+  type: dict
+roles_created:
+  description: Roles of the backup created on the server (or that would be).
+  returned: O(method=logical)
+  type: list
+  elements: str
+verified:
+  description: What was checked against the backup's verification data; tables, rows, checksums,
+    sequences, large objects.
+  returned: O(method=logical), when restored
+  type: dict
+  sample: {"tables": 4, "rows": 100512, "checksums": 4, "sequences": 2, "large_objects": 1}
+data_dir:
+  description: The restored cluster's data directory.
+  returned: O(method=physical)
+  type: str
+previous_data_dir:
+  description: Where the old content of O(data_dir) was moved, or null.
+  returned: O(method=physical)
+  type: str
+port:
+  description: Port of the restored cluster.
+  returned: O(method=physical)
+  type: int
+recovery_target:
+  description: The recovery target given to pgBackRest (type and value).
+  returned: O(method=physical)
+  type: dict
+recovered_to:
+  description: Commit time of the last transaction the restored cluster replayed, or null when it replayed none.
+  returned: O(method=physical), when restored
+  type: str
+label:
+  description: pgBackRest backup label restored.
+  returned: O(method=physical)
+  type: str
+executed_commands:
+  description: External commands run, without secrets.
+  returned: when restored
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.resilience.dr.plugins.module_utils import _postgres
+from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_restore import logical_restore
+from ansible_collections.resilience.dr.plugins.module_utils._pg_physical import physical_restore
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
+    IDENTITY_MUTUALLY_EXCLUSIVE,
+    identity_argument_spec,
+    open_repository,
+    repository_argument_spec,
+)
+
+
+def main() -> None:
+    argument_spec = repository_argument_spec()
+    argument_spec.update(identity_argument_spec())
+    argument_spec.update(_postgres.postgres_connection_argument_spec())
+    argument_spec.update(_postgres.postgres_tools_argument_spec())
+    argument_spec.update(
+        component=dict(type="str", required=True),
+        backup_id=dict(type="str"),
+        method=dict(type="str", choices=["logical", "physical"], default="logical"),
+        db=dict(type="str", default="postgres"),
+        target_db=dict(type="str"),
+        clean=dict(type="bool", default=False),
+        keep_previous=dict(type="bool", default=True),
+        restore_globals=dict(type="bool", default=True),
+        force=dict(type="bool", default=False),
+        jobs=dict(type="int", default=2),
+        stanza=dict(type="str"),
+        pgbackrest_config=dict(type="path"),
+        os_user=dict(type="str", default="postgres"),
+        data_dir=dict(type="path"),
+        port=dict(type="int"),
+        target_time=dict(type="str"),
+        target_lsn=dict(type="str"),
+        target_name=dict(type="str"),
+        replace=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=600),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[*IDENTITY_MUTUALLY_EXCLUSIVE, ("target_time", "target_lsn", "target_name")],
+        required_if=[("method", "physical", ("data_dir", "port"))],
+        supports_check_mode=True,
+    )
+    if not _postgres.HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(_postgres.PSYCOPG2_IMPORT_ERROR))
+    params = module.params
+    connection = _postgres.ConnectionParams.from_params(params)
+
+    def work() -> dict:
+        repository = open_repository(params)
+        if params["method"] == "physical":
+            result = physical_restore(
+                repository, connection, component=params["component"], backup_id=params["backup_id"],
+                stanza=params["stanza"], config=params["pgbackrest_config"], os_user=params["os_user"],
+                data_dir=params["data_dir"], port=params["port"], target_time=params["target_time"],
+                target_lsn=params["target_lsn"], target_name=params["target_name"], replace=params["replace"],
+                wait_timeout=params["wait_timeout"], pg_bin_dir=params["pg_bin_dir"], check_mode=module.check_mode,
+            )
+        else:
+            result = logical_restore(
+                repository, connection, component=params["component"], backup_id=params["backup_id"],
+                maintenance_db=params["db"], target_db=params["target_db"], clean=params["clean"],
+                keep_previous=params["keep_previous"], restore_globals=params["restore_globals"],
+                force=params["force"], jobs=params["jobs"], pg_bin_dir=params["pg_bin_dir"],
+                temp_dir=params["temp_dir"], check_mode=module.check_mode,
+            )
+        if not module._diff:
+            result.pop("diff", None)
+        return result
+
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pg_restore method logical against the lab's PostgreSQL 15: the round trip of
+a pgbench database with every common type, idempotence, the refusals, and a
+corrupted backup that must leave the target untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .pg_fixtures import (  # noqa: F401  # pylint: disable=unused-import
+    Pg,
+    cleanup_databases,
+    cleanup_roles,
+    pg,
+    seed_database,
+    unique,
+)
+
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
+
+BACKUP = "resilience.dr.pg_backup"
+RESTORE = "resilience.dr.pg_restore"
+
+
+def _backup(ansible, pg: Pg, repository: Path, component: str, database: str) -> dict:
+    result = ansible.module(BACKUP, {**pg.login, "repository": str(repository), "component": component, "db": database})
+    assert not result["failed"], result["msg"]
+    return result
+
+
+def test_round_trip_restores_every_type_and_role(ansible, pg: Pg, unique, cleanup_databases, cleanup_roles, tmp_path):
+    source, target, role = f"rs_{unique}", f"rs_{unique}_copy", f"rs_reader_{unique}"
+    cleanup_databases.extend([source, target])
+    cleanup_roles.append(role)
+    seed_database(pg, source, role)
+    repository, component = tmp_path / "repository", f"orders-{unique}"
+    backup = _backup(ansible, pg, repository, component, source)
+    expected = pg.content_checksum(source)
+    # The disaster: the database and its role are gone.
+    pg.drop_database(source)
+    pg.drop_role(role)
+    args = {**pg.login, "repository": str(repository), "component": component, "target_db": target, "jobs": 2}
+
+    check = ansible.module(RESTORE, args, check=True, diff=True)
+    assert pg.databases(target) == [], "check mode must not create the target"
+    assert pg.execute("postgres", "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)) == []
+    apply, again, check_again = ansible.sequence([
+        (RESTORE, args, {"diff": True}), (RESTORE, args), (RESTORE, args, {"check": True}),
+    ])
+
+    assert not check["failed"], check["msg"]
+    assert check["changed"] is True and check["backup_id"] == backup["backup_id"]
+    assert check["action"] == "create" and check["roles_created"] == [role]
+    assert check["diff"]["before"]["exists"] is False
+    assert not apply["failed"], apply["msg"]
+    assert apply["changed"] is True and apply["backup_id"] == backup["backup_id"]
+    assert apply["verified"]["tables"] == 5 and apply["verified"]["checksums"] == 5
+    assert apply["verified"]["rows"] == backup["rows"] and apply["verified"]["large_objects"] == 1
+    assert apply["roles_created"] == [role]
+    assert pg.content_checksum(target) == expected
+    # The role came back, with its grant on the restored table.
+    assert pg.execute(target, "SELECT has_table_privilege(%s, 'every_type', 'SELECT')", (role,)) == [(True,)]
+    assert pg.execute(target, "SELECT label_length('four'), count(*) FROM big_accounts")[0][0] == 4
+    assert apply["diff"]["after"]["restored_backup_id"] == backup["backup_id"]
+    assert not again["failed"], again["msg"]
+    assert again["changed"] is False and again["backup_id"] == backup["backup_id"]
+    assert check_again["changed"] is False
+    assert pg.databases(f"{target}_") == [], "no temporary or previous database is left"
+
+
+def test_restore_refuses_non_empty_target_and_clean_swaps(ansible, pg: Pg, unique, cleanup_databases, tmp_path):
+    database = f"rn_{unique}"
+    cleanup_databases.append(database)
+    pg.execute("postgres", f'CREATE DATABASE "{database}"')
+    pg.execute(database, "CREATE TABLE orders (id int PRIMARY KEY, note text); "
+                         "INSERT INTO orders SELECT i, 'backed up' FROM generate_series(1, 100) i")
+    repository, component = tmp_path / "repository", f"rn-{unique}"
+    backup = _backup(ansible, pg, repository, component, database)
+    pg.execute(database, "UPDATE orders SET note = 'changed after the backup'; CREATE TABLE later (id int)")
+    args = {**pg.login, "repository": str(repository), "component": component, "target_db": database}
+
+    refused, swapped = ansible.sequence([(RESTORE, args), (RESTORE, {**args, "clean": True})])
+
+    assert refused["failed"]
+    assert f"database {database}" in refused["msg"] and "public.orders" in refused["msg"]
+    assert "clean: true" in refused["msg"]
+    assert not swapped["failed"], swapped["msg"]
+    assert swapped["changed"] is True and swapped["action"] == "replace"
+    assert pg.execute(database, "SELECT DISTINCT note FROM orders") == [("backed up",)]
+    assert pg.execute(database, "SELECT to_regclass('later')") == [(None,)]
+    previous = swapped["previous_db"]
+    assert previous.startswith(f"{database}_before_")
+    assert pg.execute(previous, "SELECT DISTINCT note FROM orders") == [("changed after the backup",)]
+    comment = pg.execute("postgres", "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                         (database,))[0][0]
+    assert f"restored backup {backup['backup_id']} of component {component}" in comment
+
+
+def test_corrupted_backup_fails_naming_the_file_and_leaves_target(ansible, pg: Pg, unique, cleanup_databases, tmp_path):
+    database = f"rc_{unique}"
+    cleanup_databases.append(database)
+    pg.execute("postgres", f'CREATE DATABASE "{database}"')
+    pg.execute(database, "CREATE TABLE orders (id int PRIMARY KEY, note text); "
+                         "INSERT INTO orders SELECT i, md5(i::text) FROM generate_series(1, 5000) i")
+    repository, component = tmp_path / "repository", f"rc-{unique}"
+    backup = _backup(ansible, pg, repository, component, database)
+    pg.execute(database, "INSERT INTO orders VALUES (0, 'after the backup')")
+    before = pg.content_checksum(database)
+    entry = open_repository({"repository": str(repository)}).find(component, backup["backup_id"])
+    largest = max((record for record in entry.manifest.files if record.name.startswith("data/")),
+                  key=lambda record: record.size)
+    stored = repository / component / backup["backup_id"] / largest.path
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+
+    result = ansible.module(RESTORE, {**pg.login, "repository": str(repository), "component": component,
+                                      "target_db": database, "clean": True})
+
+    assert result["failed"]
+    assert largest.name in result["msg"] and backup["backup_id"] in result["msg"]
+    assert pg.content_checksum(database) == before
+    assert pg.databases(f"{database}_") == [], "the half-restored database is dropped"
+
+
+def test_restore_wrong_backup_id_and_wrong_password(ansible, pg: Pg, unique, tmp_path):
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    missing, wrong_password = ansible.sequence([
+        (RESTORE, {**pg.login, "repository": str(repository), "component": f"none-{unique}",
+                   "backup_id": "20261123T040000Z-abcdef", "target_db": f"none_{unique}"}),
+        (RESTORE, {**pg.login, "login_password": "wrong", "repository": str(repository), "component": f"none-{unique}",
+                   "target_db": f"none_{unique}"}),
+    ])
+    assert missing["failed"] and "20261123T040000Z-abcdef" in missing["msg"] and "backup_info" in missing["msg"]
+    assert wrong_password["failed"]
+    # Without any backup there is nothing to connect for: the repository answers first.
+    assert f"none-{unique}" in wrong_password["msg"]

@@ -1,0 +1,159 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The PostgreSQL logic that needs no server: globals planning, naming, markers,
+RPO arithmetic, recovery targets, pgBackRest records, connection settings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals, _pg_logical_restore, _pg_physical, _pg_rpo
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import sequence_behind
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import ConnectionParams
+
+GLOBALS = (Path(__file__).parent / "fixtures" / "pg_globals.sql").read_text()
+
+
+def test_globals_create_only_missing_roles_and_never_reset_existing_passwords():
+    plan = _pg_globals.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront"}, existing_tablespaces=set())
+    assert plan.roles_created == ["App Reader", "app_owner"]
+    assert plan.roles_kept == ["postgres", "shopfront"]
+    assert not [statement for statement in plan.run if "ROLE postgres" in statement or "shopfront" in statement]
+    assert 'ALTER ROLE "App Reader" SET search_path TO \'app, public\'' in plan.run
+    assert 'GRANT app_owner TO "App Reader" GRANTED BY postgres' in plan.run
+    assert not [statement for statement in plan.run if statement.startswith("\\")]
+
+
+def test_globals_grant_to_an_existing_role_is_skipped():
+    plan = _pg_globals.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront", "App Reader"},
+                                    existing_tablespaces=set())
+    assert plan.roles_created == ["app_owner"]
+    assert not [statement for statement in plan.run if statement.startswith("GRANT")]
+
+
+def test_split_statements_respects_quotes_dollar_quotes_and_comments():
+    script = "SET a = 'x;y'; -- c; d\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\n" \
+             "COMMENT ON ROLE \"r;1\" IS E'it\\'s; fine'"
+    assert _pg_globals.split_statements(script) == [
+        "SET a = 'x;y'", "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
+        "COMMENT ON ROLE \"r;1\" IS E'it\\'s; fine'",
+    ]
+
+
+def test_describe_hides_passwords():
+    text = _pg_globals.describe("ALTER ROLE app WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc'")
+    assert "SCRAM" not in text and "PASSWORD '***'" in text
+
+
+def test_derived_names_fit_postgresql_identifiers():
+    name = _pg_logical_restore.derived_name("x" * 70, "_restoring_abc123")
+    assert len(name.encode()) == 63 and name.endswith("_restoring_abc123")
+    assert _pg_logical_restore.derived_name("é" * 40, "_before_20261123T040000").endswith("_before_20261123T040000")
+    assert len(_pg_logical_restore.derived_name("é" * 40, "_before_20261123T040000").encode()) <= 63
+
+
+def test_marker_round_trip():
+    text = _pg_logical_restore.marker_text("20261123T040000Z-k3f9ab", "orders-db", "2026-11-23T05:00:00Z")
+    assert _pg_logical_restore.read_marker(f"notes before. {text}") == {
+        "backup_id": "20261123T040000Z-k3f9ab", "component": "orders-db", "restored_at": "2026-11-23T05:00:00Z"}
+    assert _pg_logical_restore.read_marker("a comment of the application") is None
+    assert _pg_logical_restore.read_marker(None) is None
+
+
+def test_conninfo_quotes_unusual_database_names():
+    assert _pg_logical_restore.conninfo("orders") == "orders"
+    assert _pg_logical_restore.conninfo("it's a db") == "dbname='it\\'s a db'"
+
+
+def test_password_stays_out_of_argv_and_goes_to_the_environment():
+    params = ConnectionParams.from_params({"login_host": "db1", "login_port": 5433, "login_user": "backup",
+                                           "login_password": "s3cret"})
+    assert params.environment()["PGPASSWORD"] == "s3cret"
+    assert params.where == "db1:5433"
+    assert params.with_port(5440).where == "db1:5440"
+    socket = ConnectionParams.from_params({"login_unix_socket": "/run/postgresql", "login_port": 5432})
+    assert socket.where == "/run/postgresql/.s.PGSQL.5432" and socket.environment()["PGHOST"] == "/run/postgresql"
+
+
+@pytest.mark.parametrize("recorded, restored, behind", [
+    ({"last_value": 10, "increment": 1}, {"last_value": 10}, False),
+    ({"last_value": 10, "increment": 1}, {"last_value": 9}, True),
+    ({"last_value": -10, "increment": -1}, {"last_value": -12}, False),
+    ({"last_value": None, "increment": 1}, {"last_value": None}, False),
+    ({"last_value": 3, "increment": 1}, None, True),
+])
+def test_sequence_behind(recorded, restored, behind):
+    assert sequence_behind(recorded, restored) is behind
+
+
+SEGMENT = 16 * 1024 * 1024
+
+
+def test_rpo_is_zero_when_nothing_was_written_after_the_last_archived_segment():
+    now = datetime(2026, 11, 23, 4, 0, 30, tzinfo=timezone.utc)
+    end = _pg_rpo.segment_end("000000010000000000000042", SEGMENT)
+    assert end == 0x43 * SEGMENT
+    assert _pg_rpo.exposure(now=now, current_lsn=end, last_archived_wal="000000010000000000000042",
+                            last_archived_time=now - timedelta(seconds=300), segment_size=SEGMENT) == (0, 0)
+
+
+def test_rpo_counts_from_the_last_archived_segment_when_wal_is_pending():
+    now = datetime(2026, 11, 23, 4, 0, 30, tzinfo=timezone.utc)
+    current = _pg_rpo.parse_lsn("1/43001000")
+    seconds, pending = _pg_rpo.exposure(now=now, current_lsn=current, last_archived_wal="000000010000000100000042",
+                                        last_archived_time=now - timedelta(seconds=12.7), segment_size=SEGMENT)
+    assert seconds == 12 and pending == 0x1000
+
+
+def test_rpo_unknown_without_an_archived_segment():
+    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    assert _pg_rpo.exposure(now=now, current_lsn=5, last_archived_wal=None, last_archived_time=None,
+                            segment_size=SEGMENT) == (None, None)
+    assert _pg_rpo.segment_end("00000002.history", SEGMENT) is None
+
+
+def test_wal_segment_size_setting():
+    assert _pg_rpo._size_bytes("16MB") == SEGMENT
+    assert _pg_rpo._size_bytes("1GB") == 1024 ** 3
+
+
+def test_recovery_target_is_normalised_to_utc():
+    assert _pg_physical.recovery_target("2026-11-23T05:12:00+01:00", None, None) == {
+        "type": "time", "target": "2026-11-23 04:12:00.000000+00"}
+    assert _pg_physical.recovery_target("2026-11-23 04:12:00", None, None)["target"] == "2026-11-23 04:12:00.000000+00"
+    assert _pg_physical.recovery_target(None, "0/3000060", None) == {"type": "lsn", "target": "0/3000060"}
+    assert _pg_physical.recovery_target(None, None, "before-migration") == {"type": "name", "target": "before-migration"}
+    assert _pg_physical.recovery_target(None, None, None) == {"type": "latest", "target": None}
+    with pytest.raises(ConfigurationError, match="target_time"):
+        _pg_physical.recovery_target("yesterday", None, None)
+
+
+def test_pgbackrest_record():
+    record = _pg_physical.backup_record({
+        "label": "20261123-040000F", "type": "full", "prior": None,
+        "timestamp": {"start": 1795406400, "stop": 1795406420},
+        "lsn": {"start": "0/42000028", "stop": "0/43000088"},
+        "archive": {"start": "000000010000000000000042", "stop": "000000010000000000000043"},
+        "info": {"size": 171642821, "repository": {"delta": 25561354}},
+    })
+    assert record["label"] == "20261123-040000F" and record["stop_lsn"] == "0/43000088"
+    assert record["start_time"] == "2026-11-23T04:00:00Z" and record["stop_time"] == "2026-11-23T04:00:20Z"
+    assert record["repository_size"] == 25561354
+
+
+def test_stanza_missing():
+    assert _pg_physical.stanza_missing({"status": {"code": 1, "message": "missing stanza path"}})
+    assert not _pg_physical.stanza_missing({"status": {"code": 0, "message": "ok"}})
+
+
+def test_data_directory_state(tmp_path):
+    assert _pg_physical.directory_state(str(tmp_path / "new")) == {"exists": False, "empty": True, "running": False}
+    assert _pg_physical.directory_state(str(tmp_path))["empty"] is True
+    (tmp_path / "PG_VERSION").write_text("15\n")
+    (tmp_path / "postmaster.pid").write_text("999999999\n")
+    state = _pg_physical.directory_state(str(tmp_path))
+    assert state["empty"] is False and state["running"] is False
