@@ -32,7 +32,7 @@ PLAYBOOK_INTERFACE: dict[str, set[str]] = {
     "playbooks/level3_site.yml": {"dr_plan", "site", "target_time", "skip_gates", "confirm"},
     "playbooks/failback.yml": {"dr_plan", "from_site", "to_site", "confirm"},
     "playbooks/security_incident.yml": {"dr_plan", "confirm"},
-    "playbooks/drill.yml": {"dr_plan", "disaster", "DRILL_SIZE"},
+    "playbooks/drill.yml": {"dr_plan", "disaster", "drill_size"},
 }
 # Tags of level3_site.yml the level 3 workflow runs one by one.
 LEVEL3_STAGE_TAGS = {"restore", "verify", "dns_failover"}
@@ -58,6 +58,21 @@ def accepted_variables(playbook: str) -> set[str]:
     if text is None:
         return PLAYBOOK_INTERFACE[playbook]
     return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def playbook_tags(node: t.Any) -> set[str]:
+    """Every tag set anywhere in a playbook (tasks, blocks, includes' `apply`)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "tags":
+                found.update([value] if isinstance(value, str) else value)
+            else:
+                found |= playbook_tags(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= playbook_tags(item)
+    return found
 
 
 def template_id(template: dict[str, t.Any]) -> str:
@@ -95,6 +110,25 @@ def test_survey_questions_are_valid_for_awx(template: dict[str, t.Any]) -> None:
             assert all(isinstance(choice, str) for choice in choices), f"{where}: choices must be strings"
             if "default" in question:
                 assert question["default"] in choices, f"{where}: default not among {choices}"
+        if question["type"] == "multiselect":
+            # AWX passes the answers as a list; the default is newline separated.
+            defaults = [value for value in question.get("default", "").split("\n") if value]
+            assert set(defaults) <= set(question["choices"]), f"{where}: default not among the choices"
+
+
+# Questions whose choices the playbook must name (it dispatches on them).
+DISPATCHED = {"disaster"}
+
+
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
+def test_choices_the_playbook_dispatches_on_are_known_to_it(template: dict[str, t.Any]) -> None:
+    text = playbook_text(template["playbook"])
+    if text is None:
+        pytest.skip(f"{template['playbook']} is not in the repository yet")
+    for question in template["survey"]:
+        if question["variable"] in DISPATCHED:
+            unknown = [choice for choice in question["choices"] if not re.search(rf"\b{choice}\b", text)]
+            assert not unknown, f"{template['name']!r} offers {question['variable']} {unknown}, unknown to {template['playbook']}"
 
 
 @pytest.mark.parametrize(
@@ -137,9 +171,13 @@ def test_level3_workflow_runs_restore_verify_approval_then_dns() -> None:
         assert template.get("ask_tags_on_launch"), f"{template['name']!r} must prompt for tags"
         assert node["job_tags"] in LEVEL3_STAGE_TAGS
         if level3_text is not None:
-            assert re.search(rf"\b{node['job_tags']}\b", level3_text), (
-                f"playbooks/level3_site.yml has no tag {node['job_tags']!r} for workflow node {identifier}"
+            tags = playbook_tags(yaml.safe_load(level3_text))
+            assert node["job_tags"] in tags, (
+                f"playbooks/level3_site.yml has no tag {node['job_tags']!r} for workflow node {identifier} "
+                f"(tags: {sorted(tags)})"
             )
+            # The plan check and the confirmation run in every stage.
+            assert "always" in tags, "playbooks/level3_site.yml must tag its plan check `always`"
     asked = {question["variable"] for question in workflow["survey"]}
     assert asked <= accepted_variables("playbooks/level3_site.yml")
     assert "confirm" in asked
