@@ -1,0 +1,249 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The AWX configuration (awx/) and the execution environment definition.
+
+No lab needed: these tests read awx/templates.yml and the playbooks it names,
+syntax-check awx/configure.yml and let ansible-builder produce the build
+context of execution-environment.yml (building the image needs a container
+engine and is not part of the tests).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# The extra vars each recovery playbook accepts, as agreed before the
+# playbooks exist. A playbook present in the repository is checked against its
+# own text instead (see accepted_variables).
+PLAYBOOK_INTERFACE: dict[str, set[str]] = {
+    "playbooks/backup.yml": {"dr_plan", "site"},
+    "playbooks/level1_component.yml": {"dr_plan", "component", "backup_id", "target_time", "site", "confirm"},
+    "playbooks/level2_application.yml": {"dr_plan", "target_time", "site", "confirm"},
+    "playbooks/level3_site.yml": {"dr_plan", "site", "target_time", "skip_gates", "confirm"},
+    "playbooks/failback.yml": {"dr_plan", "from_site", "to_site", "confirm"},
+    "playbooks/security_incident.yml": {"dr_plan", "confirm"},
+    "playbooks/drill.yml": {"dr_plan", "disaster", "drill_size"},
+}
+# Tags of level3_site.yml the level 3 workflow runs one by one.
+LEVEL3_STAGE_TAGS = {"restore", "verify", "dns_failover"}
+# Templates that only read production: everything else must ask for confirm.
+NON_DESTRUCTIVE = {"playbooks/backup.yml", "playbooks/drill.yml"}
+SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
+
+TEMPLATES = yaml.safe_load((ROOT / "awx" / "templates.yml").read_text().replace("!unsafe ", ""))
+JOB_TEMPLATES = TEMPLATES["awx_job_templates"]
+WORKFLOWS = TEMPLATES["awx_workflows"]
+
+
+def playbook_text(playbook: str) -> str | None:
+    path = ROOT / playbook
+    return path.read_text() if path.is_file() else None
+
+
+def accepted_variables(playbook: str) -> set[str]:
+    """The variables a playbook accepts: every name its text uses or documents
+    (header comment, vars, asserts, templates); the agreed interface while the
+    playbook is not in the repository yet."""
+    text = playbook_text(playbook)
+    if text is None:
+        return PLAYBOOK_INTERFACE[playbook]
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def playbook_tags(node: t.Any) -> set[str]:
+    """Every tag set anywhere in a playbook (tasks, blocks, includes' `apply`)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "tags":
+                found.update([value] if isinstance(value, str) else value)
+            else:
+                found |= playbook_tags(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= playbook_tags(item)
+    return found
+
+
+def template_id(template: dict[str, t.Any]) -> str:
+    return template["name"]
+
+
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
+def test_job_template_names_a_playbook_of_this_repository(template: dict[str, t.Any]) -> None:
+    playbook = template["playbook"]
+    assert (ROOT / playbook).is_file() or playbook in PLAYBOOK_INTERFACE, (
+        f"job template {template['name']!r} runs {playbook}, which is neither in the repository "
+        "nor one of the agreed recovery playbooks"
+    )
+
+
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
+def test_survey_asks_only_for_variables_the_playbook_accepts(template: dict[str, t.Any]) -> None:
+    playbook = template["playbook"]
+    accepted = accepted_variables(playbook)
+    asked = [question["variable"] for question in template["survey"]]
+    unknown = sorted(set(asked) - accepted)
+    assert not unknown, f"{template['name']!r} asks for {unknown}, which {playbook} does not use"
+    assert len(asked) == len(set(asked)), f"{template['name']!r} asks twice for the same variable: {asked}"
+
+
+@pytest.mark.parametrize("template", JOB_TEMPLATES + WORKFLOWS, ids=template_id)
+def test_survey_questions_are_valid_for_awx(template: dict[str, t.Any]) -> None:
+    for question in template["survey"]:
+        where = f"{template['name']!r} question {question.get('variable')!r}"
+        for key in ("question_name", "variable", "type", "required"):
+            assert key in question, f"{where} lacks {key}"
+        assert question["type"] in SURVEY_TYPES, f"{where} has type {question['type']!r}"
+        if question["type"] == "multiplechoice":
+            choices = question["choices"]
+            assert all(isinstance(choice, str) for choice in choices), f"{where}: choices must be strings"
+            if "default" in question:
+                assert question["default"] in choices, f"{where}: default not among {choices}"
+        if question["type"] == "multiselect":
+            # AWX passes the answers as a list; the default is newline separated.
+            defaults = [value for value in question.get("default", "").split("\n") if value]
+            assert set(defaults) <= set(question["choices"]), f"{where}: default not among the choices"
+
+
+# Questions whose choices the playbook must name (it dispatches on them).
+DISPATCHED = {"disaster"}
+
+
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
+def test_choices_the_playbook_dispatches_on_are_known_to_it(template: dict[str, t.Any]) -> None:
+    text = playbook_text(template["playbook"])
+    if text is None:
+        pytest.skip(f"{template['playbook']} is not in the repository yet")
+    for question in template["survey"]:
+        if question["variable"] in DISPATCHED:
+            unknown = [choice for choice in question["choices"] if not re.search(rf"\b{choice}\b", text)]
+            assert not unknown, f"{template['name']!r} offers {question['variable']} {unknown}, unknown to {template['playbook']}"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [template for template in JOB_TEMPLATES if template["playbook"] not in NON_DESTRUCTIVE and template["survey"]],
+    ids=template_id,
+)
+def test_destructive_templates_ask_for_confirm_defaulting_to_no(template: dict[str, t.Any]) -> None:
+    confirm = [question for question in template["survey"] if question["variable"] == "confirm"]
+    assert confirm, f"{template['name']!r} runs {template['playbook']} without asking for confirm"
+    assert confirm[0]["default"] == "no" and confirm[0]["required"]
+    assert set(confirm[0]["choices"]) == {"yes", "no"}
+
+
+def test_level1_requires_a_component() -> None:
+    level1 = next(template for template in JOB_TEMPLATES if template["playbook"] == "playbooks/level1_component.yml")
+    component = next(question for question in level1["survey"] if question["variable"] == "component")
+    assert component["required"] is True
+
+
+def test_level3_workflow_runs_restore_verify_approval_then_dns() -> None:
+    workflow = WORKFLOWS[0]
+    nodes = {node["identifier"]: node for node in workflow["nodes"]}
+    order = []
+    current = "restore"
+    while current:
+        order.append(current)
+        following = nodes[current]["related"]["success_nodes"]
+        assert len(following) <= 1, f"node {current} branches: {following}"
+        current = following[0]["identifier"] if following else None
+    assert order == ["restore", "verify", "approve", "dns_failover"]
+    assert nodes["approve"]["unified_job_template"]["type"] == "workflow_approval"
+
+    stage_names = {template["name"]: template for template in JOB_TEMPLATES}
+    level3_text = playbook_text("playbooks/level3_site.yml")
+    for identifier in ("restore", "verify", "dns_failover"):
+        node = nodes[identifier]
+        template = stage_names[node["unified_job_template"]["name"]]
+        assert template["playbook"] == "playbooks/level3_site.yml"
+        assert template.get("ask_tags_on_launch"), f"{template['name']!r} must prompt for tags"
+        assert node["job_tags"] in LEVEL3_STAGE_TAGS
+        if level3_text is not None:
+            tags = playbook_tags(yaml.safe_load(level3_text))
+            assert node["job_tags"] in tags, (
+                f"playbooks/level3_site.yml has no tag {node['job_tags']!r} for workflow node {identifier} "
+                f"(tags: {sorted(tags)})"
+            )
+            # The plan check and the confirmation run in every stage.
+            assert "always" in tags, "playbooks/level3_site.yml must tag its plan check `always`"
+    asked = {question["variable"] for question in workflow["survey"]}
+    assert asked <= accepted_variables("playbooks/level3_site.yml")
+    assert "confirm" in asked
+
+
+@pytest.mark.parametrize("credential_type", TEMPLATES["awx_credential_types"], ids=template_id)
+def test_credential_type_injects_only_its_inputs_and_hides_secrets(credential_type: dict[str, t.Any]) -> None:
+    fields = {field["id"]: field for field in credential_type["inputs"]["fields"]}
+    for name in ("password", "key_secret", "secret_key", "session_token", "identity"):
+        if name in fields:
+            assert fields[name].get("secret") is True, f"{credential_type['name']!r}: {name} is not secret"
+    assert set(credential_type["inputs"]["required"]) <= set(fields)
+    for section in credential_type["injectors"].values():
+        for value in section.values():
+            for used in re.findall(r"\{\{\s*([A-Za-z_]+)", value):
+                assert used in fields or used == "tower", f"{credential_type['name']!r} injects unknown {used!r}"
+
+
+def test_job_template_credentials_are_defined_types() -> None:
+    types = {credential_type["name"] for credential_type in TEMPLATES["awx_credential_types"]}
+    for template in JOB_TEMPLATES:
+        assert set(template["credentials"]) <= types, template["name"]
+
+
+def test_configure_playbook_passes_syntax_check() -> None:
+    run = subprocess.run(
+        [str(BIN / "ansible-playbook"), "--syntax-check", "awx/configure.yml"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_execution_environment_build_context(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    run = subprocess.run(
+        [str(BIN / "ansible-builder"), "create", "--file", "execution-environment.yml",
+         "--context", str(context), "--output-filename", "Containerfile"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    containerfile = (context / "Containerfile").read_text()
+    assert "python:3.11-slim-bookworm" in containerfile
+    assert 'PKGMGR="/usr/bin/apt-get"' in containerfile
+    assert "ansible-galaxy collection install" in containerfile
+
+    build = context / "_build"
+    python_requirements = (build / "requirements.txt").read_text()
+    for requirement in ("boto3", "botocore", "dnspython", "psycopg2-binary", "pyrage", "redis", "zstandard"):
+        assert re.search(rf"^{requirement}\b", python_requirements, re.M), f"{requirement} missing from the EE"
+    system = (build / "bindep.txt").read_text()
+    for package in ("postgresql-client-15", "pgbackrest", "redis-tools", "bind9-dnsutils", "zstd", "age"):
+        assert re.search(rf"^{package}\s", system, re.M), f"{package} missing from the EE"
+
+    galaxy = yaml.safe_load((build / "requirements.yml").read_text())
+    collections = {entry["name"] for entry in galaxy["collections"]}
+    assert {"amazon.aws", "community.general", "/build/resilience.dr"} <= collections
+    # The collection itself is in the context, with what ansible-builder
+    # introspects when it is installed.
+    collection = build / "resilience.dr"
+    for path in ("galaxy.yml", "meta/execution-environment.yml", "meta/runtime.yml", "requirements.txt",
+                 "bindep.txt", "plugins/module_utils/_module.py"):
+        assert (collection / path).is_file(), f"{path} missing from the collection in the EE context"
+
+
+def test_collection_declares_its_execution_environment_dependencies() -> None:
+    meta = yaml.safe_load((ROOT / "meta" / "execution-environment.yml").read_text())
+    assert meta["version"] == 1
+    for kind in ("python", "system"):
+        assert (ROOT / meta["dependencies"][kind]).is_file(), f"{kind}: {meta['dependencies'][kind]} missing"
