@@ -62,13 +62,15 @@ def seeded(tmp_path):
 
 
 def plan(rto: str, rpo: str) -> dict:
-    return {"name": "shopfront-test", "components": [
+    return {"name": "shopfront-test", "repository": {"location": "/srv/backups"},
+            "sites": {"primary": {"address": "127.0.0.1"}}, "escalation": "Page the platform on-call.",
+            "components": [
         {"name": COMPONENT, "kind": "postgresql", "rto": rto, "rpo": rpo, "backup": {"method": "logical"}},
         {"name": "sessions", "kind": "redis", "rto": "15m", "rpo": "1h", "backup": {"method": "online"}},
     ]}
 
 
-def run_recovery(ansible, tmp_path, seeded, extravars, env=None):
+def run_recovery(ansible, tmp_path, seeded, extravars, env=None, playbook="recover_orders.yml"):
     tasks = [
         {"name": f"Restore {COMPONENT} from the newest verified backup",
          "report_restore_stand_in": {"repository": seeded["repository"], "component": COMPONENT, "hold_s": 1.5}},
@@ -78,7 +80,7 @@ def run_recovery(ansible, tmp_path, seeded, extravars, env=None):
          "changed_when": False},
     ]
     play = [{"name": "Recover orders-db", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
-    path = tmp_path / "recover_orders.yml"
+    path = tmp_path / playbook
     path.write_text(yaml.safe_dump(play, sort_keys=False))
     reports = tmp_path / "reports"
     environment = {
@@ -217,3 +219,39 @@ def render(page: Path, name: str) -> Path:
     assert screenshot.is_file(), completed.stderr[-2000:]
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return screenshot
+
+
+def test_plan_document_shows_what_each_procedure_last_achieved(ansible, tmp_path, seeded):
+    incident = datetime.now(timezone.utc) - timedelta(minutes=3)
+    dr_plan = plan(rto="30m", rpo="15m")
+    # A level 1 run recorded by the callback (its playbook file carries the procedure's name).
+    _run, _directory, report = run_recovery(
+        ansible, tmp_path, seeded, {"dr_plan": dr_plan, "incident_start": iso(incident)}, playbook="level1_component.yml",
+    )
+    document = tmp_path / "document"
+    run = ansible.playbook("playbooks/plan_document.yml", {
+        "dr_plan": dr_plan, "plan_document_dir": str(document), "plan_document_reports_dir": str(tmp_path / "reports"),
+        "plan_document_plan_file": "shopfront.yml",
+    })
+    assert run.ok, run.tail()
+    markdown = (document / "dr-plan.md").read_text()
+    assert stat.S_IMODE((document / "dr-plan.md").stat().st_mode) == 0o600
+    assert "ansible-playbook resilience.dr.level1_component -e @shopfront.yml -e component=orders-db -e confirm=yes" in markdown
+    assert "ansible-playbook resilience.dr.level3_site -e @shopfront.yml -e confirm=yes" in markdown
+    level1 = markdown.split("### Level 1")[1].split("###")[0]
+    assert f"Last passed: {report['finished']} (run {report['run_id']}): " \
+        f"RTO {format_seconds(report['rto_seconds'])}, RPO {format_seconds(report['rpo_seconds'])}, targets met." in level1
+    level2 = markdown.split("### Level 2")[1].split("###")[0]
+    assert "Last passed: never recorded" in level2
+    row = next(line for line in markdown.splitlines() if line.startswith("| orders-db |"))
+    assert f"| 30m | 15m | - | {format_seconds(report['rto_seconds'])} (met) | {format_seconds(report['rpo_seconds'])} (met) " \
+        f"| {report['run_id']} |" in row
+    assert "| sessions | redis | localhost | 15m | 1h | - | never | never | - |" in markdown
+    assert "Escalation: Page the platform on-call." in markdown
+    assert "| orders-db | logical | not set | not set |" in markdown
+
+    page = (document / "dr-plan.html").read_text()
+    assert report["run_id"] in page
+    assert_self_contained(page)
+    if shutil.which("chromium"):
+        assert render(document / "dr-plan.html", "dr_plan_document.png").stat().st_size > 10_000
