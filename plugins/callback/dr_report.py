@@ -56,8 +56,6 @@ options:
         key: fail_on_target_miss
 """
 
-import sys
-
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 
@@ -151,4 +149,6 @@ class CallbackModule(CallbackBase):
                 f"dr_report: {len(report['targets']['misses'])} recovery target(s) missed and fail_on_target_miss "
                 f"is set; ending with exit status {TARGET_MISS_EXIT_STATUS} (see {directory}/report.md)"
             )
-            sys.exit(TARGET_MISS_EXIT_STATUS)
+            # ansible-playbook has already computed its exit status and lets no callback change it;
+            # SystemExit is the one way out that is not turned into a warning (see docs/reports.md).
+            raise SystemExit(TARGET_MISS_EXIT_STATUS)

@@ -460,11 +460,11 @@ def _svg_timeline(report: dict[str, t.Any]) -> str:
     for number, task in enumerate(tasks):
         top = 20 + number * row
         start, finish = parse_time(task["start"]), parse_time(task["end"])
-        bar = max(x(finish) - x(start), 2.0)
+        width_px = max(x(finish) - x(start), 2.0)
         label = task["name"] if len(task["name"]) <= 48 else task["name"][:47] + "…"
         parts.append(f'<text x="4" y="{top + 11}">{html.escape(label)}</text>')
         parts.append(
-            f'<rect x="{x(start):.1f}" y="{top + 2}" width="{bar:.1f}" height="{row - 4}" '
+            f'<rect x="{x(start):.1f}" y="{top + 2}" width="{width_px:.1f}" height="{row - 4}" '
             f'fill="{STATUS_COLOURS.get(task["status"], "#57606a")}"><title>{html.escape(task["name"])} on '
             f'{html.escape(task["host"])}: {task["status"]}, {format_seconds(task["duration_s"])}</title></rect>'
         )
