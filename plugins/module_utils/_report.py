@@ -18,7 +18,7 @@ Component results are recognised by shape, not by module name:
 - a result with ``previous``, ``new`` and ``changed`` (dns_failover).
 
 Achieved RTO = incident start -> end of the last restore, verification or DNS
-failover; achieved RPO per component = incident start -> newest consistency
+failover (a run that restored nothing and moved no DNS has none); achieved RPO per component = incident start -> newest consistency
 point restored for it (never negative); the run's RPO is the worst component's.
 """
 
@@ -297,8 +297,10 @@ class Timeline:
             entry["rpo_target"] = target.get("rpo_target")
             entry["rto_target_seconds"] = target.get("rto_target_seconds")
             entry["rpo_target_seconds"] = target.get("rpo_target_seconds")
+            # Only a restored component has a recovery time; verifying backups alone recovers nothing.
             entry["rto_seconds"] = (
-                round((parse_time(entry["recovered_at"]) - incident).total_seconds(), 3) if entry["recovered_at"] else None
+                round((parse_time(entry["recovered_at"]) - incident).total_seconds(), 3)
+                if entry["restores"] and entry["recovered_at"] else None
             )
             entry["rpo_seconds"] = (
                 round(max((incident - parse_time(entry["consistency_time"])).total_seconds(), 0.0), 3)
@@ -314,7 +316,8 @@ class Timeline:
                         f"{entry[f'{key}_target']} ({format_seconds(limit)})"
                     )
 
-        last_recovery = max((event["end"] for event in recovery), default=None)
+        restored = any(event["kind"] in ("restore", "dns_failover") for event in recovery)
+        last_recovery = max((event["end"] for event in recovery), default=None) if restored else None
         rto_seconds = round((parse_time(last_recovery) - incident).total_seconds(), 3) if last_recovery else None
         rpos = [entry["rpo_seconds"] for entry in components.values() if entry["rpo_seconds"] is not None]
         rpo_seconds = max(rpos) if rpos else None

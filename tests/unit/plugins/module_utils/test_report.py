@@ -206,3 +206,24 @@ def test_a_timeline_without_a_playbook_start_cannot_be_reported():
 
     with pytest.raises(ConfigurationError, match="no playbook start"):
         Timeline().report()
+
+
+def test_a_backup_run_has_no_recovery_time():
+    events = fixture("level1")["events"][:2] + [
+        {"event": "task_start", "time": "2026-11-23T04:20:01Z", "task_id": "b", "name": "Back up orders-db",
+         "action": "resilience.dr.pg_backup"},
+        {"event": "task_result", "time": "2026-11-23T04:21:00Z", "task_id": "b", "host": "localhost", "status": "changed",
+         "result": {"changed": True, "component": "orders-db", "backup_id": "20261123T042001Z-abcdef",
+                    "consistency_point": {"time": "2026-11-23T04:20:02Z"}}},
+        {"event": "task_start", "time": "2026-11-23T04:21:00Z", "task_id": "v", "name": "Verify the new backup",
+         "action": "resilience.dr.backup_verify"},
+        {"event": "task_result", "time": "2026-11-23T04:21:30Z", "task_id": "v", "host": "localhost", "status": "ok",
+         "result": {"changed": True, "verified": [{"component": "orders-db", "backup_id": "20261123T042001Z-abcdef", "ok": True}]}},
+        {"event": "stats", "time": "2026-11-23T04:21:31Z", "stats": {}},
+    ]
+    report = replay(events).report(fail_on_target_miss=True)
+    [orders] = report["components"]
+    assert orders["backups"] == 1 and orders["verifications"] == 1 and orders["restores"] == 0
+    assert orders["rto_seconds"] is None and orders["rpo_seconds"] is None
+    assert report["rto_seconds"] is None and report["rpo_seconds"] is None
+    assert report["targets"]["verdict"] == "no_targets" and not should_fail(report)
