@@ -16,8 +16,10 @@ description:
     mode 0700 and files 0600, because reports name hosts and backups.
   - Achieved RTO is the time from the incident start (extra variable C(incident_start), an ISO 8601 time,
     default the playbook start) to the end of the last restore, verification or DNS failover. Achieved RPO of
-    a component is the time from the incident start to the newest consistency point restored for it; the
-    run's RPO is the worst component's.
+    a component is the time from the incident start to the newest consistency point restored for it, or to
+    the newest heartbeat found in the recovered data when a playbook sets the fact C(dr_heartbeat)
+    (a dictionary with C(component) and C(time), ISO 8601, or a list of them); the run's RPO is the worst
+    component's.
   - Each component's achieved RTO and RPO is compared with its C(rto) and C(rpo) in the C(dr_plan) extra
     variable.
   - The callback must be enabled, with C(callbacks_enabled = resilience.dr.dr_report) in ansible.cfg or

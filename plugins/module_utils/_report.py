@@ -15,7 +15,11 @@ Component results are recognised by shape, not by module name:
   or ``verified`` and ``duration_s``;
 - the items of a ``verified`` list that carry ``component`` and ``backup_id``
   (backup_verify);
-- a result with ``previous``, ``new`` and ``changed`` (dns_failover).
+- a result with ``previous``, ``new`` and ``changed`` (dns_failover);
+- a fact ``dr_heartbeat`` ({"component": name, "time": ISO 8601}, or a list of
+  them) set by a playbook after recovery: the newest heartbeat row or key
+  found in the recovered data. It measures the RPO more exactly than the
+  consistency point and takes its place.
 
 Achieved RTO = incident start -> end of the last restore, verification or DNS
 failover (a run that restored nothing and moved no DNS has none); achieved RPO per component = incident start -> newest consistency
@@ -146,6 +150,11 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
                     "kind": "verify", "component": _text(item["component"]), "backup_id": _text(item["backup_id"]),
                     "consistency_time": _consistency_time(item), "verified": item.get("ok"), "changed": False,
                 })
+    facts = result.get("ansible_facts")
+    heartbeats = facts.get("dr_heartbeat") if isinstance(facts, dict) else None
+    for beat in heartbeats if isinstance(heartbeats, list) else [heartbeats] if heartbeats else []:
+        if isinstance(beat, dict) and beat.get("component") and beat.get("time"):
+            events.append({"kind": "heartbeat", "component": _text(beat["component"]), "heartbeat_time": _text(beat["time"])})
     if "previous" in result and "new" in result and "changed" in result:
         events.append({
             "kind": "dns_failover", "record": _text(result.get("record")), "previous": plain(result.get("previous")),
@@ -269,8 +278,18 @@ class Timeline:
                 continue
             entry = components.setdefault(event["component"], {
                 "component": event["component"], "restores": 0, "verifications": 0, "backups": 0,
-                "backup_id": None, "consistency_time": None, "recovered_at": None,
+                "backup_id": None, "consistency_time": None, "heartbeat_time": None, "recovered_at": None,
             })
+            if event["kind"] == "heartbeat":
+                try:
+                    newer = entry["heartbeat_time"] is None or (
+                        parse_time(event["heartbeat_time"]) > parse_time(entry["heartbeat_time"]))
+                except ConfigurationError as error:
+                    self.problems.append(f"heartbeat of {event['component']}: {error.message}")
+                    continue
+                if newer:
+                    entry["heartbeat_time"] = event["heartbeat_time"]
+                continue
             if event["kind"] == "restore":
                 entry["restores"] += 1
                 if event.get("consistency_time") and (
@@ -302,10 +321,10 @@ class Timeline:
                 round((parse_time(entry["recovered_at"]) - incident).total_seconds(), 3)
                 if entry["restores"] and entry["recovered_at"] else None
             )
-            entry["rpo_seconds"] = (
-                round(max((incident - parse_time(entry["consistency_time"])).total_seconds(), 0.0), 3)
-                if entry["restores"] and entry["consistency_time"] else None
-            )
+            # The newest heartbeat found after recovery is the data actually kept; else the restored point.
+            kept = entry["heartbeat_time"] or (entry["consistency_time"] if entry["restores"] else None)
+            entry["rpo_source"] = "heartbeat" if entry["heartbeat_time"] else ("consistency_point" if kept else None)
+            entry["rpo_seconds"] = round(max((incident - parse_time(kept)).total_seconds(), 0.0), 3) if kept else None
             for key in ("rto", "rpo"):
                 achieved, limit = entry[f"{key}_seconds"], entry[f"{key}_target_seconds"]
                 met = None if achieved is None or limit is None else achieved <= limit
@@ -371,6 +390,13 @@ def _cell(value: t.Any) -> str:
     return _text(value).replace("|", "\\|").replace("\n", " ") or "-"
 
 
+def _kept(entry: dict[str, t.Any]) -> str:
+    """What the RPO was measured from: the newest heartbeat recovered, else the consistency point."""
+    if entry.get("heartbeat_time"):
+        return f"heartbeat {entry['heartbeat_time']}"
+    return _text(entry.get("consistency_time")) or "-"
+
+
 def _met(value: bool | None) -> str:
     return {True: "met", False: "MISSED", None: "-"}[value]
 
@@ -399,12 +425,12 @@ def render_markdown(report: dict[str, t.Any]) -> str:
     lines += ["", "## Components", ""]
     if report["components"]:
         lines += [
-            "| component | backup | consistency point | recovered at | RTO | target | | RPO | target | |",
+            "| component | backup | data kept up to | recovered at | RTO | target | | RPO | target | |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for entry in report["components"]:
             lines.append("| " + " | ".join(_cell(value) for value in (
-                entry["component"], entry["backup_id"], entry["consistency_time"], entry["recovered_at"],
+                entry["component"], entry["backup_id"], _kept(entry), entry["recovered_at"],
                 format_seconds(entry["rto_seconds"]), entry["rto_target"], _met(entry["rto_met"]),
                 format_seconds(entry["rpo_seconds"]), entry["rpo_target"], _met(entry["rpo_met"]),
             )) + " |")
@@ -533,7 +559,7 @@ def render_html(report: dict[str, t.Any]) -> str:
     misses = "".join(f"<li class=\"missed\">{escape(miss)}</li>" for miss in report["targets"]["misses"])
     problems = "".join(f"<li>{escape(problem)}</li>" for problem in report["problems"])
     component_rows = [[escape(_text(value)) if index not in (6, 9) else value for index, value in enumerate((
-        entry["component"], entry["backup_id"] or "-", entry["consistency_time"] or "-", entry["recovered_at"] or "-",
+        entry["component"], entry["backup_id"] or "-", _kept(entry), entry["recovered_at"] or "-",
         format_seconds(entry["rto_seconds"]), entry["rto_target"] or "-", _met_html(entry["rto_met"]),
         format_seconds(entry["rpo_seconds"]), entry["rpo_target"] or "-", _met_html(entry["rpo_met"]),
     ))] for entry in report["components"]]
@@ -559,7 +585,7 @@ def render_html(report: dict[str, t.Any]) -> str:
         "<h2>RTO per component (achieved against target)</h2>", _svg_bars(report, "rto"),
         "<h2>RPO per component (achieved against target)</h2>", _svg_bars(report, "rpo"),
         "<h2>Components</h2>",
-        _table(["component", "backup", "consistency point", "recovered at", "RTO", "target", "", "RPO", "target", ""],
+        _table(["component", "backup", "data kept up to", "recovered at", "RTO", "target", "", "RPO", "target", ""],
                component_rows) if component_rows else "<p>No component was restored, verified or backed up.</p>",
     ]
     if dns_rows:

@@ -70,7 +70,7 @@ def plan(rto: str, rpo: str) -> dict:
     ]}
 
 
-def run_recovery(ansible, tmp_path, seeded, extravars, env=None, playbook="recover_orders.yml"):
+def run_recovery(ansible, tmp_path, seeded, extravars, env=None, playbook="recover_orders.yml", heartbeat=None):
     tasks = [
         {"name": f"Restore {COMPONENT} from the newest verified backup",
          "report_restore_stand_in": {"repository": seeded["repository"], "component": COMPONENT, "hold_s": 1.5}},
@@ -79,6 +79,9 @@ def run_recovery(ansible, tmp_path, seeded, extravars, env=None, playbook="recov
         {"name": "Write the incident notes (after the recovery)", "ansible.builtin.command": "sleep 1",
          "changed_when": False},
     ]
+    if heartbeat:
+        tasks.insert(2, {"name": "Record the newest heartbeat recovered", "ansible.builtin.set_fact": {
+            "dr_heartbeat": {"component": COMPONENT, "time": heartbeat}}})
     play = [{"name": "Recover orders-db", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
     path = tmp_path / playbook
     path.write_text(yaml.safe_dump(play, sort_keys=False))
@@ -223,7 +226,13 @@ def test_plan_document_shows_what_each_procedure_last_achieved(ansible, tmp_path
     # A level 1 run recorded by the callback (its playbook file carries the procedure's name).
     _run, _directory, report = run_recovery(
         ansible, tmp_path, seeded, {"dr_plan": dr_plan, "incident_start": iso(incident)}, playbook="level1_component.yml",
+        heartbeat=(seeded["consistency"] + timedelta(minutes=2)).strftime("%Y-%m-%d %H:%M:%S.%f"),
     )
+    # The newest heartbeat found in the recovered data (2 minutes after the backup's point) gives the RPO.
+    [component] = report["components"]
+    assert component["rpo_source"] == "heartbeat"
+    expected_rpo = (incident - seeded["consistency"] - timedelta(minutes=2)).total_seconds()
+    assert report["rpo_seconds"] == pytest.approx(expected_rpo, abs=0.01)
     document = tmp_path / "document"
     run = ansible.playbook("playbooks/plan_document.yml", {
         "dr_plan": dr_plan, "plan_document_dir": str(document), "plan_document_reports_dir": str(tmp_path / "reports"),

@@ -227,3 +227,22 @@ def test_a_backup_run_has_no_recovery_time():
     assert orders["rto_seconds"] is None and orders["rpo_seconds"] is None
     assert report["rto_seconds"] is None and report["rpo_seconds"] is None
     assert report["targets"]["verdict"] == "no_targets" and not should_fail(report)
+
+
+def test_the_newest_recovered_heartbeat_gives_the_rpo():
+    events = fixture("level1")["events"]
+    heartbeat = [
+        {"event": "task_start", "time": "2026-11-23T04:22:40Z", "task_id": "h", "name": "Find the newest heartbeat",
+         "action": "ansible.builtin.set_fact"},
+        {"event": "task_result", "time": "2026-11-23T04:22:41Z", "task_id": "h", "host": "localhost", "status": "ok",
+         "result": {"changed": False, "ansible_facts": {"dr_heartbeat": [
+             {"component": "orders-db", "time": "2026-11-23T03:57:00Z"},
+             {"component": "orders-db", "time": "2026-11-23T03:58:30Z"}]}}},
+    ]
+    report = replay(events[:-1] + heartbeat + events[-1:]).report()
+    [orders] = report["components"]
+    # Incident at 04:00:00; the restored point is 03:55:00 but data up to 03:58:30 was recovered (WAL replay).
+    assert orders["heartbeat_time"] == "2026-11-23T03:58:30Z" and orders["rpo_source"] == "heartbeat"
+    assert orders["rpo_seconds"] == 90.0 and report["rpo_seconds"] == 90.0
+    assert orders["rto_seconds"] == 1350.0  # the heartbeat check is not part of the recovery
+    assert "heartbeat 2026-11-23T03:58:30Z" in render_markdown(report)
