@@ -413,7 +413,7 @@ def render_markdown(report: dict[str, t.Any]) -> str:
         f"- Achieved RTO: **{format_seconds(report['rto_seconds'])}** (incident start to the last restore, "
         f"verification or failover{', at ' + report['rto_end'] if report['rto_end'] else ''})",
         f"- Achieved RPO: **{format_seconds(report['rpo_seconds'])}** (worst component: incident start to the newest "
-        "consistency point restored)",
+        "data recovered, a heartbeat or else the restored consistency point)",
         f"- Targets: **{report['targets']['verdict']}**",
     ]
     for miss in report["targets"]["misses"]:
