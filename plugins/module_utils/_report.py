@@ -11,8 +11,9 @@ and a self-contained report.html.
 Component results are recognised by shape, not by module name:
 
 - a result with ``component`` and ``backup_id`` (backup and restore modules),
-  optionally ``consistency_point`` ({"time": ISO 8601, ...}), ``verification``
-  or ``verified`` and ``duration_s``;
+  optionally ``consistency_point`` ({"time": ISO 8601, ...}) or, for a
+  point-in-time restore, ``recovered_to`` (the last transaction replayed),
+  ``verification`` or ``verified`` and ``duration_s``;
 - the items of a ``verified`` list that carry ``component`` and ``backup_id``
   (backup_verify);
 - a result with ``previous``, ``new`` and ``changed`` (dns_failover);
@@ -136,7 +137,8 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
             "kind": _action_kind(action, result),
             "component": _text(result["component"]),
             "backup_id": _text(result["backup_id"]),
-            "consistency_time": _consistency_time(result),
+            # A point-in-time restore replays past the backup's point: what it reached is what was kept.
+            "consistency_time": _text(result.get("recovered_to")) or _consistency_time(result),
             "verified": _verified_flag(result),
             "changed": bool(result.get("changed", False)),
         }

@@ -246,3 +246,20 @@ def test_the_newest_recovered_heartbeat_gives_the_rpo():
     assert orders["rpo_seconds"] == 90.0 and report["rpo_seconds"] == 90.0
     assert orders["rto_seconds"] == 1350.0  # the heartbeat check is not part of the recovery
     assert "heartbeat 2026-11-23T03:58:30Z" in render_markdown(report)
+
+
+def test_a_point_in_time_restore_counts_from_the_last_transaction_replayed():
+    [event] = component_events("resilience.dr.pg_restore", {
+        "changed": True, "component": "orders-db", "backup_id": "b1", "method": "physical",
+        "consistency_point": {"time": "2026-11-23T02:00:00Z"}, "recovered_to": "2026-11-23 03:59:12.5+00",
+    })
+    assert event["kind"] == "restore" and event["consistency_time"] == "2026-11-23 03:59:12.5+00"
+    timeline = replay(fixture("level1")["events"][:2])
+    moment = datetime(2026, 11, 23, 4, 30, tzinfo=timezone.utc)
+    timeline.task_start("p", "Restore orders-db to just before the incident", "resilience.dr.pg_restore", moment)
+    timeline.task_result("p", "localhost", "changed", {
+        "changed": True, "component": "orders-db", "backup_id": "b1",
+        "consistency_point": {"time": "2026-11-23T02:00:00Z"}, "recovered_to": "2026-11-23 03:59:12.5+00",
+    }, moment)
+    timeline.finish(moment, {})
+    assert timeline.report()["rpo_seconds"] == 47.5
