@@ -11,6 +11,7 @@ packages=(
   zstd age jq
   util-linux procps
   shellcheck
+  chromium   # renders the HTML reports and the DR plan document in the tests
 )
 # Extra packages asked for by a caller (for example the drill's browser check).
 if [[ -n "${EXTRA_APT_PACKAGES:-}" ]]; then

@@ -1,0 +1,156 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: dr_report
+type: aggregate
+short_description: Record a recovery run as an incident timeline with the RTO and RPO it achieved
+version_added: 0.1.0
+description:
+  - Records every task (name, host, start, end, status) and every component restore, verification and backup
+    (recognised by results that carry C(component) and C(backup_id)) and every DNS failover.
+  - At the end of the playbook writes C(report.json), C(report.md) and a self-contained C(report.html) into
+    C(<report_dir>/<run id>/) (run id is the UTC start time and the playbook name). Directories are created
+    mode 0700 and files 0600, because reports name hosts and backups.
+  - Achieved RTO is the time from the incident start (extra variable C(incident_start), an ISO 8601 time,
+    default the playbook start) to the end of the last restore, verification or DNS failover. Achieved RPO of
+    a component is the time from the incident start to the newest consistency point restored for it, or to
+    the newest heartbeat found in the recovered data when a playbook sets the fact C(dr_heartbeat)
+    (a dictionary with C(component) and C(time), ISO 8601, or a list of them); the run's RPO is the worst
+    component's.
+  - Each component's achieved RTO and RPO is compared with its C(rto) and C(rpo) in the C(dr_plan) extra
+    variable.
+  - The callback must be enabled, with C(callbacks_enabled = resilience.dr.dr_report) in ansible.cfg or
+    C(ANSIBLE_CALLBACKS_ENABLED=resilience.dr.dr_report).
+author:
+  - resilience.dr maintainers (@resilience-dr)
+requirements:
+  - enable in configuration (callbacks_enabled)
+options:
+  report_dir:
+    description:
+      - Directory the reports are written to, one sub-directory per run. A relative path is taken from the
+        directory ansible-playbook runs in.
+    type: path
+    default: reports
+    env:
+      - name: DR_REPORT_DIR
+    ini:
+      - section: callback_dr_report
+        key: report_dir
+  fail_on_target_miss:
+    description:
+      - When a component misses its RTO or RPO target, end ansible-playbook with exit status 2 after the play
+        recap, even though every task succeeded (the report says why).
+      - A callback cannot change the exit status ansible-playbook has already computed, so the callback ends
+        the process itself after every earlier callback (the output plugin's recap included) has run;
+        callbacks listed after this one in C(callbacks_enabled) then do not see the end of the playbook, and
+        further playbooks given on the same command line do not run.
+      - Never applies in check mode, or when the run failed anyway.
+    type: bool
+    default: false
+    env:
+      - name: DR_REPORT_FAIL_ON_TARGET_MISS
+    ini:
+      - section: callback_dr_report
+        key: fail_on_target_miss
+"""
+
+from ansible import context
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
+from ansible_collections.resilience.dr.plugins.module_utils._report import (
+    Timeline,
+    format_seconds,
+    should_fail,
+    write_report,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._timing import utc_now
+
+# ansible-playbook's exit status when a host failed; a missed target is a failed recovery.
+TARGET_MISS_EXIT_STATUS = 2
+
+
+def _parts(result):
+    """(host name, task, result dict) for ansible-core 2.17 to 2.19+."""
+    host = getattr(result, "host", None) or result._host
+    task = getattr(result, "task", None) or result._task
+    data = getattr(result, "result", None)
+    if data is None:
+        data = result._result
+    return host.get_name(), task, data
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "resilience.dr.dr_report"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display=None):
+        super().__init__(display=display)
+        self.timeline = Timeline()
+
+    def v2_playbook_on_start(self, playbook):
+        self.timeline.playbook_start(playbook._file_name, utc_now())
+
+    def v2_playbook_on_play_start(self, play):
+        extra_vars = play.get_variable_manager().extra_vars
+        self.timeline.play_start(play.get_name(), dict(extra_vars or {}), utc_now())
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self.timeline.task_start(task._uuid, task.get_name(), task.action, utc_now())
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self.timeline.task_start(task._uuid, task.get_name(), task.action, utc_now())
+
+    def _record(self, result, status):
+        host, task, data = _parts(result)
+        if status == "ok" and data.get("changed"):
+            status = "changed"
+        self.timeline.task_result(task._uuid, host, status, data, utc_now(), name=task.get_name(), action=task.action)
+
+    def v2_runner_on_ok(self, result):
+        self._record(result, "ok")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._record(result, "ignored" if ignore_errors else "failed")
+
+    def v2_runner_on_skipped(self, result):
+        self._record(result, "skipped")
+
+    def v2_runner_on_unreachable(self, result):
+        self._record(result, "unreachable")
+
+    def v2_playbook_on_stats(self, stats):
+        summary = {
+            key: dict(getattr(stats, attribute, {}) or {})
+            for key, attribute in (("ok", "ok"), ("changed", "changed"), ("failures", "failures"),
+                                   ("dark", "dark"), ("rescued", "rescued"), ("ignored", "ignored"))
+        }
+        check_mode = bool(context.CLIARGS.get("check", False))
+        self.timeline.finish(utc_now(), summary, check_mode=check_mode)
+        fail_on_miss = self.get_option("fail_on_target_miss")
+        try:
+            report = self.timeline.report(fail_on_target_miss=fail_on_miss)
+            directory = write_report(report, self.get_option("report_dir"))
+        except (DrError, OSError) as error:
+            self._display.error(f"dr_report: no report was written: {error}")
+            return
+        self._display.display(
+            f"DR report {report['run_id']}: RTO {format_seconds(report['rto_seconds'])}, "
+            f"RPO {format_seconds(report['rpo_seconds'])}, targets {report['targets']['verdict']} -> {directory}"
+        )
+        for miss in report["targets"]["misses"]:
+            self._display.warning(f"DR target missed: {miss}")
+        if should_fail(report) and report["run"]["ok"]:
+            self._display.error(
+                f"dr_report: {len(report['targets']['misses'])} recovery target(s) missed and fail_on_target_miss "
+                f"is set; ending with exit status {TARGET_MISS_EXIT_STATUS} (see {directory}/report.md)"
+            )
+            # ansible-playbook has already computed its exit status and lets no callback change it;
+            # SystemExit is the one way out that is not turned into a warning (see docs/reports.md).
+            raise SystemExit(TARGET_MISS_EXIT_STATUS)

@@ -1,0 +1,265 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The incident timeline: RTO/RPO from recorded callback events, targets, rendering, files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.resilience.dr.plugins.module_utils._report import (
+    Timeline,
+    component_events,
+    format_seconds,
+    plan_targets,
+    render_html,
+    render_markdown,
+    replay,
+    run_id,
+    should_fail,
+    write_report,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture(name):
+    return json.loads((FIXTURES / f"report_{name}.json").read_text())
+
+
+def report_of(name, **options):
+    return replay(fixture(name)["events"]).report(**options)
+
+
+@pytest.mark.parametrize("name", ["level1", "level3"])
+def test_fixture_numbers_match_what_was_measured_by_hand(name):
+    expected = fixture(name)["expected"]
+    report = report_of(name)
+    assert report["rto_seconds"] == expected["rto_seconds"]
+    assert report["rpo_seconds"] == expected["rpo_seconds"]
+    assert report["targets"]["verdict"] == expected["verdict"]
+
+
+def test_rto_runs_from_the_incident_start_to_the_last_verification():
+    report = report_of("level1")
+    assert report["incident_start"] == "2026-11-23T04:00:00Z"
+    assert report["incident_start_source"] == "extra var incident_start"
+    # The verification ended 04:22:30; the services restarted later do not count.
+    assert report["rto_end"] == "2026-11-23T04:22:30Z"
+    [orders] = report["components"]
+    assert orders["component"] == "orders-db" and orders["backup_id"] == "20261123T035500Z-k3f9ab"
+    assert orders["restores"] == 1 and orders["verifications"] == 1
+    assert orders["rto_seconds"] == 1350.0 and orders["rto_target_seconds"] == 1800 and orders["rto_met"] is True
+    assert orders["rpo_seconds"] == 300.0 and orders["rpo_target_seconds"] == 900 and orders["rpo_met"] is True
+    assert report["application"] == "shopfront"
+    assert report["run_id"] == "20261123T042000Z-level1_component"
+    assert report["run"]["ok"] is True
+
+
+def test_newest_restored_point_counts_and_backups_do_not():
+    report = report_of("level3")
+    components = {entry["component"]: entry for entry in report["components"]}
+    # orders-db was restored twice; the newer consistency point (09:40) is what was recovered.
+    assert components["orders-db"]["backup_id"] == "20261123T094000Z-new222"
+    assert components["orders-db"]["rpo_seconds"] == 1200.0
+    # The sessions backup taken during the run (10:00:01) is not recovered data.
+    assert components["sessions"]["backups"] == 1
+    assert components["sessions"]["rpo_seconds"] == 600.0
+    assert "uploads" not in components
+    assert report["incident_start_source"] == "playbook start"
+
+
+def test_each_missed_target_is_named():
+    report = report_of("level3")
+    assert sorted(report["targets"]["misses"]) == [
+        "orders-db: RPO 20m 00s exceeds the target 15m (15m 00s)",
+        "sessions: RTO 7m 00s exceeds the target 5m (5m 00s)",
+    ]
+    assert not should_fail(report)
+    assert should_fail(report_of("level3", fail_on_target_miss=True))
+    assert not should_fail(report_of("level1", fail_on_target_miss=True))
+
+
+def test_dns_failover_ends_the_recovery_and_is_listed():
+    report = report_of("level3")
+    assert report["rto_end"] == "2026-11-23T10:08:00Z"
+    [dns] = report["dns"]
+    assert dns["record"] == "www.shopfront.example.com"
+    assert dns["previous"] == {"values": ["198.51.100.10"], "ttl": 60}
+
+
+def test_censored_results_are_not_read_and_failures_keep_their_message():
+    report = report_of("level3")
+    tasks = {task["name"]: task for task in report["tasks"]}
+    assert "msg" not in tasks["Read the smoke check token"]
+    assert tasks["Probe the <old> primary"]["status"] == "ignored"
+    assert "Connection refused" in tasks["Probe the <old> primary"]["msg"]
+    assert report["run"]["ok"] is True  # an ignored failure does not fail the run
+
+
+def test_a_failed_restore_does_not_count_as_recovered():
+    timeline = replay(fixture("level1")["events"][:6])
+    timeline.task_start("x", "Restore orders-db", "resilience.dr.pg_restore", datetime(2026, 11, 23, 4, 21, tzinfo=timezone.utc))
+    timeline.task_result("x", "localhost", "failed", {
+        "msg": "backup 20261123T035500Z-k3f9ab of component orders-db: checksum mismatch",
+        "component": "orders-db", "backup_id": "20261123T035500Z-k3f9ab",
+        "consistency_point": {"time": "2026-11-23T03:55:00Z"},
+    }, datetime(2026, 11, 23, 4, 22, tzinfo=timezone.utc))
+    timeline.finish(datetime(2026, 11, 23, 4, 23, tzinfo=timezone.utc), {"failures": {"localhost": 1}})
+    report = timeline.report()
+    assert report["components"] == [] and report["rto_seconds"] is None and report["rpo_seconds"] is None
+    assert report["run"]["ok"] is False and report["run"]["failures"] == {"localhost": 1}
+    assert report["targets"]["verdict"] == "no_targets"
+    assert "checksum mismatch" in report["tasks"][-1]["msg"]
+
+
+def test_check_mode_never_judges_targets():
+    events = fixture("level3")["events"]
+    events[-1] = dict(events[-1], check_mode=True)
+    report = replay(events).report(fail_on_target_miss=True)
+    assert report["check_mode"] is True and report["targets"]["verdict"] == "check_mode"
+    assert not should_fail(report)
+
+
+def test_an_unreadable_incident_start_falls_back_to_the_playbook_start():
+    events = fixture("level1")["events"]
+    events[1] = dict(events[1], extra_vars={**events[1]["extra_vars"], "incident_start": "at four"})
+    report = replay(events).report()
+    assert report["incident_start"] == "2026-11-23T04:20:00Z"
+    assert any("incident_start 'at four' is not an ISO 8601 time" in problem for problem in report["problems"])
+
+
+def test_component_result_shapes():
+    restore = component_events("resilience.dr.redis_restore", {
+        "changed": True, "component": "sessions", "backup_id": "b1", "consistency_point": {"time": "2026-11-23T04:00:00Z"},
+        "verified": True, "duration_s": 3.5,
+    })
+    assert restore == [{"kind": "restore", "component": "sessions", "backup_id": "b1",
+                        "consistency_time": "2026-11-23T04:00:00Z", "verified": True, "changed": True, "duration_s": 3.5}]
+    assert component_events("resilience.dr.pg_backup", {"component": "a", "backup_id": "b"})[0]["kind"] == "backup"
+    assert component_events("resilience.dr.rds_snapshot", {"component": "a", "backup_id": "b"})[0]["kind"] == "backup"
+    assert component_events("ansible.builtin.set_fact", {"ansible_facts": {"component": "a"}}) == []
+    assert component_events("ansible.builtin.debug", {"msg": "hello"}) == []
+    dns = component_events("resilience.dr.dns_failover", {"changed": False, "previous": None, "new": {"values": ["x"]}})
+    assert dns[0]["kind"] == "dns_failover" and dns[0]["changed"] is False
+
+
+def test_plan_targets_report_bad_durations_without_failing():
+    targets = plan_targets({"components": [{"name": "a", "rpo": "15 minutes", "rto": "1h"}]})
+    assert targets["a"]["rto_target_seconds"] == 3600
+    assert targets["a"]["rpo_target_seconds"] is None and "is not a duration" in targets["a"]["rpo_error"]
+    assert plan_targets(None) == {} and plan_targets("{{ dr_plan }}") == {}
+
+
+def test_format_seconds_and_run_id():
+    assert format_seconds(None) == "n/a"
+    assert format_seconds(42.34) == "42.3s"
+    assert format_seconds(725) == "12m 05s"
+    assert format_seconds(3 * 3600 + 120) == "3h 02m"
+    assert format_seconds(3 * 86400) == "3d 00h"
+    moment = datetime(2026, 11, 23, 4, 0, 5, tzinfo=timezone.utc)
+    assert run_id(moment, "/x/playbooks/level 2 app.yml") == "20261123T040005Z-level_2_app"
+
+
+def test_markdown_lists_components_misses_and_the_timeline():
+    text = render_markdown(report_of("level3", fail_on_target_miss=True))
+    assert "Achieved RTO: **8m 00s**" in text and "Achieved RPO: **20m 00s**" in text
+    assert "orders-db: RPO 20m 00s exceeds the target 15m" in text
+    assert "fail_on_target_miss is set" in text
+    assert "| orders-db | 20261123T094000Z-new222 |" in text
+    assert "Skip the Redis restore" not in render_markdown(report_of("level1"))  # skipped tasks stay out
+
+
+def test_html_is_self_contained_and_escaped():
+    page = render_html(report_of("level3"))
+    assert page.startswith("<!DOCTYPE html>")
+    assert "Probe the &lt;old&gt; primary" in page and "<old>" not in page
+    assert "<script" not in page.lower()
+    assert re.findall(r"""(?:src|href)\s*=""", page) == []
+    assert re.findall(r"https?://(?!www\.w3\.org/2000/svg)", page) == []
+    assert page.count("<svg") == 3  # the timeline and the RTO and RPO bars
+
+
+def test_files_are_private_and_a_second_run_in_the_same_second_gets_its_own_directory(tmp_path):
+    first = write_report(report_of("level1"), str(tmp_path / "reports"))
+    second_report = report_of("level1")
+    second = write_report(second_report, str(tmp_path / "reports"))
+    assert os.path.basename(first) == "20261123T042000Z-level1_component"
+    assert os.path.basename(second) == "20261123T042000Z-level1_component-2" == second_report["run_id"]
+    assert stat.S_IMODE(os.stat(tmp_path / "reports").st_mode) == 0o700
+    for directory in (first, second):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+        assert sorted(os.listdir(directory)) == ["report.html", "report.json", "report.md"]
+        for name in os.listdir(directory):
+            assert stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode) == 0o600
+    assert json.loads(Path(second, "report.json").read_text())["run_id"].endswith("-2")
+
+
+def test_a_timeline_without_a_playbook_start_cannot_be_reported():
+    from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="no playbook start"):
+        Timeline().report()
+
+
+def test_a_backup_run_has_no_recovery_time():
+    events = fixture("level1")["events"][:2] + [
+        {"event": "task_start", "time": "2026-11-23T04:20:01Z", "task_id": "b", "name": "Back up orders-db",
+         "action": "resilience.dr.pg_backup"},
+        {"event": "task_result", "time": "2026-11-23T04:21:00Z", "task_id": "b", "host": "localhost", "status": "changed",
+         "result": {"changed": True, "component": "orders-db", "backup_id": "20261123T042001Z-abcdef",
+                    "consistency_point": {"time": "2026-11-23T04:20:02Z"}}},
+        {"event": "task_start", "time": "2026-11-23T04:21:00Z", "task_id": "v", "name": "Verify the new backup",
+         "action": "resilience.dr.backup_verify"},
+        {"event": "task_result", "time": "2026-11-23T04:21:30Z", "task_id": "v", "host": "localhost", "status": "ok",
+         "result": {"changed": True, "verified": [{"component": "orders-db", "backup_id": "20261123T042001Z-abcdef", "ok": True}]}},
+        {"event": "stats", "time": "2026-11-23T04:21:31Z", "stats": {}},
+    ]
+    report = replay(events).report(fail_on_target_miss=True)
+    [orders] = report["components"]
+    assert orders["backups"] == 1 and orders["verifications"] == 1 and orders["restores"] == 0
+    assert orders["rto_seconds"] is None and orders["rpo_seconds"] is None
+    assert report["rto_seconds"] is None and report["rpo_seconds"] is None
+    assert report["targets"]["verdict"] == "no_targets" and not should_fail(report)
+
+
+def test_the_newest_recovered_heartbeat_gives_the_rpo():
+    events = fixture("level1")["events"]
+    heartbeat = [
+        {"event": "task_start", "time": "2026-11-23T04:22:40Z", "task_id": "h", "name": "Find the newest heartbeat",
+         "action": "ansible.builtin.set_fact"},
+        {"event": "task_result", "time": "2026-11-23T04:22:41Z", "task_id": "h", "host": "localhost", "status": "ok",
+         "result": {"changed": False, "ansible_facts": {"dr_heartbeat": [
+             {"component": "orders-db", "time": "2026-11-23T03:57:00Z"},
+             {"component": "orders-db", "time": "2026-11-23T03:58:30Z"}]}}},
+    ]
+    report = replay(events[:-1] + heartbeat + events[-1:]).report()
+    [orders] = report["components"]
+    # Incident at 04:00:00; the restored point is 03:55:00 but data up to 03:58:30 was recovered (WAL replay).
+    assert orders["heartbeat_time"] == "2026-11-23T03:58:30Z" and orders["rpo_source"] == "heartbeat"
+    assert orders["rpo_seconds"] == 90.0 and report["rpo_seconds"] == 90.0
+    assert orders["rto_seconds"] == 1350.0  # the heartbeat check is not part of the recovery
+    assert "heartbeat 2026-11-23T03:58:30Z" in render_markdown(report)
+
+
+def test_a_point_in_time_restore_counts_from_the_last_transaction_replayed():
+    [event] = component_events("resilience.dr.pg_restore", {
+        "changed": True, "component": "orders-db", "backup_id": "b1", "method": "physical",
+        "consistency_point": {"time": "2026-11-23T02:00:00Z"}, "recovered_to": "2026-11-23 03:59:12.5+00",
+    })
+    assert event["kind"] == "restore" and event["consistency_time"] == "2026-11-23 03:59:12.5+00"
+    timeline = replay(fixture("level1")["events"][:2])
+    moment = datetime(2026, 11, 23, 4, 30, tzinfo=timezone.utc)
+    timeline.task_start("p", "Restore orders-db to just before the incident", "resilience.dr.pg_restore", moment)
+    timeline.task_result("p", "localhost", "changed", {
+        "changed": True, "component": "orders-db", "backup_id": "b1",
+        "consistency_point": {"time": "2026-11-23T02:00:00Z"}, "recovered_to": "2026-11-23 03:59:12.5+00",
+    }, moment)
+    timeline.finish(moment, {})
+    assert timeline.report()["rpo_seconds"] == 47.5
