@@ -76,12 +76,17 @@ def redis_backup(repository: Repository, target: rd.RedisTarget, *, component: s
         else:
             started = format_time(datetime.now(timezone.utc))
             dumped: dict[str, int] = {}
-            backup.add_from_producer(KEYS_FILE, lambda sink: rd.dump_keys(target, sorted(counts), sink, dumped))
+            volatile: dict[str, int] = {}
+            backup.add_from_producer(KEYS_FILE, lambda sink: rd.dump_keys(target, sorted(counts), sink, dumped,
+                                                                          volatile))
             verification = probe.settle()
+            # The dump itself says how many keys a restore gives: all, less those whose expiry passes.
             for db, count in dumped.items():
-                entry = verification["databases"].setdefault(db, {"keys": count, "expires": 0, "samples": {}})
-                entry.update(keys=count, max_keys=count,
-                             min_keys=max(count - verification["databases"][db].get("expires", 0), 0))
+                entry = verification["databases"].setdefault(db, {"samples": {}})
+                entry.update(keys=count, expires=volatile[db], max_keys=count, min_keys=count - volatile[db])
+            for db, entry in verification["databases"].items():
+                if db not in dumped:
+                    entry.update(keys=0, expires=0, max_keys=0, min_keys=0, samples={})
             # Keys come from a scan over time: the consistency point is when it started.
             backup.consistency_point = {"time": started, "scan": True}
             backup.extra = {"keys": dumped}
@@ -197,11 +202,11 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
     result: dict[str, t.Any] = {"changed": False, "component": component, "backup_id": entry.backup_id,
                                 "method": method, "consistency_point": manifest.consistency_point}
     client = _reachable(target)
-    exact = flush or not replace
     if client is not None:
         before = {str(db): value for db, value in rd.keyspace(target, client).items()}
         result["diff"] = {"before": {"databases": before}, "after": {"databases": _expected(verification)}}
-        if not rd.check_against(target, verification, exact=exact):
+        # With replace and no flush other keys may stay, so a matching server proves too little: restore.
+        if (flush or not replace) and not rd.check_against(target, verification, exact=True):
             result["msg"] = f"Redis at {target.address} already holds the data of {entry.label}"
             return result
     if method == "online":
@@ -333,7 +338,7 @@ def _restore_rdb(repository: Repository, entry: BackupEntry, target: rd.RedisTar
             _wait_loaded(target, start_timeout)
             rd.require_verified(target, verification, entry.label, exact=True)
         except (DrError, OSError) as error:
-            _roll_back(service, moved, aside, error, entry, target)
+            _roll_back(service, moved, aside, error, entry, target, start_timeout)
             raise  # _roll_back raises; this only satisfies readers of the code
         shutil.rmtree(aside)
     finally:
@@ -385,7 +390,7 @@ def _reachable_or_loading(target: rd.RedisTarget) -> t.Any:
 
 
 def _roll_back(service: Service, moved: list[tuple[str, str]], aside: str, error: BaseException,
-               entry: BackupEntry, target: rd.RedisTarget) -> t.NoReturn:
+               entry: BackupEntry, target: rd.RedisTarget, start_timeout: float) -> t.NoReturn:
     """Put the previous files back and start the server on them; raise what went wrong."""
     try:
         service.stop()
@@ -399,6 +404,7 @@ def _roll_back(service: Service, moved: list[tuple[str, str]], aside: str, error
                 os.replace(kept, live)
         os.rmdir(aside)
         service.start()
+        _wait_loaded(target, start_timeout)
     except (DrError, OSError) as second:
         raise RepositoryError(
             f"restoring {entry.label} into Redis at {target.address} failed ({error}) and putting the previous "
