@@ -32,6 +32,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._timing import wait_
 try:
     import redis
     from redis import exceptions as redis_exceptions
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 except ImportError:  # reported by require_redis() when a server is contacted
     redis = None
     redis_exceptions = None
@@ -93,6 +95,8 @@ class RedisTarget:
         options: dict[str, t.Any] = dict(
             host=self.host, port=self.port, db=db, username=self.user, password=self.password,
             socket_connect_timeout=self.timeout, socket_timeout=max(self.timeout, 60),
+            # Waits are ours (wait_for): a refused connection answers at once, not after the client's retries.
+            retry=Retry(NoBackoff(), 0),
         )
         if self.tls:
             options.update(ssl=True, ssl_cert_reqs="required" if self.validate_certs else "none",

@@ -192,7 +192,8 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
                   check_mode: bool = False) -> dict[str, t.Any]:
     entry = _select(repository, component, backup_id, method or (None if backup_id else "rdb"))
     manifest = entry.manifest
-    assert manifest is not None
+    if manifest is None:
+        raise BackupNotFound(f"{entry.label} has no readable manifest ({entry.status}: {entry.error})")
     method = method or manifest.method
     if manifest.kind != "redis" or manifest.method != method:
         raise ConfigurationError(
@@ -377,7 +378,7 @@ def _wait_loaded(target: rd.RedisTarget, timeout: float) -> None:
         state = rd.persistence(target, client)
         return True if not state.get("loading") else None
     wait_for(loaded, timeout=timeout, what=f"Redis at {target.address} to start and load its data",
-             interval=0.1, max_interval=2)
+             interval=0.05, max_interval=0.25)
 
 
 def _reachable_or_loading(target: rd.RedisTarget) -> t.Any:

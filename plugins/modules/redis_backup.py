@@ -154,7 +154,7 @@ def main() -> None:
     argument_spec.update(
         component=dict(type="str", required=True),
         method=dict(type="str", choices=["rdb", "online"], default="rdb"),
-        sample_keys=dict(type="int", default=100),
+        sample_keys=dict(type="int", default=100, no_log=False),
         save_timeout=dict(type="int", default=3600),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

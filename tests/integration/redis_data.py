@@ -22,9 +22,9 @@ def key_name(db: int, number: int) -> bytes:
     return f"k:{db}:{number}".encode() + (b"\xff\x00" if number % 97 == 0 else b"")
 
 
-def seed(connect: t.Callable[[int], t.Any], layout: dict[int, int] = LAYOUT) -> None:
+def seed(connect: t.Callable[[int], t.Any], layout: dict[int, int] | None = None) -> None:
     generator = random.Random(6)
-    for db, count in layout.items():
+    for db, count in (layout or LAYOUT).items():
         client = connect(db)
         pipe = client.pipeline(transaction=False)
         for number in range(count):
@@ -49,8 +49,8 @@ def seed(connect: t.Callable[[int], t.Any], layout: dict[int, int] = LAYOUT) -> 
         pipe.execute()
 
 
-def sample_names(layout: dict[int, int] = LAYOUT, step: int = 41) -> dict[int, list[bytes]]:
-    return {db: [key_name(db, number) for number in range(0, count, step)] for db, count in layout.items()}
+def sample_names(layout: dict[int, int] | None = None, step: int = 41) -> dict[int, list[bytes]]:
+    return {db: [key_name(db, number) for number in range(0, count, step)] for db, count in (layout or LAYOUT).items()}
 
 
 def snapshot(connect: t.Callable[[int], t.Any], names: dict[int, list[bytes]]) -> dict[t.Any, t.Any]:
