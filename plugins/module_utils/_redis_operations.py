@@ -277,7 +277,13 @@ def _restore_online(repository: Repository, entry: BackupEntry, target: rd.Redis
 def _restore_layout(target: rd.RedisTarget, client: t.Any, data_dir: str | None,
                     dbfilename: str | None) -> dict[str, t.Any]:
     if client is not None:
-        layout = _data_layout(target, client)
+        try:
+            layout = _data_layout(target, client)
+        except SourceUnavailable:
+            if not data_dir:
+                raise
+            client = None  # CONFIG is forbidden here: go by the options, as for a server that is down
+    if client is not None:
         if data_dir and os.path.realpath(data_dir) != os.path.realpath(layout["data_dir"]):
             raise ConfigurationError(f"data_dir {data_dir} differs from the directory Redis at {target.address} "
                                      f"uses ({layout['data_dir']}); leave data_dir out or correct it")

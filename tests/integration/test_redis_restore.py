@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,20 @@ def test_rdb_restore_failing_verification_puts_the_previous_files_back(ansible, 
     assert server.connect(3).get("previous-data") == b"1"
     assert not [name for name in os.listdir(server.data_dir) if name.startswith(".dr-")]
     server.connect(3).delete("previous-data")
+
+
+def test_rdb_restore_of_a_server_that_is_down_needs_and_uses_data_dir(ansible, server, seeded, backups):  # pylint: disable=redefined-outer-name
+    server.connect(3).set("written-before-the-crash", "1")
+    subprocess.run([server.ctl, "stop"], check=True, capture_output=True)
+    try:
+        args = {**server.options, **backups["repository"], **server.commands}
+        unknown, restored = ansible.sequence([
+            ("resilience.dr.redis_restore", args),
+            ("resilience.dr.redis_restore", {**args, "data_dir": server.data_dir}),
+        ])
+    finally:
+        subprocess.run([server.ctl, "start"], check=True, capture_output=True)
+    assert unknown["failed"] and "give data_dir" in unknown["msg"] and unknown["executed_commands"] == []
+    assert restored["changed"] and restored["verified"] and not restored["server_was_running"], restored.get("msg")
+    assert server.connect(3).dbsize() == 0
+    assert_same_data(seeded, snapshot(server.connect, sample_names()))
