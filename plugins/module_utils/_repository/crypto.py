@@ -14,7 +14,7 @@ import os
 import stat
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DependencyMissing, EncryptionError
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DependencyMissing, EncryptionError, IntegrityError
 
 try:
     import pyrage
@@ -118,3 +118,11 @@ def decrypt_stream(source: t.BinaryIO, sink: t.BinaryIO, identities: t.Sequence[
                 "use the identity whose public key the manifest lists under encryption.recipients"
             ) from None
         raise EncryptionError(f"{what} cannot be decrypted: {detail}") from None
+    except OSError as error:
+        # pyrage reports a damaged payload chunk (failed authentication) as a bare OSError.
+        if str(error) != "decryption error":
+            raise
+        raise IntegrityError(
+            f"{what} is damaged: a chunk of its encrypted data failed authentication; the backup is unusable: "
+            "restore an older one (backup_info lists them) and run backup_verify on the repository"
+        ) from None

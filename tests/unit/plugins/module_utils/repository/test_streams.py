@@ -103,3 +103,11 @@ def test_producer_errors_reach_the_consumer():
     assert pipe.read() == b"partial"
     with pytest.raises(ValueError, match="tar failed"):
         pipe.close()
+
+
+def test_flipped_byte_in_encrypted_data_is_refused_naming_the_file(identity):
+    stored, stats = write(os.urandom(3 * streams.CHUNK_SIZE), [identity.to_public()])
+    damaged = bytearray(stored)
+    damaged[len(damaged) // 2] ^= 0x40
+    with pytest.raises(IntegrityError, match=r"file data.zst is damaged: a chunk of its encrypted data failed"):
+        read(bytes(damaged), stats, encrypted=True, identities=[identity])

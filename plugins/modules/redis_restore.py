@@ -1,0 +1,263 @@
+#!/usr/bin/python
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: redis_restore
+short_description: Restore a Redis server from a backup in the repository, verified
+version_added: 0.1.0
+description:
+  - Restores the backup O(backup_id) of O(component), by default the newest verified (else the newest complete)
+    backup taken with O(method), and verifies the server against the key counts and sampled key digests recorded at
+    backup time.
+  - With O(method=rdb) the snapshot is first copied out of the repository and checked into a staging directory
+    beside the data files; only then is the server stopped (O(service), or O(stop_command) and O(start_command)), the
+    current data files moved aside, the snapshot put in place (as the base of a fresh append-only directory when AOF
+    is on), and the server started. When it does not start, does not finish loading or fails verification, the
+    previous files are put back, the server is started on them, and the task fails saying so. The previous files
+    are removed only after verification passed. The task must run on the Redis host.
+  - With O(method=online) the keys are restored into the running server with pipelined C(RESTORE), expiry times
+    kept (a key whose expiry passed since the backup is not restored). The whole dump is read and checked before the
+    server is touched. A server holding keys is refused unless O(flush=true) (empty it first) or O(replace=true)
+    (overwrite keys of the same name, keep the others).
+  - When the server already holds the backup's data (same key counts per database, every sampled key equal), nothing
+    is done and the result is unchanged.
+  - O(validate_certs) applies to the TLS connections to the Redis server and to the S3 endpoint.
+author:
+  - resilience.dr maintainers (@resilience-dr)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - resilience.dr.redis
+  - resilience.dr.repository
+  - resilience.dr.repository.identity
+attributes:
+  check_mode:
+    support: full
+    details: Chooses the backup, reads its verification data, compares the server with it and reports whether a
+      restore would change it (and refuses what a real run would refuse); the server and its files are not touched.
+  diff_mode:
+    support: partial
+    details: Key counts per database before and after (as recorded in the backup), when the server answers.
+  platform:
+    platforms: posix
+options:
+  component:
+    description:
+      - The plan's name for the Redis server whose backup to restore.
+    type: str
+    required: true
+  backup_id:
+    description:
+      - The backup to restore. Default is the newest verified backup of O(component) taken with O(method), else the
+        newest complete one.
+    type: str
+  method:
+    description:
+      - C(rdb) swaps the snapshot in with the server stopped; C(online) restores keys into the running server.
+      - The backup must have been taken with the same method. Default is the method of O(backup_id), else C(rdb).
+    type: str
+    choices: [rdb, online]
+  flush:
+    description:
+      - With O(method=online), empty every database of the server (C(FLUSHALL)) before restoring, after the backup
+        was read and checked.
+    type: bool
+    default: false
+  replace:
+    description:
+      - With O(method=online), overwrite keys that exist (C(RESTORE ... REPLACE)) and keep keys the backup does not
+        have; key counts are then checked as a lower bound.
+    type: bool
+    default: false
+  service:
+    description:
+      - systemd unit of the Redis server, stopped and started with C(systemctl) for O(method=rdb).
+      - Mutually exclusive with O(stop_command) and O(start_command).
+    type: str
+  stop_command:
+    description:
+      - Command that stops the server and returns once it stopped (an argument list; no shell runs it), for
+        O(method=rdb). It must succeed when the server is already stopped.
+    type: list
+    elements: str
+  start_command:
+    description:
+      - Command that starts the server (an argument list), for O(method=rdb).
+    type: list
+    elements: str
+  data_dir:
+    description:
+      - The server's data directory, needed for O(method=rdb) only when the server is down (it is asked with
+        C(CONFIG GET dir) otherwise). When the server is down, AOF counts as on if C(appendonlydir) exists there.
+    type: path
+  dbfilename:
+    description:
+      - Name of the RDB file in O(data_dir) when the server is down.
+    type: str
+    default: dump.rdb
+  start_timeout:
+    description:
+      - Seconds to wait for the server to start and load the data.
+    type: int
+    default: 300
+requirements:
+  - redis (the Python library)
+  - zstandard
+  - pyrage (for encrypted backups)
+  - boto3 (for s3:// repositories)
+seealso:
+  - module: resilience.dr.redis_backup
+  - module: resilience.dr.backup_info
+"""
+
+EXAMPLES = r"""
+- name: Restore the sessions cache from its newest verified snapshot
+  resilience.dr.redis_restore:
+    component: sessions-cache
+    login_password: "{{ vault_redis_password }}"
+    service: redis-server
+    repository: s3://acme-dr-backups/prod
+    encryption_identity: "{{ lookup('amazon.aws.secretsmanager_secret', 'dr/age-identity') }}"
+  delegate_to: cache1.internal
+
+- name: Restore the snapshot of 04:00 into a server that crashed (it does not answer, so name its directory)
+  resilience.dr.redis_restore:
+    component: sessions-cache
+    backup_id: 20261123T040000Z-k3f9ab
+    login_password: "{{ vault_redis_password }}"
+    data_dir: /var/lib/redis
+    stop_command: [/usr/local/bin/redis-ctl, stop]
+    start_command: [/usr/local/bin/redis-ctl, start]
+    repository: /srv/backups
+
+- name: Load the rate limits back into the managed Redis, emptying it first
+  resilience.dr.redis_restore:
+    component: rate-limits
+    method: online
+    flush: true
+    login_host: master.rate-limits.abc123.use1.cache.amazonaws.com
+    login_user: restore
+    login_password: "{{ vault_redis_restore_password }}"
+    tls: true
+    repository: /srv/backups
+"""
+
+RETURN = r"""
+backup_id:
+  description: The backup restored (or that the server already holds).
+  returned: always
+  type: str
+  sample: 20261123T040000Z-k3f9ab
+component:
+  description: The component restored.
+  returned: always
+  type: str
+method:
+  description: C(rdb) or C(online).
+  returned: always
+  type: str
+consistency_point:
+  description: The moment the restored data is from, as the backup recorded it.
+  returned: always
+  type: dict
+  sample: {time: "2026-11-23T04:00:01Z", lastsave: 1795406401}
+databases:
+  description: Keys and keys with a TTL per database after the restore.
+  returned: when restored
+  type: dict
+  sample: {"0": {keys: 60000, expires: 6000}}
+verified:
+  description: Whether the restored server matched the backup's key counts and sampled digests (always true on success).
+  returned: when restored
+  type: bool
+restored_keys:
+  description: Keys sent with C(RESTORE) per database (O(method=online)).
+  returned: when restored online
+  type: dict
+data_dir:
+  description: The data directory the snapshot was put into (O(method=rdb)).
+  returned: when changed with method rdb
+  type: str
+server_was_running:
+  description: Whether the server answered before the restore (O(method=rdb)).
+  returned: when changed with method rdb
+  type: bool
+executed_commands:
+  description: Commands run to stop and start the server.
+  returned: always
+  type: list
+  elements: str
+msg:
+  description: Why nothing was done, when the server already holds the backup's data.
+  returned: when unchanged
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
+from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
+from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisTarget, connection_argument_spec, split_command
+from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import Service, redis_restore
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
+    IDENTITY_MUTUALLY_EXCLUSIVE,
+    identity_argument_spec,
+    open_repository,
+    repository_argument_spec,
+)
+
+
+def main() -> None:
+    argument_spec = repository_argument_spec()
+    argument_spec.update(identity_argument_spec())
+    argument_spec.update(connection_argument_spec())
+    argument_spec.update(
+        component=dict(type="str", required=True),
+        backup_id=dict(type="str"),
+        method=dict(type="str", choices=["rdb", "online"]),
+        flush=dict(type="bool", default=False),
+        replace=dict(type="bool", default=False),
+        service=dict(type="str"),
+        stop_command=dict(type="list", elements="str"),
+        start_command=dict(type="list", elements="str"),
+        data_dir=dict(type="path"),
+        dbfilename=dict(type="str", default="dump.rdb"),
+        start_timeout=dict(type="int", default=300),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=IDENTITY_MUTUALLY_EXCLUSIVE + [("service", "stop_command"), ("service", "start_command")],
+        required_together=[("stop_command", "start_command")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    runner = CommandRunner()
+
+    def work() -> dict:
+        service = None
+        if params["service"] or params["stop_command"]:
+            service = Service(runner, service=params["service"],
+                              stop_command=split_command(params["stop_command"], "stop_command"),
+                              start_command=split_command(params["start_command"], "start_command"))
+        try:
+            result = redis_restore(
+                open_repository(params), RedisTarget.from_params(params), runner,
+                component=params["component"], backup_id=params["backup_id"], method=params["method"],
+                flush=params["flush"], replace=params["replace"], data_dir=params["data_dir"],
+                dbfilename=params["dbfilename"], service=service, start_timeout=params["start_timeout"],
+                check_mode=module.check_mode,
+            )
+        except DrError as error:
+            error.details["executed_commands"] = runner.executed_commands
+            raise
+        result["executed_commands"] = runner.executed_commands
+        return result
+
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()
