@@ -51,8 +51,9 @@ lab-check: ## Check that every lab server answers
 lab-down: ## Stop exactly what lab-up started and remove .lab/
 	if [ -x $(ANSIBLE_PLAYBOOK) ]; then $(ANSIBLE_PLAYBOOK) playbooks/lab.yml -e lab_state=absent; else rm -rf .lab; fi
 
-drill: lab-up ## The disaster drill on the lab
-	$(ANSIBLE_PLAYBOOK) playbooks/lab_check.yml
+DISASTER ?= drop_database
+drill: lab-up ## The disaster drill on the lab: DISASTER=drop_database|flush_redis|delete_uploads|site_loss, DRILL_SIZE=small|medium|large
+	$(ANSIBLE_PLAYBOOK) playbooks/drill.yml -e disaster=$(DISASTER)
 
 test: setup lint sanity units integration ## Every check CI runs
 

@@ -233,7 +233,7 @@ def test_execution_environment_build_context(tmp_path: Path) -> None:
 
     galaxy = yaml.safe_load((build / "requirements.yml").read_text())
     collections = {entry["name"] for entry in galaxy["collections"]}
-    assert {"amazon.aws", "community.general", "/build/resilience.dr"} <= collections
+    assert {"amazon.aws", "community.aws", "community.general", "/build/resilience.dr"} <= collections
     # The collection itself is in the context, with what ansible-builder
     # introspects when it is installed.
     collection = build / "resilience.dr"

@@ -61,10 +61,12 @@ def incident(lab, aws) -> t.Iterator[dict[str, t.Any]]:
     with admin.cursor() as cursor:
         cursor.execute("ALTER ROLE shopfront PASSWORD %s", (original["SHOPFRONT_DB_PASSWORD"],))
     admin.close()
-    redis.Redis(host=primary["redis"]["host"], port=primary["redis"]["port"], password=primary["redis"]["password"]) \
-        .acl_setuser(primary["redis"]["app_user"], enabled=True, reset_passwords=True,
-                     passwords=["+" + original["SHOPFRONT_REDIS_PASSWORD"]], keys=["*"], channels=["*"],
-                     commands=["+@all", "-@admin", "-@dangerous"])
+    admin_cache = redis.Redis(host=primary["redis"]["host"], port=primary["redis"]["port"],
+                              password=primary["redis"]["password"])
+    admin_cache.acl_setuser(primary["redis"]["app_user"], enabled=True, reset_passwords=True,
+                            passwords=["+" + original["SHOPFRONT_REDIS_PASSWORD"]], keys=["*"], channels=["*"],
+                            commands=["+@all", "-@admin", "-@dangerous"])
+    admin_cache.config_rewrite()  # the rotation rewrote redis.conf; a restart must get the lab's password back
     Path(app["environment_file"]).write_text(original_file)
     for name in ("api", "worker"):
         lab_ctl(app["services"][name]["ctl"], "restart")
@@ -110,7 +112,7 @@ def test_security_incident_rotates_passwords_ends_sessions_and_keeps_evidence(an
     with urllib.request.urlopen(app["services"]["api"]["url"], timeout=5) as response:
         assert response.status == 200, "the application runs on the new secrets"
 
-    evidence = [path for path in (tmp_path / "state" / "evidence").iterdir()]
+    evidence = list((tmp_path / "state" / "evidence").iterdir())
     assert len(evidence) == 1 and stat.S_IMODE(evidence[0].stat().st_mode) == 0o700
     sessions = (evidence[0] / "orders-db-pg_stat_activity.csv").read_text()
     assert sessions.startswith("taken,pid,usename") and "shopfront" in sessions

@@ -1,0 +1,190 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Data for disaster drills on the lab: load it, fingerprint it, keep a heartbeat.
+
+    drill_data.py load --size small          # orders, pgbench tables, Redis keys, uploads
+    drill_data.py fingerprint                # JSON digest of everything a restore must bring back
+    drill_data.py heartbeat --pidfile F      # a committed row, a Redis key and a file every second
+    drill_data.py newest-heartbeat           # JSON: the newest heartbeat PostgreSQL, Redis and the uploads hold
+
+Connections come from the environment (DRILL_PG_HOST, DRILL_PG_PORT, DRILL_PG_USER,
+DRILL_PG_DB, DRILL_REDIS_HOST, DRILL_REDIS_PORT, DRILL_UPLOADS, and the passwords
+PGPASSWORD and DRILL_REDIS_PASSWORD), never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg2
+import redis
+
+# Rows, keys and files per size; "small" keeps a CI drill to a few minutes on 2 cores.
+SIZES = {
+    "small": {"pgbench_scale": 2, "orders": 5_000, "redis_keys": 20_000, "uploads": 50},
+    "medium": {"pgbench_scale": 20, "orders": 100_000, "redis_keys": 200_000, "uploads": 500},
+    "large": {"pgbench_scale": 100, "orders": 1_000_000, "redis_keys": 1_000_000, "uploads": 2_000},
+}
+HEARTBEAT_KEY = "drill:heartbeat"
+HEARTBEAT_FILE = ".drill-heartbeat"
+
+
+def pg():
+    connection = psycopg2.connect(
+        host=os.environ["DRILL_PG_HOST"], port=int(os.environ["DRILL_PG_PORT"]), user=os.environ["DRILL_PG_USER"],
+        dbname=os.environ["DRILL_PG_DB"], connect_timeout=5,
+    )
+    connection.autocommit = True
+    return connection
+
+
+def cache() -> redis.Redis:
+    return redis.Redis(host=os.environ["DRILL_REDIS_HOST"], port=int(os.environ["DRILL_REDIS_PORT"]),
+                       password=os.environ.get("DRILL_REDIS_PASSWORD"), socket_timeout=10)
+
+
+def uploads() -> Path:
+    return Path(os.environ["DRILL_UPLOADS"])
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def load(size: str) -> dict:
+    settings = SIZES[size]
+    started = time.monotonic()
+    environment = dict(os.environ, PGHOST=os.environ["DRILL_PG_HOST"], PGPORT=os.environ["DRILL_PG_PORT"],
+                       PGUSER=os.environ["DRILL_PG_USER"])
+    subprocess.run(["/usr/lib/postgresql/15/bin/pgbench", "--initialize", "--quiet",
+                    f"--scale={settings['pgbench_scale']}", os.environ["DRILL_PG_DB"]],
+                   env=environment, check=True, capture_output=True)
+    randomness = random.Random(42)
+    with pg() as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS orders (id bigserial PRIMARY KEY, customer_id integer NOT NULL,"
+                       " total numeric(12, 2) NOT NULL, status text NOT NULL,"
+                       " created_at timestamptz NOT NULL DEFAULT now())")
+        cursor.execute("TRUNCATE orders")
+        cursor.execute(
+            "INSERT INTO orders (customer_id, total, status) SELECT (g %% 997) + 1, round((g %% 10007) / 7.0, 2),"
+            " (ARRAY['new', 'paid', 'shipped'])[(g %% 3) + 1] FROM generate_series(1, %s) AS g", (settings["orders"],))
+        cursor.execute("CREATE TABLE IF NOT EXISTS drill_heartbeat (beat timestamptz PRIMARY KEY)")
+        cursor.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC")
+    client = cache()
+    client.flushdb()
+    pipeline = client.pipeline(transaction=False)
+    for number in range(settings["redis_keys"]):
+        pipeline.set(f"session:{number:08d}", f"user={number % 5000};cart={randomness.randrange(1_000_000)}")
+        if number % 10 == 0:
+            pipeline.expire(f"session:{number:08d}", 86_400)
+        if number % 5_000 == 4_999:
+            pipeline.execute()
+    pipeline.execute()
+    root = uploads()
+    root.mkdir(parents=True, exist_ok=True)
+    for number in range(settings["uploads"]):
+        folder = root / f"{number % 10:02d}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"receipt-{number:05d}.pdf").write_bytes(randomness.randbytes(2_000 + number * 37 % 50_000))
+    return {"size": size, **settings, "seconds": round(time.monotonic() - started, 1)}
+
+
+def fingerprint() -> dict:
+    """What a restore must bring back, excluding the heartbeat (which keeps moving)."""
+    digest = {}
+    with pg() as connection, connection.cursor() as cursor:
+        for table, order in (("orders", "id"), ("pgbench_accounts", "aid"), ("pgbench_branches", "bid"),
+                             ("pgbench_tellers", "tid")):
+            cursor.execute(f"SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY {order}), ''))"
+                           f" FROM {table} AS t")
+            count, checksum = cursor.fetchone()
+            digest[f"postgresql.{table}"] = {"rows": count, "md5": checksum}
+    client = cache()
+    keys = sorted(key for key in client.scan_iter(match="session:*", count=5_000))
+    hasher = hashlib.sha256()
+    for start in range(0, len(keys), 5_000):
+        for key, value in zip(keys[start:start + 5_000], client.mget(keys[start:start + 5_000])):
+            hasher.update(key + b"=" + (value or b"") + b"\n")
+    digest["redis.sessions"] = {"keys": len(keys), "sha256": hasher.hexdigest()}
+    files = sorted(path for path in uploads().rglob("*") if path.is_file() and not path.name.startswith("."))
+    hasher = hashlib.sha256()
+    for path in files:
+        hasher.update(str(path.relative_to(uploads())).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    digest["files.uploads"] = {"files": len(files), "sha256": hasher.hexdigest()}
+    return digest
+
+
+def heartbeat(pidfile: Path, limit: float) -> None:
+    pidfile.write_text(f"{os.getpid()}\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    deadline = time.monotonic() + limit
+    connection = client = None
+    while time.monotonic() < deadline:
+        beat = now_iso()
+        try:
+            connection = connection or pg()
+            with connection.cursor() as cursor:
+                cursor.execute("INSERT INTO drill_heartbeat (beat) VALUES (%s) ON CONFLICT DO NOTHING", (beat,))
+        except psycopg2.Error:
+            connection = None  # the disaster took the database away; keep beating for Redis
+        try:
+            client = client or cache()
+            client.set(HEARTBEAT_KEY, beat)
+        except redis.RedisError:
+            client = None
+        try:
+            marker = uploads() / HEARTBEAT_FILE
+            partial = marker.with_suffix(".partial")
+            partial.write_text(beat)
+            partial.replace(marker)
+        except OSError:
+            pass  # the uploads are gone (the disaster); the other heartbeats go on
+        time.sleep(1 - time.time() % 1)
+
+
+def newest_heartbeat() -> dict:
+    newest: dict = {"postgresql": None, "redis": None, "files": None}
+    with pg() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT max(beat) FROM drill_heartbeat")
+        value = cursor.fetchone()[0]
+        newest["postgresql"] = value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+    value = cache().get(HEARTBEAT_KEY)
+    newest["redis"] = value.decode() if value else None
+    marker = uploads() / HEARTBEAT_FILE
+    newest["files"] = marker.read_text().strip() if marker.is_file() else None
+    return newest
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("load").add_argument("--size", choices=sorted(SIZES), default="small")
+    commands.add_parser("fingerprint")
+    beating = commands.add_parser("heartbeat")
+    beating.add_argument("--pidfile", type=Path, required=True)
+    beating.add_argument("--limit", type=float, default=3_600, help="stop after this many seconds at the latest")
+    commands.add_parser("newest-heartbeat")
+    options = parser.parse_args()
+    if options.command == "load":
+        print(json.dumps(load(options.size)))
+    elif options.command == "fingerprint":
+        print(json.dumps(fingerprint(), sort_keys=True))
+    elif options.command == "heartbeat":
+        heartbeat(options.pidfile, options.limit)
+    else:
+        print(json.dumps(newest_heartbeat()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
