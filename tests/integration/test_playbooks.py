@@ -152,3 +152,22 @@ def test_level2_restores_every_component_in_order_and_starts_services_in_order(a
     starts = [Path(result["cmd"][0]).name for result in run.results()
               if result.get("cmd") and result["cmd"][-1] == "start"]
     assert starts == ["primary-api", "primary-worker"]
+
+
+def test_level3_and_failback_in_check_mode_change_nothing(ansible, lab, plan, backed_up):
+    from .lab_dns import answer
+
+    primary_address = lab["sites"]["primary"]["address"]
+    secondary_api = lab["sites"]["secondary"]["app"]["services"]["api"]["url"]
+    before = answer(lab)
+    for playbook in ("playbooks/level3_site.yml", "playbooks/failback.yml"):
+        run = ansible.playbook(playbook, plan, check=True)
+        assert run.ok, run.tail()
+        assert answer(lab) == before and before[0] == [primary_address]
+        try:
+            urllib.request.urlopen(secondary_api, timeout=3)
+            started = True
+        except OSError:
+            started = False
+        assert not started, f"check mode of {playbook} started the secondary's API"
+    assert healthy(lab)

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The roles every recovery playbook is made of, on the lab's shopfront plan:
 plan (validation and confirmation), app_services (order, health, rollback),
-notify (webhook, Slack, email) and dns_failover (gates, recorded failback)."""
+notify (webhook, Slack, email), dns_failover (gates, recorded failback) and
+the backup schedule."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import email.policy
 import http.server
 import json
 import socketserver
+import subprocess
+import sys
 import threading
 import typing as t
 import urllib.error
@@ -289,3 +292,29 @@ def test_dns_role_gates_on_health_moves_and_fails_back_to_the_recorded_values(an
     back = failover(dns_failover_site="primary", dns_failover_use_recorded=True)
     assert back.ok, back.tail()
     assert answer(lab) == ([primary], 300)
+
+
+# --------------------------------------------------------------------------
+# backup schedule
+
+
+def test_backup_role_installs_a_timer_systemd_accepts(ansible, lab_plan, tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    timer = role("backup", backup_timer=True, backup_timer_enable=False, backup_timer_unit_dir=str(units),
+                 backup_timer_schedule="*-*-* 02:00:00", backup_timer_plan_file="/etc/resilience-dr/shop front.yml",
+                 backup_timer_command=[playbook, "resilience.dr.backup", "-e", "@/etc/resilience-dr/shop front.yml"])
+    run = ansible.tasks([role("plan"), timer], {"dr_plan": lab_plan})
+    assert run.ok, run.tail()
+    service = (units / "resilience-dr-backup-shopfront.service").read_text()
+    assert f"ExecStart={playbook} resilience.dr.backup -e '@/etc/resilience-dr/shop front.yml'" in service
+    assert "OnCalendar=*-*-* 02:00:00" in (units / "resilience-dr-backup-shopfront.timer").read_text()
+    assert not any(result.get("backup_id") for result in run.results()), "installing the schedule backs nothing up"
+    verify = subprocess.run(["systemd-analyze", "verify", str(units / "resilience-dr-backup-shopfront.timer"),
+                             str(units / "resilience-dr-backup-shopfront.service")],
+                            capture_output=True, text=True, check=False)
+    assert verify.returncode == 0, verify.stderr
+
+    again = ansible.tasks([role("plan"), timer], {"dr_plan": lab_plan})
+    assert again.ok and again.changed_count() == 0
