@@ -64,8 +64,8 @@ def test_level1_rolls_an_s3_prefix_back_to_the_given_time(ansible, aws, s3_bucke
     assert objects(client, s3_bucket) == good
 
 
-def test_level1_restores_an_rds_instance_to_the_latest_restorable_time(ansible, aws, rds, instance, cleanup,
-                                                                        tmp_path, s3_bucket):
+def test_level1_restores_an_rds_instance_to_the_latest_restorable_time(
+        ansible, aws, rds, instance, cleanup, tmp_path, s3_bucket):
     restored = unique("billing-restored")
     cleanup.instances.append((aws["region"], restored))
     plan = cloud_plan(tmp_path, aws, s3_bucket, instance, restored)
@@ -79,4 +79,3 @@ def test_level1_restores_an_rds_instance_to_the_latest_restorable_time(ansible, 
 
     again = ansible.playbook(PLAYBOOK, {**plan, "component": "billing-db", "confirm": "yes"})
     assert again.ok and not again.result("Restore the RDS instance - billing-db")["changed"]
-
