@@ -22,18 +22,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-# The extra vars each recovery playbook accepts, as agreed before the
-# playbooks exist. A playbook present in the repository is checked against its
-# own text instead (see accepted_variables).
-PLAYBOOK_INTERFACE: dict[str, set[str]] = {
-    "playbooks/backup.yml": {"dr_plan", "site"},
-    "playbooks/level1_component.yml": {"dr_plan", "component", "backup_id", "target_time", "site", "confirm"},
-    "playbooks/level2_application.yml": {"dr_plan", "target_time", "site", "confirm"},
-    "playbooks/level3_site.yml": {"dr_plan", "site", "target_time", "skip_gates", "confirm"},
-    "playbooks/failback.yml": {"dr_plan", "from_site", "to_site", "confirm"},
-    "playbooks/security_incident.yml": {"dr_plan", "confirm"},
-    "playbooks/drill.yml": {"dr_plan", "disaster", "drill_size"},
-}
 # Tags of level3_site.yml the level 3 workflow runs one by one.
 LEVEL3_STAGE_TAGS = {"restore", "verify", "dns_failover"}
 # Templates that only read production: everything else must ask for confirm.
@@ -45,19 +33,14 @@ JOB_TEMPLATES = TEMPLATES["awx_job_templates"]
 WORKFLOWS = TEMPLATES["awx_workflows"]
 
 
-def playbook_text(playbook: str) -> str | None:
-    path = ROOT / playbook
-    return path.read_text() if path.is_file() else None
+def playbook_text(playbook: str) -> str:
+    return (ROOT / playbook).read_text()
 
 
 def accepted_variables(playbook: str) -> set[str]:
     """The variables a playbook accepts: every name its text uses or documents
-    (header comment, vars, asserts, templates); the agreed interface while the
-    playbook is not in the repository yet."""
-    text = playbook_text(playbook)
-    if text is None:
-        return PLAYBOOK_INTERFACE[playbook]
-    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    (header comment, vars, asserts, templates)."""
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", playbook_text(playbook)))
 
 
 def playbook_tags(node: t.Any) -> set[str]:
@@ -82,10 +65,7 @@ def template_id(template: dict[str, t.Any]) -> str:
 @pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
 def test_job_template_names_a_playbook_of_this_repository(template: dict[str, t.Any]) -> None:
     playbook = template["playbook"]
-    assert (ROOT / playbook).is_file() or playbook in PLAYBOOK_INTERFACE, (
-        f"job template {template['name']!r} runs {playbook}, which is neither in the repository "
-        "nor one of the agreed recovery playbooks"
-    )
+    assert (ROOT / playbook).is_file(), f"job template {template['name']!r} runs {playbook}, which is not in the repository"
 
 
 @pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
@@ -123,8 +103,6 @@ DISPATCHED = {"disaster"}
 @pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
 def test_choices_the_playbook_dispatches_on_are_known_to_it(template: dict[str, t.Any]) -> None:
     text = playbook_text(template["playbook"])
-    if text is None:
-        pytest.skip(f"{template['playbook']} is not in the repository yet")
     for question in template["survey"]:
         if question["variable"] in DISPATCHED:
             unknown = [choice for choice in question["choices"] if not re.search(rf"\b{choice}\b", text)]
@@ -163,21 +141,19 @@ def test_level3_workflow_runs_restore_verify_approval_then_dns() -> None:
     assert nodes["approve"]["unified_job_template"]["type"] == "workflow_approval"
 
     stage_names = {template["name"]: template for template in JOB_TEMPLATES}
-    level3_text = playbook_text("playbooks/level3_site.yml")
+    tags = playbook_tags(yaml.safe_load(playbook_text("playbooks/level3_site.yml")))
     for identifier in ("restore", "verify", "dns_failover"):
         node = nodes[identifier]
         template = stage_names[node["unified_job_template"]["name"]]
         assert template["playbook"] == "playbooks/level3_site.yml"
         assert template.get("ask_tags_on_launch"), f"{template['name']!r} must prompt for tags"
         assert node["job_tags"] in LEVEL3_STAGE_TAGS
-        if level3_text is not None:
-            tags = playbook_tags(yaml.safe_load(level3_text))
-            assert node["job_tags"] in tags, (
-                f"playbooks/level3_site.yml has no tag {node['job_tags']!r} for workflow node {identifier} "
-                f"(tags: {sorted(tags)})"
-            )
-            # The plan check and the confirmation run in every stage.
-            assert "always" in tags, "playbooks/level3_site.yml must tag its plan check `always`"
+        assert node["job_tags"] in tags, (
+            f"playbooks/level3_site.yml has no tag {node['job_tags']!r} for workflow node {identifier} "
+            f"(tags: {sorted(tags)})"
+        )
+    # The plan check and the confirmation run in every stage.
+    assert "always" in tags, "playbooks/level3_site.yml must tag its plan check `always`"
     asked = {question["variable"] for question in workflow["survey"]}
     assert asked <= accepted_variables("playbooks/level3_site.yml")
     assert "confirm" in asked
