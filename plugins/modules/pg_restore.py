@@ -21,8 +21,8 @@ description:
   - O(restore_globals=true) creates the roles (and tablespaces) of the backup that do not exist on the server,
     with their attributes and passwords; existing roles are never changed (their current passwords stay).
   - 'The restored database carries a marker in its comment, C(resilience.dr: restored backup <id> of component
-    <c> at <time>). Running the same restore again compares the target with the backup's row counts and
-    checksums; it reports C(changed=false) only when they all match, and restores again when rows changed
+    <c> at <time>). Running the same restore again compares the target with the row counts and checksums of
+    the backup; it reports C(changed=false) only when they all match, and restores again when rows changed
     since. O(force=true) restores without comparing.'
   - O(method=physical) restores a pgBackRest backup of the whole cluster into the new data directory
     O(data_dir), to O(target_time), O(target_lsn), O(target_name) or the end of the archived WAL, starts it on
