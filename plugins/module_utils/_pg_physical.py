@@ -390,7 +390,9 @@ def physical_restore(
         "salvaged_wal": [],
     }
     marker = read_marker(data_dir) if state["exists"] else None
-    if marker and marker.get("backup_id") == entry.backup_id and marker.get("recovery_target") == target:
+    # Only a running cluster counts as restored: a damaged directory keeps the marker of its last restore.
+    if marker and marker.get("backup_id") == entry.backup_id and marker.get("recovery_target") == target \
+            and state["running"]:
         return {**result, "changed": False, "recovered_to": marker.get("recovered_to"),
                 "msg": f"{data_dir} already holds {entry.label} recovered to {target['type']} {target['target'] or ''}".strip(),
                 "diff": {"before": {"data_dir": data_dir, **marker}, "after": {"data_dir": data_dir, **marker}}}
