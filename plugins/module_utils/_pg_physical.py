@@ -247,7 +247,7 @@ def unarchived_wal(wal_dir: str) -> dict[str, t.Any]:
         return {"ready": [], "current": None}
     ready, marked = [], []
     for entry in statuses:
-        name, _, status = entry.partition(".")
+        name, status = (entry.split(".", 1) + [""])[:2]
         if WAL_SEGMENT.match(name) and status in ("ready", "done"):
             marked.append(name)
             if status == "ready" and name in segments:
