@@ -157,3 +157,47 @@ def test_data_directory_state(tmp_path):
     (tmp_path / "postmaster.pid").write_text("999999999\n")
     state = _pg_physical.directory_state(str(tmp_path))
     assert state["empty"] is False and state["running"] is False
+
+
+def test_archiving_stays_on_only_when_the_cluster_is_rebuilt_in_its_own_data_directory(tmp_path):
+    own = str(tmp_path / "main")
+    source = {"data_directory": own + "/"}
+    assert _pg_physical.archive_mode_for("auto", own, source) == "preserve"
+    # A copy elsewhere must not push a new timeline into the archive of the cluster it came from.
+    assert _pg_physical.archive_mode_for("auto", str(tmp_path / "recovered"), source) == "off"
+    assert _pg_physical.archive_mode_for("auto", own, {}) == "off"
+    assert _pg_physical.archive_mode_for("auto", own, None) == "off"
+    assert _pg_physical.archive_mode_for("preserve", str(tmp_path / "recovered"), source) == "preserve"
+    assert _pg_physical.archive_mode_for("off", own, source) == "off"
+    with pytest.raises(ConfigurationError, match="archive_mode"):
+        _pg_physical.archive_mode_for("on", own, source)
+
+
+def test_next_wal_segment_rolls_over_the_log_number():
+    size = 16 * 1024 * 1024
+    assert _pg_physical.next_segment("000000010000000000000009", size) == "00000001000000000000000A"
+    assert _pg_physical.next_segment("0000000200000003000000FF", size) == "000000020000000400000000"
+    assert _pg_physical.next_segment("000000010000000000000001", 64 * 1024 * 1024) == "000000010000000000000002"
+    assert _pg_physical.next_segment("00000001000000000000003F", 64 * 1024 * 1024) == "000000010000000100000000"
+
+
+def test_unarchived_wal_finds_ready_segments_and_the_one_being_written(tmp_path):
+    wal = tmp_path / "pg_wal"
+    (wal / "archive_status").mkdir(parents=True)
+    for name in ["000000010000000000000003", "000000010000000000000004", "000000010000000000000005",
+                 "000000010000000000000006", "000000010000000000000007"]:
+        (wal / name).write_bytes(b"\0" * 1024)
+    (wal / "00000001.history").write_text("")
+    (wal / "archive_status" / "000000010000000000000003.done").write_text("")
+    (wal / "archive_status" / "000000010000000000000004.ready").write_text("")
+    (wal / "archive_status" / "000000010000000000000002.partial.done").write_text("")
+    # 1 kB segments: 0x100000000 / 1024 segments per log number, so the next one after 4 is 5; 6 and 7 are recycled.
+    assert _pg_physical.unarchived_wal(str(wal)) == {"ready": ["000000010000000000000004"],
+                                                     "current": "000000010000000000000005"}
+
+
+def test_unarchived_wal_without_status_or_directory_is_nothing(tmp_path):
+    assert _pg_physical.unarchived_wal(str(tmp_path / "missing")) == {"ready": [], "current": None}
+    (tmp_path / "pg_wal" / "archive_status").mkdir(parents=True)
+    (tmp_path / "pg_wal" / "000000010000000000000003").write_bytes(b"")
+    assert _pg_physical.unarchived_wal(str(tmp_path / "pg_wal")) == {"ready": [], "current": None}
