@@ -3,8 +3,9 @@
 """pg_restore method logical: a pg_dump backup into a database, verified, swapped in.
 
 The backup is always restored into a new database (<target>_restoring_<x>)
-and checked against the row counts and checksums recorded at backup time;
-only then does it take the target's name. The old target, if any, is renamed
+and checked against the row counts and checksums recorded at backup time
+(each table as soon as pg_restore has loaded it, see _TableChecks); only
+then does it take the target's name. The old target, if any, is renamed
 to <target>_before_<time> (kept, or dropped with keep_previous: false). A
 failure at any step drops the new database: the target stays as it was.
 
