@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals, _pg_logical_restore, _pg_physical, _pg_rpo
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import sequence_behind
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, VerificationFailed
+from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import compare_table, sequence_behind
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import ConnectionParams
 
 GLOBALS = (Path(__file__).parent / "fixtures" / "pg_globals.sql").read_text()
@@ -91,6 +91,51 @@ def test_sequence_behind(recorded, restored, behind):
 
 
 SEGMENT = 16 * 1024 * 1024
+
+
+class _Stderr:
+    """Stands in for a running pg_restore whose stderr grows between looks."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self.pieces = list(pieces)
+        self.written = b""
+
+    def grow(self) -> None:
+        self.written += self.pieces.pop(0)
+
+    def read_stderr(self, offset: int = 0) -> bytes:
+        return self.written[offset:]
+
+
+def test_pg_restore_progress_is_followed_by_line_and_left_out_of_errors():
+    command = _Stderr(
+        b"pg_restore: creating TABLE \"public.orders\"\npg_restore: launching item 3371 TABLE DATA ord",
+        b"ers\npg_restore: finished item 3371 TABLE DATA orders\n"
+        b"pg_restore: error: could not execute query: ERROR:  role \"app\" does not exist\n"
+        b"Command was: ALTER TABLE public.orders OWNER TO app;\n",
+    )
+    output = _pg_logical_restore._Output()  # pylint: disable=protected-access
+    command.grow()
+    assert output.follow(command) == ['pg_restore: creating TABLE "public.orders"']
+    command.grow()
+    lines = output.follow(command)
+    assert lines[:2] == ["pg_restore: launching item 3371 TABLE DATA orders", "pg_restore: finished item 3371 TABLE DATA orders"]
+    assert output.follow(command) == []
+    assert output.kept == ['pg_restore: error: could not execute query: ERROR:  role "app" does not exist',
+                           "Command was: ALTER TABLE public.orders OWNER TO app;"]
+    finished = _pg_logical_restore._TableChecks.FINISHED  # pylint: disable=protected-access
+    assert finished.fullmatch(lines[1]).group(1) == "orders"
+    assert finished.fullmatch("pg_restore: finished item 12 TABLE DATA order lines").group(1) == "order lines"
+    assert not finished.fullmatch("pg_restore: finished item 12 SEQUENCE SET orders_id_seq")
+
+
+def test_a_table_that_differs_is_named():
+    compare_table("public.orders", {"rows": 3, "checksum": "abc"}, {"rows": 3, "checksum": "abc"}, "restore")
+    compare_table("public.big", {"rows": 3, "checksum": None}, {"rows": 3, "checksum": None}, "restore")
+    with pytest.raises(VerificationFailed, match="table public.orders has 2 rows after the restore, the backup recorded 3"):
+        compare_table("public.orders", {"rows": 3, "checksum": "abc"}, {"rows": 2, "checksum": "abd"}, "restore")
+    with pytest.raises(VerificationFailed, match="content of table public.orders differs"):
+        compare_table("public.orders", {"rows": 3, "checksum": "abc"}, {"rows": 3, "checksum": "abd"}, "restore")
 
 
 def test_rpo_is_zero_when_nothing_was_written_after_the_last_archived_segment():
