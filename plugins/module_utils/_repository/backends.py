@@ -15,6 +15,7 @@ import abc
 import base64
 import errno
 import hashlib
+import mmap
 import os
 import secrets
 import sys
@@ -235,7 +236,75 @@ def _raise_os_error(error: OSError, action: str, where: str) -> t.NoReturn:
 # Errors of os.copy_file_range / os.sendfile that mean "not between these two
 # files" (old kernel, other file systems, special files): fall back to the next way.
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF, errno.EPERM}
-KERNEL_COPY_STEP = 64 * 1024 * 1024  # bytes per copy_file_range call, so a kill is not held up long
+KERNEL_COPY_STEP = 32 * 1024 * 1024  # bytes per copy_file_range call: the hashing follows step by step
+FLUSH_EVERY = 64 * 1024 * 1024  # a file being copied is written out (fdatasync) every this many bytes
+
+
+class _Follower(threading.Thread):
+    """Hashes a file being copied step by step behind the copy, and has it written out as it grows.
+
+    The kernel holds dirty pages until fsync (or its 30 s timer), so a plain
+    copy first copies, then waits for the disk; writing out every
+    FLUSH_EVERY bytes, and hashing what was copied while the next step is
+    copied, overlaps the three.
+    """
+
+    def __init__(self, descriptor: int) -> None:
+        super().__init__(name="copy-check", daemon=True)
+        self.descriptor = descriptor
+        self._digest = hashlib.sha256()
+        self._hashed = 0
+        self._flushed = 0
+        self._copied = 0
+        self._finished = False
+        self._stopping = False
+        self._changed = threading.Condition()
+        self.error: OSError | None = None
+
+    def copied(self, total: int) -> None:
+        with self._changed:
+            self._copied = total
+            self._changed.notify()
+
+    def finish(self) -> tuple[int, str]:
+        """Wait for the hashing and writing out to catch up; the size and SHA-256 of the file."""
+        with self._changed:
+            self._finished = True
+            self._changed.notify()
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self._hashed, self._digest.hexdigest()
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
+        self.join()
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self._changed:
+                    while self._copied == self._hashed and not (self._finished or self._stopping):
+                        self._changed.wait()
+                    if self._stopping or (self._finished and self._copied == self._hashed):
+                        return
+                    copied = self._copied
+                self._hash(self._hashed, copied)
+                if copied - self._flushed >= FLUSH_EVERY:
+                    os.fdatasync(self.descriptor)
+                    self._flushed = copied
+        except OSError as error:
+            self.error = error
+
+    def _hash(self, start: int, end: int) -> None:
+        # Mapped, the page cache is hashed where it lies, without a copy into this process.
+        offset = start - start % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(self.descriptor, end - offset, access=mmap.ACCESS_READ, offset=offset) as mapped:
+            with memoryview(mapped) as view:
+                self._digest.update(view[start - offset:])
+        self._hashed = end
 
 
 class _LocalWriter:
@@ -253,6 +322,7 @@ class _LocalWriter:
             _raise_os_error(error, "create", self._temporary)
         self._file = os.fdopen(descriptor, "wb", buffering=0)
         self._done = False
+        self._follower: _Follower | None = None
 
     def write(self, data: bytes) -> int:
         try:
@@ -266,18 +336,35 @@ class _LocalWriter:
         return len(data)
 
     def copy_file(self, source: t.BinaryIO) -> None:
-        """Append the rest of the open file source, copied by the kernel (no pass through this process)."""
+        """Copy the open file source (from its start) into this empty file, by the kernel where it can.
+
+        A thread follows the copy, hashing what was copied and writing it out,
+        for commit((size, sha256)) to check.
+        """
+        source_fd = source.fileno()
+        target_fd = self._file.fileno()
+        # The follower maps the file read-only (fdatasync works on such a descriptor too).
+        self._follower = _Follower(os.open(self._temporary, os.O_RDONLY | os.O_CLOEXEC))
+        self._follower.start()
+        ways: list[t.Callable[[int, int, int], int]] = [
+            os.copy_file_range,
+            lambda src, dst, count: os.sendfile(dst, src, None, count),
+            lambda src, dst, count: self.write(os.read(src, min(count, HASH_CHUNK))),
+        ]
+        copied = 0
         try:
-            source_fd = source.fileno()
-            target_fd = self._file.fileno()
-            if not _kernel_copy(os.copy_file_range, source_fd, target_fd):
-                # copy_file_range moves no offsets on failure; sendfile reads at the source's offset.
-                if not _kernel_copy(lambda src, dst, count: os.sendfile(dst, src, None, count), source_fd, target_fd):
-                    while True:
-                        data = os.read(source_fd, HASH_CHUNK)
-                        if not data:
-                            break
-                        self.write(data)
+            while ways:
+                try:
+                    count = ways[0](source_fd, target_fd, KERNEL_COPY_STEP)
+                except OSError as error:
+                    if copied == 0 and len(ways) > 1 and error.errno in _NO_KERNEL_COPY:
+                        ways.pop(0)  # copy_file_range and sendfile move no offsets when they refuse
+                        continue
+                    raise
+                if count == 0:
+                    break
+                copied += count
+                self._follower.copied(copied)
         except OSError as error:
             self.abort()
             _raise_os_error(error, "copy to", self._path)
@@ -292,6 +379,12 @@ class _LocalWriter:
         try:
             if expect is None:
                 os.fsync(self._file.fileno())
+            elif self._follower is not None:
+                actual = self._follower.finish()
+                self._close_follower()
+                os.fsync(self._file.fileno())
+                if actual != expect:
+                    raise _mismatch(self._path, actual, expect)
             else:
                 self._flush_and_check(expect)
             self._file.close()
@@ -327,30 +420,22 @@ class _LocalWriter:
         if actual != expect:
             raise _mismatch(self._path, actual, expect)
 
+    def _close_follower(self) -> None:
+        if self._follower is not None:
+            self._follower.stop()
+            os.close(self._follower.descriptor)
+            self._follower = None
+
     def abort(self) -> None:
         if self._done:
             return
         self._done = True
+        self._close_follower()
         self._file.close()
         try:
             os.unlink(self._temporary)
         except FileNotFoundError:
             pass
-
-
-def _kernel_copy(copy: t.Callable[[int, int, int], int], source_fd: int, target_fd: int) -> bool:
-    """Copy source_fd to its end into target_fd with copy (copy_file_range or sendfile); False if it does not apply."""
-    copied = 0
-    while True:
-        try:
-            count = copy(source_fd, target_fd, KERNEL_COPY_STEP)
-        except OSError as error:
-            if copied == 0 and error.errno in _NO_KERNEL_COPY:
-                return False
-            raise
-        if count == 0:
-            return True
-        copied += count
 
 
 def _file_digest(path: str) -> tuple[int, str]:
