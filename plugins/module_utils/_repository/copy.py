@@ -9,7 +9,9 @@ Only complete backups are copied (status complete or verified; never one that
 failed verification). For each backup, under the destination's component
 lock, the data files go first, each checked against the source manifest as it
 is read and against what was sent once it is stored on the destination (S3
-SHA-256 checksums, or read back); the manifest goes last. A copy cut short at
+SHA-256 checksums, or read back); a local file copied to a local destination
+goes through the kernel and is checked once, on the destination, before it
+is renamed into place (see _copy_checked); the manifest goes last. A copy cut short at
 any point is therefore an incomplete backup on the destination, invisible to
 restores, and the next run resumes it: a file already there with the right
 size and SHA-256 is kept, not sent again.
