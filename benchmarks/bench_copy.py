@@ -83,9 +83,9 @@ def timed(function) -> tuple[float, dict, t.Any]:
     return seconds, {"cpu_s": round(_cpu() - cpu, 2), "load_1min": f"{load:.1f} -> {os.getloadavg()[0]:.1f}"}, value
 
 
-def _details(bare: dict, ours: dict, **more: t.Any) -> dict:
-    return {**more, "bare_cpu_s": bare["cpu_s"], "ours_cpu_s": ours["cpu_s"],
-            "bare_load": bare["load_1min"], "ours_load": ours["load_1min"]}
+def _details(bare_use: dict, ours_use: dict, **more: t.Any) -> dict:
+    return {**more, "bare_cpu_s": bare_use["cpu_s"], "ours_cpu_s": ours_use["cpu_s"],
+            "bare_load": bare_use["load_1min"], "ours_load": ours_use["load_1min"]}
 
 
 def _random(sink, size: int) -> None:
