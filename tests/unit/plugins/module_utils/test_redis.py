@@ -151,7 +151,8 @@ def test_a_truncated_or_foreign_command_stream_is_refused():
 
 
 def test_commands_are_located_by_their_position():
-    produce = lambda sink: feed(sink, STREAM, 1 << 20)  # noqa: E731
+    def produce(sink):
+        feed(sink, STREAM, 1 << 20)
     assert rd.locate_command(produce, 0, "dump") == (0, None)
     assert rd.locate_command(produce, 2, "dump") == (0, b"b")
     assert rd.locate_command(produce, 4, "dump") == (3, b"c")
@@ -207,8 +208,7 @@ def test_stream_is_sent_as_is_and_every_reply_counted():
 def test_restore_of_an_existing_key_names_it_and_says_what_to_do():
     fake = FakeRedis(lambda arguments: "BUSYKEY Target key name already exists." if arguments[1:2] == [b"b"] else None)
     target = rd.RedisTarget(host="127.0.0.1", port=fake.port)
-    produce = lambda sink: sink.write(STREAM)  # noqa: E731
-    answered, error = rd.stream_restore(target, produce)
+    answered, error = rd.stream_restore(target, lambda sink: sink.write(STREAM))
     assert error == (2, "BUSYKEY Target key name already exists.")
     assert answered == 4  # the error stops the sending, not what was already sent
     with pytest.raises(DrError, match=r"Redis at 127.0.0.1:\d+: RESTORE of key b'b' in db0 failed: BUSYKEY .* "
