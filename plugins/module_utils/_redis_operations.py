@@ -212,9 +212,8 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
             # Key counts and samples first (cheap); when they match, every key of the dump is compared.
             exact = flush or not replace
             if not rd.check_against(target, verification, exact=exact):
-                with repository.open_file(entry, KEYS_FILE) as stream:
-                    drift = rd.differences_from_records(
-                        target, rd.RecordReader(stream, f"{entry.label}: {KEYS_FILE}"), exact=exact)
+                with key_records(repository, entry) as records:
+                    drift = rd.differences_from_records(target, records, exact=exact)
                 if not drift:
                     result["msg"] = (f"Redis at {target.address} already holds every key of {entry.label} "
                                      "with its value and expiry")
