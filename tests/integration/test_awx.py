@@ -179,6 +179,14 @@ def test_job_template_credentials_are_defined_types() -> None:
         assert set(template["credentials"]) <= types, template["name"]
 
 
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
+def test_job_template_gets_every_credential_type(template: dict[str, t.Any]) -> None:
+    """Every playbook resolves the whole plan first: a variable the plan refers to (the TSIG key in a
+    backup job, say) that no credential of the job injects fails the job before it does anything."""
+    missing = {kind["name"] for kind in TEMPLATES["awx_credential_types"]} - set(template["credentials"])
+    assert not missing, f"{template['name']!r} lacks credential types {sorted(missing)}"
+
+
 def test_configure_playbook_passes_syntax_check() -> None:
     run = subprocess.run(
         [str(BIN / "ansible-playbook"), "--syntax-check", "awx/configure.yml"],
