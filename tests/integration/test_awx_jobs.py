@@ -431,6 +431,46 @@ def test_backup_template_puts_a_verified_backup_of_every_component_in_the_reposi
         assert found - backed_up["before"][component], f"the backup job left no new verified backup of {component}"
 
 
+def test_level3_workflow_nodes_run_in_order_then_failback(jobs, lab, backed_up):
+    """restore -> verify -> (approval: a human in AWX, skipped here) -> dns_failover, then failback.
+
+    Right after the backup job: the DNS node's RPO gate (the plan's 900 s)
+    must find data younger than that, however slow the machine."""
+    nodes = {node["identifier"]: node for node in WORKFLOW["nodes"]}
+    order, current = [], "restore"
+    while current:
+        order.append(current)
+        following = nodes[current]["related"]["success_nodes"]
+        current = following[0]["identifier"] if following else None
+    assert order == ["restore", "verify", "approve", "dns_failover"]
+
+    # Wipe the secondary's copy so the restore node has to bring it back.
+    with database(lab, "secondary") as connection, connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS awx_orders")
+    answers = {"confirm": "yes"}
+    for identifier in order:
+        node = nodes[identifier]
+        if node["unified_job_template"]["type"] == "workflow_approval":
+            continue  # AWX waits for a human; the test approves by going on.
+        run = jobs.launch(node["unified_job_template"]["name"], answers, job_tags=node["job_tags"],
+                          survey=WORKFLOW["survey"])
+        assert_ok(run, f"workflow node {identifier}")
+        if identifier == "restore":
+            assert snapshot(lab, "secondary") == backed_up["data"]
+            assert not healthy(lab, "secondary"), "the restore node must not start services"
+            assert answer(lab)[0] == address(lab, "primary"), "the restore node must not move DNS"
+        elif identifier == "verify":
+            assert healthy(lab, "secondary")
+            assert answer(lab)[0] == address(lab, "primary"), "the verify node must not move DNS"
+        else:
+            assert answer(lab)[0] == address(lab, "secondary")
+
+    back = jobs.launch("resilience.dr failback", {"confirm": "yes"})
+    assert_ok(back, "failback job after the workflow")
+    assert answer(lab)[0] == address(lab, "primary")
+    assert healthy(lab, "primary") and not healthy(lab, "secondary")
+
+
 def test_level1_template_refuses_on_the_survey_default_then_restores_the_component(jobs, lab, backed_up):
     with database(lab) as connection, connection.cursor() as cursor:
         cursor.execute("DELETE FROM awx_orders WHERE id > 700")
@@ -466,6 +506,8 @@ def test_level2_template_restores_every_component(jobs, lab, backed_up):
 @pytest.mark.skipif(not FULL, reason="the level 3 workflow runs level3_site.yml for real; set AWX_JOBS_FULL=1")
 def test_level3_template_fails_over_and_failback_template_returns(jobs, lab, backed_up):
     assert answer(lab)[0] == address(lab, "primary")
+    # Fresh backups: the jobs above took minutes, and the DNS step's RPO gate allows 900 s.
+    assert_ok(jobs.launch("resilience.dr backup"), "backup job before level 3")
     run = jobs.launch("resilience.dr level 3 - site failover", {"confirm": "yes"})
     assert_ok(run, "level 3 job")
     assert_no_secret_printed(run, lab)
@@ -483,7 +525,7 @@ def test_level3_template_fails_over_and_failback_template_returns(jobs, lab, bac
 @pytest.mark.skipif(FULL, reason="runs for real in test_level3_template_fails_over_and_failback_template_returns")
 def test_level3_template_as_a_check_job_moves_nothing(jobs, lab, backed_up):
     """Job type Check (every template prompts for it): the one-run level 3 template previews the
-    failover. Its playbook runs for real, stage by stage, through the workflow test below."""
+    failover. Its playbook runs for real, stage by stage, through the workflow test above."""
     before = answer(lab)
     assert before[0] == address(lab, "primary")
     run = jobs.launch("resilience.dr level 3 - site failover", {"confirm": "yes"}, job_type="check")
@@ -493,43 +535,6 @@ def test_level3_template_as_a_check_job_moves_nothing(jobs, lab, backed_up):
     assert {result["component"] for result in restores} == {"orders-db", "sessions", "uploads"}, \
         "the preview must plan a restore of every component"
     assert answer(lab) == before and not healthy(lab, "secondary")
-
-
-def test_level3_workflow_nodes_run_in_order_then_failback(jobs, lab, backed_up):
-    """restore -> verify -> (approval: a human in AWX, skipped here) -> dns_failover, then failback."""
-    nodes = {node["identifier"]: node for node in WORKFLOW["nodes"]}
-    order, current = [], "restore"
-    while current:
-        order.append(current)
-        following = nodes[current]["related"]["success_nodes"]
-        current = following[0]["identifier"] if following else None
-    assert order == ["restore", "verify", "approve", "dns_failover"]
-
-    # Wipe the secondary's copy so the restore node has to bring it back.
-    with database(lab, "secondary") as connection, connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS awx_orders")
-    answers = {"confirm": "yes"}
-    for identifier in order:
-        node = nodes[identifier]
-        if node["unified_job_template"]["type"] == "workflow_approval":
-            continue  # AWX waits for a human; the test approves by going on.
-        run = jobs.launch(node["unified_job_template"]["name"], answers, job_tags=node["job_tags"],
-                          survey=WORKFLOW["survey"])
-        assert_ok(run, f"workflow node {identifier}")
-        if identifier == "restore":
-            assert snapshot(lab, "secondary") == backed_up["data"]
-            assert not healthy(lab, "secondary"), "the restore node must not start services"
-            assert answer(lab)[0] == address(lab, "primary"), "the restore node must not move DNS"
-        elif identifier == "verify":
-            assert healthy(lab, "secondary")
-            assert answer(lab)[0] == address(lab, "primary"), "the verify node must not move DNS"
-        else:
-            assert answer(lab)[0] == address(lab, "secondary")
-
-    back = jobs.launch("resilience.dr failback", {"confirm": "yes"})
-    assert_ok(back, "failback job after the workflow")
-    assert answer(lab)[0] == address(lab, "primary")
-    assert healthy(lab, "primary") and not healthy(lab, "secondary")
 
 
 def test_security_incident_template_rotates_the_application_passwords(jobs, lab, backed_up):
