@@ -26,9 +26,10 @@ A restore run in the background (async with poll 0, as the level 2 and 3
 playbooks do for the components of one restore step) reports twice: the
 launch (``ansible_job_id``, ``started``, not ``finished``) and later the
 ``async_status`` result carrying the module's result. Its event takes the
-launching task's action and name, starts when that task started and ends
-``duration_s`` later (the module's own time; never after the result was
-seen), so components restored at the same time show overlapping times.
+launching task's action and name, starts when that task started (like a
+task run in the foreground) and ends ``duration_s`` (the module's own time)
+after the launch returned, when the job was running: never after the result
+was seen. Components restored at the same time show overlapping times.
 
 In a loop result each item counts on its own: a failed item's component is
 not counted as recovered, and the items that succeeded are, even when the
@@ -230,8 +231,8 @@ class Timeline:
         self.tasks: list[dict[str, t.Any]] = []
         self.events: list[dict[str, t.Any]] = []
         self._task_starts: dict[str, tuple[str, datetime, str]] = {}
-        # Background jobs by ansible_job_id: (task name, task start, action).
-        self._jobs: dict[str, tuple[str, datetime, str]] = {}
+        # Background jobs by ansible_job_id: (task name, task start, action, when the launch returned).
+        self._jobs: dict[str, tuple[str, datetime, str, datetime]] = {}
         self.plan: t.Any = None
         self.incident_start_value: t.Any = None
         self.check_mode = False
@@ -278,13 +279,13 @@ class Timeline:
         for part, part_status in _result_parts(result, status):
             job_id = _text(part.get("ansible_job_id"))
             if job_id and part.get("started") and not part.get("finished"):
-                self._jobs[job_id] = (task_name, started, task_action)
+                self._jobs[job_id] = (task_name, started, task_action, moment)
                 continue
             part_name, part_start, part_end, part_action = task_name, started, moment, task_action
             if job_id and job_id in self._jobs:
-                part_name, part_start, part_action = self._jobs[job_id]
+                part_name, part_start, part_action, launched = self._jobs[job_id]
                 if isinstance(part.get("duration_s"), (int, float)):
-                    part_end = min(moment, part_start + timedelta(seconds=float(part["duration_s"])))
+                    part_end = min(moment, launched + timedelta(seconds=float(part["duration_s"])))
             for event in component_events(part_action, part):
                 event.update(task=part_name, host=host, start=format_time(part_start), end=format_time(part_end),
                              status=part_status)

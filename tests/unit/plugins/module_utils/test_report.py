@@ -294,11 +294,11 @@ def test_background_restores_take_their_times_from_the_launch_and_their_own_dura
     report = timeline.report()
     [orders] = [event for event in report["events"] if event.get("component") == "orders-db"]
     assert orders["kind"] == "restore" and orders["task"] == "Restore orders-db" and orders["status"] == "changed"
-    assert orders["start"] == "2026-11-23T04:00:00Z" and orders["end"] == "2026-11-23T04:00:20Z"
+    assert orders["start"] == "2026-11-23T04:00:00Z" and orders["end"] == "2026-11-23T04:00:20.500000Z"
     [sessions] = [event for event in report["events"] if event.get("component") == "sessions"]
     assert sessions["status"] == "failed" and sessions["start"] == "2026-11-23T04:00:01Z"
     assert [entry["component"] for entry in report["components"]] == ["orders-db"]
-    assert report["rto_seconds"] == 20.0
+    assert report["rto_seconds"] == 20.5
 
 
 def test_a_background_restore_never_ends_after_its_result_was_seen():
