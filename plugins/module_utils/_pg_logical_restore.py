@@ -431,10 +431,15 @@ def _finish_pg_restore(restore: RunningCommand, output: _Output, entry: BackupEn
 def _compare_target(params: ConnectionParams, database: str, expected: dict[str, t.Any], jobs: int,
                     entry: BackupEntry) -> tuple[dict[str, t.Any], str | None]:
     """(what was checked, None) when the database matches the backup's verification data, else ({}, what differs)."""
+    fingerprinter = _pg_verify.Fingerprinter(lambda: connect(params, database), jobs)
     try:
-        return _verify(params, database, expected, jobs, entry), None
+        with connected(params, database) as connection:
+            return _pg_verify.compare(expected, fingerprinter, connection,
+                                      f"database {database} against {entry.label}"), None
     except VerificationFailed as error:
         return {}, error.message
+    finally:
+        fingerprinter.close()
 
 
 def _set_marker(admin: t.Any, database: str, text: str) -> None:
