@@ -288,10 +288,10 @@ class AwxJobs:
 
 # --- What users see -------------------------------------------------------------------------------
 
-def database(lab: dict, site: str = "primary"):
+def database(lab: dict, site: str = "primary", name: str = "shopfront"):
     server = lab["sites"][site]["postgresql"]
     connection = psycopg2.connect(host=server["host"], port=server["port"], user=server["user"],
-                                  password=server["password"], dbname="shopfront", connect_timeout=5)
+                                  password=server["password"], dbname=name, connect_timeout=5)
     connection.autocommit = True
     return connection
 
@@ -369,6 +369,8 @@ def lab_as_others_expect_it(lab) -> t.Iterator[None]:
     dns_before = answer(lab)
     app = lab["sites"]["primary"]["app"]
     original_environment = Path(app["environment_file"]).read_text()
+    redis_config = Path(lab["sites"]["primary"]["redis"]["config"])
+    original_redis_config = redis_config.read_text()
     yield
     original = dict(line.split("=", 1) for line in original_environment.splitlines() if "=" in line)
     primary = lab["sites"]["primary"]
@@ -383,7 +385,10 @@ def lab_as_others_expect_it(lab) -> t.Iterator[None]:
         admin_cache.acl_setuser(primary["redis"]["app_user"], enabled=True, reset_passwords=True,
                                 passwords=["+" + original["SHOPFRONT_REDIS_PASSWORD"]], keys=["*"], channels=["*"],
                                 commands=["+@all", "-@admin", "-@dangerous"])
-        admin_cache.config_rewrite()
+        # The rotation rewrote redis.conf: the lab's own file (a restart keeps the lab's password,
+        # and the lab role finds nothing to change).
+        redis_config.write_text(original_redis_config)
+        redis_config.chmod(0o600)  # CONFIG REWRITE made a new file with the default mode
         Path(app["environment_file"]).write_text(original_environment)
     for service in ("api", "worker"):
         lab_ctl(lab["sites"]["secondary"]["app"]["services"][service]["ctl"], "stop")
@@ -444,9 +449,12 @@ def test_level3_workflow_nodes_run_in_order_then_failback(jobs, lab, backed_up):
         current = following[0]["identifier"] if following else None
     assert order == ["restore", "verify", "approve", "dns_failover"]
 
-    # Wipe the secondary's copy so the restore node has to bring it back.
-    with database(lab, "secondary") as connection, connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS awx_orders")
+    # Wipe the secondary's copy (if an earlier run left one) so the restore node has to bring it back.
+    admin = database(lab, "secondary", "postgres")
+    try:
+        admin.cursor().execute("DROP DATABASE IF EXISTS shopfront WITH (FORCE)")  # outside a transaction block
+    finally:
+        admin.close()
     answers = {"confirm": "yes"}
     for identifier in order:
         node = nodes[identifier]
