@@ -241,19 +241,21 @@ FLUSH_EVERY = 64 * 1024 * 1024  # a file being copied is written out (fdatasync)
 
 
 class _Follower(threading.Thread):
-    """Hashes a file being copied step by step behind the copy, and has it written out as it grows.
+    """Follows a file being written: has it written out as it grows and (for copies) hashes it behind the writer.
 
     The kernel holds dirty pages until fsync (or its 30 s timer), so a plain
-    copy first copies, then waits for the disk; writing out every
+    write first writes, then waits for the disk; writing out every
     FLUSH_EVERY bytes, and hashing what was copied while the next step is
-    copied, overlaps the three.
+    copied, overlaps the three. Streams hashed by their writer (a backup
+    being compressed) are only written out (hashing=False).
     """
 
-    def __init__(self, descriptor: int) -> None:
-        super().__init__(name="copy-check", daemon=True)
+    def __init__(self, descriptor: int, hashing: bool = True) -> None:
+        super().__init__(name="copy-check" if hashing else "write-behind", daemon=True)
         self.descriptor = descriptor
+        self.hashing = hashing
         self._digest = hashlib.sha256()
-        self._hashed = 0
+        self._followed = 0
         self._flushed = 0
         self._copied = 0
         self._finished = False
@@ -266,15 +268,15 @@ class _Follower(threading.Thread):
             self._copied = total
             self._changed.notify()
 
-    def finish(self) -> tuple[int, str]:
-        """Wait for the hashing and writing out to catch up; the size and SHA-256 of the file."""
+    def finish(self) -> tuple[int, str] | None:
+        """Wait for the hashing and writing out to catch up; the size and SHA-256 of the file (None without hashing)."""
         with self._changed:
             self._finished = True
             self._changed.notify()
         self.join()
         if self.error is not None:
             raise self.error
-        return self._hashed, self._digest.hexdigest()
+        return (self._followed, self._digest.hexdigest()) if self.hashing else None
 
     def stop(self) -> None:
         with self._changed:
@@ -286,12 +288,14 @@ class _Follower(threading.Thread):
         try:
             while True:
                 with self._changed:
-                    while self._copied == self._hashed and not (self._finished or self._stopping):
+                    while self._copied == self._followed and not (self._finished or self._stopping):
                         self._changed.wait()
-                    if self._stopping or (self._finished and self._copied == self._hashed):
+                    if self._stopping or (self._finished and self._copied == self._followed):
                         return
                     copied = self._copied
-                self._hash(self._hashed, copied)
+                if self.hashing:
+                    self._hash(self._followed, copied)
+                self._followed = copied
                 if copied - self._flushed >= FLUSH_EVERY:
                     os.fdatasync(self.descriptor)
                     self._flushed = copied
@@ -304,7 +308,6 @@ class _Follower(threading.Thread):
         with mmap.mmap(self.descriptor, end - offset, access=mmap.ACCESS_READ, offset=offset) as mapped:
             with memoryview(mapped) as view:
                 self._digest.update(view[start - offset:])
-        self._hashed = end
 
 
 class _LocalWriter:
@@ -323,6 +326,8 @@ class _LocalWriter:
         self._file = os.fdopen(descriptor, "wb", buffering=0)
         self._done = False
         self._follower: _Follower | None = None
+        self._written = 0
+        self._announced = 0
 
     def write(self, data: bytes) -> int:
         try:
@@ -333,6 +338,14 @@ class _LocalWriter:
         except OSError as error:
             self.abort()
             _raise_os_error(error, "write", self._path)
+        self._written += len(data)
+        if self._written - self._announced >= FLUSH_EVERY:
+            # Large streams are written out behind the writer, so commit's fsync has little left to wait for.
+            if self._follower is None:
+                self._follower = _Follower(os.dup(self._file.fileno()), hashing=False)
+                self._follower.start()
+            self._follower.copied(self._written)
+            self._announced = self._written
         return len(data)
 
     def copy_file(self, source: t.BinaryIO) -> None:
@@ -377,14 +390,16 @@ class _LocalWriter:
         renamed into place (IntegrityError).
         """
         try:
+            followed = None
+            if self._follower is not None:
+                followed = self._follower.finish()
+                self._close_follower()
             if expect is None:
                 os.fsync(self._file.fileno())
-            elif self._follower is not None:
-                actual = self._follower.finish()
-                self._close_follower()
+            elif followed is not None:
                 os.fsync(self._file.fileno())
-                if actual != expect:
-                    raise _mismatch(self._path, actual, expect)
+                if followed != expect:
+                    raise _mismatch(self._path, followed, expect)
             else:
                 self._flush_and_check(expect)
             self._file.close()
