@@ -70,7 +70,6 @@ def incident(lab, aws) -> t.Iterator[dict[str, t.Any]]:
                             commands=["+@all", "-@admin", "-@dangerous"])
     # The rotation rewrote redis.conf: the lab's own file (a restart keeps the lab's password).
     redis_config.write_text(original_redis_config)
-    redis_config.chmod(0o600)  # CONFIG REWRITE made a new file with the default mode
     Path(app["environment_file"]).write_text(original_file)
     for name in ("api", "worker"):
         lab_ctl(app["services"][name]["ctl"], "restart")
@@ -104,6 +103,8 @@ def test_security_incident_rotates_passwords_ends_sessions_and_keeps_evidence(an
     assert db_login(lab, new_db)
     assert not redis_login(lab, original["SHOPFRONT_REDIS_PASSWORD"]), "the old Redis password must be refused"
     assert redis_login(lab, new_redis)
+    redis_config = Path(lab["sites"]["primary"]["redis"]["config"])
+    assert stat.S_IMODE(redis_config.stat().st_mode) == 0o600, "the rewritten redis.conf holds password hashes"
     with pytest.raises(psycopg2.Error):
         with old_session.cursor() as cursor:
             cursor.execute("SELECT 1")
