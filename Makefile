@@ -67,7 +67,7 @@ units: ## ansible-test units for module_utils and modules
 	scripts/ansible-test.sh units --venv --python $(PYTHON_VERSION) --color no --requirements
 
 integration: lab-up ## Modules, roles and playbooks through ansible-playbook against the lab
-	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest tests/integration --durations=20 $(PYTEST_ARGS)
 
 bench: lab-up ## Side-by-side timings against the bare tools (not part of make test)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
