@@ -245,6 +245,36 @@ def s3_bucket(aws: dict[str, str], request: pytest.FixtureRequest) -> t.Iterator
     client.delete_bucket(Bucket=name)
 
 
+def put_back_app_credentials(lab: dict, environment_text: str, redis_config_text: str) -> None:
+    """Puts the lab application's passwords back after a test rotated them (a security incident run).
+
+    The database role and the Redis ACL user get the passwords of environment_text
+    (the application's environment file as it was), and redis.conf, which the
+    rotation rewrote, gets its old text (a restart keeps the lab's password and
+    the lab role finds nothing to change).
+    """
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    import redis  # pylint: disable=import-outside-toplevel
+
+    primary = lab["sites"]["primary"]
+    original = dict(line.split("=", 1) for line in environment_text.splitlines() if "=" in line)
+    admin = psycopg2.connect(host=primary["postgresql"]["host"], port=primary["postgresql"]["port"], dbname="postgres",
+                             user=primary["postgresql"]["user"], password=primary["postgresql"]["password"])
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("ALTER ROLE shopfront PASSWORD %s", (original["SHOPFRONT_DB_PASSWORD"],))
+    finally:
+        admin.close()
+    redis.Redis(host=primary["redis"]["host"], port=primary["redis"]["port"], password=primary["redis"]["password"]).acl_setuser(
+        primary["redis"]["app_user"], enabled=True, reset_passwords=True, passwords=["+" + original["SHOPFRONT_REDIS_PASSWORD"]],
+        keys=["*"], channels=["*"], commands=["+@all", "-@admin", "-@dangerous"])
+    redis_config = Path(primary["redis"]["config"])
+    redis_config.write_text(redis_config_text)
+    redis_config.chmod(0o600)
+    Path(primary["app"]["environment_file"]).write_text(environment_text)
+
+
 def lab_ctl(path: str, action: str) -> str:
     """Start, stop or query one lab server through its control script."""
     completed = subprocess.run([path, action], capture_output=True, text=True, check=False)

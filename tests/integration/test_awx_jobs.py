@@ -62,7 +62,7 @@ import redis
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .conftest import LAB_DIR, REPOSITORY_ROOT, PlaybookRun, lab_ctl
+from .conftest import LAB_DIR, REPOSITORY_ROOT, PlaybookRun, lab_ctl, put_back_app_credentials
 from .lab_dns import answer, set_record
 
 # The one-run level 3 template and the drill repeat, for real, what the
@@ -372,24 +372,13 @@ def lab_as_others_expect_it(lab) -> t.Iterator[None]:
     redis_config = Path(lab["sites"]["primary"]["redis"]["config"])
     original_redis_config = redis_config.read_text()
     yield
-    original = dict(line.split("=", 1) for line in original_environment.splitlines() if "=" in line)
     primary = lab["sites"]["primary"]
     for server in ("postgresql", "redis"):
         if lab_ctl(primary[server]["ctl"], "status").strip() != "running":
             lab_ctl(primary[server]["ctl"], "start")
     if Path(app["environment_file"]).read_text() != original_environment:
         # The security incident job rotated the application's passwords: put the lab's back.
-        with database(lab) as admin, admin.cursor() as cursor:
-            cursor.execute("ALTER ROLE shopfront PASSWORD %s", (original["SHOPFRONT_DB_PASSWORD"],))
-        admin_cache = cache(lab)
-        admin_cache.acl_setuser(primary["redis"]["app_user"], enabled=True, reset_passwords=True,
-                                passwords=["+" + original["SHOPFRONT_REDIS_PASSWORD"]], keys=["*"], channels=["*"],
-                                commands=["+@all", "-@admin", "-@dangerous"])
-        # The rotation rewrote redis.conf: the lab's own file (a restart keeps the lab's password,
-        # and the lab role finds nothing to change).
-        redis_config.write_text(original_redis_config)
-        redis_config.chmod(0o600)  # CONFIG REWRITE made a new file with the default mode
-        Path(app["environment_file"]).write_text(original_environment)
+        put_back_app_credentials(lab, original_environment, original_redis_config)
     for service in ("api", "worker"):
         lab_ctl(lab["sites"]["secondary"]["app"]["services"][service]["ctl"], "stop")
         lab_ctl(app["services"][service]["ctl"], "restart")

@@ -16,7 +16,7 @@ import pytest
 import redis
 import yaml
 
-from .conftest import LAB_DIR, boto3_client, lab_ctl
+from .conftest import LAB_DIR, boto3_client, lab_ctl, put_back_app_credentials
 
 PLAYBOOK = "playbooks/security_incident.yml"
 
@@ -56,21 +56,7 @@ def incident(lab, aws) -> t.Iterator[dict[str, t.Any]]:
     assert db_login(lab, original["SHOPFRONT_DB_PASSWORD"]) and redis_login(lab, original["SHOPFRONT_REDIS_PASSWORD"])
     yield {"plan": plan, "app": app, "original": original}
 
-    primary = lab["sites"]["primary"]
-    admin = psycopg2.connect(host=primary["postgresql"]["host"], port=primary["postgresql"]["port"], dbname="postgres",
-                             user=primary["postgresql"]["user"], password=primary["postgresql"]["password"])
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("ALTER ROLE shopfront PASSWORD %s", (original["SHOPFRONT_DB_PASSWORD"],))
-    admin.close()
-    admin_cache = redis.Redis(host=primary["redis"]["host"], port=primary["redis"]["port"],
-                              password=primary["redis"]["password"])
-    admin_cache.acl_setuser(primary["redis"]["app_user"], enabled=True, reset_passwords=True,
-                            passwords=["+" + original["SHOPFRONT_REDIS_PASSWORD"]], keys=["*"], channels=["*"],
-                            commands=["+@all", "-@admin", "-@dangerous"])
-    # The rotation rewrote redis.conf: the lab's own file (a restart keeps the lab's password).
-    redis_config.write_text(original_redis_config)
-    Path(app["environment_file"]).write_text(original_file)
+    put_back_app_credentials(lab, original_file, original_redis_config)
     for name in ("api", "worker"):
         lab_ctl(app["services"][name]["ctl"], "restart")
 
