@@ -9,8 +9,10 @@ to <target>_before_<time> (kept, or dropped with keep_previous: false). A
 failure at any step drops the new database: the target stays as it was.
 
 The restored database carries a marker in its comment,
-"resilience.dr: restored backup <id> of component <c> at <time>", so that
-running the same restore again changes nothing.
+"resilience.dr: restored backup <id> of component <c> at <time>". Running
+the same restore again changes nothing when the marker names the backup and
+the database still matches the backup's row counts and checksums; rows
+changed since are restored again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     ConfigurationError,
     DrError,
     TargetNotEmpty,
+    VerificationFailed,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import DUMP_DIRECTORY, GLOBALS_FILE
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
@@ -152,10 +155,16 @@ def logical_restore(
             "consistency_point": manifest.consistency_point, "source": manifest.source,
             "diff": {"before": _public(before), "after": after},
         }
-        if marker.get("backup_id") == entry.backup_id and marker.get("component") == component and not force:
-            result["diff"]["after"] = _public(before)
-            return {**result, "changed": False, "action": "none",
-                    "msg": f"database {target} already holds {entry.label} (restored {marker.get('restored_at')})"}
+        if not force and marker.get("backup_id") == entry.backup_id and marker.get("component") == component:
+            # The marker only names the backup restored last; the data may have changed since.
+            # Unchanged means the target still matches the backup's row counts and checksums.
+            checked, drift = _compare_target(params, target, expected, jobs, entry)
+            if drift is None:
+                result["diff"]["after"] = _public(before)
+                return {**result, "changed": False, "action": "none", "verified": checked,
+                        "msg": f"database {target} still holds {entry.label} (restored {marker.get('restored_at')}, "
+                               "row counts and checksums match)"}
+            result["drift"] = drift
         if before["exists"] and before.get("tables") is None and not clean:
             raise TargetNotEmpty(f"database {target} on {params.where} does not allow connections, so its content "
                                  "cannot be checked; set clean: true to replace it")
@@ -294,6 +303,15 @@ def _verify(params: ConnectionParams, database: str, expected: dict[str, t.Any],
                                       f"restore of {entry.label} (checked before it replaced anything)")
     finally:
         fingerprinter.close()
+
+
+def _compare_target(params: ConnectionParams, database: str, expected: dict[str, t.Any], jobs: int,
+                    entry: BackupEntry) -> tuple[dict[str, t.Any], str | None]:
+    """(what was checked, None) when the database matches the backup's verification data, else ({}, what differs)."""
+    try:
+        return _verify(params, database, expected, jobs, entry), None
+    except VerificationFailed as error:
+        return {}, error.message
 
 
 def _set_marker(admin: t.Any, database: str, text: str) -> None:

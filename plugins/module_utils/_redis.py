@@ -27,6 +27,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     VerificationFailed,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._module import missing_library_message
+from ansible_collections.resilience.dr.plugins.module_utils._redis_payload import same_value
 from ansible_collections.resilience.dr.plugins.module_utils._timing import wait_for
 
 try:
@@ -288,6 +289,58 @@ def check_against(target: RedisTarget, verification: dict[str, t.Any], *, exact:
             if str(db) not in databases and counts["keys"]:
                 problems.append(f"db{db} holds {counts['keys']} keys, the backup recorded none")
     return problems
+
+
+def differences_from_records(target: RedisTarget, records: t.Iterable[tuple[int, bytes, bytes, int]], *,
+                             exact: bool, show: int = 5) -> list[str]:
+    """Keys of an online dump the server does not hold as recorded (empty when a restore would change nothing).
+
+    Every record is compared, not a sample: values by their DUMP payload
+    (sets and hashes as collections, see _redis_payload), expiries within a
+    second of the recorded absolute time. Records already expired are expected to be
+    gone. exact: the server holds no other keys in the dump's databases.
+    """
+    wrong: list[str] = []
+    live: dict[int, int] = {}
+    batches: dict[int, list[tuple[bytes, bytes, int]]] = {}
+
+    def compare(db: int, batch: list[tuple[bytes, bytes, int]]) -> None:
+        client = target.client(db)
+
+        def read() -> list[t.Any]:
+            pipe = client.pipeline(transaction=False)
+            for key, _value, _expire_at in batch:
+                pipe.dump(key)
+                pipe.pttl(key)
+            return pipe.execute()
+        answers = target.call(f"DUMP of db{db}", read)
+        now_ms = int(time.time() * 1000)  # after the answers: a PTTL is at most this batch's time old
+        for index, (key, value, expire_at) in enumerate(batch):
+            payload, ttl = answers[2 * index], answers[2 * index + 1]
+            if expire_at >= 0 and expire_at <= now_ms:
+                continue
+            live[db] = live.get(db, 0) + 1
+            if payload is None or not same_value(payload, value):
+                wrong.append(f"db{db} key {key!r} {'is missing' if payload is None else 'has another value'}")
+            elif (expire_at < 0) != (ttl < 0) or (expire_at >= 0 and abs(now_ms + ttl - expire_at) > 1000):
+                wrong.append(f"db{db} key {key!r} has another expiry")
+
+    for db, key, value, expire_at in records:
+        batch = batches.setdefault(db, [])
+        batch.append((key, value, expire_at))
+        if len(batch) >= BATCH:
+            compare(db, batch)
+            batches[db] = []
+        if len(wrong) >= show:
+            return wrong
+    for db, batch in batches.items():
+        if batch:
+            compare(db, batch)
+    if exact and not wrong:
+        for db, counts in sorted(keyspace(target, target.client()).items()):
+            if counts["keys"] > live.get(db, 0):
+                wrong.append(f"db{db} holds {counts['keys']} keys, the backup {live.get(db, 0)}")
+    return wrong[:show]
 
 
 # ---------------------------------------------------------------------- snapshots (BGSAVE)

@@ -206,8 +206,20 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
     if client is not None:
         before = {str(db): value for db, value in rd.keyspace(target, client).items()}
         result["diff"] = {"before": {"databases": before}, "after": {"databases": _expected(verification)}}
-        # With replace and no flush other keys may stay, so a matching server proves too little: restore.
-        if (flush or not replace) and not rd.check_against(target, verification, exact=True):
+        if method == "online":
+            # Key counts and samples first (cheap); when they match, every key of the dump is compared.
+            exact = flush or not replace
+            if not rd.check_against(target, verification, exact=exact):
+                with repository.open_file(entry, KEYS_FILE) as stream:
+                    drift = rd.differences_from_records(
+                        target, rd.RecordReader(stream, f"{entry.label}: {KEYS_FILE}"), exact=exact)
+                if not drift:
+                    result["msg"] = (f"Redis at {target.address} already holds every key of {entry.label} "
+                                     "with its value and expiry")
+                    return result
+                result["drift"] = drift
+        elif not rd.check_against(target, verification, exact=True):
+            # An RDB backup keeps no per-key records: key counts and sampled values decide.
             result["msg"] = f"Redis at {target.address} already holds the data of {entry.label}"
             return result
     if method == "online":

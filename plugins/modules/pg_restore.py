@@ -21,8 +21,9 @@ description:
   - O(restore_globals=true) creates the roles (and tablespaces) of the backup that do not exist on the server,
     with their attributes and passwords; existing roles are never changed (their current passwords stay).
   - 'The restored database carries a marker in its comment, C(resilience.dr: restored backup <id> of component
-    <c> at <time>); running the same restore again finds it and reports C(changed=false). O(force=true) restores
-    anyway.'
+    <c> at <time>). Running the same restore again compares the target with the backup's row counts and
+    checksums; it reports C(changed=false) only when they all match, and restores again when rows changed
+    since. O(force=true) restores without comparing.'
   - O(method=physical) restores a pgBackRest backup of the whole cluster into the new data directory
     O(data_dir), to O(target_time), O(target_lsn), O(target_name) or the end of the archived WAL, starts it on
     O(port) with archiving off, waits until recovery ends and the server accepts writes (promoted), and reports
@@ -91,7 +92,7 @@ options:
     default: true
   force:
     description:
-      - Restore even when the target already holds this backup.
+      - Restore even when the target already holds this backup and still matches it.
     type: bool
     default: false
   jobs:
@@ -210,6 +211,12 @@ action:
   description: C(create) (new database), C(replace) (swapped with the old one) or C(none) (already restored).
   returned: O(method=logical)
   type: str
+drift:
+  description: Why a target that already held this backup was restored again (the first difference found
+    against the backup's row counts and checksums).
+  returned: O(method=logical), when the target held this backup but its data changed since
+  type: str
+  sample: "table public.orders has 1000 rows, the backup recorded 1024"
 target_db:
   description: The database restored into.
   returned: O(method=logical)
@@ -234,7 +241,7 @@ roles_created:
 verified:
   description: What was checked against the backup's verification data; tables, rows, checksums,
     sequences, large objects.
-  returned: O(method=logical), when restored
+  returned: O(method=logical), when restored or found unchanged
   type: dict
   sample: {"tables": 4, "rows": 100512, "checksums": 4, "sequences": 2, "large_objects": 1}
 data_dir:

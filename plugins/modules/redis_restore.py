@@ -22,8 +22,11 @@ description:
     kept (a key whose expiry passed since the backup is not restored). The whole dump is read and checked before the
     server is touched. A server holding keys is refused unless O(flush=true) (empty it first) or O(replace=true)
     (overwrite keys of the same name, keep the others).
-  - When the server already holds the backup's data (same key counts per database, every sampled key equal), nothing
-    is done and the result is unchanged.
+  - When the server already holds the backup's data, nothing is done and the result is unchanged. With
+    O(method=online) that means every key of the dump has the recorded value and expiry (and, without O(replace),
+    no other keys exist); the key counts and sampled values are compared first and the whole dump only when they
+    match. An RDB backup keeps no per-key records, so with O(method=rdb) same key counts per database and equal
+    sampled keys decide.
   - O(validate_certs) applies to the TLS connections to the Redis server and to the S3 endpoint.
 author:
   - resilience.dr maintainers (@resilience-dr)
@@ -189,6 +192,13 @@ executed_commands:
   returned: always
   type: list
   elements: str
+drift:
+  description: With O(method=online), the first keys (up to five) whose value or expiry differ from the dump,
+    when key counts and samples matched but the data did not, so the backup was restored again.
+  returned: when the server held the backup's key counts and samples but not all of its keys
+  type: list
+  elements: str
+  sample: ["db0 key b'session:42' has another value"]
 msg:
   description: Why nothing was done, when the server already holds the backup's data.
   returned: when unchanged

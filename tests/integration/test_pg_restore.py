@@ -66,7 +66,16 @@ def test_round_trip_restores_every_type_and_role(ansible, pg: Pg, unique, cleanu
     assert not again["failed"], again["msg"]
     assert again["changed"] is False and again["backup_id"] == backup["backup_id"]
     assert check_again["changed"] is False
+    assert again["verified"]["checksums"] == 5, "unchanged is decided by comparing the data"
     assert pg.databases(f"{target}_") == [], "no temporary or previous database is left"
+
+    # A row changed after the restore: the marker still names the backup, yet the data differs.
+    pg.execute(target, "UPDATE pgbench_accounts SET filler = 'changed' WHERE aid = 1")
+    drifted, settled = ansible.sequence([(RESTORE, {**args, "clean": True}), (RESTORE, {**args, "clean": True})])
+    assert not drifted["failed"], drifted["msg"]
+    assert drifted["changed"] is True and "pgbench_accounts" in drifted["drift"], drifted.get("drift")
+    assert pg.content_checksum(target) == expected
+    assert settled["changed"] is False, settled.get("drift")
 
 
 def test_restore_refuses_non_empty_target_and_clean_swaps(ansible, pg: Pg, unique, cleanup_databases, tmp_path):
