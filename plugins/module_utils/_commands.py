@@ -146,6 +146,12 @@ class RunningCommand:
         self._stderr.seek(0)
         return stderr_tail(self._stderr.read())
 
+    def read_stderr(self, offset: int = 0) -> bytes:
+        """What the program wrote to stderr from byte `offset` on so far (to follow its progress)."""
+        if self._stderr.closed:
+            return b""
+        return os.pread(self._stderr.fileno(), 1 << 20, offset)
+
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the program; raise CommandFailed (with the tail of its stderr) unless it exited with 0."""
         try:

@@ -19,6 +19,7 @@ old one is kept as ``<path>.pre-restore-<backup_id>``.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fnmatch
@@ -27,10 +28,12 @@ import grp
 import hashlib
 import os
 import pwd
+import queue
 import shutil
 import stat
 import sys
 import tarfile
+import threading
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
@@ -48,6 +51,7 @@ KIND = "files"
 METHOD = "tar"
 ARCHIVE = "files.tar"
 CHUNK = 1024 * 1024
+BUFFER_SIZE = 1024 * 1024  # the archive is handed to the compressor in buffers of this size
 DIFF_LIMIT = 1000  # paths listed per category in diff and result
 SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
 
@@ -106,13 +110,18 @@ def excluded(name: str, patterns: t.Sequence[str]) -> bool:
 
 def _digest_file(path: str) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    buffer = memoryview(bytearray(CHUNK))
+    with open(path, "rb", buffering=0) as handle:
         while True:
-            data = handle.read(CHUNK)
-            if not data:
+            size = handle.readinto(buffer)
+            if not size:
                 break
-            digest.update(data)
+            digest.update(buffer[:size])
     return digest.hexdigest()
+
+
+# The SHA-256 of files as they were written, by (device, inode): (size, digest).
+Written = t.Dict[t.Tuple[int, int], t.Tuple[int, str]]
 
 
 @functools.lru_cache(maxsize=256)
@@ -128,8 +137,12 @@ def _owner_names(uid: int, gid: int) -> tuple[str, str]:
     return user, group
 
 
-def entry_of(path: str, st: os.stat_result, digest: bool = True) -> dict[str, t.Any]:
-    """The listing entry of one path as it is on disk."""
+def entry_of(path: str, st: os.stat_result, digest: bool = True, written: Written | None = None) -> dict[str, t.Any]:
+    """The listing entry of one path as it is on disk.
+
+    written has the SHA-256 of files hashed as they were written; a file of
+    another size (or not in it) is read and hashed here.
+    """
     user, group = _owner_names(st.st_uid, st.st_gid)
     entry: dict[str, t.Any] = {"uid": st.st_uid, "gid": st.st_gid, "user": user, "group": group}
     if stat.S_ISLNK(st.st_mode):
@@ -141,17 +154,19 @@ def entry_of(path: str, st: os.stat_result, digest: bool = True) -> dict[str, t.
     elif stat.S_ISREG(st.st_mode):
         entry.update(type="file", size=st.st_size, mtime=int(st.st_mtime))
         if digest:
-            entry["sha256"] = _digest_file(path)
+            known = written.get((st.st_dev, st.st_ino)) if written else None
+            entry["sha256"] = known[1] if known is not None and known[0] == st.st_size else _digest_file(path)
     else:
         entry["type"] = "special"
     return entry
 
 
-def scan_tree(root: str, subset: t.Sequence[str] = (), patterns: t.Sequence[str] = ()) -> Listing:
+def scan_tree(root: str, subset: t.Sequence[str] = (), patterns: t.Sequence[str] = (),
+              written: Written | None = None) -> Listing:
     """The listing of a tree on disk (the root is "."), for comparing with a backup's."""
     listing: Listing = {}
     if not subset:
-        listing["."] = entry_of(root, os.lstat(root))
+        listing["."] = entry_of(root, os.lstat(root), written=written)
 
     def walk(directory: str, prefix: str) -> None:
         try:
@@ -166,7 +181,7 @@ def scan_tree(root: str, subset: t.Sequence[str] = (), patterns: t.Sequence[str]
             st = os.lstat(full)
             inside = in_subset(relative, subset)
             if inside:
-                listing[relative] = entry_of(full, st)
+                listing[relative] = entry_of(full, st, written=written)
             if stat.S_ISDIR(st.st_mode) and (inside or any(path.startswith(relative + "/") for path in subset)):
                 walk(full, relative + "/")
 
@@ -198,15 +213,21 @@ def compare(expected: Listing, actual: Listing, check_owner: bool) -> dict[str, 
 # ---------------------------------------------------------------- backup
 
 
-class TreeArchiver:
-    """A directory as a readable PAX tar stream, with its listing recorded while it is read.
+class _Stopped(Exception):
+    """The consumer of an archive went away; the producer stops (never reported)."""
 
-    The archive is produced on demand by read() in the caller's thread (no
-    producer thread, no pipe): headers come from tarfile.TarInfo.tobuf, file
-    data is read, hashed and padded to tar's 512-byte blocks here.
+
+class TreeArchiver:
+    """A directory as a PAX tar archive, with its listing recorded while it is read.
+
+    The archive is written into buffers of BUFFER_SIZE bytes: headers from
+    tarfile.TarInfo.tobuf, file data read straight into the buffer
+    (readinto) and hashed from there, so each byte is read once, copied once
+    and hashed once. chunks() fills the buffers in a thread while the caller
+    compresses the previous ones; write() does it all in the caller's thread.
     """
 
-    def __init__(self, root: str, patterns: t.Sequence[str] = ()) -> None:
+    def __init__(self, root: str, patterns: t.Sequence[str] = (), buffer_size: int = BUFFER_SIZE) -> None:
         self.root = root
         self.patterns = list(patterns)
         self.listing: Listing = {}
@@ -215,52 +236,135 @@ class TreeArchiver:
         self.vanished: list[str] = []
         self.files = 0
         self.bytes = 0
-        self._tar = tarfile.TarFile(fileobj=_Discard(), mode="w", format=tarfile.PAX_FORMAT)  # for gettarinfo's hard links
-        self._chunks = self._generate()
-        self._buffer = bytearray()
+        self._buffer_size = buffer_size
+        self._inodes: dict[tuple[int, int], str] = {}  # first name of each file with several links
+        self._emit: t.Callable[[memoryview], memoryview] = lambda view: view
+        self._view = memoryview(bytearray(0))
+        self._position = 0
         self._offset = 0
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to size bytes; may return fewer (a whole chunk, without copying), b"" at the end."""
-        if not self._buffer and size > 0 and self._chunks is not None:
-            chunk = b""
-            while not chunk:  # padding may be empty; b"" means the end only when the archive ends
-                try:
-                    chunk = next(self._chunks)
-                except StopIteration:
-                    self._chunks = None
-                    return b""
-            if len(chunk) <= size:
-                return chunk
-            self._buffer += chunk
-        while (size < 0 or len(self._buffer) < size) and self._chunks is not None:
-            try:
-                self._buffer += next(self._chunks)
-            except StopIteration:
-                self._chunks = None
-        if size < 0 or size >= len(self._buffer):
-            data, self._buffer = bytes(self._buffer), bytearray()
-        else:
-            data = bytes(self._buffer[:size])
-            del self._buffer[:size]
-        return data
+    # ------------------------------------------------------------ consumers
 
     def write(self, sink: t.BinaryIO) -> None:
         """Write the whole archive to sink (for consumers that are pushed to)."""
-        while True:
-            data = self.read(CHUNK)
-            if not data:
+        def emit(view: memoryview) -> memoryview:
+            sink.write(view)
+            return self._view
+
+        self._produce(emit)
+
+    @contextlib.contextmanager
+    def chunks(self, depth: int = 4) -> t.Iterator[t.Iterator[memoryview]]:
+        """The archive as an iterator of filled buffers, produced by a thread while the caller consumes them.
+
+        A buffer goes back to the producer when the caller asks for the next
+        one. The producer's error (a file that shrank, an unreadable
+        directory) is raised by the iteration; leaving the block early stops
+        the producer.
+        """
+        free: queue.Queue[t.Any] = queue.Queue()
+        for _buffer in range(depth + 2):
+            free.put(memoryview(bytearray(self._buffer_size)))
+        filled: queue.Queue[t.Any] = queue.Queue()
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def emit(view: memoryview) -> memoryview:
+            filled.put(view)
+            buffer = free.get()
+            if stop.is_set():
+                raise _Stopped()
+            return buffer
+
+        def run() -> None:
+            try:
+                self._view = free.get()
+                self._produce(emit)
+            except _Stopped:
+                pass
+            except BaseException as error:  # handed to the consuming thread
+                errors.append(error)
+            finally:
+                filled.put(None)
+
+        def consume() -> t.Iterator[memoryview]:
+            while True:
+                view = filled.get()
+                if view is None:
+                    if errors:
+                        raise errors[0]
+                    return
+                yield view
+                free.put(memoryview(view.obj))  # type: ignore[arg-type]
+
+        thread = threading.Thread(target=run, name=f"archive {self.root}", daemon=True)
+        thread.start()
+        try:
+            yield consume()
+        finally:
+            stop.set()
+            free.put(memoryview(bytearray(0)))  # wake a producer waiting for a buffer
+            thread.join()
+
+    # ------------------------------------------------------------ the archive
+
+    def _produce(self, emit: t.Callable[[memoryview], memoryview]) -> None:
+        self._emit = emit
+        if not self._view.nbytes:
+            self._view = memoryview(bytearray(self._buffer_size))
+        self._position = 0
+        if self._entry(self.root, "."):
+            self._walk(self.root, "")
+        self._put(b"\0" * (2 * tarfile.BLOCKSIZE))
+        self._put(b"\0" * (-self._offset % tarfile.RECORDSIZE))
+        if self._position:
+            self._emit(self._view[:self._position])
+
+    def _flush(self) -> None:
+        view = self._emit(self._view)
+        self._view, self._position = view, 0
+
+    def _put(self, data: bytes) -> None:
+        self._offset += len(data)
+        while data:
+            room = self._view.nbytes - self._position
+            if len(data) <= room:
+                self._view[self._position:self._position + len(data)] = data
+                self._position += len(data)
+                if self._position == self._view.nbytes:
+                    self._flush()
                 return
-            sink.write(data)
+            self._view[self._position:] = data[:room]
+            self._position += room
+            data = data[room:]
+            self._flush()
 
-    def _generate(self) -> t.Iterator[bytes]:
-        yield from self._entry(self.root, ".")
-        yield from self._walk(self.root, "")
-        end = b"\0" * (2 * tarfile.BLOCKSIZE)
-        self._offset += len(end)
-        yield end + b"\0" * (-self._offset % tarfile.RECORDSIZE)
+    def _put_file(self, handle: t.Any, size: int, full: str) -> str:
+        """Copy size bytes of an open file into the buffers, hashing them from there."""
+        digest = hashlib.sha256()
+        remaining = size
+        while remaining:
+            room = self._view.nbytes - self._position
+            if not room:
+                self._flush()
+                continue
+            target = self._view[self._position:self._position + min(room, remaining)]
+            got = handle.readinto(target)
+            if not got:
+                raise SourceUnavailable(
+                    f"{full} shrank while it was being backed up (from {size} bytes); the backup is "
+                    "discarded: run it again when the file is not being rewritten", path=full,
+                )
+            digest.update(target[:got])
+            self._position += got
+            remaining -= got
+        self._offset += size
+        if self._position == self._view.nbytes:
+            self._flush()
+        self._put(b"\0" * (-size % tarfile.BLOCKSIZE))
+        return digest.hexdigest()
 
-    def _walk(self, directory: str, prefix: str) -> t.Iterator[bytes]:
+    def _walk(self, directory: str, prefix: str) -> None:
         try:
             names = sorted(os.listdir(directory))
         except FileNotFoundError:
@@ -274,76 +378,78 @@ class TreeArchiver:
                 self.excluded += 1
                 continue
             full = os.path.join(directory, name)
-            is_directory = yield from self._entry(full, relative)
-            if is_directory:
-                yield from self._walk(full, relative + "/")
+            if self._entry(full, relative):
+                self._walk(full, relative + "/")
 
-    def _header(self, info: tarfile.TarInfo) -> bytes:
-        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-        self._offset += len(header)
-        return header
+    def _tarinfo(self, full: str, relative: str, st: os.stat_result) -> tarfile.TarInfo | None:
+        """What TarFile.gettarinfo makes of a path, from a stat already taken and with cached owner names."""
+        info = tarfile.TarInfo(relative)
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            inode = (st.st_ino, st.st_dev)
+            first = self._inodes.get(inode) if st.st_nlink > 1 else None
+            if first is not None and first != relative:
+                info.type, info.linkname = tarfile.LNKTYPE, first
+            else:
+                info.type, info.size = tarfile.REGTYPE, st.st_size
+                if st.st_nlink > 1:
+                    self._inodes[inode] = relative
+        elif stat.S_ISDIR(mode):
+            info.type = tarfile.DIRTYPE
+        elif stat.S_ISLNK(mode):
+            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(full)
+        else:
+            return None
+        info.mode, info.uid, info.gid, info.mtime = mode, st.st_uid, st.st_gid, st.st_mtime
+        info.uname, info.gname = _owner_names(st.st_uid, st.st_gid)
+        return info
 
-    def _entry(self, full: str, relative: str) -> t.Generator[bytes, None, bool]:
+    def _header(self, info: tarfile.TarInfo) -> None:
+        self._put(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    def _entry(self, full: str, relative: str) -> bool:
+        """Archive one path; True when it is a directory to descend into."""
         try:
             st = os.lstat(full)
-            info = self._tar.gettarinfo(full, arcname=relative)
+            info = self._tarinfo(full, relative, st)
         except FileNotFoundError:
             self.vanished.append(relative)
             return False
         except OSError as error:
             raise SourceUnavailable(f"cannot read {full} to back it up: {error.strerror}", path=full) from None
-        if info is None or not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
+        if info is None:
             self.skipped.append(relative)
             return False
-        entry = entry_of(full, st, digest=False)
+        user, group = info.uname, info.gname
+        entry: dict[str, t.Any] = {"uid": st.st_uid, "gid": st.st_gid, "user": user, "group": group}
+        if info.issym():
+            entry.update(type="symlink", target=info.linkname)
+        else:
+            entry["mode"] = stat.S_IMODE(st.st_mode) & ~SPECIAL_BITS
         if info.isreg():
             try:
-                handle = open(full, "rb")
+                handle = open(full, "rb", buffering=0)  # pylint: disable=consider-using-with
             except FileNotFoundError:
                 self.vanished.append(relative)
                 return False
             except OSError as error:
                 raise SourceUnavailable(f"cannot read {full} to back it up: {error.strerror}", path=full) from None
             with handle:
-                yield self._header(info)
-                digest = hashlib.sha256()
-                remaining = info.size
-                while remaining:
-                    data = handle.read(min(CHUNK, remaining))
-                    if not data:
-                        raise SourceUnavailable(
-                            f"{full} shrank while it was being backed up (from {info.size} bytes); the backup is "
-                            "discarded: run it again when the file is not being rewritten", path=full,
-                        )
-                    digest.update(data)
-                    remaining -= len(data)
-                    self._offset += len(data)
-                    yield data
-                padding = -info.size % tarfile.BLOCKSIZE
-                self._offset += padding
-                yield b"\0" * padding
-            entry["sha256"] = digest.hexdigest()
+                self._header(info)
+                entry.update(type="file", size=info.size, mtime=int(st.st_mtime), sha256=self._put_file(handle, info.size, full))
             self.files += 1
             self.bytes += info.size
         elif info.islnk():
-            yield self._header(info)
+            self._header(info)
             first = self.listing.get(info.linkname, {})
-            entry.update(sha256=first.get("sha256"), link=info.linkname)
+            entry.update(type="file", size=st.st_size, mtime=int(st.st_mtime), sha256=first.get("sha256"), link=info.linkname)
             self.files += 1
         else:
-            yield self._header(info)
+            self._header(info)
+            if info.isdir():
+                entry["type"] = "dir"
         self.listing[relative] = entry
         return info.isdir()
-
-
-class _Discard:
-    """A file object that drops what is written (the TarFile above only lends its gettarinfo)."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-    def tell(self) -> int:
-        return 0
 
 
 def backup_plan(path: str, patterns: t.Sequence[str]) -> dict[str, t.Any]:
@@ -380,7 +486,8 @@ def files_backup(repository: Repository, *, component: str, path: str, exclude: 
     archiver = TreeArchiver(root, exclude)
     started = utc_now()
     with repository.new_backup(component, kind=KIND, method=METHOD) as backup:
-        record = backup.add_stream(ARCHIVE, archiver)  # type: ignore[arg-type]
+        with archiver.chunks() as chunks:
+            record = backup.add_chunks(ARCHIVE, chunks)
         backup.source = {"path": root, "exclude": list(exclude)}
         backup.consistency_point = {"time": format_time(started)}
         backup.tools = {"tar": f"python tarfile (PAX), python {'.'.join(map(str, sys.version_info[:3]))}"}
@@ -618,8 +725,8 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
         _remove(staging)  # left over by an interrupted restore of the same backup
     os.mkdir(staging, 0o700)
     try:
-        _extract(repository, entry, staging, listing, subset, user, grp_, label)
-        staged = scan_tree(staging, subset)
+        written = _extract(repository, entry, staging, listing, subset, user, grp_, label)
+        staged = scan_tree(staging, subset, written=written)
         problems = compare(expected, staged, owners)
         problems.update(links=_broken_links(staging, expected))
         if any(problems.values()):
@@ -648,8 +755,48 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
     return result
 
 
+class _HashingTarFile(tarfile.TarFile):
+    """A TarFile whose extraction hashes each regular file's content as it writes it.
+
+    Everything else (the filter, links, directories, attributes) is
+    TarFile's own. The file is created without following a symlink already
+    at its name (an archive that names a path twice is refused, never
+    written through a link).
+    """
+
+    written: Written
+
+    def makefile(self, tarinfo: tarfile.TarInfo, targetpath: str) -> None:
+        if tarinfo.sparse is not None:  # never written by files_backup; hashed by reading it back
+            super().makefile(tarinfo, targetpath)
+            return
+        source = self.fileobj
+        source.seek(tarinfo.offset_data)  # type: ignore[union-attr]
+        digest = hashlib.sha256()
+        descriptor = os.open(targetpath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with open(descriptor, "wb", buffering=0) as target:
+            remaining = tarinfo.size
+            while remaining:
+                wanted = min(remaining, CHUNK)
+                data = source.read(wanted)  # type: ignore[union-attr]
+                if len(data) != wanted:
+                    raise tarfile.ReadError("unexpected end of data")
+                digest.update(data)
+                target.write(data)
+                remaining -= wanted
+            st = os.fstat(descriptor)
+        self.written[(st.st_dev, st.st_ino)] = (tarinfo.size, digest.hexdigest())
+
+
+# tarfile's stream reader keeps what it read ahead in one bytes object and
+# copies the rest of it on every read: small read-ahead keeps the many
+# 512-byte header reads cheap, file data is read in CHUNK pieces above.
+_TAR_READ_AHEAD = 16 * 1024
+
+
 def _extract(repository: Repository, entry: BackupEntry, staging: str, listing: Listing, subset: list[str],
-             user: tuple[int, str] | None, group: tuple[int, str] | None, label: str) -> None:
+             user: tuple[int, str] | None, group: tuple[int, str] | None, label: str) -> Written:
+    """Extract the archive into staging; returns the SHA-256 of every regular file as it was written."""
     # Hard links whose first name lies outside the subset need that file extracted too (into staging only).
     needed = {item["link"] for name, item in listing.items() if item.get("link") and in_subset(name, subset)}
 
@@ -657,9 +804,11 @@ def _extract(repository: Repository, entry: BackupEntry, staging: str, listing: 
         return in_subset(name, subset) or name in needed
 
     safe = SafeFilter(wanted, user, group, label)
+    written: Written = {}
     try:
-        with repository.open_file(entry, ARCHIVE) as stream:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as archive:  # type: ignore[call-overload]
+        with repository.open_reader(entry, ARCHIVE) as stream:
+            with _HashingTarFile.open(fileobj=stream, mode="r|", bufsize=_TAR_READ_AHEAD) as archive:  # type: ignore[call-overload]
+                archive.written = written
                 archive.errorlevel = 2
                 archive.extractall(staging, filter=safe)
     except tarfile.TarError as error:
@@ -672,6 +821,7 @@ def _extract(repository: Repository, entry: BackupEntry, staging: str, listing: 
             f"{label}: extracting into {staging} failed: {error}; nothing was changed in the target "
             "(free space beside the target is needed for a full copy of the restored tree)", path=staging,
         ) from None
+    return written
 
 
 def _broken_links(root: str, expected: Listing) -> list[str]:

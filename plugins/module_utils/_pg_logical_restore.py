@@ -3,8 +3,9 @@
 """pg_restore method logical: a pg_dump backup into a database, verified, swapped in.
 
 The backup is always restored into a new database (<target>_restoring_<x>)
-and checked against the row counts and checksums recorded at backup time;
-only then does it take the target's name. The old target, if any, is renamed
+and checked against the row counts and checksums recorded at backup time
+(each table as soon as pg_restore has loaded it, see _TableChecks); only
+then does it take the target's name. The old target, if any, is renamed
 to <target>_before_<time> (kept, or dropped with keep_previous: false). A
 failure at any step drops the new database: the target stays as it was.
 
@@ -24,10 +25,10 @@ import shutil
 import tempfile
 import time
 import typing as t
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals, _pg_verify
-from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
+from ansible_collections.resilience.dr.plugins.module_utils._commands import STDERR_TAIL_LINES, CommandRunner, RunningCommand
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     CommandFailed,
     ConfigurationError,
@@ -55,6 +56,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._timing import forma
 
 MARKER_PATTERN = re.compile(r"resilience\.dr: restored backup (\S+) of component (\S+) at (\S+)")
 MAX_NAME = 63  # NAMEDATALEN - 1
+POLL_INTERVAL = 0.05
 
 
 def marker_text(backup_id: str, component: str, moment: str) -> str:
@@ -192,10 +194,8 @@ def logical_restore(
         work = tempfile.mkdtemp(prefix="resilience-dr-pg_restore-", dir=temp_dir)
         try:
             _create_database(admin, temporary, before, manifest.source, params)
-            _fetch(repository, entry, work, jobs)
-            _pg_restore(runner, pg_bin_dir, temporary, os.path.join(work, DUMP_DIRECTORY), jobs, entry)
-            shutil.rmtree(work, ignore_errors=True)
-            checked = _verify(params, temporary, expected, jobs, entry)
+            checked = _restore_verified(repository, entry, runner, params, expected, {
+                "pg_bin_dir": pg_bin_dir, "database": temporary, "work": work, "jobs": jobs})
             _set_marker(admin, temporary, marker_text(entry.backup_id, component, format_time(stamp)))
             _swap(admin, target, temporary, previous, before)
         except BaseException as error:
@@ -263,6 +263,81 @@ def _create_database(admin: t.Any, name: str, before: dict[str, t.Any], source: 
             query(admin, target + sql.SQL(" SET {} TO {}").format(identifier(key), sql.Literal(value)))
 
 
+class _TableChecks:
+    """Checks each table against the backup as soon as pg_restore reports its data loaded.
+
+    In a parallel restore pg_restore logs "finished item <id> TABLE DATA <table>"
+    once that table's COPY has committed; nothing later in a restore (indexes,
+    constraints, grants) writes rows, so the table can be fingerprinted then,
+    while pg_restore goes on with other tables and the indexes. A table whose
+    name is not unique among the restored tables, and every table of a
+    restore without such messages (jobs: 1), is checked after pg_restore.
+    A difference found early fails the restore at once.
+    """
+
+    FINISHED = re.compile(r"pg_restore: finished item \d+ TABLE DATA (.+)")
+
+    def __init__(self, params: ConnectionParams, database: str, expected: dict[str, t.Any], workers: int, where: str) -> None:
+        self.params = params
+        self.database = database
+        self.expected = expected
+        self.recorded: dict[str, t.Any] = expected.get("tables") or {}
+        self.where = where
+        self.method = _pg_verify.checksum_method(expected, where)
+        self.fingerprinter = _pg_verify.Fingerprinter(lambda: connect(params, database), workers)
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="check")
+        self.futures: dict[str, Future] = {}
+        self.by_name: dict[str, list[tuple[str, str]]] | None = None
+
+    def line(self, text: str) -> None:
+        match = self.FINISHED.fullmatch(text)
+        if not match:
+            return
+        if self.by_name is None:
+            self.by_name = {}
+            with connected(self.params, self.database) as connection:
+                for schema, table in query(connection, """
+                        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.relkind IN ('r', 'p')"""):
+                    self.by_name.setdefault(table, []).append((schema, table))
+        found = self.by_name.get(match.group(1), [])
+        if len(found) != 1:
+            return
+        schema, table = found[0]
+        name = _pg_verify.qualified(schema, table)
+        if name in self.recorded and name not in self.futures:
+            checksum = bool(self.recorded[name].get("checksum"))
+            self.futures[name] = self.pool.submit(self.fingerprinter.one, schema, table, checksum, self.method)
+
+    def check(self) -> None:
+        """Raise on the first difference among the tables checked so far."""
+        for name, future in list(self.futures.items()):
+            if future.done():
+                _pg_verify.compare_table(name, self.recorded[name], future.result(), self.where)
+
+    def finish(self) -> dict[str, t.Any]:
+        """Check what is left (every table not checked yet, sequences, large objects); the counts checked."""
+        measured = {name: future.result() for name, future in self.futures.items()}
+        with connected(self.params, self.database) as connection:
+            checked = _pg_verify.compare(self.expected, self.fingerprinter, connection, self.where, measured)
+        checked["checked_while_loading"] = len(measured)
+        return checked
+
+    def cancel(self) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        self.fingerprinter.cancel()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.fingerprinter.close()
+
+
+# pg_restore --verbose progress lines; everything else on stderr (errors, warnings, details,
+# the failed command) is what a failure reports.
+_PROGRESS = re.compile(r"pg_restore: (?!error:|warning:|detail:|hint:)")
+
+
 def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int) -> None:
     """Decrypt and decompress the dump directory into work (parallel, every file verified)."""
     manifest = entry.manifest
@@ -282,36 +357,89 @@ def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int) -> 
             future.result()
 
 
-def _pg_restore(runner: CommandRunner, pg_bin_dir: str | None, database: str, directory: str, jobs: int,
-                entry: BackupEntry) -> None:
-    argv = [program("pg_restore", pg_bin_dir), f"--dbname={conninfo(database)}", f"--jobs={jobs}", "--exit-on-error",
-            directory]
+def _restore_verified(repository: Repository, entry: BackupEntry, runner: CommandRunner, params: ConnectionParams,
+                      expected: dict[str, t.Any], settings: dict[str, t.Any]) -> dict[str, t.Any]:
+    """pg_restore of the fetched dump, each table checked against the backup as soon as it is loaded."""
+    database, jobs, work = settings["database"], settings["jobs"], settings["work"]
+    _fetch(repository, entry, work, jobs)
+    checks = _TableChecks(params, database, expected, jobs, f"restore of {entry.label} (checked before it replaced anything)")
+    restore: RunningCommand | None = None
+    output = _Output()
     try:
-        runner.run(argv, what=f"pg_restore of {entry.label} into {database}")
-    except CommandFailed as error:
-        hint = ""
-        if "role" in error.message and "does not exist" in error.message:
-            hint = "; the backup's roles are missing on this server: set restore_globals: true or create them"
-        raise CommandFailed(error.message + hint + "; the target database was left as it was", **error.details) from None
-
-
-def _verify(params: ConnectionParams, database: str, expected: dict[str, t.Any], jobs: int, entry: BackupEntry) -> dict[str, t.Any]:
-    fingerprinter = _pg_verify.Fingerprinter(lambda: connect(params, database), jobs)
-    try:
-        with connected(params, database) as connection:
-            return _pg_verify.compare(expected, fingerprinter, connection,
-                                      f"restore of {entry.label} (checked before it replaced anything)")
+        restore = runner.start(
+            [program("pg_restore", settings["pg_bin_dir"]), f"--dbname={conninfo(database)}", f"--jobs={jobs}",
+             "--exit-on-error", "--verbose", os.path.join(work, DUMP_DIRECTORY)],
+            environment={"LC_MESSAGES": "C"}, what=f"pg_restore of {entry.label} into {database}")
+        while restore.poll() is None:
+            for line in output.follow(restore):
+                checks.line(line)
+            checks.check()
+            time.sleep(POLL_INTERVAL)
+        for line in output.follow(restore):
+            checks.line(line)
+        _finish_pg_restore(restore, output, entry, database)
+        restore = None
+        shutil.rmtree(os.path.join(work, DUMP_DIRECTORY), ignore_errors=True)
+        checks.check()
+        return checks.finish()
+    except BaseException:
+        checks.cancel()
+        raise
     finally:
-        fingerprinter.close()
+        if restore is not None:
+            restore.stop()
+        checks.close()
+
+
+class _Output:
+    """Follows pg_restore's stderr line by line, keeping what is not progress."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.partial = b""
+        self.kept: list[str] = []
+
+    def follow(self, command: RunningCommand) -> list[str]:
+        lines = []
+        while True:
+            data = command.read_stderr(self.offset)
+            if not data:
+                break
+            self.offset += len(data)
+            *complete, self.partial = (self.partial + data).split(b"\n")
+            for raw in complete:
+                line = raw.decode("utf-8", "replace")
+                lines.append(line)
+                if line.strip() and not _PROGRESS.match(line):
+                    self.kept.append(line)
+        return lines
+
+
+def _finish_pg_restore(restore: RunningCommand, output: _Output, entry: BackupEntry, database: str) -> None:
+    status = restore.poll()
+    try:
+        restore.wait()
+    except CommandFailed as error:
+        tail = "\n".join(output.kept[-STDERR_TAIL_LINES:]) or "no error output"
+        cause = f"exit status {status}" if status is not None and status > 0 else f"signal {-(status or 0)}"
+        message = f"pg_restore of {entry.label} into {database} failed with {cause}: {tail}"
+        if "role" in tail and "does not exist" in tail:
+            message += "; the backup's roles are missing on this server: set restore_globals: true or create them"
+        raise CommandFailed(message + "; the target database was left as it was", **error.details) from None
 
 
 def _compare_target(params: ConnectionParams, database: str, expected: dict[str, t.Any], jobs: int,
                     entry: BackupEntry) -> tuple[dict[str, t.Any], str | None]:
     """(what was checked, None) when the database matches the backup's verification data, else ({}, what differs)."""
+    fingerprinter = _pg_verify.Fingerprinter(lambda: connect(params, database), jobs)
     try:
-        return _verify(params, database, expected, jobs, entry), None
+        with connected(params, database) as connection:
+            return _pg_verify.compare(expected, fingerprinter, connection,
+                                      f"database {database} against {entry.label}"), None
     except VerificationFailed as error:
         return {}, error.message
+    finally:
+        fingerprinter.close()
 
 
 def _set_marker(admin: t.Any, database: str, text: str) -> None:

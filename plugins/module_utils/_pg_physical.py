@@ -9,10 +9,24 @@ backup_info lists physical backups beside logical ones and restores can name
 them by backup_id.
 
 Restore: `pgbackrest restore` into a new, empty data directory (never over a
-live one), with archiving off in the restored cluster (it must not push a new
-timeline into the archive of the cluster it came from), then start it on its
-own port, wait until recovery has ended and the server accepts writes, and
-report the time of the last transaction it replayed.
+live one: a non-empty one is moved aside), start it, wait until recovery has
+ended and the server accepts writes, and report the time of the last
+transaction it replayed.
+
+Archiving of the restored cluster: a copy (restored into another data
+directory) runs with archiving off, as it must not push a new timeline into
+the archive of the cluster it came from. The cluster itself rebuilt in place
+(data_dir is the data directory the backup was taken from: a corrupted or lost
+data directory) keeps the archiving its configuration sets, as
+`pgbackrest restore --archive-mode=preserve` does: otherwise the restore
+would silently end the point-in-time recovery of the cluster from then on.
+`pgbackrest check` then proves that the new timeline reaches the archive, so
+the next backup works. Rebuilding in place also salvages the WAL the damaged
+directory still holds, as PostgreSQL's documentation of archive recovery
+advises: complete segments not archived yet are pushed to the archive, and the
+segment being written when the cluster stopped is copied into the restored
+pg_wal, so recovery to the end replays up to the last commit before the
+damage, not only to the last archived segment.
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import time
 import typing as t
@@ -191,6 +206,62 @@ def recovery_target(target_time: str | None, target_lsn: str | None, target_name
     return {"type": "latest", "target": None}
 
 
+ARCHIVE_MODES = ("auto", "off", "preserve")
+
+
+def archive_mode_for(requested: str, data_dir: str, source: t.Mapping[str, t.Any] | None) -> str:
+    """off or preserve: auto keeps archiving only when the cluster is rebuilt in its own data directory."""
+    if requested not in ARCHIVE_MODES:
+        raise ConfigurationError(f"archive_mode {requested!r} is not one of {', '.join(ARCHIVE_MODES)}")
+    if requested != "auto":
+        return requested
+    origin = (source or {}).get("data_directory")
+    if origin and os.path.normpath(os.path.abspath(origin)) == os.path.normpath(os.path.abspath(data_dir)):
+        return "preserve"
+    return "off"
+
+
+WAL_SEGMENT = re.compile(r"^[0-9A-F]{24}$")
+
+
+def next_segment(name: str, segment_size: int) -> str:
+    """The name of the WAL segment after `name` on the same timeline."""
+    per_log = 0x100000000 // segment_size
+    number = int(name[8:16], 16) * per_log + int(name[16:], 16) + 1
+    return f"{name[:8]}{number // per_log:08X}{number % per_log:08X}"
+
+
+def unarchived_wal(wal_dir: str) -> dict[str, t.Any]:
+    """WAL in a (damaged) cluster's pg_wal that its archive may lack.
+
+    ready: complete segments still waiting for archive_command (status .ready);
+    current: the segment being written when the server stopped, the one after
+    the newest segment with a status (recycled segments ahead of it are not
+    WAL of this cluster's history). Nothing when there is no archive status.
+    """
+    status_dir = os.path.join(wal_dir, "archive_status")
+    try:
+        segments = {name for name in os.listdir(wal_dir) if WAL_SEGMENT.match(name)}
+        statuses = os.listdir(status_dir)
+    except OSError:
+        return {"ready": [], "current": None}
+    ready, marked = [], []
+    for entry in statuses:
+        name, status = (entry.split(".", 1) + [""])[:2]
+        if WAL_SEGMENT.match(name) and status in ("ready", "done"):
+            marked.append(name)
+            if status == "ready" and name in segments:
+                ready.append(name)
+    marked = sorted(name for name in marked if name in segments)
+    if not marked:
+        return {"ready": sorted(ready), "current": None}
+    size = os.path.getsize(os.path.join(wal_dir, marked[-1]))
+    if size <= 0:  # a truncated segment: its size does not tell the segment size
+        return {"ready": sorted(ready), "current": None}
+    current = next_segment(marked[-1], size)
+    return {"ready": sorted(ready), "current": current if current in segments else None}
+
+
 def read_marker(data_dir: str) -> dict[str, t.Any] | None:
     try:
         with open(os.path.join(data_dir, MARKER_FILE), encoding="utf-8") as handle:
@@ -291,6 +362,7 @@ def physical_restore(
     target_lsn: str | None = None,
     target_name: str | None = None,
     replace: bool = False,
+    archive_mode: str = "auto",
     wait_timeout: int = 600,
     pg_bin_dir: str | None = None,
     check_mode: bool = False,
@@ -310,13 +382,17 @@ def physical_restore(
     target = recovery_target(target_time, target_lsn, target_name)
     data_dir = os.path.abspath(data_dir)
     state = directory_state(data_dir)
+    archiving = archive_mode_for(archive_mode, data_dir, manifest.source)
     result: dict[str, t.Any] = {
         "backup_id": entry.backup_id, "component": component, "method": "physical", "label": label, "stanza": stanza,
         "data_dir": data_dir, "port": port, "recovery_target": target, "consistency_point": manifest.consistency_point,
-        "source": manifest.source, "previous_data_dir": None,
+        "source": manifest.source, "previous_data_dir": None, "archive_mode": archiving, "archiving_checked": False,
+        "salvaged_wal": [],
     }
     marker = read_marker(data_dir) if state["exists"] else None
-    if marker and marker.get("backup_id") == entry.backup_id and marker.get("recovery_target") == target:
+    # Only a running cluster counts as restored: a damaged directory keeps the marker of its last restore.
+    if marker and marker.get("backup_id") == entry.backup_id and marker.get("recovery_target") == target \
+            and state["running"]:
         return {**result, "changed": False, "recovered_to": marker.get("recovered_to"),
                 "msg": f"{data_dir} already holds {entry.label} recovered to {target['type']} {target['target'] or ''}".strip(),
                 "diff": {"before": {"data_dir": data_dir, **marker}, "after": {"data_dir": data_dir, **marker}}}
@@ -349,7 +425,7 @@ def physical_restore(
         if not os.path.exists(data_dir):
             _make_directory(data_dir, os_user)
             created = True
-        options = [f"--pg1-path={data_dir}", "--archive-mode=off", "--target-action=promote"]
+        options = [f"--pg1-path={data_dir}", f"--archive-mode={archiving}", "--target-action=promote"]
         if label:
             options.append(f"--set={label}")
         if target["type"] != "latest":
@@ -357,6 +433,8 @@ def physical_restore(
         else:
             options.remove("--target-action=promote")
         pgbackrest.run("restore", *options, what=f"pgbackrest restore of {entry.label} (label {label}) into {data_dir}")
+        if previous and archive_mode_for("auto", data_dir, manifest.source) == "preserve" and archiving == "preserve":
+            result["salvaged_wal"] = _salvage_wal(pgbackrest, previous, data_dir, os_user)
         _append_setting(data_dir, f"# resilience.dr pg_restore of {entry.backup_id}\nport = {int(port)}\n", os_user)
         pg_ctl = _server_program("pg_ctl", data_dir, pg_bin_dir)
         started = True
@@ -380,7 +458,41 @@ def physical_restore(
             error.message = f"{error.message}; {problem}"
         raise
     result["diff"]["after"]["recovered_to"] = recovered_to
+    if archiving == "preserve":
+        # The restored cluster is the one pgBackRest backs up: its new timeline must reach the archive.
+        try:
+            pgbackrest.run("check", f"--pg1-path={data_dir}", f"--pg1-port={int(port)}",
+                           what=f"pgbackrest check (stanza {stanza}) of the cluster restored into {data_dir}")
+        except CommandFailed as error:
+            error.message = (
+                f"{data_dir} is restored from {entry.label} and running on port {port}, but its WAL does not reach "
+                f"the pgBackRest archive of stanza {stanza}: {error.message}. Fix archive_command (see the server log) "
+                "and run pgbackrest check, then take a new backup; until then there is no point-in-time recovery"
+            )
+            raise
+        result["archiving_checked"] = True
     return {**result, "changed": True, "recovered_to": recovered_to, "executed_commands": runner.executed_commands}
+
+
+def _salvage_wal(pgbackrest: PgBackRest, previous: str, data_dir: str, os_user: str | None) -> list[str]:
+    """The damaged directory's unarchived WAL: complete segments into the archive, the last one into pg_wal."""
+    old_wal = os.path.join(previous, "pg_wal")
+    found = unarchived_wal(old_wal)
+    for name in found["ready"]:
+        path = os.path.join(old_wal, name)
+        pgbackrest.runner.run(pgbackrest.argv("archive-push") + [path],
+                              what=f"pgbackrest archive-push of {path} (WAL the damaged cluster had not archived)")
+    salvaged = list(found["ready"])
+    if found["current"]:
+        target = os.path.join(data_dir, "pg_wal", found["current"])
+        if not os.path.exists(target):
+            shutil.copy2(os.path.join(old_wal, found["current"]), target + ".tmp")
+            if os_user and os.geteuid() == 0:
+                account = pwd.getpwnam(os_user)
+                os.chown(target + ".tmp", account.pw_uid, account.pw_gid)
+            os.replace(target + ".tmp", target)
+        salvaged.append(found["current"])
+    return salvaged
 
 
 def _undo(runner: CommandRunner, pg_ctl: str | None, data_dir: str, previous: str | None,

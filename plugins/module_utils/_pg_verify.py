@@ -169,12 +169,16 @@ class Fingerprinter:
                 connection.close()
             self._connections.clear()
 
+    def one(self, schema: str, table: str, checksum: bool, method: str = CHECKSUM_METHOD) -> dict[str, t.Any]:
+        """{rows, checksum} of one table, on this thread's connection."""
+        return table_fingerprint(self._connection(), schema, table, checksum, method)
+
     def tables(self, tables: t.Sequence[tuple[str, str, bool]],
                method: str = CHECKSUM_METHOD) -> dict[str, dict[str, t.Any]]:
         """{schema.table: {rows, checksum}} for (schema, table, with_checksum) triples."""
         def one(item: tuple[str, str, bool]) -> tuple[str, dict[str, t.Any]]:
             schema, table, checksum = item
-            return qualified(schema, table), table_fingerprint(self._connection(), schema, table, checksum, method)
+            return qualified(schema, table), self.one(schema, table, checksum, method)
 
         if not tables:
             return {}
@@ -195,9 +199,37 @@ def collect(fingerprinter: Fingerprinter, connection: t.Any, checksum_max_bytes:
     }
 
 
+def checksum_method(expected: t.Mapping[str, t.Any], where: str) -> str:
+    """The checksum method a backup's verification data uses (refused when unknown)."""
+    method = expected.get("checksum_method") or MD5_METHOD
+    if method not in CHECKSUM_METHODS:
+        raise VerificationFailed(f"{where}: the backup's checksums use {method}, which this version of the collection "
+                                 "does not know; restore with the version that took the backup or a newer one")
+    return method
+
+
+def compare_table(name: str, want: t.Mapping[str, t.Any], got: t.Mapping[str, t.Any], where: str) -> None:
+    """Fail naming the table when its row count or checksum differs from the recorded one."""
+    if want.get("rows") != got["rows"]:
+        raise VerificationFailed(
+            f"{where}: table {name} has {got['rows']} rows after the restore, the backup recorded {want.get('rows')}",
+            table=name,
+        )
+    if want.get("checksum") and want["checksum"] != got["checksum"]:
+        raise VerificationFailed(
+            f"{where}: the content of table {name} differs from the backup (checksum {got['checksum']} "
+            f"where the backup recorded {want['checksum']}, {got['rows']} rows each)", table=name,
+        )
+
+
 def compare(expected: t.Mapping[str, t.Any], fingerprinter: Fingerprinter, connection: t.Any,
-            where: str) -> dict[str, t.Any]:
-    """Fingerprint the restored database as the backup did and fail on the first difference, naming it."""
+            where: str, measured: t.Mapping[str, t.Mapping[str, t.Any]] | None = None) -> dict[str, t.Any]:
+    """Fingerprint the restored database as the backup did and fail on the first difference, naming it.
+
+    `measured` holds fingerprints already taken of tables whose content can no
+    longer change (a restore checks each table as soon as its data is loaded);
+    they are not read again.
+    """
     recorded: dict[str, dict[str, t.Any]] = expected.get("tables") or {}
     present = {qualified(schema, table): (schema, table) for schema, table, _size in user_tables(connection)}
     missing = sorted(set(recorded) - set(present))
@@ -206,25 +238,16 @@ def compare(expected: t.Mapping[str, t.Any], fingerprinter: Fingerprinter, conne
             f"{where}: table {missing[0]} of the backup is missing after the restore"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
-    method = expected.get("checksum_method") or MD5_METHOD
-    if method not in CHECKSUM_METHODS:
-        raise VerificationFailed(f"{where}: the backup's checksums use {method}, which this version of the collection "
-                                 "does not know; restore with the version that took the backup or a newer one")
-    actual = fingerprinter.tables([(*present[name], bool(recorded[name].get("checksum"))) for name in sorted(recorded)],
-                                  method)
+    method = checksum_method(expected, where)
+    measured = measured or {}
+    actual = dict(measured)
+    actual.update(fingerprinter.tables(
+        [(*present[name], bool(recorded[name].get("checksum"))) for name in sorted(recorded) if name not in measured],
+        method))
     checked = {"tables": len(recorded), "rows": 0, "checksums": 0}
     for name in sorted(recorded):
         want, got = recorded[name], actual[name]
-        if want.get("rows") != got["rows"]:
-            raise VerificationFailed(
-                f"{where}: table {name} has {got['rows']} rows after the restore, the backup recorded {want.get('rows')}",
-                table=name,
-            )
-        if want.get("checksum") and want["checksum"] != got["checksum"]:
-            raise VerificationFailed(
-                f"{where}: the content of table {name} differs from the backup (checksum {got['checksum']} "
-                f"where the backup recorded {want['checksum']}, {got['rows']} rows each)", table=name,
-            )
+        compare_table(name, want, got, where)
         checked["rows"] += got["rows"]
         checked["checksums"] += 1 if want.get("checksum") else 0
     recorded_sequences = expected.get("sequences") or {}

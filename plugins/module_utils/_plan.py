@@ -7,8 +7,10 @@ sites, DNS records and services. The roles' argument specs check its shape;
 this module checks what a schema cannot — references between parts, cycles,
 components without a backup, durations — and resolves the plan for one site:
 each component's connection with the site's overrides applied, the order to
-restore in (batches whose members may run in parallel), the order to start
-services in, and who depends on whom.
+restore in (batches whose members do not depend on each other), the steps
+the recovery playbooks run those batches in (components of one step are
+restored at the same time), the order to start services in, and who depends
+on whom.
 """
 
 from __future__ import annotations
@@ -105,6 +107,74 @@ def batches(graph: dict[str, list[str]], order: t.Sequence[str]) -> list[list[st
     return result
 
 
+def restore_target(component: dict[str, t.Any]) -> tuple[str, ...]:
+    """What a restore of the (resolved) component writes to, as a comparable key.
+
+    Two components with the same key are never restored at the same time: a
+    Redis restore may flush the whole server, a physical PostgreSQL restore
+    replaces the whole data directory, and two logical restores on one server
+    compete for its disks, so the key of a database or cache is its server,
+    not the database. Files are keyed by host and path (nested paths are
+    compared separately, see targets_overlap).
+    """
+    kind = component.get("kind")
+    host = str(component.get("host") or "localhost")
+    connection = component.get("connection") or {}
+    if kind in ("postgresql", "redis"):
+        server = connection.get("login_unix_socket") or connection.get("login_host") or "localhost"
+        port = connection.get("login_port") or ("5432" if kind == "postgresql" else "6379")
+        if kind == "postgresql" and (component.get("restore") or {}).get("data_dir"):
+            return ("server", host, str(server), str(port), str(component["restore"]["data_dir"]))
+        return ("server", host, str(server), str(port))
+    if kind == "files":
+        return ("path", host, str(connection.get("path") or "").rstrip("/") or "/")
+    if kind == "s3":
+        restore = component.get("restore") or {}
+        return ("bucket", str(connection.get("endpoint_url") or ""), str(restore.get("target_bucket") or connection.get("bucket") or ""))
+    if kind == "rds":
+        return ("rds", str(connection.get("endpoint_url") or ""), str(connection.get("region") or ""),
+                str(connection.get("db_instance_identifier") or ""))
+    return ("component", str(component.get("name")))
+
+
+def targets_overlap(first: tuple[str, ...], second: tuple[str, ...]) -> bool:
+    """Whether two restore targets (restore_target) may touch the same data."""
+    if first == second:
+        return True
+    if first[0] == second[0] == "path" and first[1] == second[1]:
+        one, other = first[2].rstrip("/") + "/", second[2].rstrip("/") + "/"
+        return one.startswith(other) or other.startswith(one)
+    if first[0] == second[0] == "server" and first[1:4] == second[1:4]:
+        return True  # one server, whatever the data directory
+    return False
+
+
+def restore_steps(restore_batches: list[list[str]], components: dict[str, dict[str, t.Any]]) -> list[list[str]]:
+    """The batches cut into steps whose members are restored at the same time.
+
+    A step only holds members of one batch (so dependency order is kept), never
+    two components whose restore targets overlap, and a component whose plan
+    says restore.parallel: false gets a step of its own. Steps keep plan order.
+    """
+    steps: list[list[str]] = []
+    for batch in restore_batches:
+        shared: list[list[str]] = []
+        alone: list[list[str]] = []
+        for name in batch:
+            if (components[name].get("restore") or {}).get("parallel", True) is False:
+                alone.append([name])
+                continue
+            target = restore_target(components[name])
+            for step in shared:
+                if not any(targets_overlap(target, restore_target(components[other])) for other in step):
+                    step.append(name)
+                    break
+            else:
+                shared.append([name])
+        steps.extend(shared + alone)
+    return steps
+
+
 def _merge(base: dict[str, t.Any], override: dict[str, t.Any]) -> dict[str, t.Any]:
     merged = copy.deepcopy(base)
     for key, value in (override or {}).items():
@@ -155,6 +225,10 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
             )
         for key in ("rpo", "rto"):
             _seconds(component.get(key), f"component {name} {key}", problems)
+        restore = component.get("restore") or {}
+        parallel = restore.get("parallel", True) if isinstance(restore, dict) else True
+        if not isinstance(parallel, bool):
+            problems.append(f"component {name} has restore.parallel {parallel!r}; write true or false")
         dependencies = component.get("depends_on") or []
         for dependency in dependencies:
             if dependency not in names:
@@ -254,6 +328,7 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         for needed in service["requires"]:
             dependants[needed]["services"].append(name)
 
+    restore_batches = batches(graph, order)
     dns_records = []
     for record in (plan.get("dns") or {}).get("records") or []:
         values = record.get("values") or {}
@@ -273,7 +348,8 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         "repository": repository_options,
         "address": settings.get("address"),
         "components": components,
-        "restore_batches": batches(graph, order),
+        "restore_batches": restore_batches,
+        "restore_steps": restore_steps(restore_batches, components),
         "services": services,
         "service_batches": batches(service_graph, list(services)),
         "dependants": dependants,

@@ -13,7 +13,9 @@ one it still tells a complete restore from a broken one.
 from __future__ import annotations
 
 import hashlib
+import socket
 import struct
+import threading
 import time
 import typing as t
 from dataclasses import dataclass
@@ -400,18 +402,43 @@ def check_rdb_header(head: bytes, what: str) -> None:
 
 # ---------------------------------------------------------------------- online dump format
 
-# keys.bin: the header, then one record per key: struct RECORD (database, key
-# length, value length, absolute expiry in Unix milliseconds or -1), the key,
-# the value as DUMP serialised it. Documented in docs/redis.md.
+# Format 2, data/keys.resp (written since format 2 exists): the commands that
+# restore the keys, in the Redis protocol (RESP), ready to be sent as they are:
+# SELECT db before each database's keys, then per key
+# RESTORE key expire-at-ms payload ABSTTL (expire-at 0: no expiry).
+# Format 1, data/keys.bin (still restored): the header, then one record per
+# key: struct RECORD (database, key length, value length, absolute expiry in
+# Unix milliseconds or -1), the key, the value as DUMP serialised it.
+# Both are documented in docs/redis.md.
+KEYS_FORMAT = 2
 HEADER = b"RDRKEYS1\n"
 RECORD = struct.Struct(">HIIq")
+REPLACE = b"$7\r\nREPLACE\r\n"
+
+
+def select_command(db: int) -> bytes:
+    text = b"%d" % db
+    return b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n" % (len(text), text)
+
+
+def restore_command(key: bytes, payload: bytes, expire_at: int, replace: bool = False) -> bytes:
+    """RESTORE key expire-at payload ABSTTL [REPLACE]; expire_at is Unix ms, 0 or less for none."""
+    ttl = b"%d" % expire_at if expire_at > 0 else b"0"
+    if replace:
+        return b"*6\r\n$7\r\nRESTORE\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$6\r\nABSTTL\r\n%s" % (
+            len(key), key, len(ttl), ttl, len(payload), payload, REPLACE)
+    return b"*5\r\n$7\r\nRESTORE\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$6\r\nABSTTL\r\n" % (
+        len(key), key, len(ttl), ttl, len(payload), payload)
 
 
 def dump_keys(target: RedisTarget, databases: t.Iterable[int], sink: t.Any, counts: dict[str, int],
               volatile: dict[str, int] | None = None) -> None:
-    """SCAN every database and write each key's DUMP and expiry to sink (counting keys, and keys with a TTL)."""
-    sink.write(HEADER)
+    """SCAN every database and write the RESTORE command of each key to sink (format 2).
+
+    counts (and volatile) receive the keys (and keys with a TTL) written per database.
+    """
     for db in databases:
+        sink.write(select_command(db))
         with RawConnection(target, db) as connection:
             cursor = b"0"
             written = expiring = 0
@@ -435,23 +462,20 @@ def _dump_batch(connection: RawConnection, db: int, keys: list[bytes], sink: t.A
         commands.append((b"PTTL", key))
     answers = connection.pipeline(f"DUMP of db{db}", commands)
     now_ms = int(time.time() * 1000)
-    chunk = bytearray()
+    parts = []
     written = expiring = 0
-    pack = RECORD.pack
     for index, key in enumerate(keys):
         value, ttl = answers[2 * index], answers[2 * index + 1]
         if value is None or ttl == -2:
             continue  # deleted or expired since SCAN saw it
         if ttl >= 0:
-            expire_at = now_ms + ttl
+            expire_at = now_ms + max(ttl, 1)
             expiring += 1
         else:
-            expire_at = -1
-        chunk += pack(db, len(key), len(value), expire_at)
-        chunk += key
-        chunk += value
+            expire_at = 0
+        parts.append(restore_command(key, value, expire_at))
         written += 1
-    sink.write(bytes(chunk))
+    sink.write(b"".join(parts))
     return written, expiring
 
 
@@ -468,8 +492,6 @@ class RawConnection:
     """
 
     def __init__(self, target: RedisTarget, db: int = 0) -> None:
-        import socket  # pylint: disable=import-outside-toplevel
-
         self.target = target
         try:
             sock = socket.create_connection((target.host, target.port), timeout=target.timeout)
@@ -622,60 +644,351 @@ class RecordReader:
             yield db, body[:key_length], body[key_length:], expire_at
 
 
-def restore_records(target: RedisTarget, records: t.Iterable[tuple[int, bytes, bytes, int]], *,
-                    replace: bool) -> dict[str, int]:
-    """Pipelined RESTORE with absolute expiry times; returns keys restored per database.
+def parse_command(buffer: t.Any, position: int, what: str) -> tuple[int, int, list[bytes]] | None:
+    """The RESP command (array of bulk strings) at position: (its end, where its arguments start, arguments).
 
-    One batch is in flight while the next is read and packed, so the server
-    and this process work at the same time.
+    None when the buffer ends before the command does.
     """
-    connections: dict[int, RawConnection] = {}
-    restored: dict[str, int] = {}
-    pending: list[tuple[RawConnection, int, list[bytes]]] = []
-    # (extra arguments, their packed form)
-    suffix_plain = (1, b"$7\r\nREPLACE\r\n") if replace else (0, b"")
-    suffix_ttl = (2, b"$6\r\nABSTTL\r\n$7\r\nREPLACE\r\n") if replace else (1, b"$6\r\nABSTTL\r\n")
+    line_end = buffer.find(b"\r\n", position)
+    if line_end < 0:
+        return None
+    if buffer[position:position + 1] != b"*":
+        raise IntegrityError(f"{what} holds no command where one should start; the backup is unusable")
+    count = int(buffer[position + 1:line_end])
+    head_end = cursor = line_end + 2
+    arguments = []
+    for _index in range(count):
+        line_end = buffer.find(b"\r\n", cursor)
+        if line_end < 0:
+            return None
+        if buffer[cursor:cursor + 1] != b"$":
+            raise IntegrityError(f"{what} holds a malformed command; the backup is unusable")
+        size = int(buffer[cursor + 1:line_end])
+        start = line_end + 2
+        if start + size + 2 > len(buffer):
+            return None
+        arguments.append(bytes(buffer[start:start + size]))
+        cursor = start + size + 2
+    return cursor, head_end, arguments
 
-    def settle() -> None:
-        connection, db, keys = pending.pop(0)
-        answers = connection.replies(f"RESTORE into db{db}", len(keys), fast=b"+OK\r\n")
-        for key, answer in zip(keys, answers):
-            if answer is not None and isinstance(answer, RedisReplyError):
-                hint = " (the key exists: use replace or flush)" if "BUSYKEY" in str(answer) else ""
-                raise DrError(f"Redis at {target.address}: RESTORE of key {key!r} in db{db} failed: {answer}{hint}",
-                              server=target.address)
-        restored[str(db)] = restored.get(str(db), 0) + len(keys)
 
-    def send(db: int, batch: list[tuple[bytes, bytes, int]]) -> None:
-        connection = connections.get(db) or connections.setdefault(db, RawConnection(target, db))
+class CommandSplitter:
+    """A sink that cuts a RESP command stream, fed in chunks of any size, into whole commands.
+
+    handle(command bytes, head end, arguments) is called for each; close() checks nothing was left over.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.buffer = bytearray()
+
+    def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
+        raise NotImplementedError  # abstract: each subclass says what to do with a command
+
+    def take_fast(self, position: int) -> int:
+        """Where a command at position ends when a subclass handled it without parsing (0: not handled)."""
+        return 0
+
+    def written(self) -> None:
+        """Called after each chunk, once its complete commands were handled."""
+
+    def write(self, data: bytes) -> int:
+        buffer = self.buffer
+        buffer += data
+        position = 0
+        try:
+            while True:
+                end = self.take_fast(position)
+                if end:
+                    position = end
+                    continue
+                parsed = parse_command(buffer, position, self.what)
+                if parsed is None:
+                    break
+                end, head_end, arguments = parsed
+                self.handle(memoryview(buffer)[position:end], head_end - position, arguments)
+                position = end
+        except ValueError:
+            raise IntegrityError(f"{self.what} holds a malformed command; the backup is unusable") from None
+        del buffer[:position]
+        self.written()
+        return len(data)
+
+    def close(self) -> None:
+        if self.buffer:
+            raise IntegrityError(f"{self.what} ends in the middle of a command; the backup is unusable")
+
+
+STORED_RESTORE = b"*5\r\n$7\r\nRESTORE\r\n$"
+STORED_TAIL = b"$6\r\nABSTTL\r\n"
+
+
+class AddReplace(CommandSplitter):
+    """Passes a format 2 stream on with REPLACE added to every RESTORE (replace: true)."""
+
+    def __init__(self, sink: t.Any, what: str) -> None:
+        super().__init__(what)
+        self.sink = sink
+        self.parts: list[bytes] = []
+
+    def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
+        if arguments and arguments[0].upper() == b"RESTORE":
+            self.parts.append(b"*%d\r\n%s%s" % (len(arguments) + 1, command[head_end:], REPLACE))
+        else:
+            self.parts.append(bytes(command))
+
+    def _stored_restore_end(self, position: int) -> int:
+        """Where the RESTORE command as this collection stores it ends (0: not one, or not complete)."""
+        buffer, find = self.buffer, self.buffer.find
+        cursor = position + len(STORED_RESTORE) - 1
+        for _argument in range(3):  # key, expiry, payload
+            line = find(b"\r\n", cursor)
+            if line < 0 or buffer[cursor:cursor + 1] != b"$":
+                return 0
+            cursor = line + 4 + int(buffer[cursor + 1:line])
+        end = cursor + len(STORED_TAIL)
+        return end if end <= len(buffer) and buffer[cursor:end] == STORED_TAIL else 0
+
+    def take_fast(self, position: int) -> int:
+        # The hot path: a RESTORE as stored gets REPLACE without being taken apart.
+        buffer = self.buffer
+        end = self._stored_restore_end(position) if buffer.startswith(STORED_RESTORE, position) else 0
+        if end:
+            self.parts.append(b"*6%s%s" % (buffer[position + 2:end], REPLACE))
+        return end
+
+    def written(self) -> None:
+        if self.parts:
+            self.sink.write(b"".join(self.parts))
+            self.parts = []
+
+
+class RecordsToCommands:
+    """A sink that turns a format 1 key dump, fed in chunks, into RESTORE commands for sink."""
+
+    def __init__(self, sink: t.Any, what: str, *, replace: bool) -> None:
+        self.sink = sink
+        self.what = what
+        self.replace = replace
+        self.buffer = bytearray()
+        self.started = False
+        self.db = -1
+
+    def write(self, data: bytes) -> int:
+        buffer = self.buffer
+        buffer += data
+        position = 0
+        if not self.started:
+            if len(buffer) < len(HEADER):
+                return len(data)
+            if buffer[:len(HEADER)] != HEADER:
+                raise IntegrityError(f"{self.what} is not a key dump of this collection "
+                                     f"(header {bytes(buffer[:12])!r})")
+            self.started, position = True, len(HEADER)
         parts = []
-        for key, value, expire_at in batch:
-            # RESTORE key ttl value [ABSTTL] [REPLACE], packed in one step (the hot loop of a restore).
-            ttl = b"%d" % expire_at if expire_at >= 0 else b"0"
-            tail = suffix_ttl if expire_at >= 0 else suffix_plain
-            parts.append(b"*%d\r\n$7\r\nRESTORE\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n%s" % (
-                4 + tail[0], len(key), key, len(ttl), ttl, len(value), value, tail[1]))
-        connection.send_packed(f"RESTORE into db{db}", b"".join(parts))
-        pending.append((connection, db, [key for key, _value, _expire in batch]))
-        if len(pending) > 1:
-            settle()
+        size, unpack_from, replace = RECORD.size, RECORD.unpack_from, self.replace
+        while len(buffer) - position >= size:
+            db, key_length, value_length, expire_at = unpack_from(buffer, position)
+            start = position + size
+            end = start + key_length + value_length
+            if end > len(buffer):
+                break
+            if db != self.db:
+                parts.append(select_command(db))
+                self.db = db
+            parts.append(restore_command(bytes(buffer[start:start + key_length]),
+                                         bytes(buffer[start + key_length:end]), expire_at, replace))
+            position = end
+        del buffer[:position]
+        if parts:
+            self.sink.write(b"".join(parts))
+        return len(data)
 
+    def close(self) -> None:
+        if self.buffer or not self.started:
+            raise IntegrityError(f"{self.what} ends in the middle of a record; the backup is unusable")
+
+
+def locate_command(produce: t.Callable[[t.Any], None], index: int, what: str) -> tuple[int, bytes | None]:
+    """(database, key or None for SELECT) of the command at index of the stream produce(sink) writes."""
+    counter = CommandCounter(what, wanted=index)
     try:
-        current_db, batch = -1, []
-        for db, key, value, expire_at in records:
-            if db != current_db or len(batch) >= BATCH:
-                if batch:
-                    send(current_db, batch)
-                current_db, batch = db, []
-            batch.append((key, value, expire_at))
-        if batch:
-            send(current_db, batch)
-        while pending:
-            settle()
+        produce(counter)
+    except _Found:
+        pass
+    if counter.found is None:
+        raise IntegrityError(f"{what} holds {counter.commands} commands, fewer than the server answered")
+    return counter.found
+
+
+class CommandCounter(CommandSplitter):
+    """Counts the commands of a stream and the RESTOREs per database; finds the one at an index."""
+
+    def __init__(self, what: str, wanted: int = -1) -> None:
+        super().__init__(what)
+        self.wanted = wanted
+        self.commands = 0
+        self.db = 0
+        self.keys: dict[str, int] = {}
+        self.found: tuple[int, bytes | None] | None = None
+
+    def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
+        name = arguments[0].upper() if arguments else b""
+        if name == b"SELECT":
+            self.db = int(arguments[1])
+        if self.commands == self.wanted:
+            self.found = (self.db, arguments[1] if name == b"RESTORE" else None)
+            raise _Found()
+        if name == b"RESTORE":
+            self.keys[str(self.db)] = self.keys.get(str(self.db), 0) + 1
+        self.commands += 1
+
+
+class _Found(Exception):
+    """Stops reading a stream once the command looked for is found."""
+
+
+class _Stopped(Exception):
+    """Stops sending once the server answered a command with an error."""
+
+
+class RestoreStream:
+    """Sends a RESP command stream to the server as fast as the server takes it.
+
+    write(chunk) passes bytes straight to the socket; a thread reads and
+    counts the replies meanwhile (every command answers +OK), remembering the
+    first error reply and its position, after which writing stops. finish()
+    sends PING and waits for its reply, so every command has been answered.
+    """
+
+    def __init__(self, target: RedisTarget) -> None:
+        self.target = target
+        self.connection = RawConnection(target)
+        self.answered = 0  # +OK replies
+        self.error: tuple[int, str] | None = None  # position among the replies, message
+        self.failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._read_replies, name="redis replies", daemon=True)
+        self._thread.start()
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None:
+            raise _Stopped()
+        if self.failure is not None:
+            self._raise_failure()
+        self.connection.send_packed("RESTORE", data)
+        return len(data)
+
+    def _raise_failure(self) -> t.NoReturn:
+        raise SourceUnavailable(f"Redis at {self.target.address}: RESTORE failed: {self.failure}",
+                                server=self.target.address)
+
+    def _read_replies(self) -> None:
+        read = self.connection.reader.read1
+        pending = b""
+        errors = 0
+        try:
+            while True:
+                data = read(1 << 18)
+                if not data:
+                    raise OSError("the server closed the connection")
+                data = pending + data
+                end = data.rfind(b"\n") + 1
+                complete, pending = data[:end], data[end:]
+                fast = complete.count(b"+OK\r\n")
+                if fast * 5 == len(complete):
+                    self.answered += fast
+                    continue
+                for line in complete.split(b"\r\n")[:-1]:
+                    if line == b"+OK":
+                        self.answered += 1
+                    elif line == b"+PONG":
+                        return
+                    elif line.startswith(b"-"):
+                        if self.error is None:
+                            self.error = (self.answered + errors, line[1:].decode("utf-8", "replace"))
+                        errors += 1
+                    else:
+                        raise OSError(f"unexpected reply {line[:20]!r}")
+        except (OSError, ValueError) as error:
+            self.failure = error
+
+    def finish(self) -> int:
+        """Wait until every command sent is answered; the number of +OK replies."""
+        try:
+            self.connection.send_packed("PING", b"*1\r\n$4\r\nPING\r\n")
+        except SourceUnavailable:
+            if self.failure is None:
+                raise
+        self._thread.join()
+        if self.failure is not None:
+            self._raise_failure()
+        return self.answered
+
+    def close(self) -> None:
+        try:
+            self.connection.sock.shutdown(socket.SHUT_RDWR)  # wakes the reply thread if it still waits
+        except OSError:
+            pass  # already closed by the server
+        self._thread.join()
+        self.connection.close()
+
+
+def stream_restore(target: RedisTarget, produce: t.Callable[[t.Any], None]) -> tuple[int, tuple[int, str] | None]:
+    """Send what produce(sink) writes; (+OK replies, the first error reply and its position or None)."""
+    stream = RestoreStream(target)
+    try:
+        try:
+            produce(stream)
+        except _Stopped:
+            pass
+        except DrError:
+            if stream.error is None:
+                raise
+        answered = stream.finish()
     finally:
-        for connection in connections.values():
-            connection.close()
-    return restored
+        stream.close()
+    return answered, stream.error
+
+
+def describe_reply_error(target: RedisTarget, command: tuple[int, bytes | None], answer: str) -> DrError:
+    db, key = command
+    if key is None:
+        hint = " (the target has fewer databases than the source)" if "out of range" in answer else ""
+        return DrError(f"Redis at {target.address}: SELECT {db} failed: {answer}{hint}", server=target.address)
+    hint = " (the key exists: use replace or flush)" if "BUSYKEY" in answer else ""
+    return DrError(f"Redis at {target.address}: RESTORE of key {key!r} in db{db} failed: {answer}{hint}",
+                   server=target.address, key=repr(key)[2:-1], db=db)
+
+
+class CommandReader:
+    """Reads a format 2 stream (pull): (db, key, payload, expire_at_ms or -1) per key."""
+
+    def __init__(self, source: t.BinaryIO, what: str) -> None:
+        self.source = source
+        self.what = what
+
+    def __iter__(self) -> t.Iterator[tuple[int, bytes, bytes, int]]:
+        found: list[tuple[int, bytes, bytes, int]] = []
+        state = {"db": 0}
+
+        class Collect(CommandSplitter):
+            def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
+                name = arguments[0].upper()
+                if name == b"SELECT":
+                    state["db"] = int(arguments[1])
+                elif name == b"RESTORE":
+                    expire_at = int(arguments[2])
+                    found.append((state["db"], arguments[1], arguments[3], expire_at if expire_at > 0 else -1))
+
+        collect = Collect(self.what)
+        while True:
+            data = self.source.read(1 << 20)
+            if not data:
+                break
+            collect.write(data)
+            yield from found
+            found.clear()
+        collect.close()
 
 
 def describe_problems(problems: list[str]) -> str:

@@ -12,6 +12,7 @@ RESTOREs the keys into a running server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import typing as t
@@ -32,7 +33,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.reposito
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, wait_for
 
 RDB_FILE = "data/dump.rdb"
-KEYS_FILE = "data/keys.bin"
+KEYS_FILE = "data/keys.resp"  # key dump format 2 (RESTORE commands)
+LEGACY_KEYS_FILE = "data/keys.bin"  # key dump format 1 (records), restored still
 AOF_PREFIX = "aof/"
 
 
@@ -89,7 +91,7 @@ def redis_backup(repository: Repository, target: rd.RedisTarget, *, component: s
                     entry.update(keys=0, expires=0, max_keys=0, min_keys=0, samples={})
             # Keys come from a scan over time: the consistency point is when it started.
             backup.consistency_point = {"time": started, "scan": True}
-            backup.extra = {"keys": dumped}
+            backup.extra = {"keys": dumped, "keys_format": rd.KEYS_FORMAT}
         backup.source = facts
         backup.tools = {"redis": facts["redis_version"]}
         backup.verification = verification
@@ -210,9 +212,8 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
             # Key counts and samples first (cheap); when they match, every key of the dump is compared.
             exact = flush or not replace
             if not rd.check_against(target, verification, exact=exact):
-                with repository.open_file(entry, KEYS_FILE) as stream:
-                    drift = rd.differences_from_records(
-                        target, rd.RecordReader(stream, f"{entry.label}: {KEYS_FILE}"), exact=exact)
+                with key_records(repository, entry) as records:
+                    drift = rd.differences_from_records(target, records, exact=exact)
                 if not drift:
                     result["msg"] = (f"Redis at {target.address} already holds every key of {entry.label} "
                                      "with its value and expiry")
@@ -273,17 +274,75 @@ def _restore_online(repository: Repository, entry: BackupEntry, target: rd.Redis
     result["changed"] = True
     if check_mode:
         return result
+    name = keys_file(entry)
+    what = f"{entry.label}: file {name}"
     # Read (and check) the whole dump before the target is touched: a damaged backup changes nothing.
-    repository.read_file(entry, KEYS_FILE, _NullSink())
+    repository.read_file(entry, name, _NullSink())
     if flush:
         target.call("FLUSHALL", client.flushall)
-    with repository.open_file(entry, KEYS_FILE) as stream:
-        restored = rd.restore_records(target, rd.RecordReader(stream, f"{entry.label}: {KEYS_FILE}"),
-                                      replace=replace)
+    produce = _key_commands(repository, entry, name, replace=replace)
+    answered, error = rd.stream_restore(target, produce)
+    if error is not None:
+        raise rd.describe_reply_error(target, rd.locate_command(produce, error[0], what), error[1])
+    restored = _restored_keys(entry, name, produce, answered, what)
     rd.require_verified(target, verification, entry.label, exact=flush or not replace)
     result.update(restored_keys=restored, verified=True,
                   databases={str(db): value for db, value in rd.keyspace(target, client).items()})
     return result
+
+
+def keys_file(entry: BackupEntry) -> str:
+    """The key dump of an online backup: format 2 (keys.resp) or, in older backups, format 1 (keys.bin)."""
+    names = {record.name for record in entry.manifest.files} if entry.manifest else set()
+    for name in (KEYS_FILE, LEGACY_KEYS_FILE):
+        if name in names:
+            return name
+    raise BackupNotFound(f"{entry.label} holds no key dump ({KEYS_FILE}); it is not an online Redis backup")
+
+
+@contextlib.contextmanager
+def key_records(repository: Repository, entry: BackupEntry) -> t.Iterator[t.Iterator[tuple[int, bytes, bytes, int]]]:
+    """The keys of an online backup, either format: (db, key, DUMP payload, absolute expiry in ms or -1)."""
+    name = keys_file(entry)
+    what = f"{entry.label}: file {name}"
+    with repository.open_file(entry, name) as stream:
+        yield iter(rd.RecordReader(stream, what) if name == LEGACY_KEYS_FILE else rd.CommandReader(stream, what))
+
+
+def _key_commands(repository: Repository, entry: BackupEntry, name: str, *,
+                  replace: bool) -> t.Callable[[t.Any], None]:
+    """A producer writing the backup's keys as RESTORE commands to a sink (as stored when possible)."""
+    what = f"{entry.label}: file {name}"
+
+    def produce(sink: t.Any) -> None:
+        if name == LEGACY_KEYS_FILE:
+            converter: t.Any = rd.RecordsToCommands(sink, what, replace=replace)
+        elif replace:
+            converter = rd.AddReplace(sink, what)
+        else:
+            repository.read_file(entry, name, sink)  # the stored commands, sent as they are
+            return
+        repository.read_file(entry, name, converter)
+        converter.close()
+    return produce
+
+
+def _restored_keys(entry: BackupEntry, name: str, produce: t.Callable[[t.Any], None], answered: int,
+                   what: str) -> dict[str, int]:
+    """Keys restored per database: as the backup recorded, once every command was answered +OK."""
+    recorded = {db: int(count) for db, count in ((entry.manifest.extra or {}).get("keys") or {}).items()}
+    if not recorded:  # not recorded: count the commands
+        counter = rd.CommandCounter(what)
+        produce(counter)
+        counter.close()
+        recorded = counter.keys
+        selects = counter.commands - sum(recorded.values())
+    else:  # format 2 selects every database dumped, format 1 those holding keys
+        selects = len([count for count in recorded.values() if count or name == KEYS_FILE])
+    if answered != sum(recorded.values()) + selects:
+        raise RepositoryError(f"{what}: the server acknowledged {answered} commands where the backup records "
+                              f"{sum(recorded.values())} keys in {len(recorded)} databases; the backup is unusable")
+    return recorded
 
 
 def _restore_layout(target: rd.RedisTarget, client: t.Any, data_dir: str | None,

@@ -40,7 +40,7 @@ def elements(payload: bytes) -> list[tuple[bytes, ...]]:
         raise PayloadError("not a hash-table set or hash")
     reader = _Reader(payload, 1)
     count = reader.length()
-    found = [tuple(reader.string() for _ in range(group)) for _ in range(count)]
+    found = [tuple(reader.string() for _part in range(group)) for _element in range(count)]
     if reader.offset != len(payload) - TRAILER:
         raise PayloadError("trailing data after the elements")
     return sorted(found)
@@ -111,7 +111,7 @@ def lzf_decompress(data: bytes, size: int) -> bytes:
         index += 1
         if start < 0:
             raise PayloadError("LZF back reference before the start")
-        for _ in range(length + 2):  # byte by byte: the reference may overlap what it writes
+        for _copied in range(length + 2):  # byte by byte: the reference may overlap what it writes
             out.append(out[start])
             start += 1
     if len(out) != size:

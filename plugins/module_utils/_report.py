@@ -22,6 +22,19 @@ Component results are recognised by shape, not by module name:
   found in the recovered data. It measures the RPO more exactly than the
   consistency point and takes its place.
 
+A restore run in the background (async with poll 0, as the level 2 and 3
+playbooks do for the components of one restore step) reports twice: the
+launch (``ansible_job_id``, ``started``, not ``finished``) and later the
+``async_status`` result carrying the module's result. Its event takes the
+launching task's action and name, starts when that task started (like a
+task run in the foreground) and ends ``duration_s`` (the module's own time)
+after the launch returned, when the job was running: never after the result
+was seen. Components restored at the same time show overlapping times.
+
+In a loop result each item counts on its own: a failed item's component is
+not counted as recovered, and the items that succeeded are, even when the
+task as a whole failed or had its errors ignored.
+
 Achieved RTO = incident start -> end of the last restore, verification or DNS
 failover (a run that restored nothing and moved no DNS has none); achieved RPO per component = incident start -> newest consistency
 point restored for it (never negative); the run's RPO is the worst component's.
@@ -165,6 +178,27 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
     return events
 
 
+def _result_parts(result: dict[str, t.Any], status: str) -> list[tuple[dict[str, t.Any], str]]:
+    """A task result split into its own part and its loop items, each with its own status."""
+    if not isinstance(result, dict):
+        return []
+    items = result.get("results")
+    if not isinstance(items, list):
+        return [(result, status)]
+    parts = [({key: value for key, value in result.items() if key != "results"}, status)]
+    for item in items:
+        if not isinstance(item, dict) or item.get("skipped") is True:
+            continue
+        if item.get("failed"):
+            item_status = "failed"
+        elif status in ("failed", "ignored"):
+            item_status = "changed" if item.get("changed") else "ok"
+        else:
+            item_status = status
+        parts.append((item, item_status))
+    return parts
+
+
 def plan_targets(plan: t.Any) -> dict[str, dict[str, t.Any]]:
     """Each component's RPO/RTO target in seconds from dr_plan (unparsable ones are reported, not fatal)."""
     targets: dict[str, dict[str, t.Any]] = {}
@@ -197,6 +231,8 @@ class Timeline:
         self.tasks: list[dict[str, t.Any]] = []
         self.events: list[dict[str, t.Any]] = []
         self._task_starts: dict[str, tuple[str, datetime, str]] = {}
+        # Background jobs by ansible_job_id: (task name, task start, action, when the launch returned).
+        self._jobs: dict[str, tuple[str, datetime, str, datetime]] = {}
         self.plan: t.Any = None
         self.incident_start_value: t.Any = None
         self.check_mode = False
@@ -240,9 +276,20 @@ class Timeline:
         self.tasks.append(entry)
         if status in ("skipped", "unreachable") or censored:
             return
-        for event in component_events(task_action, result):
-            event.update(task=task_name, host=host, start=entry["start"], end=entry["end"], status=status)
-            self.events.append(event)
+        for part, part_status in _result_parts(result, status):
+            job_id = _text(part.get("ansible_job_id"))
+            if job_id and part.get("started") and not part.get("finished"):
+                self._jobs[job_id] = (task_name, started, task_action, moment)
+                continue
+            part_name, part_start, part_end, part_action = task_name, started, moment, task_action
+            if job_id and job_id in self._jobs:
+                part_name, part_start, part_action, launched = self._jobs[job_id]
+                if isinstance(part.get("duration_s"), (int, float)):
+                    part_end = min(moment, launched + timedelta(seconds=float(part["duration_s"])))
+            for event in component_events(part_action, part):
+                event.update(task=part_name, host=host, start=format_time(part_start), end=format_time(part_end),
+                             status=part_status)
+                self.events.append(event)
 
     def finish(self, moment: datetime, stats: dict[str, dict[str, int]], check_mode: bool = False) -> None:
         self.finished = moment

@@ -21,14 +21,23 @@ description:
   - O(restore_globals=true) creates the roles (and tablespaces) of the backup that do not exist on the server,
     with their attributes and passwords; existing roles are never changed (their current passwords stay).
   - 'The restored database carries a marker in its comment, C(resilience.dr: restored backup <id> of component
-    <c> at <time>). Running the same restore again compares the target with the backup's row counts and
-    checksums; it reports C(changed=false) only when they all match, and restores again when rows changed
+    <c> at <time>). Running the same restore again compares the target with the row counts and checksums of
+    the backup; it reports C(changed=false) only when they all match, and restores again when rows changed
     since. O(force=true) restores without comparing.'
   - O(method=physical) restores a pgBackRest backup of the whole cluster into the new data directory
     O(data_dir), to O(target_time), O(target_lsn), O(target_name) or the end of the archived WAL, starts it on
-    O(port) with archiving off, waits until recovery ends and the server accepts writes (promoted), and reports
-    the time of the last transaction recovered. It runs on the database host; the restored cluster is reached
-    with the connection options on O(port).
+    O(port), waits until recovery ends and the server accepts writes (promoted), and reports the time of the
+    last transaction recovered. It runs on the database host; the restored cluster is reached with the
+    connection options on O(port).
+  - 'Archiving of a physical restore (O(archive_mode)): a copy restored into another data directory runs with
+    archiving off, so it never pushes a new timeline into the archive of the cluster it came from. The cluster
+    rebuilt in its own data directory (a corrupted data directory restored with O(replace=true)) keeps its
+    archiving, and C(pgbackrest check) proves that its new timeline reaches the archive, so point-in-time recovery
+    and the next backup keep working. Rebuilding in place also salvages the WAL the replaced directory still
+    holds (complete segments not archived yet are pushed to the archive, the segment written last is copied
+    into the restored C(pg_wal)), so recovery to the end of the WAL loses nothing that was committed before the
+    damage when C(pg_wal) survived.'
+
 author:
   - resilience.dr maintainers (@resilience-dr)
 extends_documentation_fragment:
@@ -142,6 +151,16 @@ options:
         must be stopped first.
     type: bool
     default: false
+  archive_mode:
+    description:
+      - WAL archiving of the restored cluster (O(method=physical)), as C(pgbackrest restore --archive-mode).
+      - V(auto) keeps archiving when O(data_dir) is the data directory the backup was taken from (the cluster
+        itself is rebuilt) and turns it off for a copy restored elsewhere.
+      - V(preserve) keeps the archiving the restored configuration sets, and checks it with C(pgbackrest check).
+      - V(off) turns it off in the restored cluster (C(archive_mode = off) in its C(postgresql.auto.conf)).
+    type: str
+    choices: [auto, preserve, "off"]
+    default: auto
   wait_timeout:
     description:
       - Seconds to wait for the restored cluster to finish recovery (O(method=physical)).
@@ -190,6 +209,16 @@ EXAMPLES = r"""
     data_dir: /var/lib/postgresql/15/recovered
     port: 5433
     target_time: "2026-11-23 10:41:00+00"
+  become: true
+
+- name: Rebuild the corrupted cluster in its own data directory from the end of the archive (archiving stays on)
+  resilience.dr.pg_restore:
+    repository: /srv/backups
+    component: orders-cluster
+    method: physical
+    data_dir: /var/lib/postgresql/15/main
+    port: 5432
+    replace: true
   become: true
 """
 
@@ -240,10 +269,11 @@ roles_created:
   elements: str
 verified:
   description: What was checked against the backup's verification data; tables, rows, checksums,
-    sequences, large objects.
+    sequences, large objects, and how many tables were checked while C(pg_restore) was still running
+    (C(checked_while_loading)).
   returned: O(method=logical), when restored or found unchanged
   type: dict
-  sample: {"tables": 4, "rows": 100512, "checksums": 4, "sequences": 2, "large_objects": 1}
+  sample: {"tables": 4, "rows": 100512, "checksums": 4, "sequences": 2, "large_objects": 1, "checked_while_loading": 4}
 data_dir:
   description: The restored cluster's data directory.
   returned: O(method=physical)
@@ -264,6 +294,21 @@ recovered_to:
   description: Commit time of the last transaction the restored cluster replayed, or null when it replayed none.
   returned: O(method=physical), when restored
   type: str
+archive_mode:
+  description: WAL archiving of the restored cluster, V(preserve) (archiving on as configured) or V(off).
+  returned: O(method=physical)
+  type: str
+  sample: preserve
+archiving_checked:
+  description: Whether C(pgbackrest check) proved that the restored cluster's WAL reaches the archive.
+  returned: O(method=physical)
+  type: bool
+salvaged_wal:
+  description: WAL segments of the replaced data directory that the recovery could replay beyond the archive.
+  returned: O(method=physical)
+  type: list
+  elements: str
+  sample: [00000001000000000000002A]
 label:
   description: pgBackRest backup label restored.
   returned: O(method=physical)
@@ -314,6 +359,7 @@ def main() -> None:
         target_lsn=dict(type="str"),
         target_name=dict(type="str"),
         replace=dict(type="bool", default=False),
+        archive_mode=dict(type="str", choices=["auto", "preserve", "off"], default="auto"),
         wait_timeout=dict(type="int", default=600),
     )
     module = AnsibleModule(
@@ -335,7 +381,7 @@ def main() -> None:
                 stanza=params["stanza"], config=params["pgbackrest_config"], os_user=params["os_user"],
                 data_dir=params["data_dir"], port=params["port"], target_time=params["target_time"],
                 target_lsn=params["target_lsn"], target_name=params["target_name"], replace=params["replace"],
-                wait_timeout=params["wait_timeout"], pg_bin_dir=params["pg_bin_dir"], check_mode=module.check_mode,
+                archive_mode=params["archive_mode"], wait_timeout=params["wait_timeout"], pg_bin_dir=params["pg_bin_dir"], check_mode=module.check_mode,
             )
         else:
             result = logical_restore(

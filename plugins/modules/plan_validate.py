@@ -14,8 +14,10 @@ description:
     backup, unknown kinds and backup methods, durations that do not parse, site overrides and services that
     name unknown components, DNS records without a value for a site.
   - Resolves the plan for O(site) - each component's connection with the site's overrides applied, the
-    order to restore components in (batches whose members do not depend on each other), the order to start
-    services in, and which components and services depend on each component.
+    order to restore components in (batches whose members do not depend on each other), the steps the
+    recovery playbooks run them in (the members of one step are restored at the same time; they never share a
+    server, path, bucket or instance, and a component with C(restore.parallel=false) has a step of its own),
+    the order to start services in, and which components and services depend on each component.
   - Runs on the controller and changes nothing; the recovery playbooks call it first, so a broken plan
     fails before anything is stopped or restored.
 author:
@@ -77,6 +79,15 @@ plan:
       type: dict
     restore_batches:
       description: Component names in restore order; the members of one batch do not depend on each other.
+      type: list
+      elements: list
+      sample: [[orders-db, sessions], [uploads]]
+    restore_steps:
+      description:
+        - The restore batches cut into steps that the level 2 and level 3 playbooks run one after another; the
+          members of one step are restored at the same time.
+        - Members of a step never write to the same target (database or Redis server, overlapping file paths,
+          bucket, RDS instance); a component whose plan sets C(restore.parallel=false) is a step of its own.
       type: list
       elements: list
       sample: [[orders-db, sessions], [uploads]]

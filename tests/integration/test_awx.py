@@ -10,6 +10,7 @@ engine and is not part of the tests).
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -178,12 +179,103 @@ def test_job_template_credentials_are_defined_types() -> None:
         assert set(template["credentials"]) <= types, template["name"]
 
 
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
+def test_job_template_gets_every_credential_type(template: dict[str, t.Any]) -> None:
+    """Every playbook resolves the whole plan first: a variable the plan refers to (the TSIG key in a
+    backup job, say) that no credential of the job injects fails the job before it does anything."""
+    missing = {kind["name"] for kind in TEMPLATES["awx_credential_types"]} - set(template["credentials"])
+    assert not missing, f"{template['name']!r} lacks credential types {sorted(missing)}"
+
+
 def test_configure_playbook_passes_syntax_check() -> None:
     run = subprocess.run(
         [str(BIN / "ansible-playbook"), "--syntax-check", "awx/configure.yml"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+AWX_COLLECTION = ROOT / ".collections" / "ansible_collections" / "awx" / "awx"
+
+
+def module_documentation(path: Path) -> dict[str, t.Any]:
+    """The DOCUMENTATION of a plugin file, read without importing it."""
+    for node in ast.parse(path.read_text()).body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(target, ast.Name) and target.id == "DOCUMENTATION" for target in targets):
+            return yaml.safe_load(ast.literal_eval(node.value))
+        if isinstance(node, ast.ClassDef):
+            found = module_documentation_in_class(node)
+            if found:
+                return found
+    raise AssertionError(f"{path} has no DOCUMENTATION")
+
+
+def module_documentation_in_class(node: ast.ClassDef) -> dict[str, t.Any] | None:
+    for item in node.body:
+        if isinstance(item, ast.Assign) and any(getattr(target, "id", None) == "DOCUMENTATION" for target in item.targets):
+            return yaml.safe_load(ast.literal_eval(item.value))
+    return None
+
+
+def awx_module_options(name: str) -> dict[str, t.Any]:
+    """Options of an awx.awx module as the installed collection documents them (fragments included)."""
+    path = AWX_COLLECTION / "plugins" / "modules" / f"{name}.py"
+    assert path.is_file(), f"awx.awx.{name} is not installed in {AWX_COLLECTION} (make setup installs it)"
+    documentation = module_documentation(path)
+    options = dict(documentation.get("options") or {})
+    fragments = documentation.get("extends_documentation_fragment") or []
+    for fragment in [fragments] if isinstance(fragments, str) else fragments:
+        namespace, collection, fragment_name = fragment.split(".")[:3]
+        assert (namespace, collection) == ("awx", "awx"), fragment
+        options.update(module_documentation(AWX_COLLECTION / "plugins" / "doc_fragments" / f"{fragment_name}.py")
+                       .get("options") or {})
+    return options
+
+
+def unknown_options(args: dict[str, t.Any], options: dict[str, t.Any], where: str) -> list[str]:
+    """Arguments no documented option (or alias) takes, and literal values outside an option's choices;
+    documented suboptions are checked the same way, for literal dicts and lists of dicts."""
+    names = {alias: name for name, option in options.items() for alias in [name, *(option.get("aliases") or [])]}
+    problems = []
+    for key, value in args.items():
+        if key not in names:
+            problems.append(f"{where}: {key!r} is not an option")
+            continue
+        option = options[names[key]]
+        templated = isinstance(value, str) and "{{" in value
+        if option.get("choices") and not templated and value not in option["choices"]:
+            problems.append(f"{where}: {key}={value!r} is not one of {option['choices']}")
+        if option.get("suboptions") and not templated:
+            items = value if isinstance(value, list) else [value]
+            for number, item in enumerate(items):
+                if isinstance(item, dict):
+                    problems += unknown_options(item, option["suboptions"], f"{where}.{key}[{number}]")
+    return problems
+
+
+def test_configure_playbook_uses_only_options_the_awx_collection_has() -> None:
+    """Without a controller: every awx.awx task of awx/configure.yml, its module_defaults and the
+    workflow nodes of awx/templates.yml use options and choices the installed awx.awx modules document."""
+    plays = yaml.safe_load((ROOT / "awx" / "configure.yml").read_text().replace("!unsafe ", ""))
+    problems: list[str] = []
+    used = set()
+    for play in plays:
+        for group, args in (play.get("module_defaults") or {}).items():
+            assert group == "group/awx.awx.controller", group
+            problems += unknown_options(args, awx_module_options("job_template"), group)
+        for task in play["tasks"]:
+            modules = [key for key in task if key.startswith("awx.awx.")]
+            for module in modules:
+                name = module.split(".")[-1]
+                used.add(name)
+                problems += unknown_options(task[module], awx_module_options(name), f"{task['name']!r} ({module})")
+    assert {"credential_type", "job_template", "workflow_job_template"} <= used
+    nodes = awx_module_options("workflow_job_template")["workflow_nodes"]["suboptions"]
+    for workflow in WORKFLOWS:
+        for node in workflow["nodes"]:
+            problems += unknown_options(node, nodes, f"workflow {workflow['name']!r} node {node['identifier']!r}")
+    assert not problems, "\n".join(problems)
 
 
 def test_execution_environment_build_context(tmp_path: Path) -> None:

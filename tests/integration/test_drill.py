@@ -3,7 +3,9 @@
 """The disaster drill (playbooks/drill.yml, `make drill`) for each kind of
 disaster, size small: the recovered data matches the backed-up data, the
 report exists, its RPO matches the heartbeat gap and its RTO the measured
-recovery."""
+recovery. After the corrupted data directory is rebuilt, the lab's primary
+cluster must serve the rest of the suite as before: archiving, RPO exposure,
+physical and logical backups, logical restores."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 
 from .conftest import lab_ctl
 from .lab_dns import answer, set_record
+from .pg_fixtures import Pg, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
 
 
 def seconds_between(start: str, end: str) -> float:
@@ -77,3 +80,56 @@ def test_site_loss_drill_fails_over_to_the_secondary_and_back(ansible, lab, tmp_
     assert [change["new"]["value"] for change in report["dns"]] == [[lab["sites"]["secondary"]["address"]]]
     # The drill failed back afterwards: DNS answers the primary again.
     assert answer(lab)[0] == [lab["sites"]["primary"]["address"]]
+
+
+@pytest.fixture
+def primary_cluster_back(lab):
+    """The primary cluster runs after the drill (a drill that failed before its recovery leaves it stopped)."""
+    yield
+    ctl = lab["sites"]["primary"]["postgresql"]["ctl"]
+    try:
+        lab_ctl(ctl, "start")
+    except AssertionError as error:
+        raise AssertionError(f"the primary cluster of the lab does not start after the drill ({error}); "
+                             "rebuild the lab with make lab-down lab-up") from None
+
+
+def test_corrupt_datadir_drill_rebuilds_the_cluster_to_the_last_commit_and_keeps_archiving(
+        ansible, lab, pg: Pg, unique, cleanup_databases, tmp_path, primary_cluster_back):  # noqa: F811
+    outcome = drill(ansible, "corrupt_datadir", tmp_path / "reports")
+    measured, report = outcome["measured"], outcome["report"]
+    assert measured["data_verified"], (measured["before"], measured["after"])
+    assert report["run"]["ok"]
+    assert [entry["component"] for entry in report["components"] if entry.get("rpo_seconds") is not None] == \
+        ["orders-cluster"]
+    assert abs(report["rpo_seconds"] - measured["heartbeat_rpo_seconds"]) <= 1.0, (report["rpo_seconds"], measured)
+    # Recovery replays the archive and the WAL salvaged from the damaged pg_wal: every heartbeat committed
+    # before the damage comes back, not only those up to the last archived segment (archive_timeout 10 s).
+    assert measured["newest_heartbeat"]["postgresql"] == measured["committed_heartbeat"]["postgresql"], measured
+    # What remains is the drill's own delay between stopping the heartbeat and noting the incident.
+    assert measured["heartbeat_rpo_seconds"] < 10, measured
+    recovery = seconds_between(measured["incident"], measured["recovery_finished"])
+    assert 0 < report["rto_seconds"] <= recovery + 1.0, (report["rto_seconds"], recovery)
+
+    # The rebuilt cluster runs on a new timeline, archives it, and backs up and restores as before.
+    assert pg.execute("postgres", "SELECT timeline_id > 1 FROM pg_control_checkpoint()") == [(True,)]
+    facts = pg.facts
+    repository, database = tmp_path / "repository", f"after_drill_{unique}"
+    cleanup_databases.append(database)
+    pg.execute("postgres", f'CREATE DATABASE "{database}"')
+    pg.execute(database, "CREATE TABLE notes AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 500) g")
+    common = {**pg.login, "repository": str(repository)}
+    exposure, physical, logical, restored = ansible.sequence([
+        ("resilience.dr.pg_rpo_info", pg.login),
+        ("resilience.dr.pg_backup", {**common, "component": f"cluster-{unique}", "method": "physical", "type": "full",
+                                     "stanza": facts["stanza"], "pgbackrest_config": facts["pgbackrest_config"]}),
+        ("resilience.dr.pg_backup", {**common, "component": f"notes-{unique}", "db": database}),
+        ("resilience.dr.pg_restore", {**common, "component": f"notes-{unique}", "target_db": f"{database}_copy"}),
+    ])
+    assert not exposure["failed"], exposure["msg"]
+    assert exposure["archive_mode"] == "on" and exposure["archive_failing"] is False
+    assert not physical["failed"], physical["msg"]
+    assert physical["label"].endswith("F")
+    assert not logical["failed"], logical["msg"]
+    assert not restored["failed"], restored["msg"]
+    assert pg.content_checksum(f"{database}_copy") == pg.content_checksum(database)

@@ -57,6 +57,8 @@ def test_round_trip_restores_every_type_and_role(ansible, pg: Pg, unique, cleanu
     assert apply["changed"] is True and apply["backup_id"] == backup["backup_id"]
     assert apply["verified"]["tables"] == 5 and apply["verified"]["checksums"] == 5
     assert apply["verified"]["rows"] == backup["rows"] and apply["verified"]["large_objects"] == 1
+    # With jobs: 2 each table is checked as soon as pg_restore reports its data loaded.
+    assert apply["verified"]["checked_while_loading"] >= 1
     assert apply["roles_created"] == [role]
     assert pg.content_checksum(target) == expected
     # The role came back, with its grant on the restored table.
@@ -131,6 +133,31 @@ def test_corrupted_backup_fails_naming_the_file_and_leaves_target(ansible, pg: P
     assert largest.name in result["msg"] and backup["backup_id"] in result["msg"]
     assert pg.content_checksum(database) == before
     assert pg.databases(f"{database}_") == [], "the half-restored database is dropped"
+
+
+def test_restore_that_differs_from_the_backup_fails_naming_the_table(ansible, pg: Pg, unique, cleanup_databases, tmp_path):
+    source, target = f"rd_{unique}", f"rd_{unique}_copy"
+    cleanup_databases.extend([source, target])
+    pg.execute("postgres", f'CREATE DATABASE "{source}"')
+    # A generated column computed from a database setting, which pg_dump does not carry: the restored
+    # rows differ from the backed-up ones although pg_restore succeeds.
+    pg.execute("postgres", f'ALTER DATABASE "{source}" SET app.shift = 1')
+    pg.execute(source, """
+        CREATE FUNCTION shifted(value int) RETURNS int IMMUTABLE LANGUAGE sql
+          AS $$ SELECT value + coalesce(current_setting('app.shift', true), '0')::int $$;
+        CREATE TABLE plain_rows AS SELECT i AS id FROM generate_series(1, 2000) i;
+        CREATE TABLE shifted_rows (id int PRIMARY KEY, shifted int GENERATED ALWAYS AS (shifted(id)) STORED);
+        INSERT INTO shifted_rows (id) SELECT generate_series(1, 2000)""")
+    repository, component = tmp_path / "repository", f"rd-{unique}"
+    _backup(ansible, pg, repository, component, source)
+
+    result = ansible.module(RESTORE, {**pg.login, "repository": str(repository), "component": component,
+                                      "target_db": target, "jobs": 2})
+
+    assert result["failed"]
+    assert "public.shifted_rows" in result["msg"] and "differs from the backup" in result["msg"]
+    assert pg.databases(target) == [], "nothing unverified takes the target's name"
+    assert pg.databases(f"{target}_") == [], "the half-restored database is dropped"
 
 
 def test_restore_wrong_backup_id_and_wrong_password(ansible, pg: Pg, unique, tmp_path):

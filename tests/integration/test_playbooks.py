@@ -7,7 +7,10 @@ that changes nothing, confirmation, and the escalation summary on failure.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
+import subprocess
 import typing as t
 import urllib.request
 from pathlib import Path
@@ -129,7 +132,70 @@ def test_level1_with_an_unknown_backup_escalates_and_changes_nothing(ansible, la
     assert snapshot(lab)["files"] == before["files"]
 
 
-def test_level2_restores_every_component_in_order_and_starts_services_in_order(ansible, lab, plan, backed_up):
+def restore_events(report_dir: Path) -> dict[str, dict[str, t.Any]]:
+    """Each component's restore in the dr_report timeline of the one run written to report_dir."""
+    [report_file] = report_dir.glob("*/report.json")
+    report = json.loads(report_file.read_text())
+    return {event["component"]: event for event in report["events"] if event["kind"] == "restore"}
+
+
+def start_services(plan: dict[str, t.Any]) -> None:
+    """Start the lab's application again after a run that stopped with its services down."""
+    for service in plan["dr_plan"]["services"]:
+        subprocess.run(service["start_command"], check=False, capture_output=True)
+
+
+def event_messages(run, event: str) -> list[str]:
+    return [result["ansible_facts"]["notify_document"]["message"] for result in run.results("Describe the event for the hooks")
+            if result.get("ansible_facts", {}).get("notify_document", {}).get("event") == event]
+
+
+def test_level2_failure_in_a_step_lets_the_other_finish_then_escalates_naming_it(ansible, lab, plan, backed_up, tmp_path):
+    with database(lab) as connection, connection.cursor() as cursor:
+        cursor.execute("DELETE FROM test_orders WHERE id > 100")
+    (Path(lab["sites"]["primary"]["app"]["uploads"]) / "test" / "file-0.bin").unlink()
+    damaged = snapshot(lab)
+    broken = copy.deepcopy(plan)
+    [sessions] = [component for component in broken["dr_plan"]["components"] if component["name"] == "sessions"]
+    # A real fault: the Redis server refuses the restore's login.
+    sessions["connection"]["login_password"] = "not-the-password"
+    sessions["escalation"] = "Rebuild the sessions cache by hand; users log in again."
+    try:
+        run = ansible.playbook("playbooks/level2_application.yml", {**broken, "confirm": "yes", "restore_poll_interval": 1},
+                               env={"ANSIBLE_CALLBACKS_ENABLED": "resilience.dr.dr_report", "DR_REPORT_DIR": str(tmp_path)})
+        assert not run.ok
+        assert "recovery stopped at" in run.stdout and "Stop before the next step when a restore of this one failed" in run.stdout
+        assert "The restore of sessions failed (sessions: " in run.stdout
+        assert "orders-db restored and verified (started together: orders-db + sessions)" in run.stdout
+        assert "Manual next step: Rebuild the sessions cache by hand" in run.stdout
+        after = snapshot(lab)
+        # The other member of the step finished and was verified; the next step (uploads) never started.
+        assert after["orders"] == backed_up["orders"]
+        assert after["files"] == damaged["files"]
+        restores = restore_events(tmp_path)
+        assert restores["orders-db"]["status"] != "failed"
+        assert restores.get("sessions", {"status": "failed"})["status"] == "failed" and "uploads" not in restores
+    finally:
+        start_services(plan)
+
+
+def test_level2_restores_every_component_in_order_and_starts_services_in_order(ansible, lab, plan, backed_up, tmp_path):
+    # The lab's orders restore in a second or two, less than starting a restore in the background costs; a
+    # ballast table makes the database restore last long enough to show the cache restore running beside it.
+    with database(lab) as connection, connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS test_ballast")
+        cursor.execute("CREATE TABLE test_ballast AS SELECT g AS id, repeat(md5(g::text), 2) AS padding "
+                       "FROM generate_series(1, 1200000) g")
+    try:
+        backup = ansible.playbook("playbooks/backup.yml", {**plan, "components": ["orders-db"]})
+        assert backup.ok, backup.tail()
+        level2_in_steps(ansible, lab, plan, backed_up, tmp_path)
+    finally:
+        with database(lab) as connection, connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS test_ballast")
+
+
+def level2_in_steps(ansible, lab, plan, backed_up, tmp_path):
     with database(lab) as connection, connection.cursor() as cursor:
         cursor.execute("DELETE FROM test_orders")
     cache(lab).flushall()
@@ -139,16 +205,33 @@ def test_level2_restores_every_component_in_order_and_starts_services_in_order(a
     preview = ansible.playbook("playbooks/level2_application.yml", plan, check=True)
     assert preview.ok, preview.tail()
     assert snapshot(lab)["orders"][0] == 0, "check mode restored something"
+    [announced] = event_messages(preview, "start")
+    assert announced.endswith("orders-db + sessions, then uploads"), announced
 
-    run = ansible.playbook("playbooks/level2_application.yml", {**plan, "confirm": "yes"})
+    run = ansible.playbook("playbooks/level2_application.yml", {**plan, "confirm": "yes", "restore_poll_interval": 1},
+                           env={"ANSIBLE_CALLBACKS_ENABLED": "resilience.dr.dr_report", "DR_REPORT_DIR": str(tmp_path)})
     assert run.ok, run.tail()
     after = snapshot(lab)
     assert after["orders"] == backed_up["orders"]
     assert after["keys"] == backed_up["keys"]
     assert after["files"] == backed_up["files"]
     assert healthy(lab)
-    restored = [result["component"] for result in run.results() if result.get("component") and "backup_id" in result]
-    assert restored.index("orders-db") < restored.index("uploads"), "uploads depends on orders-db"
+    restores = restore_events(tmp_path)
+    assert set(restores) == {"orders-db", "sessions", "uploads"}
+    assert all(event["verified"] is not False and event["status"] != "failed" for event in restores.values())
+    database_restore, cache_restore = restores["orders-db"], restores["sessions"]
+    # Independent components ran at the same time. The report's end of a background restore is when its launch
+    # returned (the job running) plus the module's own duration; the cache restore's job was running once its
+    # launch returned. A cache launch returned before the database's end proves both ran at once.
+    [cache_launched] = [task["end"] for task in json.loads(next(tmp_path.glob("*/report.json")).read_text())["tasks"]
+                        if task["name"].endswith("Restore and verify the Redis component - sessions")]
+    assert database_restore["start"] < cache_restore["start"] and cache_launched < database_restore["end"], (
+        database_restore, cache_restore, cache_launched)
+    # uploads depends on orders-db: it starts only after the database is restored and verified.
+    assert restores["uploads"]["start"] >= database_restore["end"]
+    assert restores["uploads"]["start"] >= cache_restore["end"]
+    waited = run.result("Wait for the restores started together - orders-db + sessions")
+    assert [item["component"] for item in waited["results"]] == ["orders-db", "sessions"]
     starts = [Path(result["cmd"][0]).name for result in run.results()
               if result.get("cmd") and result["cmd"][-1] == "start"]
     assert starts == ["primary-api", "primary-worker"]

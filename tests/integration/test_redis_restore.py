@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from pyrage import x25519
 
+from ansible_collections.resilience.dr.plugins.module_utils import _redis as rd
+from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import LEGACY_KEYS_FILE, key_records
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 from .conftest import Ansible
@@ -160,7 +162,7 @@ def test_restore_refuses_a_damaged_backup_and_leaves_the_server_alone(ansible, s
     copy = tmp_path / "repository"
     shutil.copytree(backups["repository"]["repository"], copy)
     corrupt(copy, backups["rdb"], "data/dump.rdb.zst")
-    corrupt(copy, backups["online"], "data/keys.bin.zst.age")
+    corrupt(copy, backups["online"], "data/keys.resp.zst.age")
     server.connect(3).set("only-here", "1")
     before = counts(server)
     run_id = server.run_id()
@@ -175,7 +177,7 @@ def test_restore_refuses_a_damaged_backup_and_leaves_the_server_alone(ansible, s
     assert rdb["failed"] and backups["rdb"] in rdb["msg"] and "data/dump.rdb" in rdb["msg"], rdb["msg"]
     assert "SHA-256" in rdb["msg"]
     assert rdb["executed_commands"] == []
-    assert online["failed"] and backups["online"] in online["msg"] and "data/keys.bin" in online["msg"]
+    assert online["failed"] and backups["online"] in online["msg"] and "data/keys.resp" in online["msg"]
     assert "damaged" in online["msg"]
     assert server.run_id() == run_id and counts(server) == before
     assert server.connect(3).get("only-here") == b"1"
@@ -227,4 +229,37 @@ def test_rdb_restore_of_a_server_that_is_down_needs_and_uses_data_dir(ansible, s
     assert unknown["failed"] and "give data_dir" in unknown["msg"] and unknown["executed_commands"] == []
     assert restored["changed"] and restored["verified"] and not restored["server_was_running"], restored.get("msg")
     assert server.connect(3).dbsize() == 0
+    assert_same_data(seeded, snapshot(server.connect, sample_names()))
+
+
+def test_online_restore_reads_backups_in_the_first_key_dump_format(ansible, server, seeded, backups,
+                                                                   tmp_path):  # pylint: disable=redefined-outer-name
+    # Backups taken before the key dump became RESTORE commands hold data/keys.bin
+    # (records); the test writes one from the same keys with the repository library.
+    source = open_repository({**backups["repository"], **backups["identity"]})
+    entry = source.find(COMPONENT, backups["online"])
+    data = bytearray(rd.HEADER)
+    counts: dict[str, int] = {}
+    with key_records(source, entry) as records:
+        for db, key, payload, expire_at in records:
+            data += rd.RECORD.pack(db, len(key), len(payload), expire_at) + key + payload
+            counts[str(db)] = counts.get(str(db), 0) + 1
+    repository = open_repository({"repository": str(tmp_path / "repository"), "compression_level": 1})
+    with repository.new_backup(COMPONENT, kind="redis", method="online") as backup:
+        backup.add_bytes(LEGACY_KEYS_FILE, bytes(data))
+        backup.verification = source.verification_data(entry)
+        backup.consistency_point = entry.manifest.consistency_point
+        backup.extra = {"keys": counts}
+    server.connect(0).delete(*[f"k:0:{number}" for number in range(1, 500)])
+    args = {**server.options, "repository": str(tmp_path / "repository"), "component": COMPONENT, "method": "online"}
+
+    restored, replaced = ansible.sequence([
+        ("resilience.dr.redis_restore", {**args, "flush": True}),
+        ("resilience.dr.redis_restore", {**args, "replace": True}),
+    ])
+    assert restored["changed"] and restored["verified"], restored.get("msg")
+    assert restored["restored_keys"] == {"0": 60_000, "1": 30_000, "5": 10_000}
+    # Compared key by key against the old format too: nothing left to do.
+    assert not replaced["changed"] and not replaced["failed"], replaced.get("drift")
+    assert "already holds every key" in replaced["msg"]
     assert_same_data(seeded, snapshot(server.connect, sample_names()))

@@ -51,6 +51,8 @@ def incident(lab, aws) -> t.Iterator[dict[str, t.Any]]:
     app = lab["sites"]["primary"]["app"]
     original_file = Path(app["environment_file"]).read_text()
     original = environment(app["environment_file"])
+    redis_config = Path(lab["sites"]["primary"]["redis"]["config"])
+    original_redis_config = redis_config.read_text()
     assert db_login(lab, original["SHOPFRONT_DB_PASSWORD"]) and redis_login(lab, original["SHOPFRONT_REDIS_PASSWORD"])
     yield {"plan": plan, "app": app, "original": original}
 
@@ -66,7 +68,9 @@ def incident(lab, aws) -> t.Iterator[dict[str, t.Any]]:
     admin_cache.acl_setuser(primary["redis"]["app_user"], enabled=True, reset_passwords=True,
                             passwords=["+" + original["SHOPFRONT_REDIS_PASSWORD"]], keys=["*"], channels=["*"],
                             commands=["+@all", "-@admin", "-@dangerous"])
-    admin_cache.config_rewrite()  # the rotation rewrote redis.conf; a restart must get the lab's password back
+    # The rotation rewrote redis.conf: the lab's own file (a restart keeps the lab's password).
+    redis_config.write_text(original_redis_config)
+    redis_config.chmod(0o600)  # CONFIG REWRITE made a new file with the default mode
     Path(app["environment_file"]).write_text(original_file)
     for name in ("api", "worker"):
         lab_ctl(app["services"][name]["ctl"], "restart")

@@ -15,6 +15,7 @@ import abc
 import base64
 import errno
 import hashlib
+import mmap
 import os
 import secrets
 import sys
@@ -60,6 +61,10 @@ DIR_MODE = 0o700
 PART_SIZE = 16 * 1024 * 1024
 PARTS_PER_SIZE_STEP = 2000
 UPLOADS_IN_FLIGHT = 3
+# Connections kept per S3 client: enough for the parts of several files
+# uploaded at once (backup_copy sends four files at a time), so none is
+# opened and discarded per part.
+S3_CONNECTIONS = 4 * UPLOADS_IN_FLIGHT + 4
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,12 @@ class ObjectWriter(t.Protocol):
 class VerifiedWriter(t.Protocol):
     """A writer whose commit checks that the stored object is what was written."""
 
+    chunk_size: int  # the size of write() that costs the fewest copies
+
     def write(self, data: bytes) -> int: ...
+
+    def copy_file(self, source: t.BinaryIO) -> bool:
+        """Copy the rest of an open local file inside the kernel; False when this writer cannot (then write())."""
 
     def commit(self, size: int, sha256: str) -> str:
         """Make the object visible, then check it holds size bytes with this SHA-256; returns how it was checked."""
@@ -89,6 +99,15 @@ class VerifiedWriter(t.Protocol):
 
 
 READ_CHUNK = 1024 * 1024
+HASH_CHUNK = 4 * 1024 * 1024  # read-back: larger reads into one reused buffer
+
+
+def _mismatch(where: str, actual: tuple[int, str], expected: tuple[int, str]) -> IntegrityError:
+    return IntegrityError(
+        f"{where} holds {actual[0]} bytes with SHA-256 {actual[1][:12]}... where "
+        f"{expected[0]} bytes with SHA-256 {expected[1][:12]}... were written",
+        path=where,
+    )
 
 
 class Backend(abc.ABC):
@@ -166,13 +185,9 @@ class Backend(abc.ABC):
 
     def check_stored(self, key: str, size: int, sha256: str) -> None:
         """Read an object back; an IntegrityError when its size or SHA-256 differ from those given."""
-        actual_size, actual_sha256 = self.stored_digest(key)
-        if actual_size != size or actual_sha256 != sha256:
-            raise IntegrityError(
-                f"{self.describe(key)} holds {actual_size} bytes with SHA-256 {actual_sha256[:12]}... where "
-                f"{size} bytes with SHA-256 {sha256[:12]}... were written",
-                path=self.describe(key),
-            )
+        actual = self.stored_digest(key)
+        if actual != (size, sha256):
+            raise _mismatch(self.describe(key), actual, (size, sha256))
 
     def open_verified_write(self, key: str) -> VerifiedWriter:
         """A writer that, on commit, reads the object back and checks its size and SHA-256."""
@@ -180,6 +195,8 @@ class Backend(abc.ABC):
 
 
 class _ReadBackWriter:
+    chunk_size = READ_CHUNK
+
     def __init__(self, backend: Backend, key: str) -> None:
         self._backend = backend
         self._key = key
@@ -187,6 +204,9 @@ class _ReadBackWriter:
 
     def write(self, data: bytes) -> int:
         return self._writer.write(data)
+
+    def copy_file(self, source: t.BinaryIO) -> bool:  # pylint: disable=unused-argument
+        return False
 
     def commit(self, size: int, sha256: str) -> str:
         self._writer.commit()
@@ -213,6 +233,83 @@ def _raise_os_error(error: OSError, action: str, where: str) -> t.NoReturn:
     raise RepositoryError(f"cannot {action} {where}: {error.strerror or error}{hint}", path=where) from None
 
 
+# Errors of os.copy_file_range / os.sendfile that mean "not between these two
+# files" (old kernel, other file systems, special files): fall back to the next way.
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF, errno.EPERM}
+KERNEL_COPY_STEP = 32 * 1024 * 1024  # bytes per copy_file_range call: the hashing follows step by step
+FLUSH_EVERY = 64 * 1024 * 1024  # a file being copied is written out (fdatasync) every this many bytes
+
+
+class _Follower(threading.Thread):
+    """Follows a file being written: has it written out as it grows and (for copies) hashes it behind the writer.
+
+    The kernel holds dirty pages until fsync (or its 30 s timer), so a plain
+    write first writes, then waits for the disk; writing out every
+    FLUSH_EVERY bytes, and hashing what was copied while the next step is
+    copied, overlaps the three. Streams hashed by their writer (a backup
+    being compressed) are only written out (hashing=False).
+    """
+
+    def __init__(self, descriptor: int, hashing: bool = True) -> None:
+        super().__init__(name="copy-check" if hashing else "write-behind", daemon=True)
+        self.descriptor = descriptor
+        self.hashing = hashing
+        self._digest = hashlib.sha256()
+        self._followed = 0
+        self._flushed = 0
+        self._copied = 0
+        self._finished = False
+        self._stopping = False
+        self._changed = threading.Condition()
+        self.error: OSError | None = None
+
+    def copied(self, total: int) -> None:
+        with self._changed:
+            self._copied = total
+            self._changed.notify()
+
+    def finish(self) -> tuple[int, str] | None:
+        """Wait for the hashing and writing out to catch up; the size and SHA-256 of the file (None without hashing)."""
+        with self._changed:
+            self._finished = True
+            self._changed.notify()
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return (self._followed, self._digest.hexdigest()) if self.hashing else None
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
+        self.join()
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self._changed:
+                    while self._copied == self._followed and not (self._finished or self._stopping):
+                        self._changed.wait()
+                    if self._stopping or (self._finished and self._copied == self._followed):
+                        return
+                    copied = self._copied
+                if self.hashing:
+                    self._hash(self._followed, copied)
+                self._followed = copied
+                if copied - self._flushed >= FLUSH_EVERY:
+                    os.fdatasync(self.descriptor)
+                    self._flushed = copied
+        except OSError as error:
+            self.error = error
+
+    def _hash(self, start: int, end: int) -> None:
+        # Mapped, the page cache is hashed where it lies, without a copy into this process.
+        offset = start - start % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(self.descriptor, end - offset, access=mmap.ACCESS_READ, offset=offset) as mapped:
+            with memoryview(mapped) as view:
+                self._digest.update(view[start - offset:])
+
+
 class _LocalWriter:
     """A temporary file beside the target, renamed over it on commit."""
 
@@ -228,6 +325,9 @@ class _LocalWriter:
             _raise_os_error(error, "create", self._temporary)
         self._file = os.fdopen(descriptor, "wb", buffering=0)
         self._done = False
+        self._follower: _Follower | None = None
+        self._written = 0
+        self._announced = 0
 
     def write(self, data: bytes) -> int:
         try:
@@ -238,28 +338,176 @@ class _LocalWriter:
         except OSError as error:
             self.abort()
             _raise_os_error(error, "write", self._path)
+        self._written += len(data)
+        if self._written - self._announced >= FLUSH_EVERY:
+            # Large streams are written out behind the writer, so commit's fsync has little left to wait for.
+            if self._follower is None:
+                self._follower = _Follower(os.dup(self._file.fileno()), hashing=False)
+                self._follower.start()
+            self._follower.copied(self._written)
+            self._announced = self._written
         return len(data)
 
-    def commit(self) -> None:
+    def copy_file(self, source: t.BinaryIO) -> None:
+        """Copy the open file source (from its start) into this empty file, by the kernel where it can.
+
+        A thread follows the copy, hashing what was copied and writing it out,
+        for commit((size, sha256)) to check.
+        """
+        source_fd = source.fileno()
+        target_fd = self._file.fileno()
+        # The follower maps the file read-only (fdatasync works on such a descriptor too).
+        self._follower = _Follower(os.open(self._temporary, os.O_RDONLY | os.O_CLOEXEC))
+        self._follower.start()
+        ways: list[t.Callable[[int, int, int], int]] = [
+            os.copy_file_range,
+            lambda src, dst, count: os.sendfile(dst, src, None, count),
+            lambda src, dst, count: self.write(os.read(src, min(count, HASH_CHUNK))),
+        ]
+        copied = 0
         try:
-            os.fsync(self._file.fileno())
+            while ways:
+                try:
+                    count = ways[0](source_fd, target_fd, KERNEL_COPY_STEP)
+                except OSError as error:
+                    if copied == 0 and len(ways) > 1 and error.errno in _NO_KERNEL_COPY:
+                        ways.pop(0)  # copy_file_range and sendfile move no offsets when they refuse
+                        continue
+                    raise
+                if count == 0:
+                    break
+                copied += count
+                self._follower.copied(copied)
+        except OSError as error:
+            self.abort()
+            _raise_os_error(error, "copy to", self._path)
+
+    def commit(self, expect: tuple[int, str] | None = None) -> None:
+        """fsync, rename into place, fsync the directory.
+
+        With expect (size, SHA-256), the file is first read back and checked,
+        while fsync writes it out; a file that differs is removed, never
+        renamed into place (IntegrityError).
+        """
+        try:
+            followed = None
+            if self._follower is not None:
+                followed = self._follower.finish()
+                self._close_follower()
+            if expect is None:
+                os.fsync(self._file.fileno())
+            elif followed is not None:
+                os.fsync(self._file.fileno())
+                if followed != expect:
+                    raise _mismatch(self._path, followed, expect)
+            else:
+                self._flush_and_check(expect)
             self._file.close()
             os.replace(self._temporary, self._path)
             self._backend.sync_dir(os.path.dirname(self._path))
         except OSError as error:
             self.abort()
             _raise_os_error(error, "write", self._path)
+        except IntegrityError:
+            self.abort()
+            raise
         self._done = True
+
+    def _flush_and_check(self, expect: tuple[int, str]) -> None:
+        # The read-back hashes what the kernel holds for the file, which is what
+        # fsync hands to the disk: both run at once, the CPU of one under the I/O of the other.
+        failures: list[OSError] = []
+
+        def flush() -> None:
+            try:
+                os.fsync(self._file.fileno())
+            except OSError as error:
+                failures.append(error)
+
+        flusher = threading.Thread(target=flush, name="fsync", daemon=True)
+        flusher.start()
+        try:
+            actual = _file_digest(self._temporary)
+        finally:
+            flusher.join()
+        if failures:
+            raise failures[0]
+        if actual != expect:
+            raise _mismatch(self._path, actual, expect)
+
+    def _close_follower(self) -> None:
+        if self._follower is not None:
+            self._follower.stop()
+            os.close(self._follower.descriptor)
+            self._follower = None
 
     def abort(self) -> None:
         if self._done:
             return
         self._done = True
+        self._close_follower()
         self._file.close()
         try:
             os.unlink(self._temporary)
         except FileNotFoundError:
             pass
+
+
+def _file_digest(path: str) -> tuple[int, str]:
+    """Size and SHA-256 of a local file, read in large chunks into one buffer."""
+    digest = hashlib.sha256()
+    buffer = bytearray(HASH_CHUNK)
+    view = memoryview(buffer)
+    size = 0
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            count = handle.readinto(buffer)
+            if not count:
+                break
+            digest.update(view[:count])
+            size += count
+    return size, digest.hexdigest()
+
+
+class _LocalVerifiedWriter:
+    """A local file checked before it is renamed into place: read back and hashed while fsync writes it out.
+
+    The read-back is served by the page cache, i.e. it checks the bytes the
+    kernel hands to the disk (the source was read right, nothing is missing
+    or out of order, nothing else wrote the file); fsync's success is the
+    disk's word that it stored them.
+    """
+
+    chunk_size = HASH_CHUNK
+
+    def __init__(self, backend: LocalBackend, key: str) -> None:
+        self._backend = backend
+        self._key = key
+        self._writer = backend.open_write(key)
+
+    def write(self, data: bytes) -> int:
+        return self._writer.write(data)
+
+    def copy_file(self, source: t.BinaryIO) -> bool:
+        if not isinstance(self._writer, _LocalWriter):
+            return False  # a wrapped writer (a subclass's) sees every byte through write()
+        self._writer.copy_file(source)
+        return True
+
+    def commit(self, size: int, sha256: str) -> str:
+        if isinstance(self._writer, _LocalWriter):
+            self._writer.commit((size, sha256))
+            return "read back"
+        self._writer.commit()
+        try:
+            self._backend.check_stored(self._key, size, sha256)
+        except IntegrityError:
+            self._backend.delete([self._key])  # never leave a wrong object where a resume would look
+            raise
+        return "read back"
+
+    def abort(self) -> None:
+        self._writer.abort()
 
 
 class LocalBackend(Backend):
@@ -348,6 +596,19 @@ class LocalBackend(Backend):
 
     def open_write(self, key: str) -> ObjectWriter:
         return _LocalWriter(self, key)
+
+    def open_verified_write(self, key: str) -> VerifiedWriter:
+        """A writer whose commit reads the file back and checks it before renaming it into place."""
+        return _LocalVerifiedWriter(self, key)
+
+    def stored_digest(self, key: str) -> tuple[int, str]:
+        path = self.path(key)
+        try:
+            return _file_digest(path)
+        except FileNotFoundError:
+            raise RepositoryError(f"{path} is missing", path=path) from None
+        except OSError as error:
+            _raise_os_error(error, "read", path)
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         path = self.path(key)
@@ -455,7 +716,15 @@ class _S3Writer:
     def _part_size(self) -> int:
         return PART_SIZE << min(len(self._parts) // PARTS_PER_SIZE_STEP, 4)
 
+    @property
+    def chunk_size(self) -> int:
+        """Writes of exactly this size (a whole part) are sent as they are, without a copy."""
+        return self._part_size()
+
     def write(self, data: bytes) -> int:
+        if not self._buffer and isinstance(data, bytes) and len(data) == self._part_size():
+            self._send_part(data)
+            return len(data)
         self._buffer += data
         while len(self._buffer) >= self._part_size():
             size = self._part_size()
@@ -483,6 +752,7 @@ class _S3Writer:
                 response = backend.call(
                     "upload_part", self._key, Bucket=backend.bucket, Key=self._key,
                     UploadId=self._upload_id, PartNumber=number, Body=chunk, **extra,
+                    client=backend.checksummed_client() if self._checksum else None,
                 )
                 return {"PartNumber": number, "ETag": response["ETag"], **extra}
             finally:
@@ -507,7 +777,7 @@ class _S3Writer:
                     extra["ChecksumSHA256"] = self.checksum_sha256
                 backend.call(
                     "put_object", self._key, Bucket=backend.bucket, Key=self._key, Body=body,
-                    **backend.put_arguments(), **extra,
+                    **backend.put_arguments(), **extra, client=backend.checksummed_client() if self._checksum else None,
                 )
             else:
                 if self._buffer:
@@ -569,12 +839,35 @@ class S3Backend(Backend):
             retries={"mode": "standard", "max_attempts": 5},
             connect_timeout=10,
             read_timeout=120,
-            max_pool_connections=UPLOADS_IN_FLIGHT + 4,
+            max_pool_connections=S3_CONNECTIONS,
             s3={"addressing_style": "path"} if options.endpoint_url else None,
         )
+        self._session = session
+        self._config = config
         self.client = session.client(
             "s3", endpoint_url=options.endpoint_url, verify=options.validate_certs, config=config
         )
+        self._checksummed_client: t.Any = None
+        self._client_guard = threading.Lock()
+
+    def checksummed_client(self) -> t.Any:
+        """A client for uploads that carry their SHA-256 checksum (x-amz-checksum-sha256).
+
+        Such a request's body is checked by S3 against that signed header, so
+        botocore need not hash the body a second time for the signature: on
+        https it already leaves it unsigned, on plain http (a test endpoint,
+        MinIO) it would hash every byte again. This client never signs the body,
+        and is used only for requests that carry the checksum.
+        """
+        with self._client_guard:
+            if self._checksummed_client is None:
+                s3_config = dict(self._config.s3 or {})
+                s3_config["payload_signing_enabled"] = False
+                self._checksummed_client = self._session.client(
+                    "s3", endpoint_url=self.options.endpoint_url, verify=self.options.validate_certs,
+                    config=self._config.merge(botocore.config.Config(s3=s3_config)),
+                )
+            return self._checksummed_client
 
     def object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -612,10 +905,10 @@ class S3Backend(Backend):
             Retention={"Mode": arguments["ObjectLockMode"], "RetainUntilDate": arguments["ObjectLockRetainUntilDate"]},
         )
 
-    def call(self, operation: str, key: str, **arguments: t.Any) -> dict[str, t.Any]:
-        """One S3 API call; failures become a RepositoryError naming the object and the AWS error."""
+    def call(self, operation: str, key: str, *, client: t.Any = None, **arguments: t.Any) -> dict[str, t.Any]:
+        """One S3 API call (with client, or the backend's own); failures become a RepositoryError naming the object and the AWS error."""
         try:
-            return getattr(self.client, operation)(**arguments)
+            return getattr(client or self.client, operation)(**arguments)
         except botocore.exceptions.ClientError as error:
             code = _aws_error_code(error)
             hints = {
@@ -738,6 +1031,8 @@ class S3Backend(Backend):
 
     def close(self) -> None:
         self.client.close()
+        if self._checksummed_client is not None:
+            self._checksummed_client.close()
 
 
 class _S3VerifiedWriter:
@@ -746,8 +1041,15 @@ class _S3VerifiedWriter:
         self._key = key
         self._writer = _S3Writer(backend, key, checksum=True)
 
+    @property
+    def chunk_size(self) -> int:
+        return self._writer.chunk_size
+
     def write(self, data: bytes) -> int:
         return self._writer.write(data)
+
+    def copy_file(self, source: t.BinaryIO) -> bool:  # pylint: disable=unused-argument
+        return False
 
     def abort(self) -> None:
         self._writer.abort()

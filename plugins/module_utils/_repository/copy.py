@@ -9,7 +9,9 @@ Only complete backups are copied (status complete or verified; never one that
 failed verification). For each backup, under the destination's component
 lock, the data files go first, each checked against the source manifest as it
 is read and against what was sent once it is stored on the destination (S3
-SHA-256 checksums, or read back); the manifest goes last. A copy cut short at
+SHA-256 checksums, or read back); a local file copied to a local destination
+goes through the kernel and is checked once, on the destination, before it
+is renamed into place (see _copy_checked); the manifest goes last. A copy cut short at
 any point is therefore an incomplete backup on the destination, invisible to
 restores, and the next run resumes it: a file already there with the right
 size and SHA-256 is kept, not sent again.
@@ -28,11 +30,13 @@ about the bytes in one place, so backup_verify runs on the destination.
 """
 
 from __future__ import annotations
-from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
+import os
+import stat
 import threading
 import time
 import typing as t
@@ -175,8 +179,10 @@ class _Copier:
                 self._done(item, size, sha256, sent=False)
                 return
         what = f"{self.plan.entry.label}: file {record.path}"
-        source = self.source.backend.open_read(f"{self.plan.prefix}/{record.path}")
+        source_key = f"{self.plan.prefix}/{record.path}"
+        source = self.source.backend.open_read(source_key)
         writer = self.destination.backend.open_verified_write(key)
+        unchecked = False  # copied by the kernel: the source is checked through the destination's read-back
         try:
             try:
                 if self.plan.reencrypt:
@@ -186,13 +192,10 @@ class _Copier:
                         identities=self.source.identities, recipients=self.destination.recipients, what=what,
                     )
                 else:
-                    streams.copy_stream(source, writer, size=record.size, sha256=record.sha256, what=what)
+                    unchecked = _copy_checked(source, writer, record, what)
                     size, sha256 = record.size, record.sha256
             except IntegrityError as error:
-                raise IntegrityError(
-                    f"{error.message}. It was not copied to {self.destination.location}; run backup_verify on "
-                    f"{self.source.location}", source_damaged=True, file=record.path,
-                ) from None
+                raise self._source_damaged(error.message, record) from None
         except BaseException:
             writer.abort()
             raise
@@ -201,6 +204,11 @@ class _Copier:
         try:
             how = writer.commit(size, sha256)
         except IntegrityError as error:
+            if unchecked:
+                # The copy holds other bytes than the manifest records: the source's, or the destination's fault?
+                actual = self.source.backend.stored_digest(source_key)
+                if actual != (record.size, record.sha256):
+                    raise self._source_damaged(_damage(what, record, actual), record) from None
             raise IntegrityError(
                 f"{what}: the copy on the destination differs from what was sent ({error.message}); it was removed: "
                 "run the copy again (a storage or network fault?)", file=record.path,
@@ -208,6 +216,12 @@ class _Copier:
         with self._guard:
             self.checked_by.add(how)
         self._done(item, size, sha256, sent=True)
+
+    def _source_damaged(self, message: str, record: FileRecord) -> IntegrityError:
+        return IntegrityError(
+            f"{message}. It was not copied to {self.destination.location}; run backup_verify on "
+            f"{self.source.location}", source_damaged=True, file=record.path,
+        )
 
     def _done(self, item: FilePlan, size: int, sha256: str, sent: bool) -> None:
         record = item.record
@@ -265,6 +279,57 @@ class _Copier:
             raise IntegrityError(f"{backend.describe(key)} did not read back as written; run the copy again")
         # A repaired copy: the failed verification no longer describes these files.
         backend.delete([f"{prefix}/{VERIFY_RESULT_NAME}"])
+
+
+def _damage(what: str, record: FileRecord, actual: tuple[int, str]) -> str:
+    """The message of a stored file whose size or SHA-256 is not the manifest's, as a VerifyingReader words it."""
+    size, sha256 = actual
+    if size != record.size:
+        problem = f"has {size} bytes where the manifest records {record.size} (truncated?)"
+    else:
+        problem = f"failed its SHA-256 check (expected {record.sha256[:12]}..., got {sha256[:12]}...)"
+    return f"{what} {problem}; {streams.UNUSABLE}"
+
+
+def _local_size(source: t.BinaryIO) -> int | None:
+    """The size of source when it is a regular local file, else None."""
+    try:
+        info = os.fstat(source.fileno())
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _copy_checked(source: t.BinaryIO, writer: t.Any, record: FileRecord, what: str) -> bool:
+    """Copy a stored file as it is; True when the kernel copied it and only the destination's read-back checks it.
+
+    A local source file goes file to file inside the kernel when the writer
+    can (a local destination): the destination's read-back, compared with the
+    manifest's size and SHA-256, then checks the source as well, and the
+    caller hashes the source only when that check fails, to say which side is
+    damaged. Otherwise the source is hashed as it is read and an IntegrityError
+    raised at its end when it is not what the manifest records; the writer is
+    committed only after that, so nothing of a damaged file becomes visible.
+    """
+    size = _local_size(source)
+    if size is not None and size != record.size:
+        raise IntegrityError(_damage(what, record, (size, "")))
+    if size is not None and writer.copy_file(source):
+        return True
+    digest = hashlib.sha256()
+    count = 0
+    while True:
+        data = source.read(writer.chunk_size)
+        if not data:
+            break
+        count += len(data)
+        if count > record.size:
+            raise IntegrityError(f"{what} is larger than the {record.size} bytes the manifest records; {streams.UNUSABLE}")
+        digest.update(data)
+        writer.write(data)
+    if (count, digest.hexdigest()) != (record.size, record.sha256):
+        raise IntegrityError(_damage(what, record, (count, digest.hexdigest())))
+    return False
 
 
 # --------------------------------------------------------------------------- the operation

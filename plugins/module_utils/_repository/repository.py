@@ -336,6 +336,22 @@ class Repository:
         finally:
             pipe.close()
 
+    @contextlib.contextmanager
+    def open_reader(self, entry: BackupEntry, name: str) -> t.Iterator[t.BinaryIO]:
+        """Like open_file, with the content handed over in memory (streams.ChunkPipe), not through an OS pipe.
+
+        For consumers that read a lot: the stored file is read, verified and
+        decompressed in a thread while the consumer works; an error of that
+        thread (a failed checksum naming the file) is raised by the read that
+        reaches it. As with read_file, the last chunk comes only after the
+        whole file passed its checks.
+        """
+        pipe = streams.ChunkPipe(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
+        try:
+            yield pipe  # type: ignore[misc]
+        finally:
+            pipe.close()
+
     def read_bytes(self, entry: BackupEntry, name: str) -> bytes:
         buffer = io.BytesIO()
         self.read_file(entry, name, buffer)
@@ -466,6 +482,26 @@ class BackupSession:
 
     def add_stream(self, name: str, source: t.BinaryIO) -> FileRecord:
         """Store everything read from source as file `name` of the backup."""
+        repository = self.repository
+        return self._store(name, lambda writer: streams.write_stream(
+            source, writer, level=repository.compression_level, threads=repository.compression_threads,
+            recipients=repository.recipients,
+        ))
+
+    def add_chunks(self, name: str, chunks: t.Iterable[t.Any]) -> FileRecord:
+        """Store the content an iterable hands over in chunks (bytes-like) as file `name` of the backup.
+
+        For producers that fill buffers of their own: no reader in between
+        copies them, and a chunk's memory may be reused once the next one is
+        asked for (see streams.write_chunks).
+        """
+        repository = self.repository
+        return self._store(name, lambda writer: streams.write_chunks(
+            chunks, writer, level=repository.compression_level, threads=repository.compression_threads,
+            recipients=repository.recipients,
+        ))
+
+    def _store(self, name: str, write: t.Callable[[t.Any], streams.StreamStats]) -> FileRecord:
         check_file_name(name)
         path = name + ".zst" + (".age" if self.encrypted else "")
         key = f"{self.prefix}/{path}"
@@ -473,13 +509,9 @@ class BackupSession:
             if any(record.name == name for record in self.manifest.files):
                 raise RepositoryError(f"file {name} was already added to backup {self.backup_id}")
             self._written.append(key)
-        repository = self.repository
-        writer = repository.backend.open_write(key)
+        writer = self.repository.backend.open_write(key)
         try:
-            stats = streams.write_stream(
-                source, writer, level=repository.compression_level, threads=repository.compression_threads,
-                recipients=repository.recipients,
-            )
+            stats = write(writer)
         except BaseException:
             writer.abort()
             raise

@@ -17,6 +17,7 @@ import hashlib
 import importlib.metadata
 import io
 import os
+import queue
 import threading
 import typing as t
 from dataclasses import dataclass
@@ -101,9 +102,9 @@ class _HashingWriter(io.RawIOBase):
     re-raised by the pipeline.
     """
 
-    def __init__(self, target: t.Any) -> None:
+    def __init__(self, target: t.Any, hashing: bool = True) -> None:
         self._target = target
-        self._digest = hashlib.sha256()
+        self._digest = hashlib.sha256() if hashing else None
         self.count = 0
         self.error: BaseException | None = None
 
@@ -116,12 +117,15 @@ class _HashingWriter(io.RawIOBase):
         except BaseException as error:
             self.error = error
             raise
-        self._digest.update(data)
+        if self._digest is not None:
+            self._digest.update(data)
         size = len(data)
         self.count += size
         return size
 
     def hexdigest(self) -> str:
+        if self._digest is None:
+            raise ValueError("this writer does not hash")
         return self._digest.hexdigest()
 
 
@@ -233,6 +237,90 @@ def write_stream(
     )
 
 
+class _IteratorReader(io.RawIOBase):
+    """A readable over an iterator of bytes; keeps the iterator's own error (pyrage would wrap it)."""
+
+    def __init__(self, chunks: t.Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._current = memoryview(b"")
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        while not self._current:
+            try:
+                self._current = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+            except BaseException as error:
+                self.error = error
+                raise
+        size = min(len(buffer), len(self._current))
+        buffer[:size] = self._current[:size]
+        self._current = self._current[size:]
+        return size
+
+
+def write_chunks(
+    chunks: t.Iterable[t.Any],
+    target: t.Any,
+    *,
+    level: int,
+    threads: int,
+    recipients: t.Sequence[t.Any] = (),
+) -> StreamStats:
+    """Like write_stream, for a source that hands over its content as chunks (bytes-like objects).
+
+    Each chunk goes to the compressor as it is, without a copy into a reader's
+    buffer; zstd has taken its bytes when the next chunk is asked for, so a
+    producer may reuse a chunk's memory then. The compressed stream is hashed
+    once, as it is produced: unencrypted, it is the stored file, so the same
+    digest is both compressed_sha256 and sha256.
+    """
+    require_zstandard()
+    compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True).compressobj()
+    digest = hashlib.sha256()
+    sizes = [0, 0]  # content, compressed
+
+    def compressed() -> t.Iterator[bytes]:
+        for chunk in chunks:
+            sizes[0] += len(chunk)
+            data = compressor.compress(chunk)
+            if data:
+                digest.update(data)
+                sizes[1] += len(data)
+                yield data
+        data = compressor.flush()
+        digest.update(data)
+        sizes[1] += len(data)
+        yield data
+
+    if not recipients:
+        for data in compressed():
+            target.write(data)
+        return StreamStats(content_size=sizes[0], compressed_size=sizes[1], compressed_sha256=digest.hexdigest(),
+                           size=sizes[1], sha256=digest.hexdigest())
+    source = _IteratorReader(compressed())
+    sink = _HashingWriter(target)
+    try:
+        crypto.encrypt_stream(io.BufferedReader(source, CHUNK_SIZE), sink, recipients)
+    except RepositoryError:
+        if sink.error is not None:
+            raise sink.error from None
+        if source.error is not None:
+            raise source.error from None
+        raise
+    # pyrage drops an error raised by its very last write or read; never report such a file as written.
+    if sink.error is not None:
+        raise sink.error
+    if source.error is not None:
+        raise source.error
+    return StreamStats(content_size=sizes[0], compressed_size=sizes[1], compressed_sha256=digest.hexdigest(),
+                       size=sink.count, sha256=sink.hexdigest())
+
+
 def read_stream(
     source: t.BinaryIO,
     sink: t.Any,
@@ -250,9 +338,11 @@ def read_stream(
     """
     require_zstandard()
     verified = io.BufferedReader(VerifyingReader(source, size, sha256, what), CHUNK_SIZE)
-    counted_sink = _HashingWriter(sink)
+    # Only counted: the content's integrity is the stored SHA-256's and zstd's frame checksum's job.
+    counted_sink = _HashingWriter(sink, hashing=False)
     decompressor = zstandard.ZstdDecompressor().stream_writer(counted_sink, write_size=CHUNK_SIZE, closefd=False)
-    compressed = _HashingWriter(decompressor)
+    # Decrypted data is checked against compressed_sha256; unencrypted, it is the stored file already checked.
+    compressed = _HashingWriter(decompressor, hashing=encrypted)
     try:
         if encrypted:
             crypto.decrypt_stream(verified, compressed, identities, what)
@@ -380,4 +470,99 @@ class PipeFromProducer:
         self.reader.close()
         self._thread.join()
         if self._error is not None and not isinstance(self._error, BrokenPipeError):
+            raise self._error
+
+
+_END = object()
+
+
+class ChunkPipe:
+    """Like PipeFromProducer, with the chunks handed over in memory instead of through an OS pipe.
+
+    What the producer writes is queued by reference (copied only when it is
+    not an immutable bytes object), at most `depth` chunks ahead of the
+    reader: no copies through the kernel, no small pipe buffer to fill and
+    drain. The producer's exception is raised by the read that reaches it, or
+    by close().
+    """
+
+    def __init__(self, produce: t.Callable[[t.Any], None], name: str = "producer", depth: int = 8) -> None:
+        self._queue: queue.Queue[t.Any] = queue.Queue(maxsize=depth)
+        self._current = memoryview(b"")
+        self._ended = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._reported = False
+        self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        self._thread.start()
+
+    # The producer's side.
+
+    def _run(self, produce: t.Callable[[t.Any], None]) -> None:
+        try:
+            produce(self)
+        except BaseException as error:  # handed to the reading thread
+            self._error = error
+        finally:
+            self._queue.put(_END)
+
+    def write(self, data: t.Any) -> int:
+        if self._closed:
+            raise BrokenPipeError("the reader of this stream went away")
+        chunk = data if type(data) is bytes else bytes(data)  # pylint: disable=unidiomatic-typecheck
+        if chunk:
+            self._queue.put(chunk)
+        return len(chunk)
+
+    # The reader's side.
+
+    def _next(self) -> bool:
+        while not self._current:
+            if self._ended:
+                return False
+            item = self._queue.get()
+            if item is _END:
+                self._ended = True
+                if self._error is not None and not self._reported:
+                    self._reported = True
+                    raise self._error
+                return False
+            self._current = memoryview(item)
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            parts = []
+            while self._next():
+                parts.append(self._current.tobytes())
+                self._current = memoryview(b"")
+            return b"".join(parts)
+        if size == 0 or not self._next():
+            return b""
+        current = self._current
+        if len(current) <= size:
+            self._current = memoryview(b"")
+            return current.obj if current.nbytes == len(current.obj) else current.tobytes()  # type: ignore[arg-type]
+        self._current = current[size:]
+        return current[:size].tobytes()
+
+    def readinto(self, buffer: t.Any) -> int:
+        if not self._next():
+            return 0
+        size = min(len(buffer), len(self._current))
+        buffer[:size] = self._current[:size]
+        self._current = self._current[size:]
+        return size
+
+    def close(self) -> None:
+        """Stop the producer if it still runs (its next write fails) and raise its error if no read did."""
+        self._closed = True
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)  # unblock a producer waiting for room
+            except queue.Empty:
+                pass
+        self._thread.join()
+        if self._error is not None and not self._reported and not isinstance(self._error, BrokenPipeError):
+            self._reported = True
             raise self._error

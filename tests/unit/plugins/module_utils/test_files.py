@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import io
 import os
 import tarfile
@@ -11,7 +13,12 @@ import tarfile
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils import _files
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, VerificationFailed
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    ConfigurationError,
+    IntegrityError,
+    SourceUnavailable,
+    VerificationFailed,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
@@ -160,3 +167,92 @@ def test_check_subset_and_exclude():
     assert not _files.excluded("cachet", ["cache"])
     with pytest.raises(ConfigurationError):
         _files.check_target("relative/path")
+
+
+def test_archive_is_the_same_whichever_way_and_buffer_size_it_is_produced(tmp_path):
+    source = make_tree(tmp_path / "src")
+    expected = io.BytesIO()
+    _files.TreeArchiver(str(source), ["cache"]).write(expected)
+    for size in (512, 4096 + 7, 1024 * 1024):
+        archiver = _files.TreeArchiver(str(source), ["cache"], buffer_size=size)
+        with archiver.chunks(depth=2) as chunks:
+            produced = b"".join(bytes(chunk) for chunk in chunks)
+        assert produced == expected.getvalue()
+        assert archiver.files == 6 and archiver.excluded == 1
+    with tarfile.open(fileobj=io.BytesIO(expected.getvalue())) as archive:
+        members = {member.name: member for member in archive.getmembers()}
+        linked = members["nested/deeper/a.txt"]  # hard-a comes first in the walk
+        assert members["hard-a"].isreg() and linked.islnk() and linked.linkname == "hard-a"
+        assert members["link-to-a"].issym() and members["link-to-a"].linkname == "nested/deeper/a.txt"
+        assert members["secret.key"].mode == 0o600 and int(members["secret.key"].mtime) == 1_600_000_000
+        assert archive.extractfile("big.bin").read() == (source / "big.bin").read_bytes()
+
+
+def test_listing_digests_are_those_of_the_files(repository, tmp_path):
+    source = make_tree(tmp_path / "src")
+    _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=["cache"], check_mode=False)
+    entry = repository.select_backup(COMPONENT)
+    listing = repository.verification_data(entry)["listing"]
+    for name in ("big.bin", "secret.key", "hard-a", "new\nline"):
+        assert listing[name]["sha256"] == hashlib.sha256((source / name).read_bytes()).hexdigest()
+    assert listing.pop("nested/deeper/a.txt").pop("link") == "hard-a"
+    on_disk = _files.scan_tree(str(source), patterns=["cache"])
+    on_disk.pop("nested/deeper/a.txt")
+    assert listing == on_disk
+
+
+def test_a_file_that_shrinks_while_read_fails_the_backup_and_leaves_nothing(repository, tmp_path, monkeypatch):
+    source = make_tree(tmp_path / "src")
+    real_lstat = os.lstat
+    big = str(source / "big.bin")
+
+    def lstat(path, *args, **kwargs):
+        st = real_lstat(path, *args, **kwargs)
+        if str(path) == big:  # as if it lost its last 100 bytes between the stat and the read
+            values = list(st)
+            values[6] += 100
+            return os.stat_result(values)
+        return st
+
+    monkeypatch.setattr(_files.os, "lstat", lstat)
+    with pytest.raises(SourceUnavailable, match="big.bin shrank while it was being backed up"):
+        _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=[], check_mode=False)
+    monkeypatch.undo()
+    assert repository.list_backups(COMPONENT) == []
+
+
+def test_a_damaged_archive_is_refused_naming_it_and_the_target_untouched(repository, tmp_path):
+    source = make_tree(tmp_path / "src")
+    _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=[], check_mode=False)
+    stored = glob.glob(str(tmp_path / "repo" / COMPONENT / "*" / "files.tar.zst"))[0]
+    with open(stored, "r+b") as handle:
+        handle.seek(os.path.getsize(stored) // 2)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    target = tmp_path / "live"
+    target.mkdir()
+    (target / "keep").write_text("live data\n")
+    with pytest.raises(IntegrityError, match="file files.tar.zst failed its SHA-256 check"):
+        _files.files_restore(repository, component=COMPONENT, path=str(target))
+    assert os.listdir(target) == ["keep"]
+    assert sorted(os.listdir(tmp_path)) == ["live", "repo", "src"]
+
+
+def test_a_file_changed_in_staging_after_it_was_written_is_caught(repository, tmp_path, monkeypatch):
+    """The digests taken while extracting count only for the file as written; anything else is read back."""
+    source = make_tree(tmp_path / "src")
+    _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=[], check_mode=False)
+    real_extract = _files._extract
+
+    def extract_then_damage(repository_, entry, staging, *args):
+        written = real_extract(repository_, entry, staging, *args)
+        with open(os.path.join(staging, "big.bin"), "ab") as handle:
+            handle.write(b"appended after extraction")
+        return written
+
+    monkeypatch.setattr(_files, "_extract", extract_then_damage)
+    target = tmp_path / "target"
+    with pytest.raises(VerificationFailed, match="big.bin"):
+        _files.files_restore(repository, component=COMPONENT, path=str(target))
+    assert not target.exists()

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils._plan import PlanError, batches, find_cycle, resolve, validate
+from ansible_collections.resilience.dr.plugins.module_utils._plan import (
+    PlanError,
+    batches,
+    find_cycle,
+    resolve,
+    restore_steps,
+    restore_target,
+    targets_overlap,
+    validate,
+)
 
 PLAN = json.loads((Path(__file__).parent / "fixtures" / "plan_shopfront.json").read_text())
 
@@ -84,3 +93,55 @@ def test_unknown_site_is_named():
 
 def test_repository_components_need_a_repository():
     assert "dr_plan.repository.location is required: postgresql, redis and files components back up into it" in validate(plan(repository={}))
+
+
+def test_restore_steps_run_a_batch_together_where_targets_differ():
+    resolved = resolve(PLAN)
+    assert resolved["restore_steps"] == [["orders-db", "sessions", "assets"], ["uploads"]]
+
+
+def _component(name, kind, connection, **extra):
+    return {"name": name, "kind": kind, "host": "localhost", "connection": connection, **extra}
+
+
+def test_restore_steps_never_put_one_target_twice_in_a_step():
+    components = {
+        "orders-db": _component("orders-db", "postgresql", {"login_host": "db1", "login_port": 5432, "db": "orders"}),
+        "billing-db": _component("billing-db", "postgresql", {"login_host": "db1", "login_port": 5432, "db": "billing"}),
+        "reports-db": _component("reports-db", "postgresql", {"login_host": "db2", "login_port": 5432, "db": "reports"}),
+        "uploads": _component("uploads", "files", {"path": "/srv/app/uploads"}),
+        "media": _component("media", "files", {"path": "/srv/app/uploads/media/"}),
+        "sessions": _component("sessions", "redis", {"login_host": "cache1"}),
+        "queue": _component("queue", "redis", {"login_host": "cache1", "login_port": 6379}),
+    }
+    batch = list(components)
+    assert restore_steps([batch], components) == [
+        ["orders-db", "reports-db", "uploads", "sessions"],
+        ["billing-db", "media", "queue"],
+    ]
+
+
+def test_restore_steps_keep_batch_order_and_honour_parallel_false():
+    components = {
+        "a": _component("a", "postgresql", {"login_host": "db1"}),
+        "b": _component("b", "redis", {"login_host": "cache1"}, restore={"parallel": False}),
+        "c": _component("c", "files", {"path": "/srv/c"}),
+        "d": _component("d", "files", {"path": "/srv/d"}),
+    }
+    assert restore_steps([["a", "b", "c"], ["d"]], components) == [["a", "c"], ["b"], ["d"]]
+
+
+def test_restore_targets_of_other_kinds():
+    s3 = _component("assets", "s3", {"bucket": "acme-assets"})
+    s3_copy = _component("assets-copy", "s3", {"bucket": "other"}, restore={"target_bucket": "acme-assets"})
+    assert targets_overlap(restore_target(s3), restore_target(s3_copy))
+    rds = _component("ledger", "rds", {"db_instance_identifier": "ledger", "region": "eu-west-1"})
+    assert not targets_overlap(restore_target(rds), restore_target(s3))
+    other_host = _component("uploads", "files", {"path": "/srv/app/uploads"}, host="web2")
+    assert not targets_overlap(restore_target(other_host), restore_target(_component("u", "files", {"path": "/srv/app"})))
+
+
+def test_restore_parallel_must_be_a_boolean():
+    broken = plan()
+    broken["components"][0]["restore"] = {"parallel": "no"}
+    assert "component orders-db has restore.parallel 'no'; write true or false" in validate(broken)

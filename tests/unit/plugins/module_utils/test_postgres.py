@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals, _pg_logical_restore, _pg_physical, _pg_rpo
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import sequence_behind
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, VerificationFailed
+from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import compare_table, sequence_behind
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import ConnectionParams
 
 GLOBALS = (Path(__file__).parent / "fixtures" / "pg_globals.sql").read_text()
@@ -93,6 +93,51 @@ def test_sequence_behind(recorded, restored, behind):
 SEGMENT = 16 * 1024 * 1024
 
 
+class _Stderr:
+    """Stands in for a running pg_restore whose stderr grows between looks."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self.pieces = list(pieces)
+        self.written = b""
+
+    def grow(self) -> None:
+        self.written += self.pieces.pop(0)
+
+    def read_stderr(self, offset: int = 0) -> bytes:
+        return self.written[offset:]
+
+
+def test_pg_restore_progress_is_followed_by_line_and_left_out_of_errors():
+    command = _Stderr(
+        b"pg_restore: creating TABLE \"public.orders\"\npg_restore: launching item 3371 TABLE DATA ord",
+        b"ers\npg_restore: finished item 3371 TABLE DATA orders\n"
+        b"pg_restore: error: could not execute query: ERROR:  role \"app\" does not exist\n"
+        b"Command was: ALTER TABLE public.orders OWNER TO app;\n",
+    )
+    output = _pg_logical_restore._Output()  # pylint: disable=protected-access
+    command.grow()
+    assert output.follow(command) == ['pg_restore: creating TABLE "public.orders"']
+    command.grow()
+    lines = output.follow(command)
+    assert lines[:2] == ["pg_restore: launching item 3371 TABLE DATA orders", "pg_restore: finished item 3371 TABLE DATA orders"]
+    assert output.follow(command) == []
+    assert output.kept == ['pg_restore: error: could not execute query: ERROR:  role "app" does not exist',
+                           "Command was: ALTER TABLE public.orders OWNER TO app;"]
+    finished = _pg_logical_restore._TableChecks.FINISHED  # pylint: disable=protected-access
+    assert finished.fullmatch(lines[1]).group(1) == "orders"
+    assert finished.fullmatch("pg_restore: finished item 12 TABLE DATA order lines").group(1) == "order lines"
+    assert not finished.fullmatch("pg_restore: finished item 12 SEQUENCE SET orders_id_seq")
+
+
+def test_a_table_that_differs_is_named():
+    compare_table("public.orders", {"rows": 3, "checksum": "abc"}, {"rows": 3, "checksum": "abc"}, "restore")
+    compare_table("public.big", {"rows": 3, "checksum": None}, {"rows": 3, "checksum": None}, "restore")
+    with pytest.raises(VerificationFailed, match="table public.orders has 2 rows after the restore, the backup recorded 3"):
+        compare_table("public.orders", {"rows": 3, "checksum": "abc"}, {"rows": 2, "checksum": "abd"}, "restore")
+    with pytest.raises(VerificationFailed, match="content of table public.orders differs"):
+        compare_table("public.orders", {"rows": 3, "checksum": "abc"}, {"rows": 3, "checksum": "abd"}, "restore")
+
+
 def test_rpo_is_zero_when_nothing_was_written_after_the_last_archived_segment():
     now = datetime(2026, 11, 23, 4, 0, 30, tzinfo=timezone.utc)
     end = _pg_rpo.segment_end("000000010000000000000042", SEGMENT)
@@ -157,3 +202,47 @@ def test_data_directory_state(tmp_path):
     (tmp_path / "postmaster.pid").write_text("999999999\n")
     state = _pg_physical.directory_state(str(tmp_path))
     assert state["empty"] is False and state["running"] is False
+
+
+def test_archiving_stays_on_only_when_the_cluster_is_rebuilt_in_its_own_data_directory(tmp_path):
+    own = str(tmp_path / "main")
+    source = {"data_directory": own + "/"}
+    assert _pg_physical.archive_mode_for("auto", own, source) == "preserve"
+    # A copy elsewhere must not push a new timeline into the archive of the cluster it came from.
+    assert _pg_physical.archive_mode_for("auto", str(tmp_path / "recovered"), source) == "off"
+    assert _pg_physical.archive_mode_for("auto", own, {}) == "off"
+    assert _pg_physical.archive_mode_for("auto", own, None) == "off"
+    assert _pg_physical.archive_mode_for("preserve", str(tmp_path / "recovered"), source) == "preserve"
+    assert _pg_physical.archive_mode_for("off", own, source) == "off"
+    with pytest.raises(ConfigurationError, match="archive_mode"):
+        _pg_physical.archive_mode_for("on", own, source)
+
+
+def test_next_wal_segment_rolls_over_the_log_number():
+    size = 16 * 1024 * 1024
+    assert _pg_physical.next_segment("000000010000000000000009", size) == "00000001000000000000000A"
+    assert _pg_physical.next_segment("0000000200000003000000FF", size) == "000000020000000400000000"
+    assert _pg_physical.next_segment("000000010000000000000001", 64 * 1024 * 1024) == "000000010000000000000002"
+    assert _pg_physical.next_segment("00000001000000000000003F", 64 * 1024 * 1024) == "000000010000000100000000"
+
+
+def test_unarchived_wal_finds_ready_segments_and_the_one_being_written(tmp_path):
+    wal = tmp_path / "pg_wal"
+    (wal / "archive_status").mkdir(parents=True)
+    for name in ["000000010000000000000003", "000000010000000000000004", "000000010000000000000005",
+                 "000000010000000000000006", "000000010000000000000007"]:
+        (wal / name).write_bytes(b"\0" * 1024)
+    (wal / "00000001.history").write_text("")
+    (wal / "archive_status" / "000000010000000000000003.done").write_text("")
+    (wal / "archive_status" / "000000010000000000000004.ready").write_text("")
+    (wal / "archive_status" / "000000010000000000000002.partial.done").write_text("")
+    # 1 kB segments: 0x100000000 / 1024 segments per log number, so the next one after 4 is 5; 6 and 7 are recycled.
+    assert _pg_physical.unarchived_wal(str(wal)) == {"ready": ["000000010000000000000004"],
+                                                     "current": "000000010000000000000005"}
+
+
+def test_unarchived_wal_without_status_or_directory_is_nothing(tmp_path):
+    assert _pg_physical.unarchived_wal(str(tmp_path / "missing")) == {"ready": [], "current": None}
+    (tmp_path / "pg_wal" / "archive_status").mkdir(parents=True)
+    (tmp_path / "pg_wal" / "000000010000000000000003").write_bytes(b"")
+    assert _pg_physical.unarchived_wal(str(tmp_path / "pg_wal")) == {"ready": [], "current": None}

@@ -6,6 +6,8 @@ packing and parsing, verification against recorded counts and samples."""
 from __future__ import annotations
 
 import io
+import socket
+import threading
 
 import pytest
 
@@ -93,56 +95,140 @@ def test_a_connection_closed_mid_reply_names_the_server():
         connection.replies("DUMP", 1)
 
 
-class FakeConnections:
-    """Stands in for RawConnection: records what restore_records sends, answers from a script."""
-
-    def __init__(self, answer=b"+OK\r\n"):
-        self.answer = answer
-        self.sent: list[tuple[int, bytes]] = []
-
-    def __call__(self, target, db):
-        fake = self
-
-        class Connection:
-            def __init__(self):
-                self.pending = 0
-
-            def send_packed(self, what, data):
-                fake.sent.append((db, data))
-                self.pending = data.count(b"RESTORE")
-
-            def replies(self, what, count, fast=None):
-                return [None if fake.answer == fast else rd.RedisReplyError(fake.answer[1:-2].decode())
-                        for _index in range(count)]
-
-            def close(self):
-                pass
-
-        return Connection()
+def test_stored_commands_restore_with_absolute_expiry_and_replace_only_when_asked():
+    assert rd.restore_command(b"a", b"D1", 0) == b"*5\r\n$7\r\nRESTORE\r\n$1\r\na\r\n$1\r\n0\r\n$2\r\nD1\r\n$6\r\nABSTTL\r\n"
+    assert rd.restore_command(b"b", b"D2", 1795400000123, replace=True) == (
+        b"*6\r\n$7\r\nRESTORE\r\n$1\r\nb\r\n$13\r\n1795400000123\r\n$2\r\nD2\r\n$6\r\nABSTTL\r\n$7\r\nREPLACE\r\n")
+    assert rd.select_command(12) == b"*2\r\n$6\r\nSELECT\r\n$2\r\n12\r\n"
 
 
-def test_restore_keeps_absolute_expiry_and_replaces_only_when_asked(monkeypatch):
-    fake = FakeConnections()
-    monkeypatch.setattr(rd, "RawConnection", fake)
-    records = [(0, b"a", b"D1", -1), (0, b"b", b"D2", 1795400000123), (3, b"c", b"D3", -1)]
-    restored = rd.restore_records(rd.RedisTarget(), records, replace=False)
-    assert restored == {"0": 2, "3": 1}
-    sent = b"".join(data for _db, data in fake.sent)
-    assert b"$1\r\na\r\n$1\r\n0\r\n$2\r\nD1\r\n" in sent and b"REPLACE" not in sent
-    assert b"$13\r\n1795400000123\r\n$2\r\nD2\r\n$6\r\nABSTTL\r\n" in sent
-    assert [db for db, _data in fake.sent] == [0, 3]
+class Collected:
+    def __init__(self):
+        self.data = bytearray()
 
-    fake = FakeConnections()
-    monkeypatch.setattr(rd, "RawConnection", fake)
-    rd.restore_records(rd.RedisTarget(), records[:2], replace=True)
-    sent = fake.sent[0][1]
-    assert sent.startswith(b"*5\r\n$7\r\nRESTORE") and b"$6\r\nABSTTL\r\n$7\r\nREPLACE\r\n" in sent
+    def write(self, data):
+        self.data += data
+        return len(data)
 
 
-def test_restore_of_an_existing_key_says_what_to_do(monkeypatch):
-    monkeypatch.setattr(rd, "RawConnection", FakeConnections(b"-BUSYKEY Target key name already exists.\r\n"))
-    with pytest.raises(DrError, match=r"RESTORE of key b'a' in db0 failed: BUSYKEY .* use replace or flush"):
-        rd.restore_records(rd.RedisTarget(), [(0, b"a", b"D1", -1)], replace=False)
+def feed(sink, data: bytes, step: int) -> None:
+    for start in range(0, len(data), step):
+        sink.write(data[start:start + step])
+    sink.close()
+
+
+STREAM = (rd.select_command(0) + rd.restore_command(b"a\r\n$", b"*5\r\nRESTORE", 0)
+          + rd.restore_command(b"b", b"\x00" * 3000, 1795400000123) + rd.select_command(3)
+          + rd.restore_command(b"c", b"D3", 0))
+
+
+@pytest.mark.parametrize("step", [1, 7, 1 << 20])
+def test_replace_is_added_to_every_restore_whatever_the_chunks(step):
+    collected = Collected()
+    feed(rd.AddReplace(collected, "dump"), STREAM, step)
+    assert bytes(collected.data) == (rd.select_command(0) + rd.restore_command(b"a\r\n$", b"*5\r\nRESTORE", 0, True)
+                                     + rd.restore_command(b"b", b"\x00" * 3000, 1795400000123, True)
+                                     + rd.select_command(3) + rd.restore_command(b"c", b"D3", 0, True))
+
+
+@pytest.mark.parametrize("step", [3, 1 << 20])
+def test_first_format_records_become_the_same_commands(step):
+    records = [(0, b"a\r\n$", b"*5\r\nRESTORE", -1), (0, b"b", b"\x00" * 3000, 1795400000123), (3, b"c", b"D3", -1)]
+    collected = Collected()
+    feed(rd.RecordsToCommands(collected, "dump", replace=False), records_bytes(records), step)
+    assert bytes(collected.data) == STREAM
+    # and read back as records from either format
+    assert list(rd.CommandReader(Trickle(STREAM), "dump")) == records
+
+
+def test_a_truncated_or_foreign_command_stream_is_refused():
+    with pytest.raises(IntegrityError, match="ends in the middle of a command"):
+        feed(rd.AddReplace(Collected(), "backup B: file data/keys.resp"), STREAM[:-3], 1 << 20)
+    with pytest.raises(IntegrityError, match="holds no command"):
+        feed(rd.AddReplace(Collected(), "backup B: file data/keys.resp"), b"REDIS0010\r\n", 1 << 20)
+    with pytest.raises(IntegrityError, match="ends in the middle of a record"):
+        feed(rd.RecordsToCommands(Collected(), "dump", replace=False), records_bytes([(0, b"k", b"v", -1)])[:-1], 5)
+
+
+def test_commands_are_located_by_their_position():
+    def produce(sink):
+        feed(sink, STREAM, 1 << 20)
+    assert rd.locate_command(produce, 0, "dump") == (0, None)
+    assert rd.locate_command(produce, 2, "dump") == (0, b"b")
+    assert rd.locate_command(produce, 4, "dump") == (3, b"c")
+    counter = rd.CommandCounter("dump")
+    produce(counter)
+    assert counter.keys == {"0": 2, "3": 1} and counter.commands == 5
+
+
+class FakeRedis:
+    """A server on loopback answering each command by a rule: +OK, PONG, or the error fail(arguments) gives."""
+
+    def __init__(self, fail=lambda arguments: None):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.fail = fail
+        self.received: list[list[bytes]] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        connection, _address = self.listener.accept()
+        buffer = bytearray()
+        with connection:
+            while True:
+                data = connection.recv(65536)
+                if not data:
+                    return
+                buffer += data
+                position, replies = 0, []
+                while (parsed := rd.parse_command(buffer, position, "fake")) is not None:
+                    position, _head, arguments = parsed
+                    self.received.append(arguments)
+                    error = self.fail(arguments)
+                    replies.append(b"+PONG\r\n" if arguments[0] == b"PING" else
+                                   b"-%s\r\n" % error.encode() if error else b"+OK\r\n")
+                del buffer[:position]
+                connection.sendall(b"".join(replies))
+
+
+def test_stream_is_sent_as_is_and_every_reply_counted():
+    fake = FakeRedis()
+    answered, error = rd.stream_restore(rd.RedisTarget(host="127.0.0.1", port=fake.port),
+                                        lambda sink: [sink.write(STREAM[start:start + 100])
+                                                      for start in range(0, len(STREAM), 100)])
+    assert (answered, error) == (5, None)
+    assert [arguments[:2] for arguments in fake.received] == [
+        [b"SELECT", b"0"], [b"RESTORE", b"a\r\n$"], [b"RESTORE", b"b"], [b"SELECT", b"3"], [b"RESTORE", b"c"], [b"PING"]]
+    assert fake.received[2][2:] == [b"1795400000123", b"\x00" * 3000, b"ABSTTL"]
+
+
+def test_restore_of_an_existing_key_names_it_and_says_what_to_do():
+    fake = FakeRedis(lambda arguments: "BUSYKEY Target key name already exists." if arguments[1:2] == [b"b"] else None)
+    target = rd.RedisTarget(host="127.0.0.1", port=fake.port)
+    answered, error = rd.stream_restore(target, lambda sink: sink.write(STREAM))
+    assert error == (2, "BUSYKEY Target key name already exists.")
+    assert answered == 4  # the error stops the sending, not what was already sent
+    with pytest.raises(DrError, match=r"Redis at 127.0.0.1:\d+: RESTORE of key b'b' in db0 failed: BUSYKEY .* "
+                                      r"use replace or flush"):
+        raise rd.describe_reply_error(target, rd.locate_command(lambda sink: feed(sink, STREAM, 1 << 20), 2, "d"),
+                                      error[1])
+
+
+def test_a_server_that_goes_away_mid_restore_is_named():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def close_at_once():
+        connection, _address = listener.accept()
+        connection.close()
+    threading.Thread(target=close_at_once, daemon=True).start()
+    target = rd.RedisTarget(host="127.0.0.1", port=listener.getsockname()[1])
+    with pytest.raises(DrError, match=r"Redis at 127.0.0.1:\d+: (RESTORE|PING) failed"):
+        rd.stream_restore(target, lambda sink: [sink.write(STREAM) for _index in range(200)])
 
 
 VERIFICATION = {"databases": {

@@ -8,7 +8,7 @@ import json
 import os
 import re
 import stat
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -263,3 +263,64 @@ def test_a_point_in_time_restore_counts_from_the_last_transaction_replayed():
     }, moment)
     timeline.finish(moment, {})
     assert timeline.report()["rpo_seconds"] == 47.5
+
+
+def _at(seconds):
+    return datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+
+
+def _restore(component, backup_id, duration, **extra):
+    return {"changed": True, "component": component, "backup_id": backup_id, "duration_s": duration,
+            "consistency_point": {"time": "2026-11-23T03:55:00Z"}, "verification": {"ok": True}, **extra}
+
+
+def test_background_restores_take_their_times_from_the_launch_and_their_own_duration():
+    timeline = Timeline()
+    timeline.playbook_start("level2_application.yml", _at(0))
+    timeline.play_start("Level 2", {}, _at(0))
+    for number, (name, action) in enumerate((("orders-db", "resilience.dr.pg_restore"),
+                                             ("sessions", "resilience.dr.redis_restore"))):
+        timeline.task_start(f"launch-{name}", f"Restore {name}", action, _at(number))
+        timeline.task_result(f"launch-{name}", "localhost", "ok",
+                             {"ansible_job_id": f"j{number}", "started": True, "finished": False}, _at(number + 0.5))
+    timeline.task_start("wait", "Wait for the restores", "ansible.builtin.async_status", _at(2))
+    # sessions failed; the loop's errors were ignored so that orders-db could finish.
+    timeline.task_result("wait", "localhost", "ignored", {"failed": True, "results": [
+        {**_restore("orders-db", "b-orders", 20.0), "ansible_job_id": "j0", "started": True, "finished": True},
+        {"ansible_job_id": "j1", "started": True, "finished": True, "failed": True, "component": "sessions",
+         "backup_id": "b-sessions", "msg": "sessions: verification failed"},
+    ]}, _at(30))
+    timeline.finish(_at(31), {})
+    report = timeline.report()
+    [orders] = [event for event in report["events"] if event.get("component") == "orders-db"]
+    assert orders["kind"] == "restore" and orders["task"] == "Restore orders-db" and orders["status"] == "changed"
+    assert orders["start"] == "2026-11-23T04:00:00Z" and orders["end"] == "2026-11-23T04:00:20.500000Z"
+    [sessions] = [event for event in report["events"] if event.get("component") == "sessions"]
+    assert sessions["status"] == "failed" and sessions["start"] == "2026-11-23T04:00:01Z"
+    assert [entry["component"] for entry in report["components"]] == ["orders-db"]
+    assert report["rto_seconds"] == 20.5
+
+
+def test_a_background_restore_never_ends_after_its_result_was_seen():
+    timeline = Timeline()
+    timeline.playbook_start("level2_application.yml", _at(0))
+    timeline.task_start("launch", "Restore uploads", "resilience.dr.files_restore", _at(0))
+    timeline.task_result("launch", "localhost", "ok", {"ansible_job_id": "j9", "started": 1, "finished": 0}, _at(1))
+    timeline.task_start("wait", "Wait", "ansible.builtin.async_status", _at(1))
+    timeline.task_result("wait", "localhost", "changed",
+                         {**_restore("uploads", "b-up", 99.0), "ansible_job_id": "j9", "started": 1, "finished": 1}, _at(5))
+    [event] = [event for event in timeline.events if event.get("component")]
+    assert event["end"] == "2026-11-23T04:00:05Z" and event["kind"] == "restore"
+
+
+def test_successful_items_of_a_failed_loop_still_count():
+    timeline = Timeline()
+    timeline.playbook_start("backup.yml", _at(0))
+    timeline.task_start("backups", "Back up", "resilience.dr.files_backup", _at(0))
+    timeline.task_result("backups", "localhost", "failed", {"results": [
+        {**_restore("uploads", "b-1", 3.0)},
+        {"failed": True, "msg": "no space left", "component": "media", "backup_id": "b-2"},
+        {"skipped": True, "component": "other", "backup_id": "b-3"},
+    ]}, _at(4))
+    statuses = {event["component"]: event["status"] for event in timeline.events}
+    assert statuses == {"uploads": "changed", "media": "failed"}

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from datetime import timedelta
@@ -309,3 +310,85 @@ def test_a_file_stored_wrongly_on_the_destination_is_removed_and_reported(sides,
     assert not any(name.endswith("manifest.json") for name in leftovers)
     assert destination.list_backups(COMPONENT) == [] or destination.list_backups(COMPONENT)[0].status == INCOMPLETE
     assert backup_id
+
+
+# ----------------------------------------------------------------------------- local files copied by the kernel
+
+
+def _partials(path):
+    return [name for name in tree(path) if ".partial-" in name]
+
+
+def test_a_local_copy_is_made_by_the_kernel_and_checked_once(sides, tmp_path, monkeypatch):
+    source, destination = sides
+    take(source)
+    calls = []
+    real = os.copy_file_range
+
+    def counting(*arguments):
+        calls.append(arguments[2])
+        return real(*arguments)
+
+    monkeypatch.setattr(os, "copy_file_range", counting)
+    hashed = []
+    real_digest = LocalBackend.stored_digest
+    monkeypatch.setattr(LocalBackend, "stored_digest", lambda self, key: hashed.append(key) or real_digest(self, key))
+
+    item = copy_backups(source, destination)["copied"][0]
+    assert item["files_sent"] == 3 and item["checked_by"] == ["read back"]
+    assert calls  # the data went file to file in the kernel
+    assert hashed == []  # the source was not hashed on its own: the destination's check covered it
+    assert destination.verify(destination.select_backup(COMPONENT)).ok
+    assert _partials(tmp_path / "destination") == []
+
+
+@pytest.mark.parametrize("refused", [["copy_file_range"], ["copy_file_range", "sendfile"]])
+def test_a_local_copy_falls_back_when_the_kernel_cannot_copy(sides, monkeypatch, refused):
+    source, destination = sides
+    take(source)
+
+    def refuse(*_arguments):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    for name in refused:
+        monkeypatch.setattr(os, name, refuse)
+    item = copy_backups(source, destination)["copied"][0]
+    assert item["files_sent"] == 3
+    assert destination.verify(destination.select_backup(COMPONENT)).ok
+
+
+def test_a_kernel_copy_damaged_on_the_destination_is_removed_and_reported(sides, tmp_path, monkeypatch):
+    source, destination = sides
+    backup_id = take(source)
+    real = os.copy_file_range
+
+    def damaging(source_fd, target_fd, count, *rest):
+        copied = real(source_fd, target_fd, count, *rest)
+        if copied:
+            os.pwrite(target_fd, b"\xff", 0)  # a fault between the copy and the disk
+        return copied
+
+    monkeypatch.setattr(os, "copy_file_range", damaging)
+    with pytest.raises(IntegrityError, match=r"the copy on the destination differs from what was sent .* it was removed") as failure:
+        copy_backups(source, destination)
+    assert "run the copy again" in failure.value.message and "was not copied" not in failure.value.message
+    assert _partials(tmp_path / "destination") == []
+    assert not any(name.endswith("manifest.json") for name in tree(tmp_path / "destination"))
+    # The source is intact: once the fault is gone, the copy goes through.
+    monkeypatch.setattr(os, "copy_file_range", real)
+    assert copy_backups(source, destination)["copied"][0]["backup_id"] == backup_id
+
+
+def test_a_truncated_local_source_is_refused_before_it_is_copied(sides, tmp_path):
+    source, destination = sides
+    backup_id = take(source)
+    record = source.find(COMPONENT, backup_id).manifest.file("data/rows.txt")
+    stored = tmp_path / "source" / COMPONENT / backup_id / record.path
+    stored.write_bytes(stored.read_bytes()[:-5])
+
+    with pytest.raises(IntegrityError) as failure:
+        copy_backups(source, destination)
+    message = failure.value.message
+    assert f"file {record.path} has {record.size - 5} bytes where the manifest records {record.size}" in message
+    assert "was not copied" in message and "backup_verify" in message
+    assert not (tmp_path / "destination" / COMPONENT / backup_id).exists()

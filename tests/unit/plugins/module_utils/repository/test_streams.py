@@ -11,7 +11,7 @@ import pytest
 from pyrage import x25519
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import EncryptionError, IntegrityError
-from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
+from ansible_collections.resilience.dr.plugins.module_utils._repository import backends, streams
 
 SIZES = [0, 1, streams.CHUNK_SIZE - 1, streams.CHUNK_SIZE, 3 * streams.CHUNK_SIZE + 17]
 
@@ -111,3 +111,116 @@ def test_flipped_byte_in_encrypted_data_is_refused_naming_the_file(identity):
     damaged[len(damaged) // 2] ^= 0x40
     with pytest.raises(IntegrityError, match=r"file data.zst is damaged: a chunk of its encrypted data failed"):
         read(bytes(damaged), stats, encrypted=True, identities=[identity])
+
+
+def write_in_chunks(data: bytes, recipients=(), size=64 * 1024) -> tuple[bytes, streams.StreamStats]:
+    """write_chunks fed from one reused buffer, as a producer that recycles its memory does."""
+    buffer = bytearray(size)
+
+    def chunks():
+        for start in range(0, len(data), size):
+            piece = data[start:start + size]
+            buffer[:len(piece)] = piece
+            yield memoryview(buffer)[:len(piece)]
+
+    stored = io.BytesIO()
+    stats = streams.write_chunks(chunks(), stored, level=1, threads=0, recipients=recipients)
+    return stored.getvalue(), stats
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("encrypt", [False, True], ids=["plain", "age"])
+def test_chunks_round_trip_is_bit_for_bit_with_reused_buffers(size, encrypt, identity):
+    data = os.urandom(size // 2) + b"a" * (size - size // 2)
+    recipients = [identity.to_public()] if encrypt else []
+    stored, stats = write_in_chunks(data, recipients)
+    assert stats.content_size == size
+    assert stats.size == len(stored) and stats.sha256 == hashlib.sha256(stored).hexdigest()
+    if not encrypt:
+        assert stats.compressed_sha256 == stats.sha256 and stats.compressed_size == stats.size
+    assert read(stored, stats, encrypted=encrypt, identities=[identity]) == data
+
+
+@pytest.mark.parametrize("encrypt", [False, True], ids=["plain", "age"])
+def test_chunks_source_and_sink_errors_are_reported_as_such(encrypt, identity):
+    recipients = [identity.to_public()] if encrypt else []
+
+    def failing():
+        yield b"x" * 1000
+        raise ValueError("/srv/uploads/a shrank while it was being backed up")
+
+    with pytest.raises(ValueError, match="shrank"):
+        streams.write_chunks(failing(), io.BytesIO(), level=1, threads=0, recipients=recipients)
+    with pytest.raises(OSError, match="No space left"):
+        streams.write_chunks([b"x" * 100], FullDisk(), level=1, threads=0, recipients=recipients)
+
+
+def test_chunk_pipe_hands_over_everything_and_raises_the_producers_error_in_read():
+    data = os.urandom(3 * streams.CHUNK_SIZE + 5)
+
+    def produce(sink):
+        for start in range(0, len(data), 100_000):
+            sink.write(bytearray(data[start:start + 100_000]))  # mutable: must be copied
+
+    pipe = streams.ChunkPipe(produce)
+    received = bytearray()
+    while True:
+        piece = pipe.read(70_000)
+        if not piece:
+            break
+        assert len(piece) <= 70_000
+        received += piece
+    pipe.close()
+    assert bytes(received) == data
+
+    def failing(sink):
+        sink.write(b"partial")
+        raise IntegrityError("backup B of component C: file files.tar.zst failed its SHA-256 check")
+
+    pipe = streams.ChunkPipe(failing)
+    assert pipe.read(7) == b"partial"
+    with pytest.raises(IntegrityError, match="files.tar.zst failed"):
+        pipe.read(10)
+    pipe.close()  # reported once
+
+
+def test_chunk_pipe_close_stops_a_producer_that_is_still_writing():
+    written = []
+
+    def endless(sink):
+        while True:
+            written.append(sink.write(b"y" * 1000))
+
+    pipe = streams.ChunkPipe(endless, depth=2)
+    assert pipe.read(10) == b"y" * 10
+    pipe.close()  # the producer's BrokenPipeError is not an error of the reader
+    assert not pipe._thread.is_alive()  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("expect", [False, True])
+def test_a_large_stream_is_written_out_while_it_is_written_and_stored_whole(tmp_path, monkeypatch, expect):
+    """Streams over FLUSH_EVERY are handed to the disk behind the writer; commit still checks and stores every byte."""
+    monkeypatch.setattr(backends, "FLUSH_EVERY", 64 * 1024)
+    flushed: list[int] = []
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda descriptor: flushed.append(descriptor) or real_fdatasync(descriptor))
+    backend = backends.LocalBackend(str(tmp_path))
+    data = os.urandom(1024 * 1024)
+    writer = backend.open_write("big")
+    for start in range(0, len(data), 10_000):
+        writer.write(data[start:start + 10_000])
+    writer.commit((len(data), hashlib.sha256(data).hexdigest()) if expect else None)  # type: ignore[call-arg]
+    assert flushed, "nothing was written out before commit"
+    assert (tmp_path / "big").read_bytes() == data
+    assert [path.name for path in tmp_path.iterdir()] == ["big"]
+
+
+def test_a_written_out_stream_that_differs_from_what_was_expected_is_never_stored(tmp_path, monkeypatch):
+    monkeypatch.setattr(backends, "FLUSH_EVERY", 64 * 1024)
+    backend = backends.LocalBackend(str(tmp_path))
+    data = os.urandom(512 * 1024)
+    writer = backend.open_write("big")
+    writer.write(data)
+    with pytest.raises(IntegrityError, match="big"):
+        writer.commit((len(data), hashlib.sha256(b"other").hexdigest()))  # type: ignore[call-arg]
+    assert not list(tmp_path.iterdir())
