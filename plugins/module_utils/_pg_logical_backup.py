@@ -6,8 +6,11 @@
     pg_dumpall --globals-only                 -> globals.sql
     pg_dump -Fd -Z0 --jobs N --snapshot ...   -> temporary directory; each data file is
                                                  streamed into the repository (zstd, age) as soon
-                                                 as pg_dump has closed it, then deleted
-    row counts and checksums in the snapshot  -> verification data (in parallel with pg_dump)
+                                                 as pg_dump has closed it, then deleted; its rows
+                                                 are counted and hashed on the way
+    pg_restore --list                         -> which data file holds which table
+    sequences, large objects, tables with     -> the rest of the verification data, in the snapshot
+    generated columns
 
 pg_dump does not compress (-Z0): the repository compresses with zstd, which
 is several times faster than pg_dump's gzip. Temporary disk: the data files
@@ -20,8 +23,10 @@ becomes visible.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+import threading
 import time
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,10 +40,14 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     connect,
     database_properties,
     expect_row,
+    identifier,
     program,
     program_version,
+    query,
     query_one,
     server_info,
+    session_options,
+    sql,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
@@ -46,6 +55,12 @@ from ansible_collections.resilience.dr.plugins.module_utils._timing import forma
 DUMP_DIRECTORY = "data"
 GLOBALS_FILE = "globals.sql"
 POLL_INTERVAL = 0.2
+TOC_FILE = "toc.dat"
+READ_SIZE = 1024 * 1024  # bytes read from a data file at a time
+# A table's data file of pg_dump's directory format: <dump id>.dat.
+_DATA_FILE = re.compile(r"(\d+)\.dat")
+# A data entry of `pg_restore --list`: "<dump id>; <catalog oid> <table oid> TABLE DATA <schema> <table> <owner>".
+_TABLE_DATA_ENTRY = re.compile(r"(\d+); \d+ (\d+) TABLE DATA ")
 
 
 def _children(root: int) -> list[int]:
@@ -83,33 +98,106 @@ def _open_paths(pids: t.Iterable[int]) -> set[str]:
     return paths
 
 
-def finished_files(directory: str, pid: int) -> list[str]:
-    """Files in directory that the process tree of pid has closed again.
+def dump_files(directory: str, pid: int | None) -> tuple[list[str], set[str]]:
+    """(files in directory, the paths of them the process tree of pid has open).
 
-    pg_dump opens each file of its directory once, writes it and closes it;
-    a file listed before the open files are looked up and not open then is
-    complete. Without /proc (not Linux) nothing is reported until pg_dump ends.
+    pg_dump opens each file of its directory once, writes it and closes it: a
+    file listed before the open files are looked up and not open then is
+    complete. With pid None (pg_dump has ended) nothing is open. Without /proc
+    (not Linux) every file counts as open until pg_dump ends.
     """
-    if not os.path.isdir("/proc/self/fd") or not os.path.isdir(directory):
-        return []
     listed = []
     for root, _dirs, files in os.walk(directory):
-        listed.extend(os.path.join(root, name) for name in files)
-    if not listed:
-        return []
-    still_open = _open_paths(_children(pid))
-    return sorted(path for path in listed if path not in still_open)
+        listed.extend(os.path.join(root, name) for name in sorted(files))
+    if pid is None or not listed:
+        return listed, set()
+    if not os.path.isdir("/proc/self/fd"):
+        return listed, set(listed)
+    return listed, _open_paths(_children(pid))
+
+
+def rows_end(tail: bytes, size: int) -> int | None:
+    """Where the rows of a data file of `size` bytes end, from its last bytes: before the
+    end-of-data line (a backslash and a dot), which only blank lines may follow; None otherwise."""
+    stripped = tail.rstrip(b"\n")
+    if not stripped.endswith(b"\\.") or (len(stripped) > 2 and stripped[-3:-2] != b"\n") or \
+            (len(stripped) == 2 and len(tail) < size):
+        return None
+    return size - len(tail) + len(stripped) - 2
+
+
+class _Stopped(Exception):
+    """The backup failed elsewhere; a file being followed is abandoned (never reported)."""
+
+
+class _DataFileRows:
+    """Counts and hashes the rows of a data file fed in pieces, holding back its last bytes until the
+    end: only then is it known where the rows end (before the end-of-data line)."""
+
+    HELD = 64
+
+    def __init__(self) -> None:
+        self.digest = _pg_verify.RowsDigest()
+        self.size = 0
+        self._held = bytearray()
+
+    def add(self, buffer: bytearray, count: int) -> None:
+        self.size += count
+        if count >= self.HELD:
+            self.digest.write(bytes(self._held))
+            self.digest.add(buffer, count - self.HELD)
+            self._held = bytearray(buffer[count - self.HELD:count])
+        else:
+            self._held += buffer[:count]
+            if len(self._held) > self.HELD:
+                self.digest.write(bytes(self._held[:-self.HELD]))
+                del self._held[:-self.HELD]
+
+    def result(self) -> tuple[int | None, str | None]:
+        """(rows, digest), or (None, None) when the file does not end as a data file does."""
+        end = rows_end(bytes(self._held), self.size)
+        if end is None:
+            return None, None
+        self.digest.write(bytes(self._held[:end - (self.size - len(self._held))]))
+        return self.digest.rows, self.digest.hexdigest()
 
 
 class _Uploader:
-    """Stores files of the dump directory in the backup in parallel, deleting each once stored."""
+    """Stores the files of the dump directory in the backup, in parallel, deleting each once stored.
+
+    A table's data file (<id>.dat) is followed while pg_dump writes it:
+    compressed as it grows, its rows counted and hashed on the way (dumped:
+    {file name: (rows, digest)}); it is complete once a look at pg_dump's open
+    files (observe(), from the polling loop) finds it closed and the rest is
+    read. Other files are stored once closed; the table of contents stays for
+    `pg_restore --list`.
+    """
 
     def __init__(self, backup: t.Any, directory: str, workers: int) -> None:
         self.backup = backup
         self.directory = directory
-        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="store")
+        # pg_dump writes up to `workers` data files at once; one more stores the small files meanwhile.
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers) + 1, thread_name_prefix="store")
         self.submitted: set[str] = set()
         self.futures: list[Future] = []
+        self.dumped: dict[str, tuple[int | None, str | None]] = {}
+        self._looked = threading.Condition()
+        self._looks = 0
+        self._open: set[str] = set()
+        self._final = False
+        self._stopping = False
+
+    def observe(self, listed: t.Sequence[str], still_open: set[str], final: bool = False) -> None:
+        """One look at the dump directory: start storing data files at once, other files once closed.
+
+        final: pg_dump has ended, every file is complete.
+        """
+        with self._looked:
+            self._looks += 1
+            self._open = still_open
+            self._final = final
+            self._looked.notify_all()
+        self.submit(path for path in listed if _DATA_FILE.fullmatch(os.path.basename(path)) or path not in still_open)
 
     def submit(self, paths: t.Iterable[str]) -> None:
         for path in paths:
@@ -117,10 +205,44 @@ class _Uploader:
                 self.submitted.add(path)
                 self.futures.append(self.pool.submit(self._store, path))
 
+    def _closed(self, path: str, after: int) -> bool:
+        """Wait for a look taken after look number `after`; whether it found path closed."""
+        with self._looked:
+            while self._looks <= after and not (self._stopping or self._final):
+                self._looked.wait()
+            if self._stopping:
+                raise _Stopped()
+            return self._final or path not in self._open
+
+    def _follow(self, handle: t.Any, path: str, rows: _DataFileRows) -> t.Iterator[memoryview]:
+        buffer = bytearray(READ_SIZE)
+        closed = False
+        while True:
+            with self._looked:
+                looks = self._looks
+            count = handle.readinto(buffer)
+            if count:
+                rows.add(buffer, count)
+                yield memoryview(buffer)[:count]
+            elif closed:
+                return
+            else:
+                # At the end of what is written so far: finished once pg_dump is seen to have closed
+                # the file (everything it wrote is then in the file: read on to its end).
+                closed = self._closed(path, looks)
+
     def _store(self, path: str) -> int:
         name = f"{DUMP_DIRECTORY}/{os.path.relpath(path, self.directory)}"
-        record = self.backup.add_file(name, path)
-        os.unlink(path)
+        base = os.path.basename(path)
+        if _DATA_FILE.fullmatch(base):
+            rows = _DataFileRows()
+            with open(path, "rb", buffering=0) as handle:
+                record = self.backup.add_chunks(name, self._follow(handle, path, rows))
+            self.dumped[base] = rows.result()
+        else:
+            record = self.backup.add_file(name, path)
+        if base != TOC_FILE:
+            os.unlink(path)
         return record.content_size
 
     def check(self) -> None:
@@ -135,9 +257,25 @@ class _Uploader:
         return total
 
     def abandon(self) -> None:
+        with self._looked:
+            self._stopping = True
+            self._looked.notify_all()
         for future in self.futures:
             future.cancel()
         self.pool.shutdown(wait=True)
+
+
+def _tables_dumped(runner: CommandRunner, pg_restore: str, directory: str,
+                   dumped: t.Mapping[str, tuple[int | None, str | None]], connection: t.Any) -> dict[str, tuple[int | None, str | None]]:
+    """{schema.table: (rows, digest)} of the data files measured while storing them, named by the dump's table of contents."""
+    listing = runner.run([pg_restore, "--list", directory], what="pg_restore --list of the dump").stdout.decode("utf-8", "replace")
+    tables = _pg_verify.table_oids(connection)
+    found = {}
+    for line in listing.splitlines():
+        match = _TABLE_DATA_ENTRY.match(line)
+        if match and int(match.group(2)) in tables and f"{match.group(1)}.dat" in dumped:
+            found[_pg_verify.qualified(*tables[int(match.group(2))])] = dumped[f"{match.group(1)}.dat"]
+    return found
 
 
 def _snapshot_connection(params: ConnectionParams, database: str, snapshot: str) -> t.Callable[[], t.Any]:
@@ -175,7 +313,8 @@ def logical_backup(
 ) -> dict[str, t.Any]:
     if jobs < 1:
         raise ConfigurationError("jobs must be at least 1")
-    runner = CommandRunner({**params.environment(), "PGDATABASE": database})
+    # pg_dump writes rows in the session settings the restore's check reads them back with.
+    runner = CommandRunner({**params.environment(), "PGDATABASE": database, "PGOPTIONS": session_options()})
     pg_dump = program("pg_dump", pg_bin_dir)
     main = connect(params, database, autocommit=False)
     warnings: list[str] = []
@@ -208,10 +347,16 @@ def logical_backup(
             warnings.append(f"{params.user} is not a superuser: globals.sql holds the roles without their passwords")
         if check_mode:
             return {"changed": True, "backup_id": None, **plan, "warnings": warnings}
+        if tables:
+            # The locks pg_dump takes, taken first in the snapshot's own transaction: from here on no
+            # DDL changes a table the verification data describes until the backup ends.
+            query(main, sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(
+                sql.SQL(", ").join(identifier(schema, table) for schema, table, _size in tables)))
 
         result = _run_backup(repository, runner, main, params, plan, snapshot, {
             "jobs": jobs, "checksum_max_bytes": checksum_max_bytes, "include_globals": include_globals,
-            "superuser": info["superuser"], "pg_dump": pg_dump, "pg_bin_dir": pg_bin_dir, "temp_dir": temp_dir,
+            "superuser": info["superuser"], "pg_dump": pg_dump, "pg_restore": program("pg_restore", pg_bin_dir),
+            "pg_bin_dir": pg_bin_dir, "temp_dir": temp_dir,
             "tool_version": tool_version, "retention_class": retention_class,
             "consistency_point": {"time": format_time(snapshot_time), "lsn": snapshot_lsn},
             "source": {
@@ -240,7 +385,7 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
             if settings["include_globals"]:
                 pg_dumpall = program("pg_dumpall", settings["pg_bin_dir"])
                 backup.add_bytes(GLOBALS_FILE, _globals(runner, pg_dumpall, database, settings["superuser"]))
-            verification = checks.submit(_pg_verify.collect, fingerprinter, main, settings["checksum_max_bytes"])
+            verification = checks.submit(_pg_verify.generated_fingerprints, fingerprinter, main, settings["checksum_max_bytes"])
             dump = runner.start([
                 settings["pg_dump"], "--format=directory", f"--jobs={jobs}", "--compress=0", f"--snapshot={snapshot}",
                 "--no-sync", f"--file={directory}",
@@ -248,19 +393,20 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
             uploader = _Uploader(backup, directory, workers=jobs)
             try:
                 while dump.poll() is None:
-                    uploader.submit(finished_files(directory, dump.pid))
+                    uploader.observe(*dump_files(directory, dump.pid))
                     uploader.check()
                     if verification.done() and verification.exception() is not None:
                         raise t.cast(BaseException, verification.exception())
                     time.sleep(POLL_INTERVAL)
                 dump.wait()
-                for root, _dirs, files in os.walk(directory):
-                    uploader.submit(os.path.join(root, name) for name in sorted(files))
+                uploader.observe(*dump_files(directory, None), final=True)
                 dump_size = uploader.finish()
             except BaseException:
                 uploader.abandon()
                 raise
-            data = verification.result()
+            data = _pg_verify.collect(fingerprinter, main, settings["checksum_max_bytes"],
+                                      _tables_dumped(runner, settings["pg_restore"], directory, uploader.dumped, main),
+                                      verification.result())
             backup.verification = data
             backup.source = settings["source"]
             backup.consistency_point = settings["consistency_point"]
@@ -282,7 +428,7 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
             "dump_size": dump_size,
             "files": len(manifest.files),
             "rows": rows,
-            "checksummed_tables": sum(1 for item in data["tables"].values() if item["checksum"]),
+            "checksummed_tables": sum(1 for item in data["tables"].values() if item["checksum"] or item.get("row_checksum")),
             "large_objects": data["large_objects"]["count"],
         }
     except BaseException:

@@ -306,8 +306,7 @@ class _TableChecks:
         schema, table = found[0]
         name = _pg_verify.qualified(schema, table)
         if name in self.recorded and name not in self.futures:
-            checksum = bool(self.recorded[name].get("checksum"))
-            self.futures[name] = self.pool.submit(self.fingerprinter.one, schema, table, checksum, self.method)
+            self.futures[name] = self.pool.submit(self.fingerprinter.one, schema, table, self.recorded[name], self.method)
 
     def check(self) -> None:
         """Raise on the first difference among the tables checked so far."""

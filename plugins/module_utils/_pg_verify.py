@@ -3,22 +3,32 @@
 """What a logical backup records to check a restore against, and the check.
 
 For every user table: its row count and, up to `checksum_max_bytes` of table
-size, a content checksum. The checksum is order independent, so it needs no
-sort and no primary key:
+size, a content checksum (method copy-sha256-v1): the SHA-256 of the table's
+rows exactly as pg_dump wrote them, i.e. the text of
+
+    COPY schema.table (columns pg_dump dumps) TO STDOUT
+
+in the fixed session settings of _postgres (UTC, ISO dates, hex bytea, exact
+floats), which pg_dump also runs with (pg_dump_environment). The backup
+hashes the data files while storing them, so checksums cost the backup no
+second read of the tables. A restore loads each table with one COPY in that
+order, and the check reads it back the same way (synchronize_seqscans off,
+so a scan starts at the table's first block).
+
+Stored generated columns are not dumped (the restore computes them again), so
+tables with such columns also get the order-independent row checksum of
+every column, taken in the backup's snapshot:
 
     count(*), sum(hashtextextended(row text, 0))
 
-summed as numeric (no overflow) and hashed into one hex string.
-hashtextextended is PostgreSQL's 64-bit hash (the one hash partitioning
-relies on, so it is stable across versions); it is about three times faster
-than md5, which made the checksums cost more than the dump itself. Backups
-recording the older md5 method are still checked with md5. The row text
-is taken with the fixed session settings of _postgres (UTC, ISO dates, hex
-bytea, exact floats), so equal rows give equal text on any server. Sequences
-are recorded with their last value, large objects by count (and a checksum
-of their content when the user may read them all and they fit the limit).
+summed as numeric and hashed into one hex string (hash-row-sum-v1: also the
+table checksum of older backups, and the one of tables a dump has no data
+file for). Backups recording the still older md5 method are checked with
+md5. Sequences are recorded with their last value, large objects by count
+(and a checksum of their content when the user may read them all and they
+fit the limit).
 
-At backup time these queries run inside the snapshot that pg_dump dumps, so
+At backup time every query runs inside the snapshot that pg_dump dumps, so
 the figures describe exactly the dumped data.
 """
 
@@ -39,9 +49,12 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     sql,
 )
 
-CHECKSUM_METHOD = "hash-row-sum-v1"
+COPY_METHOD = "copy-sha256-v1"
+ROW_SUM_METHOD = "hash-row-sum-v1"
 MD5_METHOD = "md5-row-sum-v1"
-CHECKSUM_METHODS = (CHECKSUM_METHOD, MD5_METHOD)
+CHECKSUM_METHODS = (COPY_METHOD, ROW_SUM_METHOD, MD5_METHOD)
+# Read by the backup's scan of each data file too: the digest of a table's rows is hashlib.sha256 cut to this length.
+DIGEST_LENGTH = 32
 # Schemas whose tables are never user data.
 _EXCLUDED_SCHEMA_PATTERN = "^(pg_toast|pg_temp_|pg_toast_temp_)"
 
@@ -61,30 +74,106 @@ def user_tables(connection: t.Any) -> list[tuple[str, str, int]]:
     return [(row[0], row[1], int(row[2])) for row in query(connection, TABLES_QUERY, (list(SYSTEM_SCHEMAS), _EXCLUDED_SCHEMA_PATTERN))]
 
 
+def table_oids(connection: t.Any) -> dict[int, tuple[str, str]]:
+    """{oid: (schema, table)} of every table holding user data (pg_dump's table of contents names tables by oid)."""
+    return {int(row[0]): (row[1], row[2]) for row in query(connection, TABLES_QUERY.replace(
+        "SELECT n.nspname, c.relname, pg_table_size(c.oid)", "SELECT c.oid, n.nspname, c.relname"),
+        (list(SYSTEM_SCHEMAS), _EXCLUDED_SCHEMA_PATTERN))}
+
+
+def with_generated_columns(connection: t.Any) -> set[str]:
+    """schema.table of every table with stored generated columns (their values are not in a dump)."""
+    return {qualified(row[0], row[1]) for row in query(connection, """
+        SELECT DISTINCT n.nspname, c.relname FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE a.attgenerated <> '' AND NOT a.attisdropped AND a.attnum > 0 AND c.relkind = 'r'
+    """)}
+
+
+def dumped_columns(connection: t.Any, schema: str, table: str) -> list[str]:
+    """The columns pg_dump writes for a table, in its order: every column but dropped and generated ones."""
+    return [row[0] for row in query(connection, """
+        SELECT a.attname FROM pg_attribute a
+        WHERE a.attrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                            WHERE n.nspname = %s AND c.relname = %s)
+          AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+        ORDER BY a.attnum
+    """, (schema, table))]
+
+
+class RowsDigest:
+    """SHA-256 and line count of COPY text rows, fed in pieces (each row ends with a newline)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.rows = 0
+
+    def write(self, data: bytes) -> None:
+        """Add rows as psycopg2's COPY TO hands them over."""
+        self._digest.update(data)
+        self.rows += data.count(b"\n")
+
+    def add(self, buffer: bytearray, length: int) -> None:
+        """Add the first `length` bytes of a buffer (read from a data file), without copying them."""
+        with memoryview(buffer) as view:
+            self._digest.update(view[:length])
+        self.rows += buffer.count(b"\n", 0, length)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()[:DIGEST_LENGTH]
+
+
 def qualified(schema: str, table: str) -> str:
     """schema.table as people write it (quoted only where needed is left to psql; this is for messages)."""
     return f"{schema}.{table}"
 
 
-def table_fingerprint(connection: t.Any, schema: str, table: str, checksum: bool,
-                      method: str = CHECKSUM_METHOD) -> dict[str, t.Any]:
-    name = identifier(schema, table)
-    if not checksum:
-        row = query_one(connection, sql.SQL("SELECT count(*) FROM ONLY {}").format(name))
-        return {"rows": int(row[0]) if row else 0, "checksum": None}
+def _row_sum(connection: t.Any, name: t.Any, method: str) -> tuple[int, str]:
+    """(rows, order-independent checksum of every column) of one table."""
     if method == MD5_METHOD:
         row = expect_row(query_one(connection, sql.SQL(
             "SELECT count(*), coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0), "
             "coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0) "
             "FROM (SELECT md5(t::text) AS h FROM ONLY {} AS t) AS rows"
         ).format(name)))
-        digest = hashlib.sha256(f"{row[0]}:{row[1]}:{row[2]}".encode("ascii")).hexdigest()[:32]
-    else:
-        row = expect_row(query_one(connection, sql.SQL(
-            "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0) FROM ONLY {} AS t"
-        ).format(name)))
-        digest = hashlib.sha256(f"{method}:{row[0]}:{row[1]}".encode("ascii")).hexdigest()[:32]
-    return {"rows": int(row[0]), "checksum": digest}
+        return int(row[0]), hashlib.sha256(f"{row[0]}:{row[1]}:{row[2]}".encode("ascii")).hexdigest()[:32]
+    row = expect_row(query_one(connection, sql.SQL(
+        "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0) FROM ONLY {} AS t"
+    ).format(name)))
+    return int(row[0]), hashlib.sha256(f"{ROW_SUM_METHOD}:{row[0]}:{row[1]}".encode("ascii")).hexdigest()[:32]
+
+
+def _copy_digest(connection: t.Any, schema: str, table: str) -> tuple[int, str]:
+    """(rows, SHA-256) of a table's rows as pg_dump writes them (COPY text of the dumped columns)."""
+    columns = dumped_columns(connection, schema, table)
+    statement = sql.SQL("COPY {} ({}) TO STDOUT").format(identifier(schema, table), sql.SQL(", ").join(map(identifier, columns)))
+    digest = RowsDigest()
+    with connection.cursor() as cursor:
+        # As pg_dump reads: from the first block on (the order the restore's COPY loaded), in the database's
+        # encoding, and every row or an error (row security off).
+        cursor.execute("SELECT set_config('synchronize_seqscans', 'off', false), set_config('row_security', 'off', false), "
+                       "set_config('client_encoding', current_setting('server_encoding'), false)")
+        cursor.copy_expert(statement.as_string(connection), digest)
+    return digest.rows, digest.hexdigest()
+
+
+def table_fingerprint(connection: t.Any, schema: str, table: str, wanted: t.Mapping[str, t.Any],
+                      method: str = COPY_METHOD) -> dict[str, t.Any]:
+    """{rows, checksum, row_checksum} of one table; the checksums only where `wanted` (a table's
+    verification data, or {"checksum": True} ...) has them, checksum by `method`."""
+    name = identifier(schema, table)
+    result: dict[str, t.Any] = {"rows": None, "checksum": None}
+    if wanted.get("row_checksum"):
+        result["rows"], result["row_checksum"] = _row_sum(connection, name, ROW_SUM_METHOD)
+    if wanted.get("checksum"):
+        if method == COPY_METHOD:
+            result["rows"], result["checksum"] = _copy_digest(connection, schema, table)
+        else:
+            result["rows"], result["checksum"] = _row_sum(connection, name, method)
+    if result["rows"] is None:
+        row = query_one(connection, sql.SQL("SELECT count(*) FROM ONLY {}").format(name))
+        result["rows"] = int(row[0]) if row else 0
+    return result
 
 
 def sequences(connection: t.Any) -> dict[str, t.Any]:
@@ -169,16 +258,16 @@ class Fingerprinter:
                 connection.close()
             self._connections.clear()
 
-    def one(self, schema: str, table: str, checksum: bool, method: str = CHECKSUM_METHOD) -> dict[str, t.Any]:
-        """{rows, checksum} of one table, on this thread's connection."""
-        return table_fingerprint(self._connection(), schema, table, checksum, method)
+    def one(self, schema: str, table: str, wanted: t.Mapping[str, t.Any], method: str = COPY_METHOD) -> dict[str, t.Any]:
+        """{rows, checksum, ...} of one table (see table_fingerprint), on this thread's connection."""
+        return table_fingerprint(self._connection(), schema, table, wanted, method)
 
-    def tables(self, tables: t.Sequence[tuple[str, str, bool]],
-               method: str = CHECKSUM_METHOD) -> dict[str, dict[str, t.Any]]:
-        """{schema.table: {rows, checksum}} for (schema, table, with_checksum) triples."""
-        def one(item: tuple[str, str, bool]) -> tuple[str, dict[str, t.Any]]:
-            schema, table, checksum = item
-            return qualified(schema, table), self.one(schema, table, checksum, method)
+    def tables(self, tables: t.Sequence[tuple[str, str, t.Mapping[str, t.Any]]],
+               method: str = COPY_METHOD) -> dict[str, dict[str, t.Any]]:
+        """{schema.table: {rows, checksum, ...}} for (schema, table, wanted) triples."""
+        def one(item: tuple[str, str, t.Mapping[str, t.Any]]) -> tuple[str, dict[str, t.Any]]:
+            schema, table, wanted = item
+            return qualified(schema, table), self.one(schema, table, wanted, method)
 
         if not tables:
             return {}
@@ -186,14 +275,40 @@ class Fingerprinter:
             return dict(pool.map(one, tables))
 
 
-def collect(fingerprinter: Fingerprinter, connection: t.Any, checksum_max_bytes: int) -> dict[str, t.Any]:
-    """The verification data of a database (the connection and the fingerprinter see the same data)."""
-    tables = user_tables(connection)
-    fingerprints = fingerprinter.tables([(schema, table, size <= checksum_max_bytes) for schema, table, size in tables])
+def generated_fingerprints(fingerprinter: Fingerprinter, connection: t.Any, checksum_max_bytes: int) -> dict[str, t.Any]:
+    """Row checksums of the tables with stored generated columns (values a dump does not hold), in the snapshot."""
+    generated = with_generated_columns(connection)
+    return fingerprinter.tables([(schema, table, {"row_checksum": True}) for schema, table, size in user_tables(connection)
+                                 if qualified(schema, table) in generated and size <= checksum_max_bytes])
+
+
+def collect(fingerprinter: Fingerprinter, connection: t.Any, checksum_max_bytes: int,
+            dumped: t.Mapping[str, tuple[int, str | None]], generated: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The verification data of a database (the connection and the fingerprinter see the same data).
+
+    `dumped` holds (rows, digest) of every table pg_dump wrote a data file for,
+    measured while the file was stored (digest None when the file's end was not
+    as expected); `generated` the result of generated_fingerprints. Tables
+    without a usable data file are fingerprinted in the snapshot now.
+    """
+    recorded: dict[str, dict[str, t.Any]] = {}
+    missing = []
+    for schema, table, size in user_tables(connection):
+        name = qualified(schema, table)
+        checksum = size <= checksum_max_bytes
+        rows, digest = dumped.get(name, (None, None))
+        if rows is None or (checksum and digest is None):
+            missing.append((schema, table, {"row_checksum": checksum}))
+            continue
+        recorded[name] = {"rows": rows, "checksum": digest if checksum else None}
+        if name in generated:
+            recorded[name]["row_checksum"] = generated[name]["row_checksum"]
+    for name, fingerprint in fingerprinter.tables(missing).items():
+        recorded[name] = {"rows": fingerprint["rows"], "checksum": None, "row_checksum": fingerprint.get("row_checksum")}
     return {
-        "checksum_method": CHECKSUM_METHOD,
+        "checksum_method": COPY_METHOD,
         "checksum_max_bytes": checksum_max_bytes,
-        "tables": fingerprints,
+        "tables": recorded,
         "sequences": sequences(connection),
         "large_objects": large_objects(connection, checksum_max_bytes),
     }
@@ -215,11 +330,12 @@ def compare_table(name: str, want: t.Mapping[str, t.Any], got: t.Mapping[str, t.
             f"{where}: table {name} has {got['rows']} rows after the restore, the backup recorded {want.get('rows')}",
             table=name,
         )
-    if want.get("checksum") and want["checksum"] != got["checksum"]:
-        raise VerificationFailed(
-            f"{where}: the content of table {name} differs from the backup (checksum {got['checksum']} "
-            f"where the backup recorded {want['checksum']}, {got['rows']} rows each)", table=name,
-        )
+    for key in ("checksum", "row_checksum"):
+        if want.get(key) and want[key] != got.get(key):
+            raise VerificationFailed(
+                f"{where}: the content of table {name} differs from the backup ({key} {got.get(key)} "
+                f"where the backup recorded {want[key]}, {got['rows']} rows each)", table=name,
+            )
 
 
 def compare(expected: t.Mapping[str, t.Any], fingerprinter: Fingerprinter, connection: t.Any,
@@ -242,14 +358,13 @@ def compare(expected: t.Mapping[str, t.Any], fingerprinter: Fingerprinter, conne
     measured = measured or {}
     actual = dict(measured)
     actual.update(fingerprinter.tables(
-        [(*present[name], bool(recorded[name].get("checksum"))) for name in sorted(recorded) if name not in measured],
-        method))
+        [(*present[name], recorded[name]) for name in sorted(recorded) if name not in measured], method))
     checked = {"tables": len(recorded), "rows": 0, "checksums": 0}
     for name in sorted(recorded):
         want, got = recorded[name], actual[name]
         compare_table(name, want, got, where)
         checked["rows"] += got["rows"]
-        checked["checksums"] += 1 if want.get("checksum") else 0
+        checked["checksums"] += 1 if want.get("checksum") or want.get("row_checksum") else 0
     recorded_sequences = expected.get("sequences") or {}
     restored_sequences = sequences(connection)
     for name, value in sorted(recorded_sequences.items()):

@@ -54,6 +54,11 @@ SESSION_SETTINGS = (
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 
+def session_options() -> str:
+    """SESSION_SETTINGS as libpq's PGOPTIONS, for pg_dump: the data it writes is then the text a check reads back."""
+    return " ".join(f"-c {name}={value.replace(' ', chr(92) + ' ')}" for name, value in SESSION_SETTINGS)
+
+
 def postgres_connection_argument_spec() -> dict[str, t.Any]:
     """Connection options (documented by the doc fragment resilience.dr.postgres)."""
     return dict(

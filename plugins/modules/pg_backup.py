@@ -72,7 +72,8 @@ options:
   checksum_max_bytes:
     description:
       - Tables up to this size get a content checksum in the verification data; larger ones are verified by
-        row count only (the result warns which). Checksumming reads the table once more inside the snapshot.
+        row count only (the result warns which). The checksum is taken from the dumped rows while they are
+        stored; the restore reads the table back once to check it.
     type: int
     default: 1073741824
   include_globals:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import typing as t
@@ -20,6 +21,7 @@ from .pg_fixtures import (  # noqa: F401  # pylint: disable=unused-import
     unique,
 )
 
+from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import RowsDigest
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 BACKUP = "resilience.dr.pg_backup"
@@ -64,6 +66,14 @@ def test_backup_check_apply_again(ansible, pg: Pg, unique, cleanup_databases, cl
     assert f"CREATE ROLE {role}" in globals_sql
     verification = open_repository({"repository": str(repository)}).verification_data(stored[0])
     assert verification["tables"]["public.pgbench_accounts"]["rows"] == 100000
+    # The checksums are the dumped rows' own digests, taken while they were stored: no second read of the tables.
+    assert verification["checksum_method"] == "copy-sha256-v1"
+    with contextlib.closing(pg.connect(database)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('TimeZone', 'UTC', false), set_config('extra_float_digits', '3', false), "
+                       "set_config('bytea_output', 'hex', false), set_config('DateStyle', 'ISO, YMD', false)")
+        rows = RowsDigest()
+        cursor.copy_expert("COPY public.pgbench_branches (bid, bbalance, filler) TO STDOUT", rows)
+    assert verification["tables"]["public.pgbench_branches"]["checksum"] == rows.hexdigest()
 
 
 def test_backup_fails_on_wrong_password(ansible, pg: Pg, tmp_path):

@@ -5,14 +5,16 @@ RPO arithmetic, recovery targets, pgBackRest records, connection settings."""
 
 from __future__ import annotations
 
+import time
+import types
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals, _pg_logical_restore, _pg_physical, _pg_rpo
+from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals, _pg_logical_backup, _pg_logical_restore, _pg_physical, _pg_rpo
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, VerificationFailed
-from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import compare_table, sequence_behind
+from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import RowsDigest, compare_table, sequence_behind
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import ConnectionParams
 
 GLOBALS = (Path(__file__).parent / "fixtures" / "pg_globals.sql").read_text()
@@ -246,3 +248,86 @@ def test_unarchived_wal_without_status_or_directory_is_nothing(tmp_path):
     (tmp_path / "pg_wal" / "archive_status").mkdir(parents=True)
     (tmp_path / "pg_wal" / "000000010000000000000003").write_bytes(b"")
     assert _pg_physical.unarchived_wal(str(tmp_path / "pg_wal")) == {"ready": [], "current": None}
+
+
+@pytest.mark.parametrize("content, end", [
+    (b"1\tx\n2\ty\n\\.\n\n\n", 8),        # pg_dump's layout: rows, the end-of-data line, blank lines
+    (b"\\.\n\n\n", 0),                      # an empty table
+    (b"1\tx\\.\n\\.\n", 6),                 # a row ending in an escaped dot is still a row
+    (b"1\tx\n2\ty\n", None),                # no end-of-data line
+    (b"1\tx\n2\ty\\.\n", None),             # the dot belongs to a row
+])
+def test_the_rows_of_a_data_file_end_before_the_end_of_data_line(content, end):
+    assert _pg_logical_backup.rows_end(content[-64:], len(content)) == end
+
+
+def test_rows_of_a_data_file_are_counted_and_hashed_as_a_copy_hands_them_over():
+    rows = b"1\tx\\ny\n2\t\\N\n3\tz\n"
+    from_file, from_copy = RowsDigest(), RowsDigest()
+    buffer = bytearray(rows + b"\\.\n\n")
+    from_file.add(buffer, len(rows))
+    for line in rows.splitlines(keepends=True):
+        from_copy.write(line)
+    assert (from_file.rows, from_file.hexdigest()) == (from_copy.rows, from_copy.hexdigest()) == (3, from_copy.hexdigest())
+    other = RowsDigest()
+    other.write(rows.replace(b"z", b"Z"))
+    assert other.rows == 3 and other.hexdigest() != from_copy.hexdigest()
+
+
+def test_a_table_differing_only_in_a_generated_column_is_named():
+    want = {"rows": 2, "checksum": "a" * 32, "row_checksum": "b" * 32}
+    compare_table("public.t", want, {"rows": 2, "checksum": "a" * 32, "row_checksum": "b" * 32}, "restore")
+    with pytest.raises(VerificationFailed, match="public.t differs .*row_checksum"):
+        compare_table("public.t", want, {"rows": 2, "checksum": "a" * 32, "row_checksum": "c" * 32}, "restore")
+
+
+@pytest.mark.parametrize("piece", [1, 7, 64, 65, 1000])
+def test_rows_of_a_data_file_read_while_it_grows_are_those_a_copy_hands_over(piece):
+    rows = b"".join(b"%d\trow number %d with some text\\n\n" % (number, number) for number in range(40))
+    content = rows + b"\\.\n\n\n"
+    followed = _pg_logical_backup._DataFileRows()  # pylint: disable=protected-access
+    for start in range(0, len(content), piece):
+        buffer = bytearray(content[start:start + piece])
+        followed.add(buffer, len(buffer))
+    expected = RowsDigest()
+    expected.write(rows)
+    assert followed.result() == (40, expected.hexdigest())
+    truncated = _pg_logical_backup._DataFileRows()  # pylint: disable=protected-access
+    truncated.add(bytearray(rows), len(rows))
+    assert truncated.result() == (None, None), "a file without its end-of-data line has no digest"
+
+
+class _StoredBackup:
+    """Stands in for a backup being written: keeps what each add_* stored."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def add_chunks(self, name, chunks):
+        self.files[name] = b"".join(bytes(chunk) for chunk in chunks)
+        return types.SimpleNamespace(content_size=len(self.files[name]))
+
+    def add_file(self, name, path):
+        self.files[name] = Path(path).read_bytes()
+        return types.SimpleNamespace(content_size=len(self.files[name]))
+
+
+def test_a_data_file_is_stored_while_pg_dump_writes_it_and_only_complete(tmp_path):
+    data_file, toc = tmp_path / "3339.dat", tmp_path / "toc.dat"
+    rows = [b"%d\tsome text of row %d\n" % (number, number) for number in range(2000)]
+    backup = _StoredBackup()
+    uploader = _pg_logical_backup._Uploader(backup, str(tmp_path), workers=2)  # pylint: disable=protected-access
+    with data_file.open("wb", buffering=0) as writing:
+        for start in range(0, len(rows), 500):
+            writing.write(b"".join(rows[start:start + 500]))
+            uploader.observe([str(data_file)], {str(data_file)})  # still open: followed, not finished
+            time.sleep(0.05)
+        writing.write(b"\\.\n\n\n")
+    toc.write_bytes(b"table of contents")
+    uploader.observe([str(data_file), str(toc)], set(), final=True)
+    uploader.finish()
+    expected = RowsDigest()
+    expected.write(b"".join(rows))
+    assert backup.files["data/3339.dat"] == b"".join(rows) + b"\\.\n\n\n"
+    assert uploader.dumped["3339.dat"] == (2000, expected.hexdigest())
+    assert not data_file.exists() and toc.exists(), "stored data files are deleted; the table of contents stays for pg_restore --list"
