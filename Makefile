@@ -18,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 ANSIBLE_PLAYBOOK := $(BIN)/ansible-playbook
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv collections lock lab-up lab-down lab-check drill test lint sanity units integration bench clean
+.PHONY: help setup venv collections lock lab-up lab-down lab-check drill test lint sanity units integration molecule bench clean
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,7 +55,7 @@ DISASTER ?= drop_database
 drill: lab-up ## The disaster drill on the lab: DISASTER=drop_database|corrupt_datadir|flush_redis|delete_uploads|site_loss, DRILL_SIZE=small|medium|large
 	$(ANSIBLE_PLAYBOOK) playbooks/drill.yml -e disaster=$(DISASTER)
 
-test: setup lint sanity units integration ## Every check CI runs
+test: setup lint sanity units integration molecule ## Every check CI runs
 
 lint: ## ansible-lint, profile production
 	$(BIN)/ansible-lint
@@ -68,6 +68,16 @@ units: ## ansible-test units for module_utils and modules
 
 integration: lab-up ## Modules, roles and playbooks through ansible-playbook against the lab
 	$(BIN)/pytest tests/integration --durations=20 $(PYTEST_ARGS)
+
+# Each scenario drills one recovery level on the lab: prepare (data, backups),
+# converge (disaster, recovery playbook), idempotence, verify, cleanup.
+MOLECULE_SCENARIOS ?= level1_postgresql level1_redis level2_application level3_site_failover
+molecule: lab-up ## Drill each recovery level with Molecule (extensions/molecule); MOLECULE_SCENARIOS=... for some
+	for scenario in $(MOLECULE_SCENARIOS); do \
+	  started=$$(date +%s); \
+	  $(BIN)/molecule test --scenario-name $$scenario; \
+	  echo "molecule: $$scenario passed in $$(( $$(date +%s) - started )) s"; \
+	done
 
 bench: lab-up ## Side-by-side timings against the bare tools (not part of make test)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
