@@ -404,9 +404,10 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
             except BaseException:
                 uploader.abandon()
                 raise
+            generated = verification.result()  # done with the snapshot's connection before it is used here
             data = _pg_verify.collect(fingerprinter, main, settings["checksum_max_bytes"],
                                       _tables_dumped(runner, settings["pg_restore"], directory, uploader.dumped, main),
-                                      verification.result())
+                                      generated)
             backup.verification = data
             backup.source = settings["source"]
             backup.consistency_point = settings["consistency_point"]

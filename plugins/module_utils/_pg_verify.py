@@ -9,7 +9,7 @@ rows exactly as pg_dump wrote them, i.e. the text of
     COPY schema.table (columns pg_dump dumps) TO STDOUT
 
 in the fixed session settings of _postgres (UTC, ISO dates, hex bytea, exact
-floats), which pg_dump also runs with (pg_dump_environment). The backup
+floats), which pg_dump also runs with (_postgres.session_options). The backup
 hashes the data files while storing them, so checksums cost the backup no
 second read of the tables. A restore loads each table with one COPY in that
 order, and the check reads it back the same way (synchronize_seqscans off,
@@ -53,7 +53,7 @@ COPY_METHOD = "copy-sha256-v1"
 ROW_SUM_METHOD = "hash-row-sum-v1"
 MD5_METHOD = "md5-row-sum-v1"
 CHECKSUM_METHODS = (COPY_METHOD, ROW_SUM_METHOD, MD5_METHOD)
-# Read by the backup's scan of each data file too: the digest of a table's rows is hashlib.sha256 cut to this length.
+# Hex digits kept of a table's SHA-256, by the backup's scan of its data file and by the restore's check alike.
 DIGEST_LENGTH = 32
 # Schemas whose tables are never user data.
 _EXCLUDED_SCHEMA_PATTERN = "^(pg_toast|pg_temp_|pg_toast_temp_)"
@@ -291,7 +291,7 @@ def generated_fingerprints(fingerprinter: Fingerprinter, connection: t.Any, chec
 
 
 def collect(fingerprinter: Fingerprinter, connection: t.Any, checksum_max_bytes: int,
-            dumped: t.Mapping[str, tuple[int, str | None]], generated: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+            dumped: t.Mapping[str, tuple[int | None, str | None]], generated: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """The verification data of a database (the connection and the fingerprinter see the same data).
 
     `dumped` holds (rows, digest) of every table pg_dump wrote a data file for,
