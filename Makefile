@@ -12,7 +12,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export LAB_DIR ?= $(CURDIR)/.lab
-export LAB_PORT_BASE ?= 54300
+export LAB_PORT_BASE ?= 24300
 export PATH := $(BIN):$(PATH)
 
 ANSIBLE_PLAYBOOK := $(BIN)/ansible-playbook

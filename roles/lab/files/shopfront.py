@@ -9,7 +9,7 @@ services to stop, start in order and health-check. The API also serves
 GET /orders/count; the worker moves jobs from the Redis list shopfront:jobs
 into the table jobs_done.
 
-    shopfront.py api|worker --listen 127.0.0.1:54340 --db-port 54300 --redis-port 54310 --uploads DIR
+    shopfront.py api|worker --listen 127.0.0.1:24340 --db-port 24300 --redis-port 24310 --uploads DIR
 
 Passwords come from the environment (SHOPFRONT_DB_PASSWORD,
 SHOPFRONT_REDIS_PASSWORD), never from the command line.
