@@ -111,7 +111,11 @@ class CallbackModule(CallbackBase):
         host, task, data = _parts(result)
         if status == "ok" and data.get("changed"):
             status = "changed"
-        self.timeline.task_result(task._uuid, host, status, data, utc_now(), name=task.get_name(), action=task.action)
+        # A task run in check mode inside a real run compares before acting (the level playbooks' look at
+        # each component before stopping services): it restores nothing, so it is no event of the recovery.
+        preview = bool(getattr(task, "check_mode", False)) and not context.CLIARGS.get("check", False)
+        self.timeline.task_result(task._uuid, host, status, data, utc_now(), name=task.get_name(), action=task.action,
+                                  preview=preview)
 
     def v2_runner_on_ok(self, result):
         self._record(result, "ok")

@@ -259,9 +259,13 @@ class Timeline:
 
     def task_result(
         self, task_id: str, host: str, status: str, result: dict[str, t.Any], moment: datetime,
-        name: str | None = None, action: str | None = None,
+        name: str | None = None, action: str | None = None, preview: bool = False,
     ) -> None:
-        """status: ok, changed, failed, ignored, skipped, unreachable, rescued."""
+        """status: ok, changed, failed, ignored, skipped, unreachable, rescued.
+
+        preview: the task ran in check mode inside a real run; it is listed, but
+        what it predicts is no event of the recovery.
+        """
         started_name, started, started_action = self._task_starts.get(task_id, (name or "", moment, action or ""))
         task_name = name or started_name
         task_action = action or started_action
@@ -273,8 +277,10 @@ class Timeline:
         censored = isinstance(result, dict) and ("censored" in result or result.get("_ansible_no_log"))
         if status in ("failed", "ignored", "unreachable") and isinstance(result, dict) and not censored and result.get("msg"):
             entry["msg"] = _text(result.get("msg"))[:MESSAGE_LIMIT]
+        if preview:
+            entry["preview"] = True
         self.tasks.append(entry)
-        if status in ("skipped", "unreachable") or censored:
+        if status in ("skipped", "unreachable") or censored or preview:
             return
         for part, part_status in _result_parts(result, status):
             job_id = _text(part.get("ansible_job_id"))

@@ -25,6 +25,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._report import (
     should_fail,
     write_report,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -324,3 +325,16 @@ def test_successful_items_of_a_failed_loop_still_count():
     ]}, _at(4))
     statuses = {event["component"]: event["status"] for event in timeline.events}
     assert statuses == {"uploads": "changed", "media": "failed"}
+
+
+def test_a_comparison_in_check_mode_before_acting_is_listed_but_restores_nothing():
+    timeline = Timeline()
+    timeline.playbook_start("level2_application.yml", _at(0))
+    timeline.task_start("preview", "Restore and verify the Redis component - sessions", "resilience.dr.redis_restore", _at(1))
+    timeline.task_result("preview", "localhost", "changed", _restore("sessions", "b1", 0.1), _at(2), preview=True)
+    timeline.task_start("real", "Restore and verify the Redis component - sessions", "resilience.dr.redis_restore", _at(3))
+    timeline.task_result("real", "localhost", "changed", _restore("sessions", "b1", 4), _at(7))
+    timeline.finish(_at(8), {})
+    assert [task.get("preview", False) for task in timeline.tasks] == [True, False]
+    [event] = [event for event in timeline.events if event["kind"] == "restore"]
+    assert event["start"] == format_time(_at(3)), "the prediction made before acting is no restore"
