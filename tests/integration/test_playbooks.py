@@ -124,12 +124,15 @@ def test_level1_restores_the_database_verified_and_restarts_its_services(ansible
 
 def test_level1_with_an_unknown_backup_escalates_and_changes_nothing(ansible, lab, plan, backed_up):
     before = snapshot(lab)
-    run = ansible.playbook("playbooks/level1_component.yml",
-                           {**plan, "component": "uploads", "backup_id": "20200101T000000Z-nope00", "confirm": "yes"})
-    assert not run.ok
-    assert "recovery stopped at" in run.stdout and "20200101T000000Z-nope00" in run.stdout
-    assert "Manual next step" in run.stdout
-    assert snapshot(lab)["files"] == before["files"]
+    try:
+        run = ansible.playbook("playbooks/level1_component.yml",
+                               {**plan, "component": "uploads", "backup_id": "20200101T000000Z-nope00", "confirm": "yes"})
+        assert not run.ok
+        assert "recovery stopped at" in run.stdout and "20200101T000000Z-nope00" in run.stdout
+        assert "Manual next step" in run.stdout
+        assert snapshot(lab)["files"] == before["files"]
+    finally:
+        start_services(plan)  # the escalation leaves the services it stopped down, for the on-call engineer
 
 
 def restore_events(report_dir: Path) -> dict[str, dict[str, t.Any]]:
