@@ -12,6 +12,7 @@ one it still tells a complete restore from a broken one.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import socket
 import struct
@@ -672,7 +673,7 @@ def parse_command(buffer: t.Any, position: int, what: str) -> tuple[int, int, li
     return cursor, head_end, arguments
 
 
-class CommandSplitter:
+class CommandSplitter(abc.ABC):
     """A sink that cuts a RESP command stream, fed in chunks of any size, into whole commands.
 
     handle(command bytes, head end, arguments) is called for each; close() checks nothing was left over.
@@ -682,8 +683,9 @@ class CommandSplitter:
         self.what = what
         self.buffer = bytearray()
 
+    @abc.abstractmethod
     def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
-        raise NotImplementedError  # abstract: each subclass says what to do with a command
+        """What to do with one whole command (each subclass says)."""
 
     def take_fast(self, position: int) -> int:
         """Where a command at position ends when a subclass handled it without parsing (0: not handled)."""
