@@ -8,7 +8,13 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PYTHON_VERSION := 3.11
-UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# uv comes from PATH when the machine has it, else from a private virtual
+# environment made with the system's Python (Debian 12 refuses a system-wide
+# `pip install`, PEP 668). Both are resolved before PATH gains .venv/bin, so
+# "python3" here is never the project's own environment.
+SYSTEM_PYTHON := $(shell command -v python3)
+UV_BOOTSTRAP := $(CURDIR)/.cache/uv-bootstrap
+UV := $(or $(shell command -v uv 2>/dev/null),$(UV_BOOTSTRAP)/bin/uv)
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export LAB_DIR ?= $(CURDIR)/.lab
@@ -29,8 +35,11 @@ setup: ## Install system packages, the virtual environment and the collections (
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements-dev.txt requirements.txt
-	command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+$(UV_BOOTSTRAP)/bin/uv:
+	$(SYSTEM_PYTHON) -m venv $(UV_BOOTSTRAP)
+	$(UV_BOOTSTRAP)/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: requirements-dev.txt requirements.txt | $(UV)
 	[ -x $(VENV)/bin/python ] || $(UV) venv --quiet --seed --python $(PYTHON_VERSION) $(VENV)
 	$(UV) pip install --quiet --python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@

@@ -9,6 +9,8 @@ packages=(
   redis-server
   bind9 bind9-utils dnsutils
   zstd age jq
+  faketime   # the unit suite runs once more under a shifted clock (make units-shifted-clock)
+  python3-venv   # the private environment that installs uv (make setup)
   util-linux procps
   shellcheck
   chromium   # renders the HTML reports and the DR plan document in the tests
