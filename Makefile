@@ -15,6 +15,8 @@ PYTHON_VERSION := 3.11
 SYSTEM_PYTHON := $(shell command -v python3)
 UV_BOOTSTRAP := $(CURDIR)/.cache/uv-bootstrap
 UV := $(or $(shell command -v uv 2>/dev/null),$(UV_BOOTSTRAP)/bin/uv)
+# uv trusts the system's certificate store, as pip does (a site's own CA too).
+export UV_NATIVE_TLS ?= 1
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export LAB_DIR ?= $(CURDIR)/.lab
@@ -72,8 +74,9 @@ lint: ## ansible-lint, profile production
 sanity: ## ansible-test sanity (no ignore entries)
 	scripts/ansible-test.sh sanity --venv --python $(PYTHON_VERSION) --color no
 
-units: ## ansible-test units for module_utils and modules
+units: ## ansible-test units for module_utils and modules, then again 400 days ahead in another time zone
 	scripts/ansible-test.sh units --venv --python $(PYTHON_VERSION) --color no --requirements
+	scripts/units-shifted-clock.sh
 
 integration: lab-up ## Modules, roles and playbooks through ansible-playbook against the lab
 	$(BIN)/pytest tests/integration --durations=20 $(PYTEST_ARGS)

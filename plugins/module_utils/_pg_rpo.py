@@ -23,7 +23,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     expect_row,
     query_one,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
 
 _SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
 
@@ -99,7 +99,7 @@ def rpo_info(params: ConnectionParams, *, database: str, repository: t.Any = Non
     elif rpo_seconds is None:
         result["warnings"] = [f"{params.where} has not archived any WAL segment yet; the RPO exposure is unknown"]
     if repository is not None and component:
-        result.update(_newest_backup(repository, component, utc_now()))
+        result.update(_newest_backup(repository, component, repository.clock()))
     return result
 
 

@@ -33,7 +33,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     DrError,
     SourceUnavailable,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
+from ansible_collections.resilience.dr.plugins.module_utils._timing import Clock, format_time, utc_now
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -300,8 +300,8 @@ class S3Restore:
 
 
 def s3_restore(restore: S3Restore, restore_time: datetime, *, delete_newer: bool, check_mode: bool,
-               diff: bool) -> dict[str, t.Any]:
-    if restore_time > utc_now():
+               diff: bool, clock: Clock = utc_now) -> dict[str, t.Any]:
+    if restore_time > clock():
         raise ConfigurationError(f"restore_time {format_time(restore_time)} is in the future")
     restore.check_versioning()
     if restore.target_bucket is not None:

@@ -22,6 +22,15 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+Clock = t.Callable[[], datetime]
+"""Where code that decides with "now" gets it: `utc_now` in use, a fixed time in tests.
+
+Windows, ages and "in the future" checks take a `clock` argument (default
+`utc_now`) instead of calling `utc_now` themselves, so that a test's data and
+the code's idea of now always agree, whatever the date the test runs on.
+"""
+
+
 def format_time(moment: datetime) -> str:
     """ISO 8601 in UTC with a Z suffix, microseconds kept: 2026-11-23T04:00:00.123456Z."""
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

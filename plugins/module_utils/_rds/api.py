@@ -26,6 +26,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     WaitTimeout,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._timing import (
+    Clock,
     Stopwatch,
     format_time,
     parse_time,
@@ -277,7 +278,7 @@ def kms_key_matches(wanted: str, actual: str | None) -> bool | None:
 # Point-in-time window
 
 
-def restorable_window(rds: Rds, instance: dict[str, t.Any], now: datetime | None = None) -> tuple[datetime, datetime]:
+def restorable_window(rds: Rds, instance: dict[str, t.Any], clock: Clock = utc_now) -> tuple[datetime, datetime]:
     """(earliest, latest) time the instance can be restored to.
 
     The latest is the instance's LatestRestorableTime. The earliest is the
@@ -297,7 +298,7 @@ def restorable_window(rds: Rds, instance: dict[str, t.Any], now: datetime | None
             f"DB instance {identifier} in {rds.region} reports no latest restorable time yet (a new instance has "
             f"none until its first automated backup); restore from a snapshot or try again later"
         )
-    now = now or utc_now()
+    now = clock()
     earliest: datetime | None = None
     listed = rds.call(
         f"describe the automated backups of {identifier}", "describe_db_instance_automated_backups",

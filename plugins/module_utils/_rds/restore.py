@@ -31,7 +31,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._rds.api import (
     tags_to_list,
     wait_until,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
+from ansible_collections.resilience.dr.plugins.module_utils._timing import Clock, format_time, utc_now
 
 IAM_HINT = (
     "the restore role needs rds:DescribeDBInstances, rds:DescribeDBSnapshots, "
@@ -148,7 +148,7 @@ class RestorePlan:
     restorable_window: dict[str, str] | None = None
 
 
-def plan(rds: Rds, request: RestoreRequest) -> RestorePlan:
+def plan(rds: Rds, request: RestoreRequest, clock: Clock = utc_now) -> RestorePlan:
     target_id = request.db_instance_identifier
     existing = rds.instance(target_id)
     if request.source == "replica":
@@ -202,7 +202,7 @@ def plan(rds: Rds, request: RestoreRequest) -> RestorePlan:
                 f"check source_db_instance_identifier and region",
                 source_db_instance_identifier=source_id,
             )
-        earliest, latest = restorable_window(rds, source)
+        earliest, latest = restorable_window(rds, source, clock)
         window = {"earliest": format_time(earliest), "latest": format_time(latest)}
         if request.restore_time is not None:
             check_restore_time(source_id, rds.region, request.restore_time, (earliest, latest))
@@ -274,11 +274,12 @@ def _plan_promotion(rds: Rds, request: RestoreRequest, existing: dict[str, t.Any
     )
 
 
-def apply(rds: Rds, request: RestoreRequest, planned: RestorePlan, progress: Progress) -> dict[str, t.Any]:
+def apply(rds: Rds, request: RestoreRequest, planned: RestorePlan, progress: Progress,
+          clock: Clock = utc_now) -> dict[str, t.Any]:
     target_id = request.db_instance_identifier
     outcome: dict[str, t.Any] = {"final_db_snapshot_identifier": None}
     if planned.action == "replace":
-        final = f"{target_id}-final-{utc_now().strftime('%Y%m%d%H%M%S')}"
+        final = f"{target_id}-final-{clock().strftime('%Y%m%d%H%M%S')}"
         rds.call(
             f"delete DB instance {target_id} (keeping final snapshot {final})", "delete_db_instance",
             DBInstanceIdentifier=target_id, FinalDBSnapshotIdentifier=final, SkipFinalSnapshot=False,
@@ -344,9 +345,10 @@ def wait_available(rds: Rds, request: RestoreRequest, progress: Progress) -> dic
     )
 
 
-def run(rds: Rds, request: RestoreRequest, *, check_mode: bool, diff: bool) -> dict[str, t.Any]:
+def run(rds: Rds, request: RestoreRequest, *, check_mode: bool, diff: bool,
+        clock: Clock = utc_now) -> dict[str, t.Any]:
     progress = Progress()
-    planned = plan(rds, request)
+    planned = plan(rds, request, clock)
     changed = planned.action != "none"
     result: dict[str, t.Any] = {
         "changed": changed,
@@ -360,7 +362,7 @@ def run(rds: Rds, request: RestoreRequest, *, check_mode: bool, diff: bool) -> d
     instance = planned.existing
     if not check_mode:
         try:
-            outcome = apply(rds, request, planned, progress)
+            outcome = apply(rds, request, planned, progress, clock)
             result.update(outcome)
             instance = wait_available(rds, request, progress) if request.wait else rds.instance(request.db_instance_identifier)
         except DrError as error:

@@ -68,7 +68,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import component_summary
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository, operator
-from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
 from ansible_collections.resilience.dr.plugins.module_utils._version import COLLECTION_VERSION
 
 FILES_IN_FLIGHT = 4
@@ -249,7 +249,7 @@ class _Copier:
         origin: dict[str, t.Any] = {
             "repository": self.source.location,
             "backup_id": self.plan.entry.backup_id,
-            "copied_at": format_time(utc_now()),
+            "copied_at": format_time(self.destination.clock()),
             "copied_by": operator(),
             "tool": f"resilience.dr {COLLECTION_VERSION}",
             "manifest_sha256": hashlib.sha256(raw).hexdigest(),
@@ -368,7 +368,7 @@ def copy_backups(
     check_mode: bool = False,
 ) -> dict[str, t.Any]:
     """backup_copy: plan, then (unless check_mode) copy each backup; the module's result."""
-    now = utc_now()
+    now = source.clock()
     plan = plan_copy(source, destination, components=components, latest_only=latest_only, since=parse_since(since, now))
     check_identity(source, plan.backups)
     before = sorted(f"{item['component']}/{item['backup_id']}" for item in plan.up_to_date)
@@ -398,7 +398,7 @@ def copy_backups(
         "left_out": plan.left_out,
         "files_sent": sum(item["files_sent"] for item in copied),
         "bytes_sent": sum(item["bytes_sent"] for item in copied),
-        "components": _component_figures(destination, plan, utc_now()),
+        "components": _component_figures(destination, plan, source.clock()),
         "diff": {
             "before": "".join(f"{line}\n" for line in before),
             "after": "".join(f"{line}\n" for line in after),

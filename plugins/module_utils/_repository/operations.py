@@ -21,7 +21,6 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.reposito
     Repository,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import Candidate, RetentionPolicy, plan_retention
-from ansible_collections.resilience.dr.plugins.module_utils._timing import utc_now
 
 
 def component_summary(entries: t.Sequence[BackupEntry], now: datetime) -> dict[str, t.Any]:
@@ -57,7 +56,7 @@ def backup_info(
     latest: bool = False,
     statuses: t.Sequence[str] = (),
 ) -> dict[str, t.Any]:
-    now = utc_now()
+    now = repository.clock()
     if backup_id:
         if not component:
             raise ConfigurationError("backup_id needs component")
@@ -158,7 +157,7 @@ def backup_prune(
 ) -> dict[str, t.Any]:
     """Apply the retention policy to each component under its lock."""
     policy.check()
-    now = utc_now()
+    now = repository.clock()
     components = [component] if component else repository.components()
     removed: list[dict[str, t.Any]] = []
     kept: list[dict[str, t.Any]] = []

@@ -46,7 +46,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest
     check_file_name,
     new_backup_id,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, utc_now
+from ansible_collections.resilience.dr.plugins.module_utils._timing import Clock, format_time, parse_time, utc_now
 from ansible_collections.resilience.dr.plugins.module_utils._version import COLLECTION_VERSION
 
 COMPLETE = "complete"
@@ -170,8 +170,11 @@ class Repository:
         compression_threads: int = -1,
         lock_timeout: float = 60,
         break_stale_lock: bool = False,
+        clock: Clock = utc_now,
     ) -> None:
         self.backend = backend
+        # Ages, stale locks and the times recorded in manifests all read this clock.
+        self.clock = clock
         self.recipients = list(recipients)
         self.recipient_keys = list(recipient_keys)
         self.identities = list(identities)
@@ -208,7 +211,7 @@ class Repository:
             if len(parts) == 3 and BACKUP_ID_PATTERN.match(parts[1]):
                 grouped.setdefault(parts[1], {})[parts[2]] = stored.size
         holder = self.lock_holder(component) if any(MANIFEST_NAME not in files for files in grouped.values()) else None
-        stale = stale_reason(holder, socket.gethostname(), utc_now()) if holder is not None else None
+        stale = stale_reason(holder, socket.gethostname(), self.clock()) if holder is not None else None
         entries = []
         for backup_id in sorted(grouped):
             files = grouped[backup_id]
@@ -409,7 +412,7 @@ class Repository:
             source.close()
 
     def record_verify_result(self, entry: BackupEntry, outcome: VerifyOutcome) -> dict[str, t.Any]:
-        record = outcome.record(operator(), utc_now())
+        record = outcome.record(operator(), self.clock())
         self.backend.write_bytes(
             f"{entry.component}/{entry.backup_id}/{VERIFY_RESULT_NAME}", json.dumps(record, indent=2).encode("utf-8")
         )
@@ -422,7 +425,7 @@ class Repository:
     def lock(self, component: str, operation: str, backup_id: str | None = None) -> ComponentLock:
         return ComponentLock(
             self.backend, check_component(component), operation, timeout=self.lock_timeout,
-            break_stale=self.break_stale_lock, backup_id=backup_id,
+            break_stale=self.break_stale_lock, backup_id=backup_id, clock=self.clock,
         )
 
     def new_backup(self, component: str, *, kind: str, method: str, retention_class: str = "standard",
@@ -452,7 +455,7 @@ class BackupSession:
                  retention_class: str, depends_on: str | None) -> None:
         self.repository = repository
         self.component = component
-        self.started = utc_now()
+        self.started = repository.clock()
         self.backup_id = new_backup_id(self.started)
         self.manifest = Manifest(
             backup_id=self.backup_id, component=component, kind=kind, method=method,
@@ -554,7 +557,7 @@ class BackupSession:
         if self.verification:
             self.add_bytes(VERIFICATION_DATA_NAME, json.dumps(self.verification, sort_keys=True).encode("utf-8"))
             manifest.verification_file = VERIFICATION_DATA_NAME
-        manifest.finished_at = format_time(utc_now())
+        manifest.finished_at = format_time(self.repository.clock())
         manifest.source = self.source
         manifest.consistency_point = self.consistency_point
         manifest.tools = {"resilience.dr": COLLECTION_VERSION, **streams.library_versions(), **self.tools}

@@ -38,6 +38,11 @@ from ansible_collections.resilience.dr.plugins.module_utils._rds.api import (
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
 
 
+def clock() -> datetime:
+    """The tests' now: the data below is written relative to it, never to the real date."""
+    return NOW
+
+
 def client_error(code: str, message: str = "scripted") -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}}, "Scripted")
 
@@ -205,20 +210,20 @@ def test_a_failed_status_ends_the_wait_at_once(fake):
 
 def test_window_comes_from_the_automated_backups_restore_window(fake):
     fake.automated = [{"RestoreWindow": {"EarliestTime": NOW - timedelta(days=6), "LatestTime": NOW}}]
-    earliest, latest = restorable_window(rds_of(fake), instance("orders-db"), now=NOW)
+    earliest, latest = restorable_window(rds_of(fake), instance("orders-db"), clock=clock)
     assert earliest == NOW - timedelta(days=6) and latest == NOW - timedelta(minutes=4)
 
 
 def test_window_without_restore_window_is_bounded_by_retention_and_creation(fake):
     old = instance("orders-db")
-    assert restorable_window(rds_of(fake), old, now=NOW)[0] == NOW - timedelta(days=7)
+    assert restorable_window(rds_of(fake), old, clock=clock)[0] == NOW - timedelta(days=7)
     young = instance("orders-db", InstanceCreateTime=NOW - timedelta(hours=2))
-    assert restorable_window(rds_of(fake), young, now=NOW)[0] == NOW - timedelta(hours=2)
+    assert restorable_window(rds_of(fake), young, clock=clock)[0] == NOW - timedelta(hours=2)
 
 
 def test_window_of_an_instance_without_automated_backups_is_refused(fake):
     with pytest.raises(ConfigurationError, match="backup retention period 0.*restore from a snapshot"):
-        restorable_window(rds_of(fake), instance("orders-db", BackupRetentionPeriod=0), now=NOW)
+        restorable_window(rds_of(fake), instance("orders-db", BackupRetentionPeriod=0), clock=clock)
 
 
 @pytest.mark.parametrize("moment, side", [(NOW - timedelta(days=8), "before the earliest"), (NOW, "after the latest")])
@@ -245,7 +250,7 @@ def pitr_request(**extra: t.Any) -> restore.RestoreRequest:
 def test_point_in_time_restore_tags_the_new_instance_with_its_origin(fake):
     fake.instances["orders-db"] = instance("orders-db")
     fake.statuses["orders-db-pitr"] = []
-    result = restore.run(rds_of(fake), pitr_request(wait=False), check_mode=False, diff=False)
+    result = restore.run(rds_of(fake), pitr_request(wait=False), check_mode=False, diff=False, clock=clock)
     assert result["changed"] and result["action"] == "restore"
     kwargs = [call[1] for call in fake.calls if call[0] == "restore_db_instance_to_point_in_time"][0]
     assert kwargs["RestoreTime"] == datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
@@ -255,7 +260,7 @@ def test_point_in_time_restore_tags_the_new_instance_with_its_origin(fake):
 
 def test_check_mode_changes_nothing_and_predicts_the_restore(fake):
     fake.instances["orders-db"] = instance("orders-db")
-    result = restore.run(rds_of(fake), pitr_request(), check_mode=True, diff=True)
+    result = restore.run(rds_of(fake), pitr_request(), check_mode=True, diff=True, clock=clock)
     assert result["changed"] and result["endpoint"] is None and fake.names() == []
     assert result["diff"]["before"] == {} and result["diff"]["after"]["restored_from"]["source"] == "point_in_time"
 
@@ -264,11 +269,11 @@ def test_same_origin_is_unchanged_and_another_is_refused_naming_both(fake):
     tags = [{"Key": RESTORED_FROM_TAG, "Value": "point_in_time:orders-db"}, {"Key": RESTORE_TIME_TAG, "Value": "2026-11-23T03:00:00Z"}]
     fake.instances["orders-db"] = instance("orders-db")
     fake.instances["orders-db-pitr"] = instance("orders-db-pitr", TagList=tags)
-    same = restore.run(rds_of(fake), pitr_request(), check_mode=False, diff=False)
+    same = restore.run(rds_of(fake), pitr_request(), check_mode=False, diff=False, clock=clock)
     assert not same["changed"] and same["action"] == "none" and same["endpoint"] == "orders-db-pitr.rds"
     with pytest.raises(TargetNotEmpty, match="was restored from DB instance orders-db at 2026-11-23T03:00:00Z, not from "
                                              "DB instance orders-db at 2026-11-23T03:30:00Z"):
-        restore.run(rds_of(fake), pitr_request(restore_time="2026-11-23T03:30:00Z"), check_mode=False, diff=False)
+        restore.run(rds_of(fake), pitr_request(restore_time="2026-11-23T03:30:00Z"), check_mode=False, diff=False, clock=clock)
     assert fake.names() == []
 
 
@@ -276,9 +281,9 @@ def test_replace_keeps_a_final_snapshot_and_refuses_deletion_protection(fake):
     fake.instances["orders-db"] = instance("orders-db")
     fake.instances["orders-db-pitr"] = instance("orders-db-pitr", DeletionProtection=True)
     with pytest.raises(TargetNotEmpty, match="has deletion protection"):
-        restore.plan(rds_of(fake), pitr_request(replace=True))
+        restore.plan(rds_of(fake), pitr_request(replace=True), clock=clock)
     fake.instances["orders-db-pitr"]["DeletionProtection"] = False
-    planned = restore.plan(rds_of(fake), pitr_request(replace=True))
+    planned = restore.plan(rds_of(fake), pitr_request(replace=True), clock=clock)
     assert planned.action == "replace" and "with a final snapshot" in planned.reason
 
     class Deleting(FakeRds):
@@ -289,9 +294,10 @@ def test_replace_keeps_a_final_snapshot_and_refuses_deletion_protection(fake):
 
     deleting = Deleting()
     deleting.instances = fake.instances
-    outcome = restore.apply(rds_of(deleting), pitr_request(replace=True), planned, Progress())
+    outcome = restore.apply(rds_of(deleting), pitr_request(replace=True), planned, Progress(), clock)
     kwargs = [call[1] for call in deleting.calls if call[0] == "delete_db_instance"][0]
     assert kwargs["SkipFinalSnapshot"] is False and kwargs["FinalDBSnapshotIdentifier"] == outcome["final_db_snapshot_identifier"]
+    assert outcome["final_db_snapshot_identifier"] == "orders-db-pitr-final-20261123040000", "named by the clock given"
     assert kwargs["DeleteAutomatedBackups"] is False
     assert deleting.names() == ["delete_db_instance", "restore_db_instance_to_point_in_time"]
 
@@ -323,25 +329,25 @@ def test_progress_starts_with_the_status_the_restore_call_answered(fake):
     restoring.instances = fake.instances
     request = pitr_request()
     request.poll_interval = 0.01
-    result = restore.run(rds_of(restoring), request, check_mode=False, diff=False)
+    result = restore.run(rds_of(restoring), request, check_mode=False, diff=False, clock=clock)
     assert [event["status"] for event in result["progress"]] == ["creating", "backing-up", "available"]
     assert result["endpoint"] == "orders-db-pitr.rds" and result["status"] == "available"
 
 
 def test_point_in_time_into_its_own_source_is_refused(fake):
     with pytest.raises(ConfigurationError, match="is the instance restored from"):
-        restore.plan(rds_of(fake), pitr_request(db_instance_identifier="orders-db"))
+        restore.plan(rds_of(fake), pitr_request(db_instance_identifier="orders-db"), clock=clock)
 
 
 def test_replica_is_promoted_then_tagged_and_a_standalone_instance_is_left_alone(fake):
     fake.instances["orders-db-replica"] = instance("orders-db-replica", ReadReplicaSourceDBInstanceIdentifier="orders-db")
     request = restore.RestoreRequest(source="replica", db_instance_identifier="orders-db-replica", poll_interval=0.01)
-    result = restore.run(rds_of(fake), request, check_mode=False, diff=False)
+    result = restore.run(rds_of(fake), request, check_mode=False, diff=False, clock=clock)
     assert result["changed"] and fake.names() == ["promote_read_replica", "add_tags_to_resource"]
     tags = dict(fake.calls[-2][1]["Tags"][0].items())
     assert tags == {"Key": RESTORED_FROM_TAG, "Value": "replica:orders-db"}
     fake.instances["orders-db"] = instance("orders-db")
-    standalone = restore.plan(rds_of(fake), restore.RestoreRequest(source="replica", db_instance_identifier="orders-db"))
+    standalone = restore.plan(rds_of(fake), restore.RestoreRequest(source="replica", db_instance_identifier="orders-db"), clock=clock)
     assert standalone.action == "none"
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._s3_restore import (
     DELETE,
     RESTORE,
@@ -14,6 +17,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._s3_restore import (
     Current,
     Version,
     plan_changes,
+    s3_restore,
 )
 
 T = datetime(2026, 11, 23, 4, 0, 0, tzinfo=timezone.utc)
@@ -90,3 +94,9 @@ def test_plan_into_another_bucket_copies_what_is_missing_or_different():
 def test_a_time_before_everything_means_nothing_existed():
     plan = plan_changes(HISTORY, BEFORE - timedelta(days=1), delete_newer=False)
     assert not plan.changes and sorted(plan.newer_kept) == ["new", "overwritten", "same"]
+
+
+def test_a_restore_time_after_now_is_refused_before_s3_is_asked():
+    with pytest.raises(ConfigurationError, match="restore_time 2026-11-23T04:05:00Z is in the future"):
+        # No S3 client: the time is checked against the given clock before any call.
+        s3_restore(None, AFTER, delete_newer=False, check_mode=True, diff=False, clock=lambda: T)  # type: ignore[arg-type]

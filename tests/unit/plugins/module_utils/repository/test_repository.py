@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import datetime, timezone
 
 import pytest
 from pyrage import x25519
@@ -15,7 +16,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     IntegrityError,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
-from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_prune, backup_verify
+from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info, backup_prune, backup_verify
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
     COMPLETE,
@@ -144,3 +145,16 @@ def test_bad_recipient_is_named():
 def test_relative_repository_path_is_refused():
     with pytest.raises(ConfigurationError, match="must be an absolute path or an s3:// URL"):
         open_repository({"repository": "backups"})
+
+
+def test_ages_and_recorded_times_follow_the_repository_clock(local_repository):
+    repository = local_repository()
+    moments = iter([datetime(2031, 2, 28, 23, 0, tzinfo=timezone.utc), datetime(2031, 2, 28, 23, 30, tzinfo=timezone.utc)])
+    now = next(moments)
+    repository.clock = lambda: now
+    backup_id = take(repository)
+    assert backup_id.startswith("20310228T230000Z-")
+    assert repository.select_backup("orders-db").manifest.finished_at == "2031-02-28T23:00:00Z"
+    now = next(moments)
+    info = backup_info(repository, component="orders-db")
+    assert info["components"]["orders-db"]["newest_age_s"] == 1800
