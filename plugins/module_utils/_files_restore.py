@@ -267,6 +267,19 @@ def _limited(names: list[str]) -> list[str]:
     return names[:DIFF_LIMIT]
 
 
+def select_files_backup(repository: Repository, component: str, backup_id: str | None) -> BackupEntry:
+    """The backup to restore, refused when it is not a files backup."""
+    entry = repository.select_backup(component, backup_id)
+    manifest = entry.manifest
+    if manifest is None or manifest.kind != KIND:
+        kind = f"a {manifest.kind} backup (method {manifest.method})" if manifest else "not a readable backup"
+        raise ConfigurationError(
+            f"{entry.label} is {kind}, not a files backup, so files_restore cannot restore it; give the component "
+            "(and backup_id) of a files_backup backup; backup_info lists each backup's kind", backup_id=entry.backup_id,
+        )
+    return entry
+
+
 def files_restore(repository: Repository, *, component: str, path: str, backup_id: str | None = None,
                   paths: t.Sequence[str] | None = None, keep_previous: bool = True, owner: str | None = None,
                   group: str | None = None, check_mode: bool = False, diff: bool = False) -> dict[str, t.Any]:
@@ -289,7 +302,7 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
     if (owner or group) and not owners:
         raise ConfigurationError("owner and group need the module to run as root (become: true)")
 
-    entry: BackupEntry = repository.select_backup(component, backup_id)
+    entry = select_files_backup(repository, component, backup_id)
     label = entry.label
     listing: Listing = repository.verification_data(entry).get("listing") or {}
     if not listing:

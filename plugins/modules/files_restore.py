@@ -26,6 +26,7 @@ description:
     that is not in the backup's listing or has another type there, and a file whose header claims more bytes
     than the listing records (checked before a byte is written). Free space for what the listing records is
     checked first. On any refusal O(path) is left untouched.
+  - The backup must be a files backup; a backup of another kind (a database dump, say) is refused.
   - Idempotent; when O(path) already matches the backup (every file's content, mode, mtime and owner),
     nothing is extracted and C(changed) is false. Files the backup excluded are ignored in that comparison.
   - Owners are restored when the module runs as root (by user and group name, else by number), or mapped

@@ -54,14 +54,14 @@ def listing_of(members):
     return listing
 
 
-def store(options, component, members, listing=None):
+def store(options, component, members, listing=None, kind="files"):
     """A complete backup holding these members as files.tar, with a matching listing unless one is given."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for member, data in members:
             archive.addfile(member, io.BytesIO(data) if member.isreg() else None)
     repository = open_repository({"repository": options["repository"], "compression_level": 1})
-    with repository.new_backup(component, kind="files", method="tar") as backup:
+    with repository.new_backup(component, kind=kind, method="tar") as backup:
         backup.add_bytes(ARCHIVE, buffer.getvalue())
         backup.verification = {"listing": listing_of(members) if listing is None else listing}
     return backup.backup_id
@@ -173,6 +173,17 @@ def test_hostile_archives_are_refused_naming_the_entry_and_nothing_changes(ansib
         assert_no_traceback(result)
     assert fingerprint(place / "live") == before
     assert sorted(os.listdir(place)) == ["ansible", "live", "outside", "repository"]  # no staging left behind
+
+
+def test_a_backup_of_another_kind_is_refused(ansible, place):
+    repository = str(place / "repository")
+    backup_id = store({"repository": repository}, "orders-db", [root(), info("dump", data=b"pg")], kind="postgresql")
+    before = fingerprint(place / "live")
+    result = ansible.module(RESTORE, {"repository": repository, "component": "orders-db", "path": str(place / "live")})
+    assert result["failed"]
+    assert f"backup {backup_id} of component orders-db is a postgresql backup (method tar), not a files backup" in result["msg"]
+    assert_no_traceback(result)
+    assert fingerprint(place / "live") == before
 
 
 def test_paths_refuses_a_live_parent_that_is_a_symlink(ansible, place):

@@ -1,6 +1,6 @@
 # Copyright: resilience.dr contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""files_restore's guards around the extraction: free space, live parents of paths that are
+"""files_restore's guards around the extraction: the backup's kind, free space, live parents of paths that are
 symlinks, and swaps that fail half way. Local repository, no Ansible."""
 
 from __future__ import annotations
@@ -53,6 +53,18 @@ def backed_up(repository, tmp_path):
     source = make_tree(tmp_path / "src")
     backup = _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=[], check_mode=False)
     return source, backup
+
+
+def test_a_backup_of_another_kind_is_refused_naming_its_kind(repository, tmp_path):
+    with repository.new_backup(COMPONENT, kind="redis", method="rdb") as backup:
+        backup.add_bytes("dump.rdb", b"REDIS0011")
+    target = tmp_path / "live"
+    target.mkdir()
+    (target / "keep").write_text("live\n")
+    with pytest.raises(ConfigurationError, match=rf"backup {backup.backup_id} of component uploads is a redis backup "
+                                                 r"\(method rdb\), not a files backup"):
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
+    assert fingerprint(target) == {"keep": hashlib.sha256(b"live\n").hexdigest()}
 
 
 def test_a_listing_larger_than_the_free_space_is_refused_before_extracting(repository, tmp_path, monkeypatch):
