@@ -1,18 +1,20 @@
 # Copyright: resilience.dr contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """files_restore's guards around the extraction: the backup's kind, free space, live parents of paths that are
-symlinks, and swaps that fail half way. Local repository, no Ansible."""
+symlinks, swaps that fail half way, trees deeper than PATH_MAX. Local repository, no Ansible."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
+import tarfile
 
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils import _files, _files_restore
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._safe_extract import InsufficientSpace
@@ -176,3 +178,26 @@ def test_without_rename_exchange_a_failed_second_rename_puts_the_old_tree_back(r
         _files_restore.files_restore(repository, component=COMPONENT, path=str(source))
     assert fingerprint(source) == old
     assert sorted(os.listdir(tmp_path)) == ["repo", "src"]
+
+
+def test_a_tree_deeper_than_path_max_fails_with_a_message_and_leaves_nothing(repository, tmp_path):
+    """17 nested 247-character directories: extraction (by descriptors) manages, the check of the staged tree by
+    path cannot; that is an error naming the path, not a traceback, and staging is removed."""
+    members, path = [], ""
+    for _depth in range(17):
+        path = os.path.join(path, "d" * 247)
+        member = tarfile.TarInfo(path)
+        member.type, member.mode = tarfile.DIRTYPE, 0o755
+        members.append(member)
+    listing = {".": {"type": "dir", "mode": 0o755, "uid": 0, "gid": 0}}
+    listing.update({member.name: {"type": "dir", "mode": 0o755, "uid": 0, "gid": 0} for member in members})
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for member in members:
+            archive.addfile(member)
+    with repository.new_backup(COMPONENT, kind="files", method="tar") as backup:
+        backup.add_bytes(_files.ARCHIVE, buffer.getvalue())
+        backup.verification = {"listing": listing}
+    with pytest.raises(SourceUnavailable, match=r"cannot read .*/\.live\.restore-.*/d+: File name too long"):
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(tmp_path / "live"))
+    assert sorted(os.listdir(tmp_path)) == ["repo"]
