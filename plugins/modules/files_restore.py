@@ -17,7 +17,7 @@ description:
     O(path) always holds either the complete old tree or the complete restored one. The old tree is kept as
     C(<path>.pre-restore-<backup_id>) unless O(keep_previous=false).
   - With O(paths), only those entries are restored; each is swapped in on its own and the rest of O(path)
-    stays as it is. A directory of O(path) above one of them that is a symlink is refused: a restore of
+    stays as it is. A directory of O(path) above one of them that is a symlink is refused; a restore of
     O(paths) never writes through a link of the live tree.
   - Extraction does not trust the archive, nor depend on the Python version's tar filters. It never follows a
     link in a parent path (every directory is opened without following links), and refuses, naming the entry,
@@ -167,8 +167,8 @@ previous_path:
   description:
     - Where the old tree (or the old entries of O(paths)) was kept; null when nothing was kept.
     - When the old tree was swapped out but could not be moved to C(<path>.pre-restore-<backup_id>), it stays
-      in the staging directory, this is that directory (even with O(keep_previous=false)), and a warning says
-      so.
+      in the staging directory; this is then that directory (even with O(keep_previous=false)), and a warning
+      says so.
   returned: always
   type: str
   sample: /srv/app/uploads.pre-restore-20261123T040000Z-k3f9ab

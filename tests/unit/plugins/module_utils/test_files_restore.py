@@ -173,8 +173,8 @@ def test_without_rename_exchange_a_failed_second_rename_puts_the_old_tree_back(r
 
     monkeypatch.setattr(_files_restore, "exchange", lambda *args: False)
     monkeypatch.setattr(_files_restore.os, "rename", rename)
-    with pytest.raises(_files_restore.SwapFailed, match=r"putting the restored content at .*/src failed .*the old "
-                                                         r"content is back in place"):
+    expected = r"putting the restored content at .*/src failed .*the old content is back in place"
+    with pytest.raises(_files_restore.SwapFailed, match=expected):
         _files_restore.files_restore(repository, component=COMPONENT, path=str(source))
     assert fingerprint(source) == old
     assert sorted(os.listdir(tmp_path)) == ["repo", "src"]
