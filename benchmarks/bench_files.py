@@ -15,7 +15,8 @@ from pathlib import Path
 
 from benchmarks.common import CACHE, MiB, Comparison, run_pipeline, timed
 
-from ansible_collections.resilience.dr.plugins.module_utils._files import files_backup, files_restore
+from ansible_collections.resilience.dr.plugins.module_utils._files import files_backup
+from ansible_collections.resilience.dr.plugins.module_utils._files_restore import files_restore
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 # (count per GiB, size range in bytes): mostly small files, the bytes mostly in medium and large ones.

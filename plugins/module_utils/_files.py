@@ -1,6 +1,6 @@
 # Copyright: resilience.dr contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""files_backup and files_restore without Ansible.
+"""files_backup without Ansible, and the listings files_restore checks against.
 
 A backup is one PAX tar archive of the directory (``files.tar``, stored
 compressed and optionally encrypted by the repository) plus, as verification
@@ -8,20 +8,12 @@ data, the listing of every entry: type, size, mode, mtime, owner, SHA-256 of
 the content, symlink target and hard link. The archive is written while the
 tree is read, so the digests cost no second read.
 
-A restore extracts into a staging directory beside the target (same
-filesystem), through Python's tar extraction filter ``data_filter`` for its
-safety checks (absolute names, ``..``, links out of the tree, device files are
-refused), checks the staged tree against the listing, and only then swaps it
-in: the whole directory with one ``renameat2(RENAME_EXCHANGE)``, or each of
-``paths``. The live tree is never touched before the new one is verified; the
-old one is kept as ``<path>.pre-restore-<backup_id>``.
+The restore is in _files_restore, its extraction in _safe_extract.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import fnmatch
 import functools
 import grp
@@ -29,22 +21,14 @@ import hashlib
 import os
 import pwd
 import queue
-import shutil
 import stat
 import sys
 import tarfile
 import threading
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import (
-    ConfigurationError,
-    DependencyMissing,
-    DrError,
-    RepositoryError,
-    SourceUnavailable,
-    VerificationFailed,
-)
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
 
 KIND = "files"
@@ -56,11 +40,9 @@ DIFF_LIMIT = 1000  # paths listed per category in diff and result
 SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
 
 
-class UnsafeArchive(DrError):
-    """An archive entry that would escape the target or create a device: refused."""
-
-
 Listing = t.Dict[str, t.Dict[str, t.Any]]
+# The SHA-256 of files as they were written, by (device, inode): (size, digest).
+Written = t.Dict[t.Tuple[int, int], t.Tuple[int, str]]
 
 
 # ---------------------------------------------------------------- paths and names
@@ -120,10 +102,6 @@ def _digest_file(path: str) -> str:
     return digest.hexdigest()
 
 
-# The SHA-256 of files as they were written, by (device, inode): (size, digest).
-Written = t.Dict[t.Tuple[int, int], t.Tuple[int, str]]
-
-
 @functools.lru_cache(maxsize=256)
 def _owner_names(uid: int, gid: int) -> tuple[str, str]:
     try:
@@ -178,7 +156,10 @@ def scan_tree(root: str, subset: t.Sequence[str] = (), patterns: t.Sequence[str]
             if excluded(relative, patterns):
                 continue
             full = os.path.join(directory, name)
-            st = os.lstat(full)
+            try:
+                st = os.lstat(full)
+            except OSError as error:
+                raise SourceUnavailable(f"cannot read {full}: {error.strerror}", path=full) from None
             inside = in_subset(relative, subset)
             if inside:
                 listing[relative] = entry_of(full, st, written=written)
@@ -507,332 +488,3 @@ def files_backup(repository: Repository, *, component: str, path: str, exclude: 
         "skipped_special_files": archiver.skipped[:DIFF_LIMIT], "vanished": archiver.vanished[:DIFF_LIMIT],
         "warnings": warnings,
     }
-
-
-# ---------------------------------------------------------------- restore
-
-
-def resolve_owner(owner: str | None, group: str | None) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
-    user_id = group_id = None
-    if owner:
-        try:
-            record = pwd.getpwuid(int(owner)) if owner.isdigit() else pwd.getpwnam(owner)
-            user_id = (record.pw_uid, record.pw_name)
-        except KeyError:
-            if not owner.isdigit():
-                raise ConfigurationError(f"owner {owner} is not a user on this host") from None
-            user_id = (int(owner), "")
-    if group:
-        try:
-            grecord = grp.getgrgid(int(group)) if group.isdigit() else grp.getgrnam(group)
-            group_id = (grecord.gr_gid, grecord.gr_name)
-        except KeyError:
-            if not group.isdigit():
-                raise ConfigurationError(f"group {group} is not a group on this host") from None
-            group_id = (int(group), "")
-    return user_id, group_id
-
-
-@functools.lru_cache(maxsize=256)
-def _local_ids(user: str, group: str, uid: int, gid: int) -> tuple[int, int]:
-    """What tar extraction does: the name's id on this host, else the recorded number."""
-    try:
-        uid = pwd.getpwnam(user).pw_uid if user else uid
-    except KeyError:
-        pass
-    try:
-        gid = grp.getgrnam(group).gr_gid if group else gid
-    except KeyError:
-        pass
-    return uid, gid
-
-
-def expected_owner(entry: dict[str, t.Any], user: tuple[int, str] | None, group: tuple[int, str] | None) -> tuple[int, int]:
-    """The uid and gid a restored entry gets: the mapping, else the name, else the recorded number."""
-    uid, gid = _local_ids(entry.get("user") or "", entry.get("group") or "", entry["uid"], entry["gid"])
-    return (user[0] if user is not None else uid), (group[0] if group is not None else gid)
-
-
-def expected_listing(listing: Listing, subset: t.Sequence[str], user: tuple[int, str] | None,
-                     group: tuple[int, str] | None, owners: bool) -> Listing:
-    """The backup's listing as the restored tree must look (subset, owner mapping applied)."""
-    result: Listing = {}
-    for name, entry in listing.items():
-        if name == "." and subset:
-            continue
-        if not in_subset(name, subset):
-            continue
-        want = dict(entry)
-        if owners:
-            want["uid"], want["gid"] = expected_owner(entry, user, group)
-        result[name] = want
-    return result
-
-
-class SafeFilter:
-    """The extraction filter: data_filter's safety checks, the owners and modes of the backup kept."""
-
-    def __init__(self, wanted: t.Callable[[str], bool], user: tuple[int, str] | None,
-                 group: tuple[int, str] | None, label: str) -> None:
-        self.wanted = wanted
-        self.user = user
-        self.group = group
-        self.label = label
-
-    def refuse(self, member: tarfile.TarInfo, why: str) -> t.NoReturn:
-        raise UnsafeArchive(
-            f"{self.label}: the archive entry {member.name!r} was refused ({why}); nothing was changed in the "
-            "target. The archive was not written by files_backup or was tampered with: restore another backup "
-            "and inspect this one by hand (zstd -d | tar -tv)"
-        )
-
-    def __call__(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-        if member.name.startswith("/") or os.path.isabs(member.name):
-            self.refuse(member, "absolute path")
-        if member.islnk() and (member.linkname.startswith("/") or os.path.isabs(member.linkname)):
-            self.refuse(member, "hard link to an absolute path")
-        try:
-            safe = tarfile.data_filter(member, dest)  # type: ignore[attr-defined]
-        except tarfile.FilterError as error:  # type: ignore[attr-defined]
-            self.refuse(member, f"{type(error).__name__}: {error}")
-        if not self.wanted(safe.name):
-            return None
-        changes: dict[str, t.Any] = {"name": safe.name, "linkname": safe.linkname, "deep": False}
-        if member.mode is not None:
-            changes["mode"] = member.mode & ~SPECIAL_BITS & 0o7777
-        if self.user is not None:
-            changes.update(uid=self.user[0], uname=self.user[1])
-        if self.group is not None:
-            changes.update(gid=self.group[0], gname=self.group[1])
-        return member.replace(**changes)
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def exchange(first: str, second: str) -> bool:
-    """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False when the system cannot."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    result = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
-    if result == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(code, os.strerror(code), first)
-
-
-def swap_in(new: str, live: str, previous: str) -> bool:
-    """Put new at live; what was at live goes to previous. True when it was atomic."""
-    os.makedirs(os.path.dirname(previous), exist_ok=True)
-    if not os.path.lexists(live):
-        os.makedirs(os.path.dirname(live), exist_ok=True)
-        os.rename(new, live)
-        return True
-    if exchange(new, live):
-        os.rename(new, previous)
-        return True
-    os.rename(live, previous)
-    os.rename(new, live)
-    return False
-
-
-def _free_name(base: str) -> str:
-    candidate, number = base, 1
-    while os.path.lexists(candidate):
-        number += 1
-        candidate = f"{base}-{number}"
-    return candidate
-
-
-def _remove(path: str) -> None:
-    if os.path.islink(path) or not os.path.isdir(path):
-        os.unlink(path)
-    else:
-        shutil.rmtree(path)
-
-
-def _limited(names: list[str]) -> list[str]:
-    return names[:DIFF_LIMIT]
-
-
-def files_restore(repository: Repository, *, component: str, path: str, backup_id: str | None = None,
-                  paths: t.Sequence[str] | None = None, keep_previous: bool = True, owner: str | None = None,
-                  group: str | None = None, check_mode: bool = False, diff: bool = False) -> dict[str, t.Any]:
-    if not hasattr(tarfile, "data_filter"):
-        raise DependencyMissing("files_restore needs Python's tar extraction filters (Python 3.9.17, 3.10.12, "
-                                "3.11.4, 3.12 or newer) on the host that runs it")
-    target = check_target(path)
-    subset = check_subset(paths)
-    if os.path.islink(target):
-        raise ConfigurationError(f"path {target} is a symlink; give the directory it points to ({os.path.realpath(target)})")
-    if os.path.lexists(target) and not os.path.isdir(target):
-        raise ConfigurationError(f"path {target} exists and is not a directory; move it away or restore elsewhere")
-    if os.path.isdir(target) and os.path.ismount(target) and not subset:
-        raise ConfigurationError(
-            f"path {target} is a mount point, so a restored tree cannot be swapped in beside it; restore into a "
-            "directory below it, or restore its content with paths"
-        )
-    if subset and not os.path.isdir(target):
-        raise ConfigurationError(f"paths restores part of an existing directory, but {target} does not exist")
-    user, grp_ = resolve_owner(owner, group)
-    owners = os.geteuid() == 0
-    if (owner or group) and not owners:
-        raise ConfigurationError("owner and group need the module to run as root (become: true)")
-
-    entry: BackupEntry = repository.select_backup(component, backup_id)
-    label = entry.label
-    listing: Listing = repository.verification_data(entry).get("listing") or {}
-    if not listing:
-        raise VerificationFailed(f"{label} has no file listing to verify a restore against; it was not written by files_backup")
-    for name in subset:
-        if name not in listing:
-            raise ConfigurationError(f"paths entry {name} is not in {label}; backup_info shows what it holds")
-    expected = expected_listing(listing, subset, user, grp_, owners)
-
-    # The plan: what differs between the live tree and the backup.
-    if os.path.isdir(target):
-        patterns = (entry.manifest.source.get("exclude") if entry.manifest else None) or []
-        live = scan_tree(target, subset, patterns)
-        differences = compare(expected, live, owners)
-    else:
-        differences = {"missing": sorted(expected), "changed": [], "extra": []}
-    changed = any(differences.values())
-    result: dict[str, t.Any] = {
-        "changed": changed, "component": component, "backup_id": entry.backup_id, "path": target,
-        "paths": subset, "repository": repository.location,
-        "consistency_point": entry.manifest.consistency_point if entry.manifest else {},
-        "differences": {key: _limited(value) for key, value in differences.items()},
-        "previous_path": None, "atomic_swap": None,
-    }
-    if diff:
-        result["diff"] = {
-            "before": "".join(f"{name}\n" for name in _limited(differences["changed"] + differences["extra"])),
-            "after": "".join(f"{name}\n" for name in _limited(differences["changed"] + differences["missing"])),
-            "before_header": f"{target} (now)", "after_header": f"{target} (backup {entry.backup_id})",
-        }
-    if not changed or check_mode:
-        return result
-
-    parent, base = os.path.split(target)
-    staging = os.path.join(parent, f".{base}.restore-{entry.backup_id}")
-    if os.path.lexists(staging):
-        _remove(staging)  # left over by an interrupted restore of the same backup
-    os.mkdir(staging, 0o700)
-    try:
-        written = _extract(repository, entry, staging, listing, subset, user, grp_, label)
-        staged = scan_tree(staging, subset, written=written)
-        problems = compare(expected, staged, owners)
-        problems.update(links=_broken_links(staging, expected))
-        if any(problems.values()):
-            summary = "; ".join(f"{key}: {', '.join(value[:10])}" for key, value in problems.items() if value)
-            raise VerificationFailed(
-                f"{label}: the restored tree does not match the backup's listing ({summary}); the target {target} "
-                "was not changed. Restore another backup (backup_info lists them) and run backup_verify",
-                differences=problems,
-            )
-        previous = _free_name(f"{target}.pre-restore-{entry.backup_id}")
-        atomic = True
-        if subset:
-            for name in subset:
-                atomic = swap_in(os.path.join(staging, name), os.path.join(target, name), os.path.join(previous, name)) and atomic
-        else:
-            atomic = swap_in(staging, target, previous)
-    finally:
-        if os.path.lexists(staging):
-            _remove(staging)
-    result["atomic_swap"] = atomic
-    if os.path.lexists(previous):
-        if keep_previous:
-            result["previous_path"] = previous
-        else:
-            _remove(previous)
-    return result
-
-
-class _HashingTarFile(tarfile.TarFile):
-    """A TarFile whose extraction hashes each regular file's content as it writes it.
-
-    Everything else (the filter, links, directories, attributes) is
-    TarFile's own. The file is created without following a symlink already
-    at its name (an archive that names a path twice is refused, never
-    written through a link).
-    """
-
-    written: Written
-
-    def makefile(self, tarinfo: tarfile.TarInfo, targetpath: str) -> None:
-        if tarinfo.sparse is not None:  # never written by files_backup; hashed by reading it back
-            super().makefile(tarinfo, targetpath)
-            return
-        source = self.fileobj
-        source.seek(tarinfo.offset_data)  # type: ignore[union-attr]
-        digest = hashlib.sha256()
-        descriptor = os.open(targetpath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with open(descriptor, "wb", buffering=0) as target:
-            remaining = tarinfo.size
-            while remaining:
-                wanted = min(remaining, CHUNK)
-                data = source.read(wanted)  # type: ignore[union-attr]
-                if len(data) != wanted:
-                    raise tarfile.ReadError("unexpected end of data")
-                digest.update(data)
-                target.write(data)
-                remaining -= wanted
-            st = os.fstat(descriptor)
-        self.written[(st.st_dev, st.st_ino)] = (tarinfo.size, digest.hexdigest())
-
-
-# tarfile's stream reader keeps what it read ahead in one bytes object and
-# copies the rest of it on every read: small read-ahead keeps the many
-# 512-byte header reads cheap, file data is read in CHUNK pieces above.
-_TAR_READ_AHEAD = 16 * 1024
-
-
-def _extract(repository: Repository, entry: BackupEntry, staging: str, listing: Listing, subset: list[str],
-             user: tuple[int, str] | None, group: tuple[int, str] | None, label: str) -> Written:
-    """Extract the archive into staging; returns the SHA-256 of every regular file as it was written."""
-    # Hard links whose first name lies outside the subset need that file extracted too (into staging only).
-    needed = {item["link"] for name, item in listing.items() if item.get("link") and in_subset(name, subset)}
-
-    def wanted(name: str) -> bool:
-        return in_subset(name, subset) or name in needed
-
-    safe = SafeFilter(wanted, user, group, label)
-    written: Written = {}
-    try:
-        with repository.open_reader(entry, ARCHIVE) as stream:
-            with _HashingTarFile.open(fileobj=stream, mode="r|", bufsize=_TAR_READ_AHEAD) as archive:  # type: ignore[call-overload]
-                archive.written = written
-                archive.errorlevel = 2
-                archive.extractall(staging, filter=safe)
-    except tarfile.TarError as error:
-        raise RepositoryError(
-            f"{label}: the archive {ARCHIVE} cannot be read ({error}); nothing was changed in the target. "
-            "Restore another backup (backup_info lists them) and run backup_verify"
-        ) from None
-    except OSError as error:
-        raise RepositoryError(
-            f"{label}: extracting into {staging} failed: {error}; nothing was changed in the target "
-            "(free space beside the target is needed for a full copy of the restored tree)", path=staging,
-        ) from None
-    return written
-
-
-def _broken_links(root: str, expected: Listing) -> list[str]:
-    """Hard links of the backup that are not hard links after the restore."""
-    broken = []
-    for name, entry in expected.items():
-        first = entry.get("link")
-        if first and first in expected:
-            try:
-                if not os.path.samefile(os.path.join(root, name), os.path.join(root, first)):
-                    broken.append(name)
-            except OSError:
-                broken.append(name)
-    return broken

@@ -17,10 +17,16 @@ description:
     O(path) always holds either the complete old tree or the complete restored one. The old tree is kept as
     C(<path>.pre-restore-<backup_id>) unless O(keep_previous=false).
   - With O(paths), only those entries are restored; each is swapped in on its own and the rest of O(path)
-    stays as it is.
-  - Extraction is safe; an archive entry with an absolute name or C(..), a link pointing out of the tree or
-    a device file is refused (Python's C(tarfile.data_filter) does these checks), the restore fails naming
-    the entry, and O(path) is left untouched.
+    stays as it is. A directory of O(path) above one of them that is a symlink is refused; a restore of
+    O(paths) never writes through a link of the live tree.
+  - Extraction does not trust the archive, nor depend on the Python version's tar filters. It never follows a
+    link in a parent path (every directory is opened without following links), and refuses, naming the entry,
+    an absolute name or C(..), a symlink whose target is absolute or climbs out of the tree (or has C(..)
+    after a name), a hard link to anything but a file extracted earlier, device files and fifos, an entry
+    that is not in the backup's listing or has another type there, and a file whose header claims more bytes
+    than the listing records (checked before a byte is written). Free space for what the listing records is
+    checked first. On any refusal O(path) is left untouched.
+  - The backup must be a files backup; a backup of another kind (a database dump, say) is refused.
   - Idempotent; when O(path) already matches the backup (every file's content, mode, mtime and owner),
     nothing is extracted and C(changed) is false. Files the backup excluded are ignored in that comparison.
   - Owners are restored when the module runs as root (by user and group name, else by number), or mapped
@@ -76,7 +82,6 @@ options:
     description: Give every restored entry this group (name or number). Needs root.
     type: str
 requirements:
-  - Python 3.9.17, 3.10.12, 3.11.4, 3.12 or newer (tar extraction filters)
   - zstandard
   - pyrage (for encrypted backups)
   - boto3 (for s3:// repositories)
@@ -159,7 +164,11 @@ differences:
       type: list
       elements: str
 previous_path:
-  description: Where the old tree (or the old entries of O(paths)) was kept; null when nothing was kept.
+  description:
+    - Where the old tree (or the old entries of O(paths)) was kept; null when nothing was kept.
+    - When the old tree was swapped out but could not be moved to C(<path>.pre-restore-<backup_id>), it stays
+      in the staging directory; this is then that directory (even with O(keep_previous=false)), and a warning
+      says so.
   returned: always
   type: str
   sample: /srv/app/uploads.pre-restore-20261123T040000Z-k3f9ab
@@ -176,7 +185,7 @@ duration_s:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.resilience.dr.plugins.module_utils._files import files_restore
+from ansible_collections.resilience.dr.plugins.module_utils._files_restore import files_restore
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     IDENTITY_MUTUALLY_EXCLUSIVE,

@@ -1,6 +1,9 @@
 # Copyright: resilience.dr contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""files_backup / files_restore logic against a local repository, no Ansible."""
+"""files_backup / files_restore logic against a local repository, no Ansible.
+
+Hostile archives are tested in test_safe_extract.py (the extractor) and, through the module as root, in
+tests/integration/test_files_hostile.py."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils import _files
+from ansible_collections.resilience.dr.plugins.module_utils import _files, _files_restore
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     ConfigurationError,
     IntegrityError,
@@ -54,7 +57,7 @@ def test_round_trip_keeps_content_modes_links_and_times(repository, tmp_path):
     result = _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=["cache"], check_mode=False)
     assert result["files"] == 6 and result["excluded"] == 1
     target = tmp_path / "restored"
-    restored = _files.files_restore(repository, component=COMPONENT, path=str(target))
+    restored = _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
     assert restored["changed"] and restored["backup_id"] == result["backup_id"]
     assert (target / "nested" / "deeper" / "a.txt").read_text() == "alpha\n"
     assert (target / "new\nline").read_text() == "newline in the name\n"
@@ -66,7 +69,7 @@ def test_round_trip_keeps_content_modes_links_and_times(repository, tmp_path):
     assert (target / "empty").is_dir()
     assert not (target / "cache").exists()
     assert (target / "big.bin").read_bytes() == (source / "big.bin").read_bytes()
-    again = _files.files_restore(repository, component=COMPONENT, path=str(target))
+    again = _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
     assert not again["changed"]
 
 
@@ -75,10 +78,10 @@ def test_restore_swaps_and_keeps_previous(repository, tmp_path):
     backup = _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=[], check_mode=False)
     (source / "secret.key").write_text("changed\n")
     (source / "added").write_text("new\n")
-    plan = _files.files_restore(repository, component=COMPONENT, path=str(source), check_mode=True, diff=True)
+    plan = _files_restore.files_restore(repository, component=COMPONENT, path=str(source), check_mode=True, diff=True)
     assert plan["changed"] and plan["differences"]["changed"] == ["secret.key"] and plan["differences"]["extra"] == ["added"]
     assert (source / "added").exists()
-    result = _files.files_restore(repository, component=COMPONENT, path=str(source))
+    result = _files_restore.files_restore(repository, component=COMPONENT, path=str(source))
     assert result["atomic_swap"] is True
     assert (source / "secret.key").read_text() == "s3cr3t\n" and not (source / "added").exists()
     previous = tmp_path / f"src.pre-restore-{backup['backup_id']}"
@@ -92,7 +95,7 @@ def test_subset_restore_touches_only_the_subset(repository, tmp_path):
     _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=[], check_mode=False)
     (source / "nested" / "deeper" / "a.txt").unlink()
     (source / "secret.key").write_text("keep me\n")
-    result = _files.files_restore(repository, component=COMPONENT, path=str(source), paths=["nested"], keep_previous=False)
+    result = _files_restore.files_restore(repository, component=COMPONENT, path=str(source), paths=["nested"], keep_previous=False)
     assert result["changed"] and result["previous_path"] is None
     assert (source / "nested" / "deeper" / "a.txt").read_text() == "alpha\n"
     assert (source / "secret.key").read_text() == "keep me\n"
@@ -102,48 +105,9 @@ def test_subset_must_be_in_the_backup(repository, tmp_path):
     source = make_tree(tmp_path / "src")
     _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=[], check_mode=False)
     with pytest.raises(ConfigurationError, match="not in backup"):
-        _files.files_restore(repository, component=COMPONENT, path=str(source), paths=["nope"])
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(source), paths=["nope"])
     with pytest.raises(ConfigurationError, match="relative"):
-        _files.files_restore(repository, component=COMPONENT, path=str(source), paths=["../etc"])
-
-
-def hostile_backup(repository, member, data=b""):
-    """Store an archive holding `member` as if files_backup had written it."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        root = tarfile.TarInfo(".")
-        root.type, root.mode = tarfile.DIRTYPE, 0o755
-        archive.addfile(root)
-        archive.addfile(member, io.BytesIO(data) if data else None)
-    listing = {".": {"type": "dir", "mode": 0o755, "uid": 0, "gid": 0, "user": "root", "group": "root"}}
-    with repository.new_backup(COMPONENT, kind="files", method="tar") as backup:
-        backup.add_bytes(_files.ARCHIVE, buffer.getvalue())
-        backup.verification = {"listing": listing}
-
-
-def member(name, kind=tarfile.REGTYPE, linkname="", size=0):
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname, info.size, info.mode = kind, linkname, size, 0o644
-    return info
-
-
-@pytest.mark.parametrize("hostile,why", [
-    (member("/etc/evil", size=4), "absolute path"),
-    (member("../evil", size=4), "OutsideDestination"),
-    (member("escape", tarfile.SYMTYPE, "../../etc"), "LinkOutsideDestination"),
-    (member("abs-link", tarfile.SYMTYPE, "/etc/passwd"), "AbsoluteLink"),
-    (member("null", tarfile.CHRTYPE), "SpecialFile"),
-    (member("hard", tarfile.LNKTYPE, "/etc/passwd"), "hard link to an absolute path"),
-])
-def test_hostile_archives_are_refused_and_target_untouched(repository, tmp_path, hostile, why):
-    target = tmp_path / "live"
-    target.mkdir()
-    (target / "keep").write_text("live data\n")
-    hostile_backup(repository, hostile, b"evil" if hostile.size else b"")
-    with pytest.raises(_files.UnsafeArchive, match=why):
-        _files.files_restore(repository, component=COMPONENT, path=str(target))
-    assert os.listdir(target) == ["keep"]
-    assert sorted(os.listdir(tmp_path)) == ["live", "repo"]
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(source), paths=["../etc"])
 
 
 def test_verification_catches_a_listing_mismatch(repository, tmp_path):
@@ -157,7 +121,7 @@ def test_verification_catches_a_listing_mismatch(repository, tmp_path):
         backup.verification = {"listing": archiver.listing}
     target = tmp_path / "target"
     with pytest.raises(VerificationFailed, match="secret.key"):
-        _files.files_restore(repository, component=COMPONENT, path=str(target))
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
     assert not target.exists()
 
 
@@ -234,7 +198,7 @@ def test_a_damaged_archive_is_refused_naming_it_and_the_target_untouched(reposit
     target.mkdir()
     (target / "keep").write_text("live data\n")
     with pytest.raises(IntegrityError, match="file files.tar.zst failed its SHA-256 check"):
-        _files.files_restore(repository, component=COMPONENT, path=str(target))
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
     assert os.listdir(target) == ["keep"]
     assert sorted(os.listdir(tmp_path)) == ["live", "repo", "src"]
 
@@ -243,7 +207,7 @@ def test_a_file_changed_in_staging_after_it_was_written_is_caught(repository, tm
     """The digests taken while extracting count only for the file as written; anything else is read back."""
     source = make_tree(tmp_path / "src")
     _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=[], check_mode=False)
-    real_extract = _files._extract
+    real_extract = _files_restore._extract
 
     def extract_then_damage(repository_, entry, staging, *args):
         written = real_extract(repository_, entry, staging, *args)
@@ -251,8 +215,8 @@ def test_a_file_changed_in_staging_after_it_was_written_is_caught(repository, tm
             handle.write(b"appended after extraction")
         return written
 
-    monkeypatch.setattr(_files, "_extract", extract_then_damage)
+    monkeypatch.setattr(_files_restore, "_extract", extract_then_damage)
     target = tmp_path / "target"
     with pytest.raises(VerificationFailed, match="big.bin"):
-        _files.files_restore(repository, component=COMPONENT, path=str(target))
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
     assert not target.exists()
