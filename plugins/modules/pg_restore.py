@@ -254,6 +254,13 @@ previous_db:
   description: Name the replaced database was kept under, or null.
   returned: O(method=logical), when restored
   type: str
+restored_db:
+  description:
+    - The database holding the restored, verified data when the swap into O(target_db) failed (the swap is one
+      transaction: O(target_db) then still holds its previous data).
+  returned: O(method=logical), on a failed swap
+  type: str
+  sample: orders_restoring_3fa9c1
 consistency_point:
   description: The point in time the backup holds (from its manifest).
   returned: success
