@@ -235,10 +235,24 @@ class Repository:
                 if entry.verify_result is not None:
                     entry.status = VERIFIED if entry.verify_result.get("ok") else FAILED_VERIFICATION
             entries.append(entry)
+        self._check_dependencies(component, entries)
         # Backup ids sort by the second they started; within one second the
         # manifest's precise start time decides, so "newest" is always right.
         entries.sort(key=lambda entry: (entry.started, entry.backup_id))
         return entries
+
+    def _check_dependencies(self, component: str, entries: list[BackupEntry]) -> None:
+        """A backup that depends on one this component does not hold cannot be restored: it is invalid."""
+        present = {entry.backup_id for entry in entries}
+        for entry in entries:
+            parent = entry.manifest.depends_on if entry.manifest is not None else None
+            if parent and parent not in present and entry.status != INVALID:
+                entry.status = INVALID
+                entry.error = (
+                    f"it depends on backup {parent}, which is not in {self.backend.describe(component)}; it cannot "
+                    f"be restored without it. Restore another backup (backup_info lists them), or copy {parent} "
+                    "back into this repository"
+                )
 
     def _read_manifest(self, component: str, backup_id: str) -> Manifest:
         key = f"{component}/{backup_id}/{MANIFEST_NAME}"

@@ -2,8 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from pyrage import x25519
@@ -15,12 +17,13 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     IntegrityError,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
-from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_prune, backup_verify
+from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info, backup_prune, backup_verify
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
     COMPLETE,
     FAILED_VERIFICATION,
     INCOMPLETE,
+    INVALID,
     VERIFIED,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import RetentionPolicy
@@ -72,6 +75,42 @@ def test_backup_without_manifest_is_incomplete_and_never_selected(local_reposito
     assert repository.select_backup("orders-db").backup_id == kept
     with pytest.raises(BackupNotFound, match=rf"backup {broken} of component orders-db cannot be restored: it is incomplete"):
         repository.select_backup("orders-db", broken)
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def set_depends_on(root, component, backup_id, depends_on):
+    path = root / component / backup_id / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["depends_on"] = depends_on
+    path.write_text(json.dumps(manifest))
+
+
+def test_a_bad_depends_on_lists_that_backup_as_invalid_and_the_others_as_before(local_repository, tmp_path):
+    cases = json.loads((FIXTURES / "manifest_depends_on.json").read_text())["cases"]
+    repository = local_repository()
+    full = take(repository)
+    incremental = take(repository)
+    set_depends_on(tmp_path / "repo", "orders-db", incremental, full)  # a good dependency stays complete
+    broken = {take(repository): case for case in cases}
+    for backup_id, case in broken.items():
+        set_depends_on(tmp_path / "repo", "orders-db", backup_id, case["depends_on"])
+
+    entries = {entry.backup_id: entry for entry in repository.list_backups("orders-db")}
+    assert entries[full].status == entries[incremental].status == COMPLETE
+    for backup_id, case in broken.items():
+        assert entries[backup_id].status == INVALID, case
+        assert case["reason"] in entries[backup_id].error, (case, entries[backup_id].error)
+    listed = {item["backup_id"]: item for item in backup_info(repository, component="orders-db")["backups"]}
+    assert len(listed) == 2 + len(cases)
+    assert all(listed[backup_id]["status"] == INVALID and listed[backup_id]["error"] for backup_id in broken)
+    # Newer but invalid: a restore takes the newest valid one, and refuses an invalid one by id naming why.
+    assert repository.select_backup("orders-db").backup_id == incremental
+    unknown = next(backup_id for backup_id, case in broken.items() if case["depends_on"] == "20200101T000000Z-abc123")
+    with pytest.raises(BackupNotFound, match=rf"backup {unknown} of component orders-db cannot be restored: it is invalid "
+                                             r"\(it depends on backup 20200101T000000Z-abc123, which is not in"):
+        repository.select_backup("orders-db", unknown)
 
 
 def test_restore_prefers_the_newest_verified_and_refuses_a_failed_one(local_repository, tmp_path):
