@@ -685,7 +685,8 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
     if (owner or group) and not owners:
         raise ConfigurationError("owner and group need the module to run as root (become: true)")
 
-    entry: BackupEntry = repository.select_backup(component, backup_id)
+    selection = repository.choose_backup(component, backup_id)
+    entry: BackupEntry = selection.entry
     label = entry.label
     listing: Listing = repository.verification_data(entry).get("listing") or {}
     if not listing:
@@ -708,7 +709,7 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
         "paths": subset, "repository": repository.location,
         "consistency_point": entry.manifest.consistency_point if entry.manifest else {},
         "differences": {key: _limited(value) for key, value in differences.items()},
-        "previous_path": None, "atomic_swap": None,
+        "previous_path": None, "atomic_swap": None, "skipped_backups": selection.skipped_backups(),
     }
     if diff:
         result["diff"] = {

@@ -41,6 +41,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
 from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import DUMP_DIRECTORY, GLOBALS_FILE
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     ConnectionParams,
+    choose_pg_backup,
     connect,
     connected,
     database_properties,
@@ -50,7 +51,6 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     query,
     query_one,
     role_exists,
-    select_pg_backup,
     sql,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository
@@ -136,7 +136,8 @@ def logical_restore(
 ) -> dict[str, t.Any]:
     if jobs < 1:
         raise ConfigurationError("jobs must be at least 1")
-    entry = select_pg_backup(repository, component, backup_id, "logical")
+    selection = choose_pg_backup(repository, component, backup_id, "logical")
+    entry = selection.entry
     manifest = entry.manifest
     target = target_db or manifest.source.get("database")
     if not target:
@@ -157,7 +158,7 @@ def logical_restore(
         result: dict[str, t.Any] = {
             "backup_id": entry.backup_id, "component": component, "target_db": target, "method": "logical",
             "consistency_point": manifest.consistency_point, "source": manifest.source,
-            "diff": {"before": _public(before), "after": after},
+            "diff": {"before": _public(before), "after": after}, "skipped_backups": selection.skipped_backups(),
         }
         if not force and marker.get("backup_id") == entry.backup_id and marker.get("component") == component:
             # The marker only names the backup restored last; the data may have changed since.
