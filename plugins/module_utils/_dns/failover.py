@@ -387,8 +387,10 @@ def health_gate(request: Request, probe: HealthProbe) -> GateResult:
     check = request.health_check
     if check is None:
         # Request.from_params allows this only with skip_gates: [health].
-        detail = "health_check not given: nothing checks that the new target answers"
-        return _decide("health", False, detail, request)
+        if "health" in request.skip_gates:
+            return GateResult("health", "skipped", "skipped by skip_gates (no health_check given: nothing checked "
+                                                   "that the new target answers)")
+        return GateResult("health", "failed", "health_check not given: nothing checks that the new target answers")
     passed, detail = probe(check)
     return _decide("health", passed, f"{check.target()}: {detail}", request)
 
