@@ -14,7 +14,7 @@ description:
     updates signed with TSIG, such as BIND, PowerDNS and Knot (O(provider=rfc2136)).
   - Before the change, gates refuse it when the record holds something other than O(expect_current), when the
     new target fails O(health_check), or when the new target's data is older than O(max_rpo_seconds).
-  - O(health_check) is required unless O(skip_gates) names V(health): without either, the module fails before
+  - O(health_check) is required unless O(skip_gates) names V(health). Without either, the module fails before
     reading or changing anything, so traffic never moves to a target nobody checked.
   - Every gate skipped with O(skip_gates) is reported as a warning (and in RV(gates)) when the record changes.
   - The change is one atomic operation that succeeds only while the record still holds what was read

@@ -213,6 +213,7 @@ def main() -> None:
         argument_spec=argument_spec, mutually_exclusive=IDENTITY_MUTUALLY_EXCLUSIVE, supports_check_mode=True,
     )
     params = module.params
+
     def work() -> dict:
         result = files_restore(
             open_repository(params), component=params["component"], path=params["path"],

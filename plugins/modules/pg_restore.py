@@ -257,7 +257,7 @@ previous_db:
 restored_db:
   description:
     - The database holding the restored, verified data when the swap into O(target_db) failed (the swap is one
-      transaction: O(target_db) then still holds its previous data).
+      transaction, so O(target_db) then still holds its previous data).
   returned: O(method=logical), on a failed swap
   type: str
   sample: orders_restoring_3fa9c1

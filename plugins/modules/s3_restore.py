@@ -18,7 +18,7 @@ description:
   - Objects created after O(restore_time) are listed in RV(newer_kept), or deleted with O(delete_newer=true)
     (in a bucket with versioning Enabled a delete adds a delete marker, so they remain recoverable).
   - O(delete_newer=true) is refused, before anything changes, when the bucket written to (O(target_bucket), else
-    O(bucket)) does not have versioning V(Enabled) (never enabled, or V(Suspended)): a delete there is permanent.
+    O(bucket)) does not have versioning V(Enabled) (never enabled, or V(Suspended)), where a delete is permanent.
     O(allow_permanent_delete=true) accepts that.
   - With O(target_bucket), the prefix as it was is copied into another bucket (a clean-room restore) and the
     source bucket is not changed.

@@ -134,8 +134,8 @@ def _interrupt_between_the_renames(pg: Pg, database: str, outcome: dict) -> None
         blocker.close()
 
 
-def test_a_connection_lost_between_the_swap_renames_keeps_the_live_database(ansible, pg: Pg, unique, cleanup_databases,
-                                                                           tmp_path):
+def test_a_connection_lost_between_the_swap_renames_keeps_the_live_database(
+        ansible, pg: Pg, unique, cleanup_databases, tmp_path):
     database = f"rl_{unique}"
     cleanup_databases.append(database)
     pg.execute("postgres", f'CREATE DATABASE "{database}"')
