@@ -45,7 +45,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._files import (
     in_subset,
     scan_tree,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository, Selection
 from ansible_collections.resilience.dr.plugins.module_utils._safe_extract import (
     OPEN_DIRECTORY,
     Extractor,
@@ -267,9 +267,10 @@ def _limited(names: list[str]) -> list[str]:
     return names[:DIFF_LIMIT]
 
 
-def select_files_backup(repository: Repository, component: str, backup_id: str | None) -> BackupEntry:
-    """The backup to restore, refused when it is not a files backup."""
-    entry = repository.select_backup(component, backup_id)
+def select_files_backup(repository: Repository, component: str, backup_id: str | None) -> Selection:
+    """The backup to restore (and the newer ones passed over), refused when it is not a files backup."""
+    selection = repository.choose_backup(component, backup_id)
+    entry = selection.entry
     manifest = entry.manifest
     if manifest is None or manifest.kind != KIND:
         kind = f"a {manifest.kind} backup (method {manifest.method})" if manifest else "not a readable backup"
@@ -277,7 +278,7 @@ def select_files_backup(repository: Repository, component: str, backup_id: str |
             f"{entry.label} is {kind}, not a files backup, so files_restore cannot restore it; give the component "
             "(and backup_id) of a files_backup backup; backup_info lists each backup's kind", backup_id=entry.backup_id,
         )
-    return entry
+    return selection
 
 
 def files_restore(repository: Repository, *, component: str, path: str, backup_id: str | None = None,
@@ -302,7 +303,8 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
     if (owner or group) and not owners:
         raise ConfigurationError("owner and group need the module to run as root (become: true)")
 
-    entry = select_files_backup(repository, component, backup_id)
+    selection = select_files_backup(repository, component, backup_id)
+    entry = selection.entry
     label = entry.label
     listing: Listing = repository.verification_data(entry).get("listing") or {}
     if not listing:
@@ -325,7 +327,7 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
         "paths": subset, "repository": repository.location,
         "consistency_point": entry.manifest.consistency_point if entry.manifest else {},
         "differences": {key: _limited(value) for key, value in differences.items()},
-        "previous_path": None, "atomic_swap": None,
+        "previous_path": None, "atomic_swap": None, "skipped_backups": selection.skipped_backups(),
     }
     if diff:
         result["diff"] = {

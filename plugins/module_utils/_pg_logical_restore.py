@@ -6,8 +6,10 @@ The backup is always restored into a new database (<target>_restoring_<x>)
 and checked against the row counts and checksums recorded at backup time
 (each table as soon as pg_restore has loaded it, see _TableChecks); only
 then does it take the target's name. The old target, if any, is renamed
-to <target>_before_<time> (kept, or dropped with keep_previous: false). A
-failure at any step drops the new database: the target stays as it was.
+to <target>_before_<time> (kept, or dropped with keep_previous: false); both
+renames are one transaction, so the target's name never stays empty. A
+failure before the swap drops the new database: the target stays as it was.
+A failed swap keeps the verified new database and names it (SwapFailed).
 
 The restored database carries a marker in its comment,
 "resilience.dr: restored backup <id> of component <c> at <time>". Running
@@ -39,6 +41,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
 from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import DUMP_DIRECTORY, GLOBALS_FILE
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     ConnectionParams,
+    choose_pg_backup,
     connect,
     connected,
     database_properties,
@@ -48,7 +51,6 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     query,
     query_one,
     role_exists,
-    select_pg_backup,
     sql,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository
@@ -134,7 +136,8 @@ def logical_restore(
 ) -> dict[str, t.Any]:
     if jobs < 1:
         raise ConfigurationError("jobs must be at least 1")
-    entry = select_pg_backup(repository, component, backup_id, "logical")
+    selection = choose_pg_backup(repository, component, backup_id, "logical")
+    entry = selection.entry
     manifest = entry.manifest
     target = target_db or manifest.source.get("database")
     if not target:
@@ -155,7 +158,7 @@ def logical_restore(
         result: dict[str, t.Any] = {
             "backup_id": entry.backup_id, "component": component, "target_db": target, "method": "logical",
             "consistency_point": manifest.consistency_point, "source": manifest.source,
-            "diff": {"before": _public(before), "after": after},
+            "diff": {"before": _public(before), "after": after}, "skipped_backups": selection.skipped_backups(),
         }
         if not force and marker.get("backup_id") == entry.backup_id and marker.get("component") == component:
             # The marker only names the backup restored last; the data may have changed since.
@@ -197,7 +200,9 @@ def logical_restore(
             checked = _restore_verified(repository, entry, runner, params, expected, {
                 "pg_bin_dir": pg_bin_dir, "database": temporary, "work": work, "jobs": jobs})
             _set_marker(admin, temporary, marker_text(entry.backup_id, component, format_time(stamp)))
-            _swap(admin, target, temporary, previous, before)
+            _swap(admin, params, maintenance_db, target, temporary, previous, before, entry.label)
+        except SwapFailed:
+            raise  # the restored data is verified: it stays where the message says
         except BaseException as error:
             problem = _drop_after_failure(admin, temporary)
             if problem and isinstance(error, DrError):
@@ -450,37 +455,126 @@ def _terminate(admin: t.Any, database: str) -> None:
           (database,))
 
 
-def _rename(admin: t.Any, old: str, new: str, attempts: int = 20) -> None:
-    """Rename, retrying while sessions just terminated are still leaving."""
+class SwapFailed(DrError):
+    """The verified restore could not take the target's name; the message says where each copy of the data is."""
+
+
+def _allow_connections(database: str, allowed: bool) -> t.Any:
+    return sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(identifier(database), sql.Literal(allowed))
+
+
+def _rollback(admin: t.Any) -> None:
+    """End a failed transaction; on a lost connection the server has rolled it back already."""
+    if admin.closed:
+        return
+    try:
+        admin.rollback()
+    except psycopg2.Error:
+        pass  # the connection broke: the server rolls the transaction back; the first error is the one reported
+
+
+def _renames_in_one_transaction(admin: t.Any, renames: list[tuple[str, str]], finish: list[t.Any],
+                                attempts: int = 20) -> None:
+    """Every rename (then finish) in one transaction: all of them happen, or none.
+
+    PostgreSQL runs ALTER DATABASE ... RENAME inside a transaction block (unlike
+    CREATE or DROP DATABASE), so a failure or a lost connection between the
+    renames rolls the first one back. Retried while sessions just terminated
+    are still leaving (ObjectInUse).
+    """
     for attempt in range(attempts):
-        _terminate(admin, old)
+        for old, _new in renames:
+            _terminate(admin, old)
+        admin.autocommit = False
         try:
-            query(admin, sql.SQL("ALTER DATABASE {} RENAME TO {}").format(identifier(old), identifier(new)))
+            for old, new in renames:
+                query(admin, sql.SQL("ALTER DATABASE {} RENAME TO {}").format(identifier(old), identifier(new)))
+            for statement in finish:
+                query(admin, statement)
+            admin.commit()
             return
         except psycopg2.errors.ObjectInUse:
+            _rollback(admin)
             if attempt == attempts - 1:
                 raise
-            time.sleep(0.25)
+        except BaseException:
+            _rollback(admin)
+            raise
+        finally:
+            if not admin.closed:
+                admin.autocommit = True
+        time.sleep(0.25)
 
 
-def _swap(admin: t.Any, target: str, temporary: str, previous: str | None, before: dict[str, t.Any]) -> None:
-    if previous is None:
-        _rename(admin, temporary, target)
-        return
-    allowed = (before.get("properties") or {}).get("allow_connections", True)
-    query(admin, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(identifier(target)))
+def _swap(admin: t.Any, params: ConnectionParams, maintenance_db: str, target: str, temporary: str,
+          previous: str | None, before: dict[str, t.Any], label: str) -> None:
+    """Give the restored database the target's name, moving the old target to previous, in one transaction."""
+    allowed = bool((before.get("properties") or {}).get("allow_connections", True))
     try:
-        _rename(admin, target, previous)
-    except BaseException:
-        query(admin, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(identifier(target), sql.Literal(allowed)))
-        raise
+        if previous is None:
+            _renames_in_one_transaction(admin, [(temporary, target)], [])
+            return
+        # Committed on its own: keeps new sessions out of the old target while the renames wait for the old ones.
+        query(admin, _allow_connections(target, False))
+        _renames_in_one_transaction(admin, [(target, previous), (temporary, target)],
+                                    [_allow_connections(previous, allowed)])
+    except psycopg2.Error as error:
+        failure = _swap_failure(error, params, maintenance_db, target, temporary, previous, allowed, label)
+        if failure is not None:
+            raise failure from None
+
+
+def _swap_failure(error: Exception, params: ConnectionParams, maintenance_db: str, target: str, temporary: str,
+                  previous: str | None, allowed: bool, label: str) -> SwapFailed | None:
+    """What a failed swap left, asked on a new connection; None when it committed after all (lost reply)."""
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    what = f"giving the restored database {temporary} the name {target} on {params.where} failed ({detail})"
+    names: set[str] | None = None
+    allowed_again = True
     try:
-        _rename(admin, temporary, target)
-    except BaseException:
-        _rename(admin, previous, target)
-        query(admin, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(identifier(target), sql.Literal(allowed)))
-        raise
-    query(admin, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(identifier(previous), sql.Literal(allowed)))
+        with connected(params, maintenance_db) as check:
+            names = {row[0] for row in query(check, "SELECT datname FROM pg_database WHERE datname = ANY(%s)",
+                                             ([target, temporary] + ([previous] if previous else []),))}
+            if temporary not in names:
+                return None  # the transaction committed; only its reply was lost
+            if previous is not None and target in names:
+                query(check, _allow_connections(target, allowed))
+    except DrError:
+        names = None
+    except psycopg2.Error:
+        if names is not None:
+            allowed_again = False  # the names were read; letting connections into the target again failed
+    if names is None:
+        listed = ", ".join(f"'{name}'" for name in (target, temporary, previous) if name)
+        if previous is not None:
+            committed = f"{target} holds the restored data of {label} and {previous} the data {target} held before"
+            rolled_back = (f"{target} still holds its data (connections to it may be switched off: ALTER DATABASE "
+                           f"{target} WITH ALLOW_CONNECTIONS {str(allowed).lower()}) and {temporary} the restored data")
+        else:
+            committed = f"{target} holds the restored data of {label}"
+            rolled_back = f"{temporary} holds the restored data and {target} does not exist"
+        return SwapFailed(
+            f"{what}, and PostgreSQL cannot be reached to see the outcome. The swap is one transaction, so either it "
+            f"committed ({committed}) or it was rolled back ({rolled_back}). When the server answers, see which "
+            f"with: SELECT datname FROM pg_database WHERE datname IN ({listed})",
+            database=target, restored_db=temporary, previous_db=previous,
+        )
+    if previous is not None:
+        kept = f"{target} still holds the data it had before"
+        if not allowed_again:
+            kept += (f" but does not accept connections (ALTER DATABASE {target} WITH ALLOW_CONNECTIONS "
+                     f"{str(allowed).lower()} lets them in again)")
+        by_hand = (f"BEGIN; ALTER DATABASE {target} RENAME TO {previous}; ALTER DATABASE {temporary} RENAME TO "
+                   f"{target}; COMMIT;")
+    else:
+        kept = f"{target} does not exist"
+        by_hand = f"ALTER DATABASE {temporary} RENAME TO {target};"
+    return SwapFailed(
+        f"{what}. The swap is one transaction and was rolled back: {kept}, and the restored, verified data of "
+        f"{label} is in the database {temporary}. Run the restore again (then drop {temporary}), or finish this "
+        f"one by hand: {by_hand}",
+        database=target, restored_db=temporary, previous_db=previous,
+    )
 
 
 def _drop_after_failure(admin: t.Any, database: str) -> str | None:

@@ -368,10 +368,11 @@ def physical_restore(
     check_mode: bool = False,
 ) -> dict[str, t.Any]:
     from ansible_collections.resilience.dr.plugins.module_utils._postgres import (  # pylint: disable=import-outside-toplevel
-        select_pg_backup,
+        choose_pg_backup,
     )
 
-    entry = select_pg_backup(repository, component, backup_id, "physical")
+    selection = choose_pg_backup(repository, component, backup_id, "physical")
+    entry = selection.entry
     manifest = entry.manifest
     recorded = (manifest.extra or {}).get("pgbackrest") or {}
     stanza = stanza or recorded.get("stanza") or (manifest.source or {}).get("stanza")
@@ -387,7 +388,7 @@ def physical_restore(
         "backup_id": entry.backup_id, "component": component, "method": "physical", "label": label, "stanza": stanza,
         "data_dir": data_dir, "port": port, "recovery_target": target, "consistency_point": manifest.consistency_point,
         "source": manifest.source, "previous_data_dir": None, "archive_mode": archiving, "archiving_checked": False,
-        "salvaged_wal": [],
+        "salvaged_wal": [], "skipped_backups": selection.skipped_backups(),
     }
     marker = read_marker(data_dir) if state["exists"] else None
     # Only a running cluster counts as restored: a damaged directory keeps the marker of its last restore.

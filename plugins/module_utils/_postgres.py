@@ -320,34 +320,22 @@ def as_os_user(argv: t.Sequence[str], os_user: str | None) -> list[str]:
     return [setpriv, f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", "--", *argv]
 
 
-def select_pg_backup(repository: t.Any, component: str, backup_id: str | None, method: str) -> t.Any:
-    """The backup of `method` to restore: the one asked for, else the newest verified, else the newest complete.
+def choose_pg_backup(repository: t.Any, component: str, backup_id: str | None, method: str) -> t.Any:
+    """The backup of `method` to restore (a Selection): the one asked for, else the newest verified, else the
+    newest complete, with the newer ones passed over because they cannot be restored.
 
     Logical and physical backups of a component live side by side; a restore
     of one method never picks the other.
     """
-    if backup_id:
-        entry = repository.select_backup(component, backup_id)
-        manifest = entry.manifest
-        if manifest.kind != "postgresql" or manifest.method != method:
-            raise ConfigurationError(
-                f"{entry.label} is a {manifest.kind} {manifest.method} backup, not a PostgreSQL {method} one; "
-                f"restore it with method: {manifest.method}" if manifest.kind == "postgresql" else
-                f"{entry.label} is a {manifest.kind} backup, not a PostgreSQL one"
-            )
-        return entry
-    entries = [entry for entry in repository.list_backups(component)
-               if entry.usable and entry.manifest is not None
-               and entry.manifest.kind == "postgresql" and entry.manifest.method == method]
-    verified = [entry for entry in entries if entry.status == "verified"]
-    if verified:
-        return verified[-1]
-    if entries:
-        return entries[-1]
-    # Let the repository explain what is there (or that nothing is).
-    entry = repository.select_backup(component)
-    raise ConfigurationError(
-        f"component {component} has no complete PostgreSQL {method} backup in {repository.location} "
-        f"(the newest usable one, {entry.backup_id}, is {entry.manifest.kind} {entry.manifest.method}); "
-        "backup_info lists them"
+    selection = repository.choose_backup(
+        component, backup_id, wanted=f"PostgreSQL {method}",
+        accept=lambda entry: entry.manifest.kind == "postgresql" and entry.manifest.method == method,
     )
+    manifest = selection.entry.manifest
+    if manifest.kind != "postgresql" or manifest.method != method:
+        raise ConfigurationError(
+            f"{selection.entry.label} is a {manifest.kind} {manifest.method} backup, not a PostgreSQL {method} one; "
+            f"restore it with method: {manifest.method}" if manifest.kind == "postgresql" else
+            f"{selection.entry.label} is a {manifest.kind} backup, not a PostgreSQL one"
+        )
+    return selection

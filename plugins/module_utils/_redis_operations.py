@@ -29,7 +29,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     TargetNotEmpty,
     VerificationFailed,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import VERIFIED, BackupEntry, Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository, Selection
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, wait_for
 
 RDB_FILE = "data/dump.rdb"
@@ -192,7 +192,8 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
                   replace: bool = False, data_dir: str | None = None, dbfilename: str | None = None,
                   service: Service | None = None, start_timeout: float = 300,
                   check_mode: bool = False) -> dict[str, t.Any]:
-    entry = _select(repository, component, backup_id, method or (None if backup_id else "rdb"))
+    selection = _select(repository, component, backup_id, method or (None if backup_id else "rdb"))
+    entry = selection.entry
     manifest = entry.manifest
     if manifest is None:
         raise BackupNotFound(f"{entry.label} has no readable manifest ({entry.status}: {entry.error})")
@@ -203,7 +204,8 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
             f"needs a redis backup taken with method {method}")
     verification = repository.verification_data(entry)
     result: dict[str, t.Any] = {"changed": False, "component": component, "backup_id": entry.backup_id,
-                                "method": method, "consistency_point": manifest.consistency_point}
+                                "method": method, "consistency_point": manifest.consistency_point,
+                                "skipped_backups": selection.skipped_backups()}
     client = _reachable(target)
     if client is not None:
         before = {str(db): value for db, value in rd.keyspace(target, client).items()}
@@ -242,19 +244,12 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
     return result
 
 
-def _select(repository: Repository, component: str, backup_id: str | None, method: str | None) -> BackupEntry:
+def _select(repository: Repository, component: str, backup_id: str | None, method: str | None) -> Selection:
     """The backup asked for; else the newest verified (else complete) one taken with method, when given."""
     if backup_id or not method:
-        return repository.select_backup(component, backup_id)
-    usable = [entry for entry in repository.list_backups(component)
-              if entry.usable and entry.manifest is not None and entry.manifest.method == method]
-    verified = [entry for entry in usable if entry.status == VERIFIED]
-    if verified or usable:
-        return (verified or usable)[-1]
-    newest = repository.select_backup(component)  # explains what there is, or that there is nothing
-    raise BackupNotFound(f"component {component} has no complete backup taken with method {method} in "
-                         f"{repository.location}; the newest is {newest.backup_id}, taken with method "
-                         f"{newest.manifest.method if newest.manifest else 'unknown'}")
+        return repository.choose_backup(component, backup_id)
+    return repository.choose_backup(component, accept=lambda entry: entry.manifest.method == method,
+                                    wanted=f"Redis {method}")
 
 
 def _expected(verification: dict[str, t.Any]) -> dict[str, t.Any]:

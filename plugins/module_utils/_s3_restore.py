@@ -15,6 +15,9 @@ pure, unit-tested without S3); apply_changes then carries it out:
 - delete: the object did not exist at the time (created later) and
   delete_newer is set: it is deleted (a delete marker in a versioned bucket,
   so it stays recoverable); without delete_newer it is listed in newer_kept.
+  In a bucket whose versioning is not Enabled (never enabled, or Suspended) a
+  delete removes the object for good, so delete_newer is refused there unless
+  allow_permanent_delete says the operator accepts that.
 
 The client is a boto3 S3 client; AnsibleAWSModule wraps it with an
 AWSRetry.jittered_backoff decorator, used by passing aws_retry=True (the
@@ -217,6 +220,25 @@ class S3Restore:
             )
         return str(status)
 
+    def check_deletes_recoverable(self, allow_permanent_delete: bool) -> str | None:
+        """Refuse delete_newer on a destination whose deletes cannot be undone; returns its versioning status."""
+        bucket = self.destination
+        try:
+            status = self.client.get_bucket_versioning(Bucket=bucket, **self.retry).get("Status")
+        except (ClientError, BotoCoreError) as error:
+            self.fail(error, f"reading the versioning of bucket {bucket}")
+        if status == "Enabled" or allow_permanent_delete:
+            return status
+        state = "has versioning Suspended" if status == "Suspended" else "is not versioned"
+        raise ConfigurationError(
+            f"delete_newer would delete objects from s3://{bucket}/{self.prefix} for good: the bucket {bucket} {state}, "
+            "so a delete keeps no earlier version to undo it. Nothing was changed. Enable versioning on it "
+            f"(aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled), "
+            "or accept the loss explicitly with allow_permanent_delete: true, or leave delete_newer off "
+            "(newer objects are then only listed in newer_kept)",
+            bucket=bucket,
+        )
+
     def versions(self) -> list[Version]:
         found: list[Version] = []
         try:
@@ -300,7 +322,7 @@ class S3Restore:
 
 
 def s3_restore(restore: S3Restore, restore_time: datetime, *, delete_newer: bool, check_mode: bool,
-               diff: bool, clock: Clock = utc_now) -> dict[str, t.Any]:
+               diff: bool, allow_permanent_delete: bool = False, clock: Clock = utc_now) -> dict[str, t.Any]:
     if restore_time > clock():
         raise ConfigurationError(f"restore_time {format_time(restore_time)} is in the future")
     restore.check_versioning()
@@ -309,6 +331,9 @@ def s3_restore(restore: S3Restore, restore_time: datetime, *, delete_newer: bool
             restore.client.head_bucket(Bucket=restore.target_bucket, **restore.retry)
         except (ClientError, BotoCoreError) as error:
             restore.fail(error, f"finding the target bucket {restore.target_bucket}")
+    if delete_newer:
+        # Checked before anything is planned or written, in check mode too: the real run would refuse.
+        restore.check_deletes_recoverable(allow_permanent_delete)
     plan = plan_changes(restore.versions(), restore_time, current=restore.target_objects(), delete_newer=delete_newer)
     result: dict[str, t.Any] = {
         "changed": bool(plan.changes), "bucket": restore.bucket, "prefix": restore.prefix,

@@ -14,6 +14,9 @@ description:
     updates signed with TSIG, such as BIND, PowerDNS and Knot (O(provider=rfc2136)).
   - Before the change, gates refuse it when the record holds something other than O(expect_current), when the
     new target fails O(health_check), or when the new target's data is older than O(max_rpo_seconds).
+  - O(health_check) is required unless O(skip_gates) names V(health). Without either, the module fails before
+    reading or changing anything, so traffic never moves to a target nobody checked.
+  - Every gate skipped with O(skip_gates) is reported as a warning (and in RV(gates)) when the record changes.
   - The change is one atomic operation that succeeds only while the record still holds what was read
     (an RFC 2136 prerequisite, or a Route 53 change batch deleting exactly the old record set), so it is never
     half applied and never overwrites a change someone else made meanwhile. Route 53 changes are waited for
@@ -81,6 +84,7 @@ options:
     description:
       - A check of the new target from the host that runs the module; the change is refused when it fails
         (gate V(health)).
+      - Required, unless O(skip_gates) names V(health).
     type: dict
     suboptions:
       tcp:
@@ -105,6 +109,8 @@ options:
     description:
       - Gates to skip deliberately, by name. A skipped gate still runs and reports its outcome in RV(gates),
         but does not refuse the change. O(expect_current) is overridden with O(force) instead.
+      - Each skipped gate is reported as a warning whenever the record would change (also in check mode).
+      - V(health) here lets the module run without O(health_check).
     type: list
     elements: str
     choices: [health, rpo]
@@ -343,7 +349,7 @@ def main() -> None:
 
     def work() -> dict:
         request = Request.from_params(params)
-        tools = Tools(health_probe=health.probe, query=query.observe, resolve=query.resolve_endpoint)
+        tools = Tools(health_probe=health.probe, query=query.observe, resolve=query.resolve_endpoint, warn=module.warn)
         if params["provider"] == "route53":
             retry = AWSRetry.jittered_backoff(retries=10, catch_extra_error_codes=["PriorRequestNotComplete"])
             # Route 53 is global; requests are signed for us-east-1 when no region is configured.

@@ -141,6 +141,16 @@ repository:
   description: The repository read.
   returned: always
   type: str
+skipped_backups:
+  description:
+    - Backups newer than the one restored that were passed over because they cannot be restored (invalid,
+      incomplete, or failed verification), each with its C(backup_id), C(status) and C(reason). Each also makes a
+      warning. Empty when O(backup_id) was given or the newest backup was restored.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{backup_id: 20261123T100000Z-a1b2c3, status: failed_verification,
+            reason: "failed verification at 2026-11-23T10:30:00Z: file data/toc.dat.zst failed its SHA-256 check"}]
 consistency_point:
   description: When the backup was taken.
   returned: always
@@ -192,6 +202,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     identity_argument_spec,
     open_repository,
     repository_argument_spec,
+    warn_skipped_backups,
 )
 
 
@@ -211,11 +222,17 @@ def main() -> None:
         argument_spec=argument_spec, mutually_exclusive=IDENTITY_MUTUALLY_EXCLUSIVE, supports_check_mode=True,
     )
     params = module.params
-    run_module(module, lambda: files_restore(
-        open_repository(params), component=params["component"], path=params["path"],
-        backup_id=params["backup_id"], paths=params["paths"], keep_previous=params["keep_previous"],
-        owner=params["owner"], group=params["group"], check_mode=module.check_mode, diff=module._diff,
-    ))
+
+    def work() -> dict:
+        result = files_restore(
+            open_repository(params), component=params["component"], path=params["path"],
+            backup_id=params["backup_id"], paths=params["paths"], keep_previous=params["keep_previous"],
+            owner=params["owner"], group=params["group"], check_mode=module.check_mode, diff=module._diff,
+        )
+        warn_skipped_backups(module, result)
+        return result
+
+    run_module(module, work)
 
 
 if __name__ == "__main__":

@@ -254,6 +254,23 @@ previous_db:
   description: Name the replaced database was kept under, or null.
   returned: O(method=logical), when restored
   type: str
+restored_db:
+  description:
+    - The database holding the restored, verified data when the swap into O(target_db) failed (the swap is one
+      transaction, so O(target_db) then still holds its previous data).
+  returned: O(method=logical), on a failed swap
+  type: str
+  sample: orders_restoring_3fa9c1
+skipped_backups:
+  description:
+    - Backups newer than the one restored that were passed over because they cannot be restored (invalid,
+      incomplete, or failed verification), each with its C(backup_id), C(status) and C(reason). Each also makes a
+      warning. Empty when O(backup_id) was given or the newest backup was restored.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{backup_id: 20261123T100000Z-a1b2c3, status: failed_verification,
+            reason: "failed verification at 2026-11-23T10:30:00Z: file data/toc.dat.zst failed its SHA-256 check"}]
 consistency_point:
   description: The point in time the backup holds (from its manifest).
   returned: success
@@ -331,6 +348,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     identity_argument_spec,
     open_repository,
     repository_argument_spec,
+    warn_skipped_backups,
 )
 
 
@@ -393,6 +411,7 @@ def main() -> None:
             )
         if not module._diff:
             result.pop("diff", None)
+        warn_skipped_backups(module, result)
         return result
 
     run_module(module, work)

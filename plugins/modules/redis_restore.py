@@ -161,6 +161,16 @@ method:
   description: C(rdb) or C(online).
   returned: always
   type: str
+skipped_backups:
+  description:
+    - Backups newer than the one restored that were passed over because they cannot be restored (invalid,
+      incomplete, or failed verification), each with its C(backup_id), C(status) and C(reason). Each also makes a
+      warning. Empty when O(backup_id) was given or the newest backup was restored.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{backup_id: 20261123T100000Z-a1b2c3, status: failed_verification,
+            reason: "failed verification at 2026-11-23T10:30:00Z: file data/toc.dat.zst failed its SHA-256 check"}]
 consistency_point:
   description: The moment the restored data is from, as the backup recorded it.
   returned: always
@@ -217,6 +227,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     identity_argument_spec,
     open_repository,
     repository_argument_spec,
+    warn_skipped_backups,
 )
 
 
@@ -264,6 +275,7 @@ def main() -> None:
             error.details["executed_commands"] = runner.executed_commands
             raise
         result["executed_commands"] = runner.executed_commands
+        warn_skipped_backups(module, result)
         return result
 
     run_module(module, work)

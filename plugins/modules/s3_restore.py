@@ -16,7 +16,10 @@ description:
   - An object overwritten after O(restore_time) (or overwritten and then deleted) is rolled back by copying the
     old version over it, which adds a new version; the later versions stay in the history.
   - Objects created after O(restore_time) are listed in RV(newer_kept), or deleted with O(delete_newer=true)
-    (in a versioned bucket a delete adds a delete marker, so they remain recoverable).
+    (in a bucket with versioning Enabled a delete adds a delete marker, so they remain recoverable).
+  - O(delete_newer=true) is refused, before anything changes, when the bucket written to (O(target_bucket), else
+    O(bucket)) does not have versioning V(Enabled) (never enabled, or V(Suspended)), where a delete is permanent.
+    O(allow_permanent_delete=true) accepts that.
   - With O(target_bucket), the prefix as it was is copied into another bucket (a clean-room restore) and the
     source bucket is not changed.
   - Idempotent; a second run finds nothing to change. Copies run in parallel (O(concurrency)); listings are
@@ -61,7 +64,17 @@ options:
         prefix already there with the same content are left alone.
     type: str
   delete_newer:
-    description: Delete the objects that did not exist at O(restore_time) (from O(target_bucket) when given).
+    description:
+      - Delete the objects that did not exist at O(restore_time) (from O(target_bucket) when given).
+      - Needs versioning V(Enabled) on the bucket written to, so that every delete can be undone, unless
+        O(allow_permanent_delete=true).
+    type: bool
+    default: false
+  allow_permanent_delete:
+    description:
+      - Let O(delete_newer=true) delete from a bucket whose versioning is not V(Enabled) (never enabled, or
+        V(Suspended)), where a deleted object cannot be brought back. Without it such a run fails before
+        anything changes.
     type: bool
     default: false
   concurrency:
@@ -176,6 +189,7 @@ def main() -> None:
             restore_time=dict(type="str", required=True),
             target_bucket=dict(type="str"),
             delete_newer=dict(type="bool", default=False),
+            allow_permanent_delete=dict(type="bool", default=False),
             concurrency=dict(type="int", default=16),
         ),
         supports_check_mode=True,
@@ -195,7 +209,7 @@ def main() -> None:
             target_bucket=params["target_bucket"], retry={"aws_retry": True}, concurrency=params["concurrency"],
         )
         return s3_restore(restore, moment, delete_newer=params["delete_newer"], check_mode=module.check_mode,
-                          diff=module._diff)
+                          diff=module._diff, allow_permanent_delete=params["allow_permanent_delete"])
 
     run_module(module, work)
 

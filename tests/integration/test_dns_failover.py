@@ -64,9 +64,15 @@ def rfc2136(lab: dict, **options: t.Any) -> dict[str, t.Any]:
         "tsig_key_name": lab["dns"]["tsig_key_name"],
         "tsig_key_secret": lab["dns"]["tsig_key_secret"],
         "tsig_algorithm": lab["dns"]["tsig_algorithm"],
+        "health_check": lab_health(lab),
     }
     args.update(options)
     return {key: value for key, value in args.items() if value is not None}
+
+
+def lab_health(lab: dict) -> dict[str, str]:
+    """A health check that passes: the secondary site's PostgreSQL accepts TCP connections."""
+    return {"tcp": f"127.0.0.1:{lab['sites']['secondary']['postgresql']['port']}"}
 
 
 def same_again(ansible, args: dict[str, t.Any]) -> tuple[dict, dict]:
@@ -160,6 +166,8 @@ def refusals(lab, tmp_path_factory):
         "ttl wait too long": rfc2136(lab, value=[secondary], ttl=60, lower_ttl_first=True, lower_ttl_max_wait=100),
         "zone not found": rfc2136(lab, zone="other.test", record="app.other.test", value=[secondary]),
         "server unreachable": rfc2136(lab, port=int(dead.rsplit(":", 1)[1]), value=[secondary]),
+        "no health check": rfc2136(lab, value=[secondary], health_check=None),
+        "no health check, only rpo skipped": rfc2136(lab, value=[secondary], health_check=None, skip_gates=["rpo"]),
     }
     tasks = [{"name": name, MODULE: args, "ignore_errors": True} for name, args in cases.items()]
     set_record(lab, [primary], 300)
@@ -218,6 +226,13 @@ def test_zone_not_found_is_named(refusals):
     assert "zone other.test not found" in message and "REFUSED" in message, message
 
 
+@pytest.mark.parametrize("case", ["no health check", "no health check, only rpo skipped"])
+def test_failover_without_health_check_is_refused_and_the_record_stays(refusals, lab, case):
+    message = refusal(refusals, case)
+    assert message.startswith(f"no health_check is given for the new target of {lab['dns']['record']} A"), message
+    assert "Add health_check" in message and "skip_gates: [health]" in message and "Nothing was changed" in message
+
+
 def test_unreachable_server_is_named(refusals):
     message = refusal(refusals, "server unreachable")
     assert refusals["dead"] in message and "check the address and port" in message, message
@@ -243,6 +258,10 @@ def test_gates_let_the_change_through_when_forced_skipped_or_satisfied(ansible, 
     assert not skipped["failed"] and skipped["changed"] and skipped["previous"]["value"] == [secondary], skipped
     assert skipped["gates"]["health"]["status"] == "skipped"
     assert "the check failed" in skipped["gates"]["health"]["detail"] and dead in skipped["gates"]["health"]["detail"]
+    shown = " ".join(run.stdout.split())  # warnings are wrapped to the terminal's width
+    assert f"{app_record} A: gate health skipped by skip_gates (the check failed" in shown
+    assert "the failover changes the record without it" in shown
+    assert not any("gate " in warning for warning in forced.get("warnings", []))
 
     satisfied = run.result("gates satisfied")
     assert not satisfied["failed"] and satisfied["changed"], satisfied
@@ -369,6 +388,7 @@ def aws_args(lab: dict, **options: t.Any) -> dict[str, t.Any]:
         "secret_key": aws["secret_key"],
         # moto's name servers do not exist; the API is checked instead.
         "verify": False,
+        "health_check": lab_health(lab),
     }
     args.update(options)
     return args
@@ -423,7 +443,8 @@ def test_route53_refuses_a_mismatch_and_names_a_missing_zone(ansible, lab, route
 def test_route53_failover_and_failback_in_one_play_with_module_defaults(ansible, lab, route53, hosted_zone, tmp_path):
     """What a runbook does: AWS options once in module_defaults, the failback fed from the registered previous."""
     aws = lab["aws"]
-    target = {"provider": "route53", "zone": hosted_zone["name"], "record": hosted_zone["record"], "verify": False}
+    target = {"provider": "route53", "zone": hosted_zone["name"], "record": hosted_zone["record"], "verify": False,
+              "health_check": lab_health(lab)}
     play = [{
         "name": "Fail over and back",
         "hosts": "localhost",

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from pyrage import x25519
@@ -109,6 +110,33 @@ def test_restore_over_damage_keeps_previous_and_subset_touches_only_paths(ansibl
     previous = tmp_path / f"src.pre-restore-{backup['backup_id']}"
     assert full["previous_path"] == str(previous)
     assert (previous / "unrelated").read_text() == "written after the backup\n"
+
+
+def test_restore_passes_over_a_newer_backup_that_failed_verification_and_warns_naming_it(ansible, repo, tree, tmp_path):
+    older = ansible.module(BACKUP, {**repo, "path": str(tree), "compression_level": 1})
+    assert not older["failed"], older["msg"]
+    (tree / "written-later.txt").write_text("after the first backup\n")
+    newer = ansible.module(BACKUP, {**repo, "path": str(tree), "compression_level": 1})
+    assert not newer["failed"], newer["msg"]
+    stored = next((Path(repo["repository"]) / repo["component"] / newer["backup_id"]).rglob("*.zst*"))
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    target = tmp_path / "restored"
+    run = ansible.tasks([
+        {"name": "verify", "resilience.dr.backup_verify": {**repo, "backup_id": newer["backup_id"]}, "ignore_errors": True},
+        {"name": "restore", RESTORE: {**repo, "path": str(target)}, "ignore_errors": True},
+    ])
+    assert run.result("verify")["failed"]
+    restore = run.result("restore")
+    assert not restore["failed"], restore["msg"]
+    assert restore["backup_id"] == older["backup_id"]
+    assert [(item["backup_id"], item["status"]) for item in restore["skipped_backups"]] == [
+        (newer["backup_id"], "failed_verification")]
+    shown = " ".join(run.stdout.split())  # warnings are wrapped to the terminal's width
+    assert (f"component {repo['component']}: restoring backup {older['backup_id']}, not the newer 1 backup(s) that "
+            f"cannot be restored: {newer['backup_id']} (failed_verification: failed verification at") in shown
+    assert not (target / "written-later.txt").exists() and (target / "secret.key").read_text() == "s3cr3t\n"
 
 
 def test_restore_while_the_target_is_in_use_never_leaves_it_missing(ansible, repo, tree):

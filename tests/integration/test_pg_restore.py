@@ -6,6 +6,8 @@ corrupted backup that must leave the target untouched."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from .pg_fixtures import (  # noqa: F401  # pylint: disable=unused-import
@@ -106,6 +108,72 @@ def test_restore_refuses_non_empty_target_and_clean_swaps(ansible, pg: Pg, uniqu
     comment = pg.execute("postgres", "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                          (database,))[0][0]
     assert f"restored backup {backup['backup_id']} of component {component}" in comment
+
+
+def _interrupt_between_the_renames(pg: Pg, database: str, outcome: dict) -> None:
+    """Holds the restored database's catalog row, so the second rename of the swap waits after the first one;
+    then ends the restoring session there, as a lost connection would, and lets the row go."""
+    deadline = time.monotonic() + 120
+    while not pg.databases(f"{database}_restoring_") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    blocker = pg.connect()
+    try:
+        blocker.autocommit = False
+        with blocker.cursor() as cursor:
+            cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE %s FOR UPDATE", (f"{database}_restoring_%",))
+            outcome["restoring"] = [row[0] for row in cursor.fetchall()]
+        while time.monotonic() < deadline:
+            waiting = pg.execute("postgres", "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                             "AND query LIKE %s", (f"ALTER DATABASE \"{database}_restoring_%RENAME%",))
+            if waiting:
+                outcome["terminated"] = pg.execute("postgres", "SELECT pg_terminate_backend(%s)", (waiting[0][0],))
+                return
+            time.sleep(0.05)
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+def test_a_connection_lost_between_the_swap_renames_keeps_the_live_database(
+        ansible, pg: Pg, unique, cleanup_databases, tmp_path):
+    database = f"rl_{unique}"
+    cleanup_databases.append(database)
+    pg.execute("postgres", f'CREATE DATABASE "{database}"')
+    pg.execute(database, "CREATE TABLE orders (id int PRIMARY KEY, note text); "
+                         "INSERT INTO orders SELECT i, 'backed up' FROM generate_series(1, 100) i")
+    repository, component = tmp_path / "repository", f"rl-{unique}"
+    backup = _backup(ansible, pg, repository, component, database)
+    restored = pg.content_checksum(database)
+    pg.execute(database, "UPDATE orders SET note = 'live data'")
+    live = pg.content_checksum(database)
+    outcome: dict = {}
+    fault = threading.Thread(target=_interrupt_between_the_renames, args=(pg, database, outcome))
+    fault.start()
+    try:
+        result = ansible.module(RESTORE, {**pg.login, "repository": str(repository), "component": component,
+                                          "target_db": database, "clean": True})
+    finally:
+        fault.join()
+
+    assert outcome.get("terminated") == [(True,)], outcome
+    assert result["failed"]
+    temporary = outcome["restoring"][0]
+    message = result["msg"]
+    assert f"giving the restored database {temporary} the name {database}" in message, message
+    assert "was rolled back" in message and f"{database} still holds the data it had before" in message, message
+    assert f"{backup['backup_id']}" in message and f"is in the database {temporary}" in message, message
+    assert result["restored_db"] == temporary
+    # Nothing lost: the live name holds the live data (and accepts connections), the verified restore is kept.
+    assert pg.content_checksum(database) == live
+    assert pg.content_checksum(temporary) == restored
+    assert pg.databases(f"{database}_before_") == []
+
+    # Running the restore again completes it.
+    again = ansible.module(RESTORE, {**pg.login, "repository": str(repository), "component": component,
+                                     "target_db": database, "clean": True})
+    assert not again["failed"], again["msg"]
+    assert pg.content_checksum(database) == restored
+    assert pg.content_checksum(again["previous_db"]) == live
 
 
 def test_corrupted_backup_fails_naming_the_file_and_leaves_target(ansible, pg: Pg, unique, cleanup_databases, tmp_path):

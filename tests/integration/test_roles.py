@@ -280,6 +280,7 @@ def test_dns_role_gates_on_health_moves_and_fails_back_to_the_recorded_values(an
 
     moved = failover(dns_failover_site="secondary", dns_failover_skip_gates=["health"])
     assert moved.ok, moved.tail()
+    assert f"{app_record} A: gate health skipped by skip_gates" in " ".join(moved.stdout.split())
     assert answer(lab)[0] == [secondary]
     recorded = json.loads((tmp_path / "state" / "shopfront-dns-previous.json").read_text())
     assert recorded[app_record] == {"value": [primary], "ttl": 300}
@@ -291,6 +292,23 @@ def test_dns_role_gates_on_health_moves_and_fails_back_to_the_recorded_values(an
 
     back = failover(dns_failover_site="primary", dns_failover_use_recorded=True)
     assert back.ok, back.tail()
+    assert answer(lab) == ([primary], 300)
+
+
+def test_dns_role_refuses_a_record_without_health_check_before_moving_any(ansible, lab, lab_plan, app_record, tmp_path):
+    primary = lab["sites"]["primary"]["address"]
+    plan = copy.deepcopy(lab_plan)
+    checked = plan["dns"]["records"][0]
+    unchecked = {key: value for key, value in checked.items() if key != "health_check"}
+    unchecked["record"] = f"www.{lab['dns']['zone']}"
+    plan["dns"]["records"] = [checked, unchecked]
+    run = ansible.tasks([role("plan", plan_site="secondary"),
+                         role("dns_failover", dns_failover_site="secondary", dns_failover_rpo_seconds=5,
+                              dns_failover_state_dir=str(tmp_path / "state"))], {"dr_plan": plan})
+    assert not run.ok
+    shown = " ".join(run.stdout.split())
+    assert f"www.{lab['dns']['zone']} has no health check for the site secondary" in shown
+    assert "dns_failover_skip_gates: [health]" in shown and "No record was changed" in shown
     assert answer(lab) == ([primary], 300)
 
 

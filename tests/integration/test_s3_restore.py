@@ -103,6 +103,7 @@ def test_clean_room_restore_into_another_bucket_leaves_the_source_alone(ansible,
     client, bucket, moment, at_t = history
     target = f"test-cleanroom-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=target)
+    client.put_bucket_versioning(Bucket=target, VersioningConfiguration={"Status": "Enabled"})
     client.put_object(Bucket=target, Key=f"{PREFIX}stray.txt", Body=b"stray")
     source_before = contents(client, bucket)
     try:
@@ -116,8 +117,7 @@ def test_clean_room_restore_into_another_bucket_leaves_the_source_alone(ansible,
         assert contents(client, target) == at_t
         assert contents(client, bucket) == source_before
     finally:
-        for item in client.list_objects_v2(Bucket=target).get("Contents", []):
-            client.delete_object(Bucket=target, Key=item["Key"])
+        empty_versions(client, target)
         client.delete_bucket(Bucket=target)
 
 
@@ -163,3 +163,72 @@ def test_failures_are_clear(ansible, aws, s3_bucket):
     assert unversioned["failed"] and "not versioned" in unversioned["msg"] and s3_bucket in unversioned["msg"]
     assert bad_time["failed"] and "ISO 8601" in bad_time["msg"]
     assert missing["failed"] and "NoSuchBucket" in missing["msg"]
+
+
+@pytest.fixture
+def target_bucket(aws):
+    """An empty second bucket, emptied (every version) and removed afterwards."""
+    client = boto3_client(aws, "s3")
+    name = f"test-target-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=name)
+    yield name
+    empty_versions(client, name)
+    client.delete_bucket(Bucket=name)
+
+
+def stray_in(client, bucket, versioning):
+    """Put the bucket in a versioning state and an object the restore would delete as newer."""
+    if versioning:
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning})
+    client.put_object(Bucket=bucket, Key=f"{PREFIX}stray.txt", Body=b"stray")
+
+
+@pytest.mark.parametrize(("versioning", "state"), [(None, "is not versioned"), ("Suspended", "has versioning Suspended")])
+def test_delete_newer_refuses_a_target_whose_deletes_are_permanent(ansible, aws, history, target_bucket, versioning, state):
+    client, bucket, moment, _at_t = history
+    stray_in(client, target_bucket, versioning)
+    args = {**aws, "bucket": bucket, "prefix": PREFIX, "restore_time": moment, "target_bucket": target_bucket,
+            "delete_newer": True}
+    check, apply = ansible.sequence([(MODULE, args, {"check": True}), (MODULE, args)])
+    for result in (check, apply):
+        assert result["failed"]
+        assert f"the bucket {target_bucket} {state}" in result["msg"]
+        assert "allow_permanent_delete: true" in result["msg"] and "Nothing was changed" in result["msg"]
+    assert contents(client, target_bucket) == {f"{PREFIX}stray.txt": b"stray"}  # nothing copied, nothing deleted
+
+
+def test_delete_newer_refuses_the_source_bucket_with_versioning_suspended(ansible, aws, history):
+    client, bucket, moment, _at_t = history
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    try:
+        before = contents(client, bucket)
+        result = ansible.module(MODULE, {**aws, "bucket": bucket, "prefix": PREFIX, "restore_time": moment,
+                                         "delete_newer": True})
+        assert result["failed"] and f"the bucket {bucket} has versioning Suspended" in result["msg"]
+        assert contents(client, bucket) == before
+    finally:
+        # moto cannot empty a Suspended bucket holding delete markers (its DeleteObjects fails with a 500).
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def test_allow_permanent_delete_lets_delete_newer_clean_an_unversioned_target(ansible, aws, history, target_bucket):
+    client, bucket, moment, at_t = history
+    stray_in(client, target_bucket, None)
+    result = ansible.module(MODULE, {**aws, "bucket": bucket, "prefix": PREFIX, "restore_time": moment,
+                                     "target_bucket": target_bucket, "delete_newer": True,
+                                     "allow_permanent_delete": True})
+    assert not result["failed"], result["msg"]
+    assert (f"{PREFIX}stray.txt", "delete") in [(change["key"], change["action"]) for change in result["changes"]]
+    assert contents(client, target_bucket) == at_t
+    assert not client.list_object_versions(Bucket=target_bucket).get("DeleteMarkers")  # gone for good, as accepted
+
+
+def test_delete_newer_into_a_versioned_target_needs_no_opt_in_and_stays_recoverable(ansible, aws, history, target_bucket):
+    client, bucket, moment, at_t = history
+    stray_in(client, target_bucket, "Enabled")
+    result = ansible.module(MODULE, {**aws, "bucket": bucket, "prefix": PREFIX, "restore_time": moment,
+                                     "target_bucket": target_bucket, "delete_newer": True})
+    assert not result["failed"], result["msg"]
+    assert contents(client, target_bucket) == at_t
+    markers = client.list_object_versions(Bucket=target_bucket).get("DeleteMarkers", [])
+    assert [marker["Key"] for marker in markers] == [f"{PREFIX}stray.txt"]

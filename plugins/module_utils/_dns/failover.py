@@ -197,16 +197,25 @@ class Request:
         unknown = [gate for gate in skip if gate not in GATES]
         if unknown:
             raise ConfigurationError(f"skip_gates names unknown gates {', '.join(unknown)}; the gates are {', '.join(GATES)}")
+        health_check = parse_health_check(params.get("health_check"))
+        wanted = normalize_values(rtype, values)
+        if health_check is None and "health" not in skip:
+            raise ConfigurationError(
+                f"no health_check is given for the new target of {params['record']} {rtype} "
+                f"({', '.join(display_name(value) for value in wanted)}): traffic would move to a site nobody has "
+                "checked answers. Add health_check (tcp: host:port, or http: a URL with status), or skip the gate "
+                "deliberately with skip_gates: [health]. Nothing was changed"
+            )
         return cls(
             record=str(params["record"]),
             type=rtype,
-            values=normalize_values(rtype, values),
+            values=wanted,
             ttl=None if ttl is None else int(ttl),
             expect_current=None if expect is None else normalize_values(rtype, expect, "expect_current value"),
             force=bool(params.get("force")),
             lower_ttl_first=bool(params.get("lower_ttl_first")),
             lower_ttl_max_wait=int(params["lower_ttl_max_wait"]) if params.get("lower_ttl_max_wait") is not None else 900,
-            health_check=parse_health_check(params.get("health_check")),
+            health_check=health_check,
             skip_gates=skip,
             max_rpo_seconds=_optional_float(params.get("max_rpo_seconds")),
             rpo_seconds=_optional_float(params.get("rpo_seconds")),
@@ -362,6 +371,8 @@ def rpo_gate(request: Request) -> GateResult:
         detail = "max_rpo_seconds not given"
         if rpo is not None:
             detail += f" (rpo_seconds {rpo:g} has no bound to be checked against)"
+        if "rpo" in request.skip_gates:
+            return GateResult("rpo", "skipped", f"skipped by skip_gates (nothing to check: {detail})")
         return GateResult("rpo", "not_configured", detail)
     if rpo is None:
         passed, detail = False, f"rpo_seconds is not given, so the age of the target's data is unknown (bound {bound:g}s)"
@@ -375,7 +386,11 @@ def rpo_gate(request: Request) -> GateResult:
 def health_gate(request: Request, probe: HealthProbe) -> GateResult:
     check = request.health_check
     if check is None:
-        return GateResult("health", "not_configured", "health_check not given")
+        # Request.from_params allows this only with skip_gates: [health].
+        if "health" in request.skip_gates:
+            return GateResult("health", "skipped", "skipped by skip_gates (no health_check given: nothing checked "
+                                                   "that the new target answers)")
+        return GateResult("health", "failed", "health_check not given: nothing checks that the new target answers")
     passed, detail = probe(check)
     return _decide("health", passed, f"{check.target()}: {detail}", request)
 
@@ -395,6 +410,16 @@ def evaluate_gates(plan: Plan, request: Request, probe: HealthProbe) -> list[Gat
             for name in ("expect_current", "health", "rpo")
         ]
     return [expect_current_gate(plan, request), health_gate(request, probe), rpo_gate(request)]
+
+
+def skipped_gate_warnings(plan: Plan, gates: list[GateResult], check_mode: bool) -> list[str]:
+    """One warning per gate skipped by skip_gates, for the operator and the incident report."""
+    what = "would change" if check_mode else "changes"
+    return [
+        f"{display_name(plan.desired.name)} {plan.desired.type}: gate {gate.name} {gate.detail}; the failover "
+        f"{what} the record without it"
+        for gate in gates if gate.status == "skipped"
+    ]
 
 
 def refuse_failed_gates(plan: Plan, gates: list[GateResult]) -> None:
@@ -558,6 +583,7 @@ class Tools:
     health_probe: HealthProbe
     query: Query
     resolve: Resolve
+    warn: t.Callable[[str], None]
     sleep: t.Callable[[float], None] = time.sleep
 
 
@@ -602,6 +628,8 @@ def failover(provider: Provider, request: Request, tools: Tools, *, check_mode: 
         result["lower_ttl"] = {"from_ttl": plan.lower_wait_s, "to_ttl": plan.lowered.ttl, "waited_s": None}
     if diff:
         result["diff"] = record_diff(plan)
+    for warning in skipped_gate_warnings(plan, gates, check_mode):
+        tools.warn(warning)
     refuse_failed_gates(plan, gates)
     if check_mode:
         return result

@@ -611,19 +611,44 @@ class LocalBackend(Backend):
             _raise_os_error(error, "read", path)
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Create key holding data, unless it exists; it appears whole, never empty or half written.
+
+        The data goes to a temporary file first; os.link then gives it the
+        key's name only if that name is free (atomic, like O_EXCL), so a
+        reader never finds the object between its creation and its content.
+        """
         path = self.path(key)
-        self.make_dirs(os.path.dirname(path))
+        directory = os.path.dirname(path)
+        temporary = os.path.join(directory, f".{os.path.basename(path)}.partial-{secrets.token_hex(4)}")
+        for attempt in range(3):
+            self.make_dirs(directory)
+            try:
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+                break
+            except FileNotFoundError as error:
+                # Another process removed the directory, left empty by its release, just after we made it.
+                if attempt == 2:
+                    _raise_os_error(error, "create", temporary)
+            except OSError as error:
+                _raise_os_error(error, "create", temporary)
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
-        except FileExistsError:
-            return False
-        except OSError as error:
-            _raise_os_error(error, "create", path)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return True
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return False
+            except OSError as error:
+                _raise_os_error(error, "create (as a hard link)", path)
+            self.sync_dir(directory)
+            return True
+        finally:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
 
     def replace_if_unchanged(self, key: str, expected: bytes, data: bytes) -> bool:
         # Local locks are taken by processes of this host; the compare and the

@@ -195,8 +195,12 @@ class Manifest:
             raise ManifestError(f"the manifest {where} is invalid: {detail}") from None
         if manifest.retention_class not in RETENTION_CLASSES:
             raise ManifestError(f"the manifest {where} has an unknown retention_class {manifest.retention_class!r}")
-        if manifest.depends_on is not None:
-            check_backup_id(manifest.depends_on)
+        depends_on = manifest.depends_on
+        if depends_on is not None and (not isinstance(depends_on, str) or not BACKUP_ID_PATTERN.match(depends_on)):
+            raise ManifestError(
+                f"the manifest {where} is invalid: depends_on {depends_on!r} is not a backup id "
+                "(ids look like 20261123T040000Z-k3f9ab)"
+            )
         names = [record.name for record in manifest.files]
         if len(names) != len(set(names)):
             raise ManifestError(f"the manifest {where} lists a file twice")

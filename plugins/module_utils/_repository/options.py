@@ -13,7 +13,7 @@ import typing as t
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import S3Options, open_backend
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository, skipped_backups_warning
 
 
 def repository_argument_spec() -> dict[str, t.Any]:
@@ -115,3 +115,11 @@ def open_repository(params: dict[str, t.Any]) -> Repository:
         lock_timeout=lock_timeout,
         break_stale_lock=params.get("break_stale_lock", False),
     )
+
+
+def warn_skipped_backups(module: t.Any, result: dict[str, t.Any]) -> None:
+    """A restore that passed over newer backups because they cannot be restored says so, naming them."""
+    message = skipped_backups_warning(str(result.get("component")), str(result.get("backup_id")),
+                                      result.get("skipped_backups") or [])
+    if message:
+        module.warn(message)

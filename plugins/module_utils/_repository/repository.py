@@ -142,6 +142,42 @@ class VerifyOutcome:
         return data
 
 
+# Statuses of a newer backup that a restore passes over because it cannot be restored.
+UNRESTORABLE = (FAILED_VERIFICATION, INVALID, INCOMPLETE)
+
+
+@dataclass
+class Selection:
+    """The backup a restore takes, and the newer backups it passed over because they cannot be restored."""
+
+    entry: BackupEntry
+    skipped: list[BackupEntry]
+
+    def skipped_backups(self) -> list[dict[str, str]]:
+        """As results show them: backup_id, status and why it cannot be restored."""
+        return [{"backup_id": entry.backup_id, "status": entry.status, "reason": unrestorable_reason(entry)}
+                for entry in self.skipped]
+
+
+def unrestorable_reason(entry: BackupEntry) -> str:
+    if entry.status == FAILED_VERIFICATION:
+        result = entry.verify_result or {}
+        return f"failed verification at {result.get('verified_at')}: {result.get('error', 'no detail')}"
+    return entry.error or entry.status
+
+
+def skipped_backups_warning(component: str, backup_id: str, skipped: t.Sequence[dict[str, str]]) -> str | None:
+    """The warning a restore gives when it restores an older backup than the newest one there is."""
+    if not skipped:
+        return None
+    listed = "; ".join(f"{item['backup_id']} ({item['status']}: {item['reason']})" for item in skipped)
+    return (
+        f"component {component}: restoring backup {backup_id}, not the newer {len(skipped)} backup(s) that cannot be "
+        f"restored: {listed}. Whatever changed after {backup_id} is not in this restore; backup_info and "
+        "backup_verify show those backups, and a new backup replaces them"
+    )
+
+
 def operator() -> str:
     """user@host of whoever runs this, for the records people read later."""
     try:
@@ -238,10 +274,24 @@ class Repository:
                 if entry.verify_result is not None:
                     entry.status = VERIFIED if entry.verify_result.get("ok") else FAILED_VERIFICATION
             entries.append(entry)
+        self._check_dependencies(component, entries)
         # Backup ids sort by the second they started; within one second the
         # manifest's precise start time decides, so "newest" is always right.
         entries.sort(key=lambda entry: (entry.started, entry.backup_id))
         return entries
+
+    def _check_dependencies(self, component: str, entries: list[BackupEntry]) -> None:
+        """A backup that depends on one this component does not hold cannot be restored: it is invalid."""
+        present = {entry.backup_id for entry in entries}
+        for entry in entries:
+            parent = entry.manifest.depends_on if entry.manifest is not None else None
+            if parent and parent not in present and entry.status != INVALID:
+                entry.status = INVALID
+                entry.error = (
+                    f"it depends on backup {parent}, which is not in {self.backend.describe(component)}; it cannot "
+                    f"be restored without it. Restore another backup (backup_info lists them), or copy {parent} "
+                    "back into this repository"
+                )
 
     def _read_manifest(self, component: str, backup_id: str) -> Manifest:
         key = f"{component}/{backup_id}/{MANIFEST_NAME}"
@@ -276,6 +326,16 @@ class Repository:
 
     def select_backup(self, component: str, backup_id: str | None = None) -> BackupEntry:
         """The backup to restore: the one asked for, else the newest verified, else the newest complete."""
+        return self.choose_backup(component, backup_id).entry
+
+    def choose_backup(self, component: str, backup_id: str | None = None, *,
+                      accept: t.Callable[[BackupEntry], bool] | None = None, wanted: str = "") -> Selection:
+        """The backup to restore, and the newer ones passed over because they cannot be restored.
+
+        backup_id: exactly that backup (refused when it cannot be restored).
+        Else the newest verified backup, else the newest complete one, among
+        those `accept` takes (a kind or method; `wanted` names it in errors).
+        """
         if backup_id:
             entry = self.find(component, backup_id)
             if entry.status == FAILED_VERIFICATION:
@@ -286,19 +346,31 @@ class Repository:
                 )
             if not entry.usable:
                 raise BackupNotFound(f"{entry.label} cannot be restored: it is {entry.status} ({entry.error})")
-            return entry
+            return Selection(entry, [])
         entries = self._component_backups(check_component(component))
-        usable = [entry for entry in entries if entry.usable]
+
+        def relevant(entry: BackupEntry) -> bool:
+            return accept is None or entry.manifest is None or accept(entry)
+
+        usable = [entry for entry in entries if entry.usable and relevant(entry)]
         verified = [entry for entry in usable if entry.status == VERIFIED]
-        if verified:
-            return verified[-1]
-        if usable:
-            return usable[-1]
-        others = ", ".join(f"{entry.backup_id} ({entry.status})" for entry in entries[-5:])
-        raise BackupNotFound(
-            f"component {component} has no complete backup in {self.location}"
-            + (f"; found only {others}" if others else "")
-        )
+        chosen = verified[-1] if verified else usable[-1] if usable else None
+        if chosen is None:
+            other = [entry for entry in entries if entry.usable]
+            if other and accept is not None:
+                newest = other[-1].manifest
+                raise BackupNotFound(
+                    f"component {component} has no complete {wanted} backup in {self.location}; the newest usable "
+                    f"one, {other[-1].backup_id}, is a {newest.kind if newest else 'unknown'} backup taken with "
+                    f"method {newest.method if newest else 'unknown'}; backup_info lists them"
+                )
+            others = ", ".join(f"{entry.backup_id} ({entry.status})" for entry in entries[-5:])
+            raise BackupNotFound(
+                f"component {component} has no complete backup in {self.location}"
+                + (f"; found only {others}" if others else "")
+            )
+        newer = entries[entries.index(chosen) + 1:]
+        return Selection(chosen, [entry for entry in newer if entry.status in UNRESTORABLE and relevant(entry)])
 
     # ------------------------------------------------------------------ reading
 

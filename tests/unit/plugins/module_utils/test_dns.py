@@ -40,7 +40,8 @@ NAME = "app.example.test."
 
 
 def request(**params: t.Any) -> Request:
-    base = {"record": "app.example.test", "type": "A", "value": ["10.0.0.2"], "verify": False}
+    base = {"record": "app.example.test", "type": "A", "value": ["10.0.0.2"], "verify": False,
+            "health_check": {"tcp": "10.0.0.2:443"}}
     base.update(params)
     return Request.from_params(base)
 
@@ -195,6 +196,7 @@ def test_expect_current_passes_fails_or_is_overridden_by_force():
         ({"max_rpo_seconds": 60, "rpo_seconds": 61}, "failed"),
         ({"max_rpo_seconds": 60}, "failed"),
         ({"max_rpo_seconds": 60, "rpo_seconds": 600, "skip_gates": ["rpo"]}, "skipped"),
+        ({"skip_gates": ["rpo"]}, "skipped"),
     ],
 )
 def test_rpo_gate(params, status):
@@ -212,6 +214,61 @@ def test_health_gate_runs_the_probe_and_a_skipped_gate_still_reports_its_outcome
     skipping = request(health_check={"tcp": "10.0.0.2:443"}, skip_gates=["health"])
     skipped = {gate.name: gate for gate in evaluate_gates(plan, skipping, unhealthy)}["health"]
     assert skipped.status == "skipped" and "the check failed: tcp 10.0.0.2:443: connection refused" in skipped.detail
+
+
+def test_a_failover_without_health_check_is_refused_unless_the_health_gate_is_skipped():
+    with pytest.raises(ConfigurationError) as refused:
+        request(health_check=None)
+    message = refused.value.message
+    assert message.startswith("no health_check is given for the new target of app.example.test A (10.0.0.2)")
+    assert "Add health_check (tcp: host:port, or http: a URL with status)" in message
+    assert "skip_gates: [health]" in message and "Nothing was changed" in message
+    with pytest.raises(ConfigurationError, match="no health_check"):
+        request(health_check=None, skip_gates=["rpo"])
+    skipping = request(health_check=None, skip_gates=["health"])
+    gates = evaluate_gates(make_plan(record(["10.0.0.1"]), skipping, NAME), skipping, unhealthy)
+    health = {gate.name: gate for gate in gates}["health"]
+    assert health.status == "skipped" and health.detail == ("skipped by skip_gates (no health_check given: nothing "
+                                                            "checked that the new target answers)")
+
+
+def test_a_failover_without_health_check_changes_nothing_even_in_check_mode():
+    provider = MemoryProvider({(NAME, "A"): record(["10.0.0.1"])})
+    for check_mode in (True, False):
+        with pytest.raises(ConfigurationError, match="no health_check"):
+            failover(provider, request(health_check=None), tools(provider), check_mode=check_mode, diff=False)
+    assert provider.applied == [] and provider.records[(NAME, "A")] == record(["10.0.0.1"])
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_every_skipped_gate_is_a_warning_naming_it(check_mode):
+    provider = MemoryProvider({(NAME, "A"): record(["10.0.0.1"])})
+    warnings: list = []
+    wanted = request(health_check=None, skip_gates=["health", "rpo"], max_rpo_seconds=60, rpo_seconds=600)
+    result = failover(provider, wanted, tools(provider, unhealthy, warnings=warnings), check_mode=check_mode, diff=False)
+    assert result["changed"] and len(provider.applied) == (0 if check_mode else 1)
+    assert [warning.split(":")[1].split()[1] for warning in warnings] == ["health", "rpo"]
+    assert warnings[0].startswith("app.example.test A: gate health skipped by skip_gates")
+    assert "the check failed: the target's data is 600s old" in warnings[1]
+    assert ("would change the record without it" if check_mode else "changes the record without it") in warnings[0]
+
+
+def test_a_skipped_gate_warns_even_when_another_gate_refuses():
+    provider = MemoryProvider({(NAME, "A"): record(["10.0.0.1"])})
+    warnings: list = []
+    wanted = request(skip_gates=["health"], max_rpo_seconds=60, rpo_seconds=600)
+    with pytest.raises(GateRefused, match="gate rpo failed"):
+        failover(provider, wanted, tools(provider, unhealthy, warnings=warnings), check_mode=False, diff=False)
+    assert len(warnings) == 1 and "gate health skipped by skip_gates (the check failed" in warnings[0]
+    assert provider.applied == []
+
+
+def test_no_warning_when_nothing_is_skipped_or_nothing_changes():
+    provider = MemoryProvider({(NAME, "A"): record(["10.0.0.2"])})
+    warnings: list = []
+    failover(provider, request(skip_gates=["health", "rpo"]), tools(provider, warnings=warnings), check_mode=False, diff=False)
+    failover(provider, request(value=["10.0.0.3"]), tools(provider, warnings=warnings), check_mode=False, diff=False)
+    assert warnings == []
 
 
 def test_gates_are_not_needed_when_the_record_already_holds_the_values():
@@ -327,11 +384,12 @@ def answering(provider: MemoryProvider) -> t.Callable:
     return query
 
 
-def tools(provider: MemoryProvider, probe=healthy, sleeps: list | None = None) -> Tools:
+def tools(provider: MemoryProvider, probe=healthy, sleeps: list | None = None, warnings: list | None = None) -> Tools:
     return Tools(
         health_probe=probe,
         query=answering(provider),
         resolve=lambda host, port: Endpoint(host, host, port),
+        warn=(warnings if warnings is not None else []).append,
         sleep=(sleeps.append if sleeps is not None else lambda seconds: None),
     )
 
@@ -390,7 +448,7 @@ def test_a_failed_switch_after_lowering_says_so_and_returns_previous():
 def test_a_change_that_does_not_converge_is_reported_as_made():
     provider = MemoryProvider({(NAME, "A"): record(["10.0.0.1"])})
     stale = Tools(health_probe=healthy, query=lambda *args: Observation(("10.0.0.1",), 300, "NOERROR"),
-                  resolve=lambda host, port: Endpoint(host, host, port))
+                  resolve=lambda host, port: Endpoint(host, host, port), warn=lambda message: None)
     with pytest.raises(WaitTimeout) as failed:
         failover(provider, request(verify=True, verify_timeout=0), stale, check_mode=False, diff=False)
     assert "the record WAS changed but 1 of 1 authoritative servers did not answer" in failed.value.message

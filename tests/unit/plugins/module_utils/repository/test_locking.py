@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import LockHeld, StaleLock
+from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError, LockHeld, StaleLock
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import ComponentLock, LockInfo
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
@@ -102,3 +102,63 @@ def test_heartbeat_renews_and_notices_a_lost_lock(backend):
     assert eventually(lambda: lock.lost)
     lock.release()
     assert backend.read_bytes("orders-db/lock.json") == b"{}"  # never deletes a lock it no longer holds
+
+
+def test_a_lock_file_never_appears_empty_or_half_written(backend):
+    """A reader polling the lock path while it is taken and released again and again only ever sees whole locks."""
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def read_in_a_loop() -> None:
+        while not done.is_set():
+            raw = backend.read_bytes("orders-db/lock.json")
+            if raw is not None:
+                seen.append(raw)
+
+    reader = threading.Thread(target=read_in_a_loop)
+    reader.start()
+    try:
+        for _round in range(400):
+            ComponentLock(backend, "orders-db", "backup", timeout=0, heartbeat_interval=60).acquire().release()
+    finally:
+        done.set()
+        reader.join()
+    assert seen, "the reader never caught the lock held"
+    assert all(LockInfo.from_bytes(raw) is not None for raw in seen)
+    assert backend.list_children("orders-db") == []  # no temporary files left behind
+
+
+def test_break_stale_lock_never_breaks_a_live_lock_being_taken(backend):
+    """Operators racing a live holder with break_stale_lock: true wait for it; they never delete its lock."""
+    stop = threading.Event()
+    lost: list[bool] = []
+    errors: list[BaseException] = []
+
+    def hold_again_and_again() -> None:
+        while not stop.is_set():
+            try:
+                lock = ComponentLock(backend, "orders-db", "backup", timeout=0, heartbeat_interval=60).acquire()
+            except LockHeld:
+                continue
+            except DrError as error:  # reported by the assertion below
+                errors.append(error)
+                return
+            lost.append(backend.read_bytes("orders-db/lock.json") != lock._payload)
+            lock.release()
+
+    holder = threading.Thread(target=hold_again_and_again)
+    holder.start()
+    broken = []
+    try:
+        for _round in range(400):
+            try:
+                with ComponentLock(backend, "orders-db", "prune", timeout=0, break_stale=True) as breaker:
+                    broken.append(breaker.broken)
+            except LockHeld as error:
+                assert not isinstance(error, StaleLock), error
+    finally:
+        stop.set()
+        holder.join()
+    assert errors == []
+    assert lost and not any(lost), f"{sum(lost)} of {len(lost)} live locks were deleted under their holder"
+    assert broken == [None] * len(broken)

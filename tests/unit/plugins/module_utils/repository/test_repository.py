@@ -2,9 +2,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import json
 import os
 import stat
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from pyrage import x25519
@@ -22,7 +25,9 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.reposito
     COMPLETE,
     FAILED_VERIFICATION,
     INCOMPLETE,
+    INVALID,
     VERIFIED,
+    skipped_backups_warning,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import RetentionPolicy
 
@@ -73,6 +78,97 @@ def test_backup_without_manifest_is_incomplete_and_never_selected(local_reposito
     assert repository.select_backup("orders-db").backup_id == kept
     with pytest.raises(BackupNotFound, match=rf"backup {broken} of component orders-db cannot be restored: it is incomplete"):
         repository.select_backup("orders-db", broken)
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def set_depends_on(root, component, backup_id, depends_on):
+    path = root / component / backup_id / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["depends_on"] = depends_on
+    path.write_text(json.dumps(manifest))
+
+
+def test_a_bad_depends_on_lists_that_backup_as_invalid_and_the_others_as_before(local_repository, tmp_path):
+    cases = json.loads((FIXTURES / "manifest_depends_on.json").read_text())["cases"]
+    repository = local_repository()
+    full = take(repository)
+    incremental = take(repository)
+    set_depends_on(tmp_path / "repo", "orders-db", incremental, full)  # a good dependency stays complete
+    broken = {take(repository): case for case in cases}
+    for backup_id, case in broken.items():
+        set_depends_on(tmp_path / "repo", "orders-db", backup_id, case["depends_on"])
+
+    entries = {entry.backup_id: entry for entry in repository.list_backups("orders-db")}
+    assert entries[full].status == entries[incremental].status == COMPLETE
+    for backup_id, case in broken.items():
+        assert entries[backup_id].status == INVALID, case
+        assert case["reason"] in entries[backup_id].error, (case, entries[backup_id].error)
+    listed = {item["backup_id"]: item for item in backup_info(repository, component="orders-db")["backups"]}
+    assert len(listed) == 2 + len(cases)
+    assert all(listed[backup_id]["status"] == INVALID and listed[backup_id]["error"] for backup_id in broken)
+    # Newer but invalid: a restore takes the newest valid one, and refuses an invalid one by id naming why.
+    assert repository.select_backup("orders-db").backup_id == incremental
+    unknown = next(backup_id for backup_id, case in broken.items() if case["depends_on"] == "20200101T000000Z-abc123")
+    with pytest.raises(BackupNotFound, match=rf"backup {unknown} of component orders-db cannot be restored: it is invalid "
+                                             r"\(it depends on backup 20200101T000000Z-abc123, which is not in"):
+        repository.select_backup("orders-db", unknown)
+
+
+def corrupt(tmp_path, backup_id, component="orders-db"):
+    path = tmp_path / "repo" / component / backup_id / "data" / "rows.txt.zst"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def test_a_restore_names_the_newer_backups_it_passes_over_and_why(local_repository, tmp_path):
+    repository = local_repository()
+    restored = take(repository)
+    failed = take(repository)
+    corrupt(tmp_path, failed)
+    with pytest.raises(IntegrityError):
+        backup_verify(repository, component="orders-db", backup_id=failed)
+    invalid = take(repository)
+    set_depends_on(tmp_path / "repo", "orders-db", invalid, "20200101T000000Z-abc123")
+    time.sleep(1.1)  # without a manifest a backup's start is known to the second only (from its id)
+    incomplete = take(repository)
+    os.unlink(tmp_path / "repo" / "orders-db" / incomplete / "manifest.json")
+
+    selection = repository.choose_backup("orders-db")
+    assert selection.entry.backup_id == restored
+    skipped = selection.skipped_backups()
+    assert [(item["backup_id"], item["status"]) for item in skipped] == [
+        (failed, FAILED_VERIFICATION), (invalid, INVALID), (incomplete, INCOMPLETE)]
+    assert skipped[0]["reason"].startswith("failed verification at ")
+    assert "data/rows.txt.zst failed its SHA-256 check" in skipped[0]["reason"]
+    assert "depends on backup 20200101T000000Z-abc123" in skipped[1]["reason"]
+    assert "no manifest" in skipped[2]["reason"]
+    warning = skipped_backups_warning("orders-db", restored, skipped)
+    assert warning.startswith(f"component orders-db: restoring backup {restored}, not the newer 3 backup(s) that cannot "
+                              f"be restored: {failed} (failed_verification: failed verification at ")
+    assert f"; {invalid} (invalid: " in warning and f"; {incomplete} (incomplete: " in warning
+    # Asked for by id, or nothing newer that is broken: nothing is passed over, nothing to warn about.
+    assert repository.choose_backup("orders-db", restored).skipped == []
+    assert skipped_backups_warning("orders-db", restored, []) is None
+
+
+def test_a_restore_of_one_method_ignores_broken_backups_of_another(local_repository, tmp_path):
+    repository = local_repository()
+    with repository.new_backup("orders-db", kind="test", method="logical") as backup:
+        backup.add_bytes("data/rows.txt", b"rows")
+    logical = backup.backup_id
+    physical = take(repository)  # method raw
+    corrupt(tmp_path, physical)
+    with pytest.raises(IntegrityError):
+        backup_verify(repository, component="orders-db", backup_id=physical)
+    selection = repository.choose_backup("orders-db", accept=lambda entry: entry.manifest.method == "logical",
+                                         wanted="test logical")
+    assert selection.entry.backup_id == logical and selection.skipped == []
+    with pytest.raises(BackupNotFound, match=rf"component orders-db has no complete test online backup in .*; the "
+                                             rf"newest usable one, {logical}, is a test backup taken with method logical"):
+        repository.choose_backup("orders-db", accept=lambda entry: entry.manifest.method == "online", wanted="test online")
 
 
 def test_restore_prefers_the_newest_verified_and_refuses_a_failed_one(local_repository, tmp_path):
