@@ -12,8 +12,8 @@ description:
   - The Redis steps of a security incident (role C(resilience.dr.security_incident)).
   - With O(evidence_file), writes C(CLIENT LIST) (every connected client - address, user, age, last command)
     to that file, mode 0600, before anything is reset.
-  - With O(password), replaces every password of the ACL user O(user) by that one
-    (C(ACL SETUSER <user> resetpass #<sha256>): the server receives the password's SHA-256, never the password),
+  - With O(password), replaces every password of the ACL user O(user) by that one with C(ACL SETUSER <user> resetpass)
+    and the password's SHA-256 (the hashed form of ACL rules), so the server never receives the password itself;
     keeps the change across restarts (O(persist)), and ends the user's connections (C(CLIENT KILL USER)).
   - Connects with redis-py: no password is ever in a process's arguments or environment.
 author:
