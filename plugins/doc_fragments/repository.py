@@ -31,8 +31,8 @@ options:
     type: str
   access_key:
     description:
-      - AWS access key id. The default chain of boto3 applies when it is not set (environment, profile,
-        instance role).
+      - AWS access key id (masked in results like O(secret_key): a DR plan keeps it secret). The default chain
+        of boto3 applies when it is not set (environment, profile, instance role).
     type: str
   secret_key:
     description:

@@ -41,8 +41,9 @@ class CommandRunner:
         self.environment = dict(environment or {})
         self.executed_commands: list[str] = []
 
-    def describe(self, argv: t.Sequence[str], environment: t.Mapping[str, str] | None = None) -> str:
-        names = sorted({*self.environment, *(environment or {})})
+    def describe(self, argv: t.Sequence[str], environment: t.Mapping[str, str] | None = None,
+                 own_environment: bool = False) -> str:
+        names = sorted({*({} if own_environment else self.environment), *(environment or {})})
         prefix = " ".join(f"{name}=***" for name in names)
         command = shlex.join(str(argument) for argument in argv)
         return f"{prefix} {command}" if prefix else command
@@ -70,9 +71,14 @@ class CommandRunner:
         timeout: float | None = None,
         check: bool = True,
         what: str | None = None,
+        own_environment: t.Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess:
-        """Run argv to completion, capturing output; raise CommandFailed on a non-zero status."""
-        self.executed_commands.append(self.describe(argv, environment))
+        """Run argv to completion, capturing output; raise CommandFailed on a non-zero status.
+
+        own_environment, when given, is the program's whole environment: neither this process's nor the
+        runner's (which carries secrets) is passed on - for a server that would keep them for its lifetime.
+        """
+        self.executed_commands.append(self.describe(argv, environment, own_environment is not None))
         stopwatch = Stopwatch()
         try:
             completed = subprocess.run(
@@ -81,7 +87,7 @@ class CommandRunner:
                 stdin=None if stdin is not None else subprocess.DEVNULL,
                 capture_output=True,
                 cwd=cwd,
-                env=self.env(environment),
+                env=self.env(environment) if own_environment is None else {**own_environment, **(environment or {})},
                 timeout=timeout,
                 check=False,
             )

@@ -39,3 +39,15 @@ def missing_library_message(library: str, purpose: str) -> str:
         f"that runs this module; install it there (pip install {library}) or set ansible_python_interpreter "
         f"to a Python that has it"
     )
+
+
+def mask_options(module: t.Any, *names: str) -> None:
+    """Mask the values of these options in the result and the invocation, as no_log options are.
+
+    For options whose argument spec is not ours (amazon.aws keeps access_key visible) that a DR plan
+    treats as secrets.
+    """
+    for name in names:
+        value = module.params.get(name)
+        if value:
+            module.no_log_values.add(str(value))

@@ -54,6 +54,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     connected,
     program,
     query_one,
+    server_environment,
     server_info,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
@@ -439,9 +440,10 @@ def physical_restore(
         _append_setting(data_dir, f"# resilience.dr pg_restore of {entry.backup_id}\nport = {int(port)}\n", os_user)
         pg_ctl = _server_program("pg_ctl", data_dir, pg_bin_dir)
         started = True
+        # The server must not inherit the connection's password (PGPASSWORD) nor any other client setting.
         runner.run(as_os_user([pg_ctl, "-D", data_dir, "-l", os.path.join(data_dir, STARTUP_LOG), "-w",
                                "-t", str(wait_timeout), "start"], os_user),
-                   what=f"starting the cluster restored into {data_dir}")
+                   what=f"starting the cluster restored into {data_dir}", own_environment=server_environment())
         recovered_to = _wait_promoted(params.with_port(port), time.monotonic() + wait_timeout, data_dir)
         marker = {"backup_id": entry.backup_id, "component": component, "label": label, "recovery_target": target,
                   "recovered_to": recovered_to, "restored_at": format_time(utc_now())}
@@ -512,7 +514,7 @@ def _undo(runner: CommandRunner, pg_ctl: str | None, data_dir: str, previous: st
     if pg_ctl and _postmaster_running(data_dir):
         try:
             runner.run(as_os_user([pg_ctl, "-D", data_dir, "-m", "fast", "-w", "stop"], os_user),
-                       what=f"stopping the cluster restored into {data_dir}")
+                       what=f"stopping the cluster restored into {data_dir}", own_environment=server_environment())
         except DrError as error:
             stopped = False
             problems.append(f"{error.message}; stop it and remove {data_dir} by hand")

@@ -11,6 +11,10 @@ restore in (batches whose members do not depend on each other), the steps
 the recovery playbooks run those batches in (components of one step are
 restored at the same time), the order to start services in, and who depends
 on whom.
+
+Secrets (SECRET_KEYS) never leave this module in a resolved plan: `redact`
+replaces them with REDACTED, and `secrets` gives only them, for the one task
+that hands a secret to a module option that is no_log.
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ BACKUP_METHODS = {
     "s3": ("versioning",),
 }
 LEVELS = ("component", "application", "site")
+# Keys whose values are secrets wherever they appear in a plan (docs/dr-plan.md, "Secrets").
+SECRET_KEYS = frozenset((
+    "login_password", "password", "smtp_password", "access_key", "secret_key", "session_token",
+    "encryption_identity", "tsig_key_secret",
+))
+# Keys whose whole value (a URL, a dictionary of headers) carries a token.
+SECRET_CONTAINERS = frozenset(("headers",))
+REDACTED = "********"
 
 
 class PlanError(ConfigurationError):
@@ -355,3 +367,74 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         "dependants": dependants,
         "dns_records": dns_records,
     }
+
+
+def redact(value: t.Any) -> t.Any:
+    """A copy of a (resolved) plan, or any part of it, with every secret replaced by REDACTED."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if (key in SECRET_KEYS or key in SECRET_CONTAINERS) and value[key] not in (None, "")
+            else redact(value[key])
+            for key in value
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return copy.deepcopy(value)
+
+
+def _only_secrets(value: t.Any) -> t.Any:
+    if isinstance(value, dict):
+        kept = {}
+        for key, item in value.items():
+            if key in SECRET_KEYS or key in SECRET_CONTAINERS:
+                if item not in (None, ""):
+                    kept[key] = copy.deepcopy(item)
+                continue
+            inner = _only_secrets(item)
+            if inner:
+                kept[key] = inner
+        return kept
+    return None
+
+
+def secrets(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
+    """Only the secrets of the plan resolved for site, where resolve puts them.
+
+    Read them at the point of use: secrets(plan, site)["components"][name]["connection"]["login_password"],
+    secrets(plan, site)["repository"]["secret_key"]. Raises PlanError like resolve.
+    """
+    return _only_secrets(resolve(plan, site)) or {}
+
+
+def secret_values(plan: t.Any) -> set[str]:
+    """Every secret string of a raw plan (anywhere in it, notification URLs included), to mask in output."""
+    found: set[str] = set()
+
+    def leaves(value: t.Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                leaves(item)
+        elif isinstance(value, list):
+            for item in value:
+                leaves(item)
+        elif value not in (None, "") and not isinstance(value, bool):
+            found.add(str(value))
+
+    def walk(value: t.Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in SECRET_KEYS or key in SECRET_CONTAINERS:
+                    leaves(item)
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(plan)
+    if isinstance(plan, dict):
+        for hook in plan.get("notifications") or []:
+            # A Slack or webhook URL is itself the credential that lets anyone post.
+            if isinstance(hook, dict) and hook.get("type") in ("webhook", "slack") and hook.get("url"):
+                found.add(str(hook["url"]))
+    return found

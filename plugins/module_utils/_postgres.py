@@ -152,6 +152,17 @@ class ConnectionParams:
         return env
 
 
+def server_environment() -> dict[str, str]:
+    """The environment to start a PostgreSQL server with: this process's, without any libpq variable (PG*).
+
+    A postmaster keeps its environment for its lifetime, readable in /proc/<pid>/environ by its user and
+    inherited by every backend, archive_command and restore_command: a client password (PGPASSWORD) or other
+    client setting has no business there. The data directory and port come from the command line and the
+    configuration.
+    """
+    return {name: value for name, value in os.environ.items() if not name.startswith("PG")}
+
+
 def require_psycopg2() -> None:
     if not HAS_PSYCOPG2:
         raise DependencyMissing(missing_library_message("psycopg2", "to connect to PostgreSQL"))

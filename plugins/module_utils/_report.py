@@ -653,7 +653,7 @@ def render_html(report: dict[str, t.Any]) -> str:
     )
 
 
-def _write_private(path: str, text: str) -> None:
+def write_private(path: str, text: str) -> None:
     """Write a file created 0600 from the start, atomically (temporary file + rename)."""
     temporary = f"{path}.tmp{os.getpid()}"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -683,9 +683,9 @@ def write_report(report: dict[str, t.Any], directory: str) -> str:
             target = f"{base}-{suffix}"
     if target != base:
         report["run_id"] = os.path.basename(target)
-    _write_private(os.path.join(target, "report.json"), json.dumps(report, indent=2, sort_keys=False) + "\n")
-    _write_private(os.path.join(target, "report.md"), render_markdown(report))
-    _write_private(os.path.join(target, "report.html"), render_html(report))
+    write_private(os.path.join(target, "report.json"), json.dumps(report, indent=2, sort_keys=False) + "\n")
+    write_private(os.path.join(target, "report.md"), render_markdown(report))
+    write_private(os.path.join(target, "report.html"), render_html(report))
     return target
 
 

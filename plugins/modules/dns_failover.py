@@ -285,7 +285,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import
 from ansible_collections.resilience.dr.plugins.module_utils._dns import health, query  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.route53 import Route53Provider  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.rfc2136 import TSIG_ALGORITHMS, Rfc2136Provider  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
 
 
 def argument_spec() -> dict:
@@ -341,6 +341,7 @@ def main() -> None:
         ],
         required_together=[("tsig_key_name", "tsig_key_secret")],
     )
+    mask_options(module, "access_key")  # a secret of the DR plan, like secret_key
     params = module.params
     if (params["provider"] == "rfc2136" or params["verify"]) and not query.HAS_DNSPYTHON:
         module.fail_json(msg=missing_required_lib("dnspython"), exception=str(query.DNSPYTHON_IMPORT_ERROR))

@@ -20,6 +20,11 @@ description:
     the order to start services in, and which components and services depend on each component.
   - Runs on the controller and changes nothing; the recovery playbooks call it first, so a broken plan
     fails before anything is stopped or restored.
+  - The resolved plan it returns holds no secret - every password, access key, secret key, session token,
+    age identity, TSIG secret and header dictionary is replaced by C(********) (the secret keys are listed in
+    C(docs/dr-plan.md)). Tasks read a secret where they use it, with the filter
+    P(resilience.dr.plan_secrets#filter), and hand it to a module option that is C(no_log). The plan's secrets
+    are also masked in the module's invocation.
 author:
   - resilience.dr maintainers (@resilience-dr)
 extends_documentation_fragment:
@@ -59,7 +64,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 plan:
-  description: The plan resolved for O(site).
+  description: The plan resolved for O(site), secrets replaced by C(********).
   returned: success
   type: dict
   contains:
@@ -106,7 +111,7 @@ plan:
       type: list
       elements: dict
 component:
-  description: The component named by O(component), resolved for O(site).
+  description: The component named by O(component), resolved for O(site), secrets replaced by C(********).
   returned: when O(component) is given
   type: dict
 problems:
@@ -120,7 +125,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._plan import resolve
+from ansible_collections.resilience.dr.plugins.module_utils._plan import redact, resolve, secret_values
 
 
 def main() -> None:
@@ -133,9 +138,12 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    # The plan option is a dictionary, so no_log on it would mask every name in it: mask only its secrets,
+    # in the invocation and anywhere else they could show up.
+    module.no_log_values.update(secret_values(params["plan"]))
 
     def work() -> dict:
-        plan = resolve(params["plan"], params["site"])
+        plan = redact(resolve(params["plan"], params["site"]))
         result = {"changed": False, "plan": plan}
         name = params["component"]
         if name:

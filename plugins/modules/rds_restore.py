@@ -196,7 +196,7 @@ progress:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import Rds  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.restore import IAM_HINT, RestoreRequest, check_options, run  # noqa: E402
 
@@ -230,6 +230,7 @@ def main() -> None:
             ("source", "point_in_time", ("source_db_instance_identifier",)),
         ],
     )
+    mask_options(module, "access_key")  # a secret of the DR plan, like secret_key
     params = module.params
 
     def work() -> dict:

@@ -138,7 +138,7 @@ progress:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import Rds  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.snapshot import IAM_HINT, SnapshotRequest, run  # noqa: E402
 
@@ -160,6 +160,7 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True)
+    mask_options(module, "access_key")  # a secret of the DR plan, like secret_key
     params = module.params
 
     def work() -> dict:

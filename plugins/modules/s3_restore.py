@@ -176,7 +176,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOT
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._s3_restore import S3Restore, s3_restore  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_time  # noqa: E402
 
@@ -195,6 +195,7 @@ def main() -> None:
         supports_check_mode=True,
         check_boto3=False,
     )
+    mask_options(module, "access_key")  # a secret of the DR plan, like secret_key
     if not HAS_BOTO3:
         module.fail_json(msg=missing_required_lib("boto3 and botocore"))
     params = module.params

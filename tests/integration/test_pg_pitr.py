@@ -132,6 +132,12 @@ def test_pitr_restores_every_marker_up_to_target_and_none_after(ansible, lab, pg
     assert pg.execute(database, "SELECT count(*) FROM markers WHERE at > %s", (target,), port=port) == [(0,)]
     assert pg.execute(database, "SELECT pg_is_in_recovery()", port=port) == [(False,)]
     assert apply["recovered_to"] is not None
+    # The restored server is started without the client's password (or any libpq variable) in its environment.
+    postmaster = int((restore_dir / "postmaster.pid").read_text().splitlines()[0])
+    environ = Path(f"/proc/{postmaster}/environ").read_bytes().split(b"\0")
+    inherited = {entry.split(b"=", 1)[0] for entry in environ} & {b"PGPASSWORD", b"PGUSER", b"PGHOST", b"PGPORT", b"PGAPPNAME"}
+    assert not inherited, f"the postmaster inherited the client's libpq variables {inherited}"
+    assert pg.login["login_password"].encode() not in b"\0".join(environ)
     assert not again["failed"], again["msg"]
     assert again["changed"] is False and again["recovered_to"] == apply["recovered_to"]
     assert check_again["changed"] is False

@@ -30,7 +30,7 @@ def copy_sides_argument_spec() -> dict[str, t.Any]:
         spec.update({
             f"{side}_endpoint_url": dict(type="str"),
             f"{side}_region": dict(type="str"),
-            f"{side}_access_key": dict(type="str", no_log=False),
+            f"{side}_access_key": dict(type="str", no_log=True),  # secret in a DR plan too
             f"{side}_secret_key": dict(type="str", no_log=True),
             f"{side}_session_token": dict(type="str", no_log=True),
             f"{side}_profile": dict(type="str"),

@@ -22,7 +22,8 @@ def repository_argument_spec() -> dict[str, t.Any]:
         repository=dict(type="str", required=True),
         endpoint_url=dict(type="str"),
         region=dict(type="str"),
-        access_key=dict(type="str", no_log=False),
+        # A DR plan keeps the access key ID secret too (docs/dr-plan.md): masked like the secret key.
+        access_key=dict(type="str", no_log=True),
         secret_key=dict(type="str", no_log=True),
         session_token=dict(type="str", no_log=True),
         profile=dict(type="str"),

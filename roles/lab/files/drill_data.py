@@ -8,8 +8,9 @@
     drill_data.py newest-heartbeat           # JSON: the newest heartbeat PostgreSQL, Redis and the uploads hold
 
 Connections come from the environment (DRILL_PG_HOST, DRILL_PG_PORT, DRILL_PG_USER,
-DRILL_PG_DB, DRILL_REDIS_HOST, DRILL_REDIS_PORT, DRILL_UPLOADS, and the passwords
-PGPASSWORD and DRILL_REDIS_PASSWORD), never from the command line.
+DRILL_PG_DB, DRILL_REDIS_HOST, DRILL_REDIS_PORT, DRILL_UPLOADS), never from the command
+line. The passwords come from files: libpq's PGPASSFILE, and DRILL_REDIS_PASSWORD_FILE
+(DRILL_REDIS_PASSWORD and PGPASSWORD are still read when no file is given).
 """
 
 from __future__ import annotations
@@ -48,9 +49,16 @@ def pg():
     return connection
 
 
+def redis_password() -> str | None:
+    path = os.environ.get("DRILL_REDIS_PASSWORD_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip()
+    return os.environ.get("DRILL_REDIS_PASSWORD")
+
+
 def cache() -> redis.Redis:
     return redis.Redis(host=os.environ["DRILL_REDIS_HOST"], port=int(os.environ["DRILL_REDIS_PORT"]),
-                       password=os.environ.get("DRILL_REDIS_PASSWORD"), socket_timeout=10)
+                       password=redis_password(), socket_timeout=10)
 
 
 def uploads() -> Path:

@@ -32,3 +32,12 @@ def test_failure_carries_the_exit_status_and_the_tail_of_stderr():
 def test_missing_program_is_a_dependency_error():
     with pytest.raises(DependencyMissing, match="the program no-such-program-here is not installed"):
         CommandRunner().run(["no-such-program-here"])
+
+
+def test_a_program_run_with_its_own_environment_gets_neither_the_runners_secrets_nor_ours(monkeypatch):
+    monkeypatch.setenv("PGHOST", "inherited")
+    runner = CommandRunner({"PGPASSWORD": "s3cret"})
+    completed = runner.run(["env"], own_environment={"PATH": "/usr/bin:/bin", "KEPT": "1"})
+    assert b"s3cret" not in completed.stdout and b"PGHOST" not in completed.stdout
+    assert b"KEPT=1" in completed.stdout
+    assert "PGPASSWORD" not in runner.executed_commands[-1]

@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils._plan import (
+    REDACTED,
     PlanError,
     batches,
     find_cycle,
+    redact,
     resolve,
     restore_steps,
     restore_target,
+    secret_values,
+    secrets,
     targets_overlap,
     validate,
 )
@@ -145,3 +149,46 @@ def test_restore_parallel_must_be_a_boolean():
     broken = plan()
     broken["components"][0]["restore"] = {"parallel": "no"}
     assert "component orders-db has restore.parallel 'no'; write true or false" in validate(broken)
+
+
+def plan_with_secrets():
+    copied = copy.deepcopy(PLAN)
+    copied["repository"].update(secret_key="repo-secret", access_key="repo-access", encryption_identity="AGE-SECRET-KEY-1X")
+    copied["components"][0]["connection"]["login_password"] = "primary-db-password"
+    copied["sites"]["secondary"]["components"]["orders-db"]["connection"]["login_password"] = "secondary-db-password"
+    copied["dns"]["tsig_key_secret"] = "tsig-secret"
+    copied["notifications"][0]["url"] = "https://hooks.example.com/services/T0/B0/token"
+    return copied
+
+
+@pytest.mark.parametrize("site, password", [("primary", "primary-db-password"), ("secondary", "secondary-db-password")])
+def test_redacted_plan_holds_no_secret_and_secrets_are_where_resolve_puts_them(site, password):
+    plan = plan_with_secrets()
+    resolved = resolve(plan, site)
+    redacted = redact(resolved)
+    text = json.dumps(redacted)
+    for secret in ("repo-secret", "repo-access", "AGE-SECRET-KEY-1X", "primary-db-password", "secondary-db-password"):
+        assert secret not in text
+    assert redacted["components"]["orders-db"]["connection"]["login_password"] == REDACTED
+    assert redacted["repository"]["secret_key"] == REDACTED
+    # Everything else is the resolved plan as it was.
+    assert redacted["components"]["orders-db"]["connection"]["login_host"] == resolved["components"]["orders-db"]["connection"]["login_host"]
+    assert redacted["restore_steps"] == resolved["restore_steps"]
+
+    found = secrets(plan, site)
+    assert found["components"]["orders-db"] == {"connection": {"login_password": password}}
+    assert found["repository"] == {"secret_key": "repo-secret", "access_key": "repo-access", "encryption_identity": "AGE-SECRET-KEY-1X"}
+    assert "sessions" not in found["components"]  # nothing secret there
+
+
+def test_secret_values_finds_every_secret_of_the_raw_plan():
+    values = secret_values(plan_with_secrets())
+    assert values == {"repo-secret", "repo-access", "AGE-SECRET-KEY-1X", "primary-db-password", "secondary-db-password",
+                      "tsig-secret", "https://hooks.example.com/services/T0/B0/token"}
+
+
+def test_secrets_of_a_broken_plan_raise_the_plan_problems():
+    broken = plan_with_secrets()
+    broken["components"][0]["depends_on"] = ["nothing"]
+    with pytest.raises(PlanError, match="depends on nothing"):
+        secrets(broken, "primary")
