@@ -20,13 +20,19 @@ the restore also runs it over the whole dump before the server is touched.
 from __future__ import annotations
 
 import abc
+import re
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import IntegrityError
 
 REPLACE = b"$7\r\nREPLACE\r\n"
-STORED_RESTORE = b"*5\r\n$7\r\nRESTORE\r\n$"
 STORED_TAIL = b"$6\r\nABSTTL\r\n"
+# A RESTORE as redis_backup stores it: the head up to the key's length, then from the end of the key up to the
+# payload's length (the TTL's declared length and its digits), then after the payload _STORED_END.
+_STORED_HEAD = re.compile(rb"\*5\r\n\$7\r\nRESTORE\r\n\$(\d{1,9})\r\n")
+_STORED_MIDDLE = re.compile(rb"\r\n\$(\d{1,2})\r\n(\d{1,20})\r\n\$(\d{1,10})\r\n")
+_STORED_END = b"\r\n" + STORED_TAIL
+_TAIL_SIZE = len(_STORED_END)
 ALLOWED = "SELECT <db> and RESTORE <key> <ttl> <payload> [ABSTTL] [REPLACE] [IDLETIME <n>] [FREQ <n>]"
 # RESTORE's options and whether each takes a number.
 RESTORE_OPTIONS = {b"ABSTTL": False, b"REPLACE": False, b"IDLETIME": True, b"FREQ": True}
@@ -178,6 +184,7 @@ class CheckedCommands(CommandSplitter):
         self.db = 0
         self.key: bytes | None = None  # of the last RESTORE checked
         self._last_fast = -1  # where the last RESTORE taken by the fast path starts in the buffer
+        self.replaced: list[bytes] | None = None  # AddReplace: the commands to send, REPLACE added
 
     def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
         reason = refusal(arguments)
@@ -216,41 +223,35 @@ class CheckedCommands(CommandSplitter):
             self.key = parsed[2][1]
         self._last_fast = -1
 
-    def _stored_restore_end(self, position: int) -> int:
-        """Where the RESTORE as redis_backup stores it ends (0: another shape, or not complete).
-
-        The shape checked here is an allowed command: RESTORE, a key, a TTL
-        of digits, a payload, ABSTTL, each argument ending in CRLF.
-        """
-        buffer, find = self.buffer, self.buffer.find
-        cursor = position + len(STORED_RESTORE) - 1
-        for argument in range(3):  # key, expiry, payload
-            line = find(b"\r\n", cursor)
-            if line < 0 or buffer[cursor:cursor + 1] != b"$":
-                return 0
-            size = buffer[cursor + 1:line]
-            if not size.isdigit():
-                return 0
-            start = line + 2
-            cursor = start + int(size) + 2
-            if buffer[cursor - 2:cursor] != b"\r\n" or argument == 1 and not buffer[start:cursor - 2].isdigit():
-                return 0
-        end = cursor + len(STORED_TAIL)
-        return end if end <= len(buffer) and buffer[cursor:end] == STORED_TAIL else 0
-
     def take_fast(self, position: int) -> int:
-        # The hot path: a RESTORE as stored is checked by its shape, without being taken apart.
-        if not self.buffer.startswith(STORED_RESTORE, position):
-            return 0
-        end = self._stored_restore_end(position)
-        if end:
-            self.commands += 1
-            self._last_fast = position
-            self.pass_fast(position, end)
-        return end
+        """The hot path: a run of RESTOREs as redis_backup stores them, checked by their shape alone.
 
-    def pass_fast(self, position: int, end: int) -> None:
-        """A checked RESTORE as stored (passed on with the whole chunk in whole())."""
+        The shape is an allowed command: `*5`, RESTORE, a key, a TTL of digits
+        (its length as declared), a payload, ABSTTL, every argument ending in
+        CRLF. Returns where the run ends (0: no such command at position, or
+        not complete yet); anything else is left to parse_command and handle.
+        """
+        buffer = self.buffer
+        head, middle = _STORED_HEAD.match, _STORED_MIDDLE.match
+        length = len(buffer)
+        replaced = self.replaced
+        start = position
+        while True:
+            found = head(buffer, position)
+            if found is None:
+                break
+            found = middle(buffer, found.end() + int(found.group(1)))
+            if found is None or len(found.group(2)) != int(found.group(1)):
+                break
+            end = found.end() + int(found.group(3)) + _TAIL_SIZE
+            if end > length or buffer[end - _TAIL_SIZE:end] != _STORED_END:
+                break
+            if replaced is not None:
+                replaced.append(b"*6%s%s" % (buffer[position + 2:end], REPLACE))
+            self._last_fast = position
+            self.commands += 1
+            position = end
+        return 0 if position == start else position
 
     def whole(self, end: int) -> None:
         if self._last_fast >= 0:
@@ -264,23 +265,21 @@ class AddReplace(CheckedCommands):
 
     def __init__(self, sink: t.Any, what: str) -> None:
         super().__init__(sink, what)
-        self.parts: list[bytes] = []
+        self.replaced = []
 
     def send(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
+        parts = self.replaced
         if arguments[0].upper() == b"RESTORE" and b"REPLACE" not in (option.upper() for option in arguments[4:]):
-            self.parts.append(b"*%d\r\n%s%s" % (len(arguments) + 1, command[head_end:], REPLACE))
+            parts.append(b"*%d\r\n%s%s" % (len(arguments) + 1, command[head_end:], REPLACE))
         else:
-            self.parts.append(bytes(command))
-
-    def pass_fast(self, position: int, end: int) -> None:
-        self.parts.append(b"*6%s%s" % (self.buffer[position + 2:end], REPLACE))
+            parts.append(bytes(command))
 
     def whole(self, end: int) -> None:
         if self._last_fast >= 0:
             self._note_fast_key()
-        if self.parts:
-            self.sink.write(b"".join(self.parts))
-            self.parts = []
+        if self.replaced:
+            self.sink.write(b"".join(self.replaced))
+            self.replaced = []
 
 
 def locate_command(produce: t.Callable[[t.Any], None], index: int, what: str) -> tuple[int, bytes | None]:
