@@ -340,10 +340,10 @@ def select_pg_backup(repository: t.Any, component: str, backup_id: str | None, m
                if entry.usable and entry.manifest is not None
                and entry.manifest.kind == "postgresql" and entry.manifest.method == method]
     verified = [entry for entry in entries if entry.status == "verified"]
-    if verified:
-        return verified[-1]
-    if entries:
-        return entries[-1]
+    if verified or entries:
+        chosen = (verified or entries)[-1]
+        repository.refuse_newer_untrusted(component, chosen)
+        return chosen
     # Let the repository explain what is there (or that nothing is).
     entry = repository.select_backup(component)
     raise ConfigurationError(

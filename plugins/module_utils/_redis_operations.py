@@ -252,7 +252,9 @@ def _select(repository: Repository, component: str, backup_id: str | None, metho
               if entry.usable and entry.manifest is not None and entry.manifest.method == method]
     verified = [entry for entry in usable if entry.status == VERIFIED]
     if verified or usable:
-        return (verified or usable)[-1]
+        chosen = (verified or usable)[-1]
+        repository.refuse_newer_untrusted(component, chosen)
+        return chosen
     newest = repository.select_backup(component)  # explains what there is, or that there is nothing
     raise BackupNotFound(f"component {component} has no complete backup taken with method {method} in "
                          f"{repository.location}; the newest is {newest.backup_id}, taken with method "
