@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     BackupNotFound,
+    DrError,
     EncryptionError,
     IntegrityError,
     RepositoryError,
@@ -637,22 +638,30 @@ class BackupSession:
             )
         self.repository.write_manifest(self.prefix, manifest.to_json(), written=self._written)
 
-    def _discard(self) -> None:
+    def _discard(self, error: BaseException | None) -> None:
+        """Delete what was written. Where deleting is not allowed (a backup host without s3:DeleteObject),
+        the pieces stay as an incomplete backup, and the error that ended the backup says so."""
         keys = list(self._written)
-        # Whatever is on storage under this backup, including parts of files cut short.
-        keys.extend(stored.key for stored in self.repository.backend.list_objects(self.prefix))
-        self.repository.backend.delete(sorted(set(keys)))
+        try:
+            # Whatever is on storage under this backup, including parts of files cut short.
+            keys.extend(stored.key for stored in self.repository.backend.list_objects(self.prefix))
+            self.repository.backend.delete(sorted(set(keys)))
+        except RepositoryError as problem:
+            if not isinstance(error, DrError):
+                raise
+            error.message = (f"{error.message}; the pieces of backup {self.backup_id} could not be removed "
+                             f"({problem.message}): they stay as an incomplete backup, which backup_prune removes")
 
     def __exit__(self, exc_type: t.Any, exc: t.Any, traceback: t.Any) -> None:
         try:
             if exc_type is None:
                 try:
                     self._commit()
-                except BaseException:
-                    self._discard()
+                except BaseException as error:
+                    self._discard(error)
                     raise
             else:
-                self._discard()
+                self._discard(exc)
         finally:
             if self._lock is not None:
                 self._lock.release()
