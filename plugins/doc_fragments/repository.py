@@ -144,7 +144,7 @@ options:
         C(openssl genpkey -algorithm ed25519 -out signing.pem) or C(ssh-keygen -t ed25519 -N '' -f signing).
         The key must not be protected by a passphrase and must be readable by its owner only (mode 0600).
       - The signature goes to C(manifest.json.sig), written before the manifest. Restores given the public key in
-        O(signing_public_keys) then refuse backups that anyone else wrote or changed; see C(docs/security.md).
+        C(signing_public_keys) then refuse backups that anyone else wrote or changed; see C(docs/security.md).
       - Unset, backups are not signed.
     type: path
 """
@@ -157,7 +157,7 @@ options:
       - Ed25519 public keys whose signatures make a backup trusted, each as PEM (C(openssl pkey -in signing.pem
         -pubout)) or as the line of an OpenSSH C(.pub) file (C(ssh-ed25519 AAAA... comment)).
       - When given, a backup whose C(manifest.json) is unsigned, signed by another key, or changed after it was
-        signed has status C(untrusted) and is never restored; asked for by O(backup_id), or when it is the newest
+        signed has status C(untrusted) and is never restored; asked for by C(backup_id), or when it is the newest
         backup, the module fails naming the backup and its manifest file.
       - Empty means signatures are not checked (backups restore whether signed or not).
     type: list

@@ -267,8 +267,8 @@ def test_online_restore_reads_backups_in_the_first_key_dump_format(ansible, serv
     assert_same_data(seeded, snapshot(server.connect, sample_names()))
 
 
-def test_a_forged_online_backup_is_refused_naming_the_command_and_the_server_is_untouched(ansible, server, backups,
-                                                                                         tmp_path):  # pylint: disable=redefined-outer-name
+def test_a_forged_online_backup_is_refused_naming_the_command_and_the_server_is_untouched(
+        ansible, server, backups, tmp_path):  # pylint: disable=redefined-outer-name
     # Someone who can write to the repository slips CONFIG SET among the keys of a real dump: the backups are
     # encrypted to a public key, so anyone can write one. The test builds it with the repository library.
     source = open_repository({**backups["repository"], **backups["identity"]})
