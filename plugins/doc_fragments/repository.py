@@ -138,4 +138,29 @@ options:
     description:
       - Days the objects of the backup stay locked against deletion and overwrite.
     type: int
+  signing_key_file:
+    description:
+      - Path of an Ed25519 private key that signs the manifest of each backup, as made by
+        C(openssl genpkey -algorithm ed25519 -out signing.pem) or C(ssh-keygen -t ed25519 -N '' -f signing).
+        The key must not be protected by a passphrase and must be readable by its owner only (mode 0600).
+      - The signature goes to C(manifest.json.sig), written before the manifest. Restores given the public key in
+        C(signing_public_keys) then refuse backups that anyone else wrote or changed; see C(docs/security.md).
+      - Unset, backups are not signed.
+    type: path
+"""
+
+    # The keys whose signatures a restore trusts: restore modules, backup_verify, backup_info, backup_copy.
+    SIGNATURES = r"""
+options:
+  signing_public_keys:
+    description:
+      - Ed25519 public keys whose signatures make a backup trusted, each as PEM (C(openssl pkey -in signing.pem
+        -pubout)) or as the line of an OpenSSH C(.pub) file (C(ssh-ed25519 AAAA... comment)).
+      - When given, a backup whose C(manifest.json) is unsigned, signed by another key, or changed after it was
+        signed has status C(untrusted) and is never restored; asked for by C(backup_id), or when it is the newest
+        backup, the module fails naming the backup and its manifest file.
+      - Empty means signatures are not checked (backups restore whether signed or not).
+    type: list
+    elements: str
+    default: []
 """

@@ -114,7 +114,7 @@ def _globals_plan(repository: Repository, entry: BackupEntry, admin: t.Any) -> _
     script = repository.read_bytes(entry, GLOBALS_FILE).decode("utf-8")
     roles = {row[0] for row in query(admin, "SELECT rolname FROM pg_roles")}
     tablespaces = {row[0] for row in query(admin, "SELECT spcname FROM pg_tablespace")}
-    return _pg_globals.plan_globals(script, roles, tablespaces)
+    return _pg_globals.plan_globals(script, roles, tablespaces, what=f"{entry.label}: file {GLOBALS_FILE}")
 
 
 def logical_restore(
@@ -218,6 +218,10 @@ def logical_restore(
 
 
 def _apply_globals(admin: t.Any, plan: _pg_globals.GlobalsPlan) -> None:
+    # The checked statements were split and parsed with standard string quoting (a backslash is a plain
+    # character); the session must read them the same way, whatever the server's default.
+    with admin.cursor() as cursor:
+        cursor.execute("SET standard_conforming_strings = on")
     for statement in plan.run:
         try:
             with admin.cursor() as cursor:

@@ -12,7 +12,6 @@ one it still tells a complete restore from a broken one.
 
 from __future__ import annotations
 
-import abc
 import hashlib
 import socket
 import struct
@@ -30,6 +29,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     VerificationFailed,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._module import missing_library_message
+from ansible_collections.resilience.dr.plugins.module_utils._redis_commands import REPLACE
 from ansible_collections.resilience.dr.plugins.module_utils._redis_payload import same_value
 from ansible_collections.resilience.dr.plugins.module_utils._timing import wait_for
 
@@ -414,7 +414,6 @@ def check_rdb_header(head: bytes, what: str) -> None:
 KEYS_FORMAT = 2
 HEADER = b"RDRKEYS1\n"
 RECORD = struct.Struct(">HIIq")
-REPLACE = b"$7\r\nREPLACE\r\n"
 
 
 def select_command(db: int) -> bytes:
@@ -645,126 +644,6 @@ class RecordReader:
             yield db, body[:key_length], body[key_length:], expire_at
 
 
-def parse_command(buffer: t.Any, position: int, what: str) -> tuple[int, int, list[bytes]] | None:
-    """The RESP command (array of bulk strings) at position: (its end, where its arguments start, arguments).
-
-    None when the buffer ends before the command does.
-    """
-    line_end = buffer.find(b"\r\n", position)
-    if line_end < 0:
-        return None
-    if buffer[position:position + 1] != b"*":
-        raise IntegrityError(f"{what} holds no command where one should start; the backup is unusable")
-    count = int(buffer[position + 1:line_end])
-    head_end = cursor = line_end + 2
-    arguments = []
-    for _index in range(count):
-        line_end = buffer.find(b"\r\n", cursor)
-        if line_end < 0:
-            return None
-        if buffer[cursor:cursor + 1] != b"$":
-            raise IntegrityError(f"{what} holds a malformed command; the backup is unusable")
-        size = int(buffer[cursor + 1:line_end])
-        start = line_end + 2
-        if start + size + 2 > len(buffer):
-            return None
-        arguments.append(bytes(buffer[start:start + size]))
-        cursor = start + size + 2
-    return cursor, head_end, arguments
-
-
-class CommandSplitter(abc.ABC):
-    """A sink that cuts a RESP command stream, fed in chunks of any size, into whole commands.
-
-    handle(command bytes, head end, arguments) is called for each; close() checks nothing was left over.
-    """
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.buffer = bytearray()
-
-    @abc.abstractmethod
-    def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
-        """What to do with one whole command (each subclass says)."""
-
-    def take_fast(self, position: int) -> int:
-        """Where a command at position ends when a subclass handled it without parsing (0: not handled)."""
-        return 0
-
-    def written(self) -> None:
-        """Called after each chunk, once its complete commands were handled."""
-
-    def write(self, data: bytes) -> int:
-        buffer = self.buffer
-        buffer += data
-        position = 0
-        try:
-            while True:
-                end = self.take_fast(position)
-                if end:
-                    position = end
-                    continue
-                parsed = parse_command(buffer, position, self.what)
-                if parsed is None:
-                    break
-                end, head_end, arguments = parsed
-                self.handle(memoryview(buffer)[position:end], head_end - position, arguments)
-                position = end
-        except ValueError:
-            raise IntegrityError(f"{self.what} holds a malformed command; the backup is unusable") from None
-        del buffer[:position]
-        self.written()
-        return len(data)
-
-    def close(self) -> None:
-        if self.buffer:
-            raise IntegrityError(f"{self.what} ends in the middle of a command; the backup is unusable")
-
-
-STORED_RESTORE = b"*5\r\n$7\r\nRESTORE\r\n$"
-STORED_TAIL = b"$6\r\nABSTTL\r\n"
-
-
-class AddReplace(CommandSplitter):
-    """Passes a format 2 stream on with REPLACE added to every RESTORE (replace: true)."""
-
-    def __init__(self, sink: t.Any, what: str) -> None:
-        super().__init__(what)
-        self.sink = sink
-        self.parts: list[bytes] = []
-
-    def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
-        if arguments and arguments[0].upper() == b"RESTORE":
-            self.parts.append(b"*%d\r\n%s%s" % (len(arguments) + 1, command[head_end:], REPLACE))
-        else:
-            self.parts.append(bytes(command))
-
-    def _stored_restore_end(self, position: int) -> int:
-        """Where the RESTORE command as this collection stores it ends (0: not one, or not complete)."""
-        buffer, find = self.buffer, self.buffer.find
-        cursor = position + len(STORED_RESTORE) - 1
-        for _argument in range(3):  # key, expiry, payload
-            line = find(b"\r\n", cursor)
-            if line < 0 or buffer[cursor:cursor + 1] != b"$":
-                return 0
-            cursor = line + 4 + int(buffer[cursor + 1:line])
-        end = cursor + len(STORED_TAIL)
-        return end if end <= len(buffer) and buffer[cursor:end] == STORED_TAIL else 0
-
-    def take_fast(self, position: int) -> int:
-        # The hot path: a RESTORE as stored gets REPLACE without being taken apart.
-        buffer = self.buffer
-        end = self._stored_restore_end(position) if buffer.startswith(STORED_RESTORE, position) else 0
-        if end:
-            self.parts.append(b"*6%s%s" % (buffer[position + 2:end], REPLACE))
-        return end
-
-    def written(self) -> None:
-        if self.parts:
-            self.sink.write(b"".join(self.parts))
-            self.parts = []
-
-
 class RecordsToCommands:
     """A sink that turns a format 1 key dump, fed in chunks, into RESTORE commands for sink."""
 
@@ -809,45 +688,6 @@ class RecordsToCommands:
     def close(self) -> None:
         if self.buffer or not self.started:
             raise IntegrityError(f"{self.what} ends in the middle of a record; the backup is unusable")
-
-
-def locate_command(produce: t.Callable[[t.Any], None], index: int, what: str) -> tuple[int, bytes | None]:
-    """(database, key or None for SELECT) of the command at index of the stream produce(sink) writes."""
-    counter = CommandCounter(what, wanted=index)
-    try:
-        produce(counter)
-    except _Found:
-        pass
-    if counter.found is None:
-        raise IntegrityError(f"{what} holds {counter.commands} commands, fewer than the server answered")
-    return counter.found
-
-
-class CommandCounter(CommandSplitter):
-    """Counts the commands of a stream and the RESTOREs per database; finds the one at an index."""
-
-    def __init__(self, what: str, wanted: int = -1) -> None:
-        super().__init__(what)
-        self.wanted = wanted
-        self.commands = 0
-        self.db = 0
-        self.keys: dict[str, int] = {}
-        self.found: tuple[int, bytes | None] | None = None
-
-    def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
-        name = arguments[0].upper() if arguments else b""
-        if name == b"SELECT":
-            self.db = int(arguments[1])
-        if self.commands == self.wanted:
-            self.found = (self.db, arguments[1] if name == b"RESTORE" else None)
-            raise _Found()
-        if name == b"RESTORE":
-            self.keys[str(self.db)] = self.keys.get(str(self.db), 0) + 1
-        self.commands += 1
-
-
-class _Found(Exception):
-    """Stops reading a stream once the command looked for is found."""
 
 
 class _Stopped(Exception):
@@ -960,37 +800,6 @@ def describe_reply_error(target: RedisTarget, command: tuple[int, bytes | None],
     hint = " (the key exists: use replace or flush)" if "BUSYKEY" in answer else ""
     return DrError(f"Redis at {target.address}: RESTORE of key {key!r} in db{db} failed: {answer}{hint}",
                    server=target.address, key=repr(key)[2:-1], db=db)
-
-
-class CommandReader:
-    """Reads a format 2 stream (pull): (db, key, payload, expire_at_ms or -1) per key."""
-
-    def __init__(self, source: t.BinaryIO, what: str) -> None:
-        self.source = source
-        self.what = what
-
-    def __iter__(self) -> t.Iterator[tuple[int, bytes, bytes, int]]:
-        found: list[tuple[int, bytes, bytes, int]] = []
-        state = {"db": 0}
-
-        class Collect(CommandSplitter):
-            def handle(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
-                name = arguments[0].upper()
-                if name == b"SELECT":
-                    state["db"] = int(arguments[1])
-                elif name == b"RESTORE":
-                    expire_at = int(arguments[2])
-                    found.append((state["db"], arguments[1], arguments[3], expire_at if expire_at > 0 else -1))
-
-        collect = Collect(self.what)
-        while True:
-            data = self.source.read(1 << 20)
-            if not data:
-                break
-            collect.write(data)
-            yield from found
-            found.clear()
-        collect.close()
 
 
 def describe_problems(problems: list[str]) -> str:

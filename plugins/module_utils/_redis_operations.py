@@ -7,7 +7,8 @@ Backups: `rdb` has the server write a snapshot (BGSAVE) and stores that file
 DUMP and expiry. Restores: `rdb` stages the snapshot next to the data files,
 stops the server, swaps the files, starts it and verifies; the previous files
 stay aside until verification passed and come back if it did not. `online`
-RESTOREs the keys into a running server.
+RESTOREs the keys into a running server; every command of the stored stream
+is checked against what a backup holds (_redis_commands) before it is sent.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import typing as t
 from datetime import datetime, timezone
 
 from ansible_collections.resilience.dr.plugins.module_utils import _redis as rd
+from ansible_collections.resilience.dr.plugins.module_utils import _redis_commands as rc
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     BackupNotFound,
@@ -271,14 +273,20 @@ def _restore_online(repository: Repository, entry: BackupEntry, target: rd.Redis
         return result
     name = keys_file(entry)
     what = f"{entry.label}: file {name}"
-    # Read (and check) the whole dump before the target is touched: a damaged backup changes nothing.
-    repository.read_file(entry, name, _NullSink())
+    # Read (and check) the whole dump before the target is touched: a damaged or forged backup changes nothing.
+    # The commands are checked again while they are sent, in case the file changed in between.
+    if name == LEGACY_KEYS_FILE:  # records: the commands are made here, from database numbers and keys
+        repository.read_file(entry, name, _NullSink())
+    else:
+        checker = rc.CheckedCommands(None, what)
+        repository.read_file(entry, name, checker)
+        checker.close()
     if flush:
         target.call("FLUSHALL", client.flushall)
     produce = _key_commands(repository, entry, name, replace=replace)
     answered, error = rd.stream_restore(target, produce)
     if error is not None:
-        raise rd.describe_reply_error(target, rd.locate_command(produce, error[0], what), error[1])
+        raise rd.describe_reply_error(target, rc.locate_command(produce, error[0], what), error[1])
     restored = _restored_keys(entry, name, produce, answered, what)
     rd.require_verified(target, verification, entry.label, exact=flush or not replace)
     result.update(restored_keys=restored, verified=True,
@@ -301,7 +309,7 @@ def key_records(repository: Repository, entry: BackupEntry) -> t.Iterator[t.Iter
     name = keys_file(entry)
     what = f"{entry.label}: file {name}"
     with repository.open_file(entry, name) as stream:
-        yield iter(rd.RecordReader(stream, what) if name == LEGACY_KEYS_FILE else rd.CommandReader(stream, what))
+        yield iter(rd.RecordReader(stream, what) if name == LEGACY_KEYS_FILE else rc.CommandReader(stream, what))
 
 
 def _key_commands(repository: Repository, entry: BackupEntry, name: str, *,
@@ -313,10 +321,9 @@ def _key_commands(repository: Repository, entry: BackupEntry, name: str, *,
         if name == LEGACY_KEYS_FILE:
             converter: t.Any = rd.RecordsToCommands(sink, what, replace=replace)
         elif replace:
-            converter = rd.AddReplace(sink, what)
+            converter = rc.AddReplace(sink, what)
         else:
-            repository.read_file(entry, name, sink)  # the stored commands, sent as they are
-            return
+            converter = rc.CheckedCommands(sink, what)  # the stored commands, checked, sent as they are
         repository.read_file(entry, name, converter)
         converter.close()
     return produce
@@ -327,7 +334,7 @@ def _restored_keys(entry: BackupEntry, name: str, produce: t.Callable[[t.Any], N
     """Keys restored per database: as the backup recorded, once every command was answered +OK."""
     recorded = {db: int(count) for db, count in ((entry.manifest.extra or {}).get("keys") or {}).items()}
     if not recorded:  # not recorded: count the commands
-        counter = rd.CommandCounter(what)
+        counter = rc.CommandCounter(what)
         produce(counter)
         counter.close()
         recorded = counter.keys

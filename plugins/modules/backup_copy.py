@@ -26,7 +26,8 @@ description:
     keys (decrypted with the source's secret key, O(encryption_identity_file) or O(encryption_identity)),
     for example for an offline break-glass key held only at the other site.
   - The destination manifest records C(origin) (source repository, backup id, when and by whom it was
-    copied), which M(resilience.dr.backup_info) shows. Copies start as C(complete) on the destination,
+    copied), which M(resilience.dr.backup_info) shows; a signed backup copied without re-encryption keeps the
+    source's manifest and signature unchanged and records its origin in C(origin.json) instead. Copies start as C(complete) on the destination,
     whatever their status at the source; run M(resilience.dr.backup_verify) on the destination to verify
     them there, and M(resilience.dr.backup_prune) there for its own retention.
   - The shared S3 options (O(endpoint_url), O(region), credentials, O(validate_certs)) apply to both sides;
@@ -37,6 +38,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
+  - resilience.dr.repository.signatures
   - resilience.dr.repository.identity
   - resilience.dr.repository.lock
   - resilience.dr.copy_endpoints
@@ -91,6 +93,16 @@ options:
     type: list
     elements: str
     default: []
+  signing_key_file:
+    description:
+      - Path of an Ed25519 private key (mode 0600, no passphrase) that signs the manifests of the copies, as on the
+        backup hosts (see O(resilience.dr.pg_backup#module:signing_key_file)).
+      - A signed backup copied without re-encryption keeps its original signature whether this is set or not; the
+        copy's C(manifest.json) is the source's, byte for byte, with its C(manifest.json.sig), and where it came from
+        goes to C(origin.json) beside it. A re-encrypted copy has a new manifest (new checksums and recipients), which
+        only this key can sign.
+      - O(signing_public_keys) applies to the source - backups it does not trust are not copied.
+    type: path
   s3_object_lock_mode:
     description:
       - S3 Object Lock retention mode for the copied objects on an S3 destination (the bucket must have
@@ -244,11 +256,13 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     identity_argument_spec,
     lock_argument_spec,
     repository_argument_spec,
+    signature_argument_spec,
 )
 
 
 def main() -> None:
     argument_spec = repository_argument_spec()
+    argument_spec.update(signature_argument_spec())
     argument_spec.update(identity_argument_spec())
     argument_spec.update(lock_argument_spec())
     argument_spec.update(copy_sides_argument_spec())
@@ -260,6 +274,7 @@ def main() -> None:
         latest_only=dict(type="bool", default=False),
         since=dict(type="str"),
         destination_encryption_recipients=dict(type="list", elements="str", default=[]),
+        signing_key_file=dict(type="path"),
         s3_object_lock_mode=dict(type="str", choices=["GOVERNANCE", "COMPLIANCE"]),
         s3_object_lock_days=dict(type="int"),
     )

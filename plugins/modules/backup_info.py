@@ -21,6 +21,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
+  - resilience.dr.repository.signatures
 attributes:
   check_mode:
     support: full
@@ -48,7 +49,7 @@ options:
       - Only backups with one of these statuses.
     type: list
     elements: str
-    choices: [verified, complete, failed_verification, in_progress, incomplete, invalid]
+    choices: [verified, complete, failed_verification, in_progress, incomplete, invalid, untrusted]
     default: []
 requirements:
   - zstandard
@@ -101,7 +102,8 @@ backups:
     status:
       description:
         - C(verified) (a verification passed), C(complete), C(failed_verification), C(in_progress),
-          C(incomplete) (no manifest) or C(invalid) (unreadable manifest).
+          C(incomplete) (no manifest), C(invalid) (unreadable manifest) or C(untrusted) (with
+          O(signing_public_keys) - unsigned, signed by another key, or changed after it was signed).
       type: str
       sample: verified
     size:
@@ -153,8 +155,16 @@ backups:
       description: For a copied backup, where it came from and when it was copied.
       type: dict
       returned: when the manifest is readable
+    signature:
+      description:
+        - C(signed) (a C(manifest.json.sig) is there), C(valid) (checked against O(signing_public_keys) -
+          true or false - or null when no keys were given) and, when valid, the signing C(key_id) (its
+          OpenSSH fingerprint).
+      type: dict
+      returned: when the manifest is readable
+      sample: {"signed": true, "valid": true, "key_id": "SHA256:sMNQgOfuTTZ2l2cLja8sqlvotzTFTlAyT0vtevwHxEU"}
     error:
-      description: Why an incomplete or invalid backup cannot be used.
+      description: Why an incomplete, invalid or untrusted backup cannot be used.
       type: str
       returned: when there is a problem
 components:
@@ -181,12 +191,17 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository, repository_argument_spec
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
+    open_repository,
+    repository_argument_spec,
+    signature_argument_spec,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import STATUSES
 
 
 def main() -> None:
     argument_spec = repository_argument_spec()
+    argument_spec.update(signature_argument_spec())
     argument_spec.update(
         component=dict(type="str"),
         backup_id=dict(type="str"),

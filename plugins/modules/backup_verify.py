@@ -23,6 +23,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
+  - resilience.dr.repository.signatures
   - resilience.dr.repository.identity
 attributes:
   check_mode:
@@ -141,11 +142,13 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     identity_argument_spec,
     open_repository,
     repository_argument_spec,
+    signature_argument_spec,
 )
 
 
 def main() -> None:
     argument_spec = repository_argument_spec()
+    argument_spec.update(signature_argument_spec())
     argument_spec.update(identity_argument_spec())
     argument_spec.update(
         component=dict(type="str"),

@@ -36,6 +36,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
+  - resilience.dr.repository.signatures
   - resilience.dr.repository.identity
 attributes:
   check_mode:
@@ -202,12 +203,14 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     identity_argument_spec,
     open_repository,
     repository_argument_spec,
+    signature_argument_spec,
     warn_skipped_backups,
 )
 
 
 def main() -> None:
     argument_spec = repository_argument_spec()
+    argument_spec.update(signature_argument_spec())
     argument_spec.update(identity_argument_spec())
     argument_spec.update(
         component=dict(type="str", required=True),

@@ -45,6 +45,7 @@ extends_documentation_fragment:
   - resilience.dr.postgres
   - resilience.dr.postgres.tools
   - resilience.dr.repository
+  - resilience.dr.repository.signatures
   - resilience.dr.repository.identity
 attributes:
   check_mode:
@@ -348,12 +349,14 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     identity_argument_spec,
     open_repository,
     repository_argument_spec,
+    signature_argument_spec,
     warn_skipped_backups,
 )
 
 
 def main() -> None:
     argument_spec = repository_argument_spec()
+    argument_spec.update(signature_argument_spec())
     argument_spec.update(identity_argument_spec())
     argument_spec.update(_postgres.postgres_connection_argument_spec())
     argument_spec.update(_postgres.postgres_tools_argument_spec())

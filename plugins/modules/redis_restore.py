@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.redis
   - resilience.dr.repository
+  - resilience.dr.repository.signatures
   - resilience.dr.repository.identity
 attributes:
   check_mode:
@@ -227,12 +228,14 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     identity_argument_spec,
     open_repository,
     repository_argument_spec,
+    signature_argument_spec,
     warn_skipped_backups,
 )
 
 
 def main() -> None:
     argument_spec = repository_argument_spec()
+    argument_spec.update(signature_argument_spec())
     argument_spec.update(identity_argument_spec())
     argument_spec.update(connection_argument_spec())
     argument_spec.update(

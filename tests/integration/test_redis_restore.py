@@ -3,7 +3,8 @@
 """redis_restore against the lab's Redis 7 (secondary site), through ansible-playbook.
 
 Both methods round-trip 100k keys of every type in several databases (TTLs
-within a second); a damaged backup is refused before the server is touched;
+within a second); a damaged backup, or a forged one holding other commands
+than SELECT and RESTORE, is refused before the server is touched;
 a restore that fails verification puts the previous data files back.
 """
 
@@ -18,7 +19,8 @@ import pytest
 from pyrage import x25519
 
 from ansible_collections.resilience.dr.plugins.module_utils import _redis as rd
-from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import LEGACY_KEYS_FILE, key_records
+from ansible_collections.resilience.dr.plugins.module_utils import _redis_commands as rc
+from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import KEYS_FILE, LEGACY_KEYS_FILE, key_records
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 from .conftest import Ansible
@@ -263,3 +265,40 @@ def test_online_restore_reads_backups_in_the_first_key_dump_format(ansible, serv
     assert not replaced["changed"] and not replaced["failed"], replaced.get("drift")
     assert "already holds every key" in replaced["msg"]
     assert_same_data(seeded, snapshot(server.connect, sample_names()))
+
+
+def test_a_forged_online_backup_is_refused_naming_the_command_and_the_server_is_untouched(
+        ansible, server, backups, tmp_path):  # pylint: disable=redefined-outer-name
+    # Someone who can write to the repository slips CONFIG SET among the keys of a real dump: the backups are
+    # encrypted to a public key, so anyone can write one. The test builds it with the repository library.
+    source = open_repository({**backups["repository"], **backups["identity"]})
+    entry = source.find(COMPONENT, backups["online"])
+    stream = source.read_bytes(entry, KEYS_FILE)
+    position = 0
+    for _command in range(1001):  # SELECT 0 and 1000 keys
+        position, _head, arguments = rc.parse_command(stream, position, "dump")
+    forged_key = arguments[1]
+    evil = rd.RawConnection.pack([[b"CONFIG", b"SET", b"dir", b"/tmp"]])
+    repository = open_repository({"repository": str(tmp_path / "repository"), "compression_level": 1})
+    with repository.new_backup(COMPONENT, kind="redis", method="online") as backup:
+        backup.add_bytes(KEYS_FILE, stream[:position] + evil + stream[position:])
+        backup.verification = source.verification_data(entry)
+        backup.consistency_point = entry.manifest.consistency_point
+        backup.extra = dict(entry.manifest.extra)
+    server.connect(3).set("only-here", "1")
+    before = counts(server)
+    data_dir = server.connect().config_get("dir")["dir"]
+    args = {**server.options, "repository": str(tmp_path / "repository"), "component": COMPONENT, "method": "online"}
+
+    flushed, replaced = ansible.sequence([
+        ("resilience.dr.redis_restore", {**args, "flush": True}),
+        ("resilience.dr.redis_restore", {**args, "replace": True}),
+    ])
+    for result in (flushed, replaced):
+        assert result["failed"], result
+        assert f"backup {backup.backup_id} of component {COMPONENT}: file data/keys.resp" in result["msg"]
+        assert f"command 1002 (after key {forged_key!r} of db0) is `CONFIG SET dir /tmp`" in result["msg"]
+        assert "nothing was sent to the server" in result["msg"]
+    assert server.connect().config_get("dir")["dir"] == data_dir
+    assert counts(server) == before and server.connect(3).get("only-here") == b"1"
+    server.connect(3).delete("only-here")

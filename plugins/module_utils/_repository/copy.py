@@ -24,7 +24,11 @@ interrupted re-encrypting copy can resume as well; it is removed before the
 manifest is written.
 
 The destination manifest is the source's, plus `origin` (where the backup came
-from, when and by whom it was copied). A copy starts as `complete` on the
+from, when and by whom it was copied), signed by the destination's
+signing_key_file when there is one. A signed backup copied without
+re-encryption keeps its original signature instead: the destination gets the
+source's manifest.json byte for byte with its manifest.json.sig, and the
+origin goes to origin.json beside them (not signed). A copy starts as `complete` on the
 destination whatever its status at the source: verification is a statement
 about the bytes in one place, so backup_verify runs on the destination.
 """
@@ -62,12 +66,14 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_pla
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import (
     MANIFEST_NAME,
+    ORIGIN_NAME,
     VERIFY_RESULT_NAME,
     FileRecord,
     Manifest,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import component_summary
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository, operator
+from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
 from ansible_collections.resilience.dr.plugins.module_utils._version import COLLECTION_VERSION
 
@@ -139,13 +145,13 @@ class _Copier:
                     # The source backup can never be copied whole: leave nothing of it behind.
                     self.destination.backend.delete([f"{plan.prefix}/{path}" for path in stored_files(self.destination, plan.prefix)])
                 raise
-            manifest = self._manifest()
+            manifest, raw = self._manifest()
             if lock.lost:
                 raise RepositoryError(
                     f"the lock of component {entry.component} in {self.destination.location} was taken over by another "
                     f"process while {entry.label} was copied (break_stale_lock elsewhere?); its manifest was not written"
                 )
-            self._finish(manifest)
+            self._finish(manifest, raw)
         summary = plan.summary()
         summary.update(
             files_sent=len(self.sent), bytes_sent=sum(size for _path, size in self.sent),
@@ -233,7 +239,8 @@ class _Copier:
         if self.progress is not None and sent:
             self.progress.finished(item.path, size, sha256, record.sha256, force=size >= 64 * 1024 * 1024)
 
-    def _manifest(self) -> Manifest:
+    def _manifest(self) -> tuple[Manifest, bytes]:
+        """The destination's manifest, and the source's manifest.json as stored."""
         source_manifest = self.plan.manifest
         raw = self.source.backend.read_bytes(f"{self.plan.prefix}/{MANIFEST_NAME}") or b""
         manifest = dataclasses.replace(
@@ -260,20 +267,43 @@ class _Copier:
         if source_manifest.origin:
             origin["previous"] = source_manifest.origin
         manifest.origin = origin
-        return manifest
+        return manifest, raw
 
-    def _finish(self, manifest: Manifest) -> None:
+    def _kept_signature(self, raw: bytes) -> bytes | None:
+        """The source's manifest.json.sig, when the copy can keep it: same files, and it signs these very bytes."""
+        entry = self.plan.entry
+        if self.plan.reencrypt or not (entry.signature or {}).get("signed") or raw != entry.manifest_bytes:
+            return None
+        signature = self.source.backend.read_bytes(f"{self.plan.prefix}/{SIGNATURE_NAME}")
+        try:
+            signed = json.loads(signature.decode("utf-8")).get("signed_sha256") if signature else None
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return None
+        return signature if signed == hashlib.sha256(raw).hexdigest() else None
+
+    def _finish(self, manifest: Manifest, raw: bytes) -> None:
         """Remove what the backup directory must not hold, then write the manifest and read it back."""
         backend = self.destination.backend
         prefix = self.plan.prefix
+        kept = self._kept_signature(raw)
+        keep = {MANIFEST_NAME, VERIFY_RESULT_NAME}
+        if kept is not None or self.destination.signer is not None:
+            keep.add(SIGNATURE_NAME)
+        if kept is not None:
+            keep.add(ORIGIN_NAME)
         wanted = {record.path for record in manifest.files}
         leftovers = [f"{prefix}/{path}" for path in stored_files(self.destination, prefix)
-                     if path not in wanted and path not in (MANIFEST_NAME, VERIFY_RESULT_NAME)]
-        # Pieces of transfers cut short, the progress record of an earlier attempt.
+                     if path not in wanted and path not in keep]
+        # Pieces of transfers cut short, the progress record or signature of an earlier attempt.
         backend.delete(leftovers)
-        data = manifest.to_json()
         key = f"{prefix}/{MANIFEST_NAME}"
-        backend.write_bytes(key, data)
+        if kept is not None:
+            data = raw
+            backend.write_bytes(f"{prefix}/{ORIGIN_NAME}", json.dumps(manifest.origin, indent=2).encode("utf-8"))
+            self.destination.write_manifest(prefix, data, signature=kept)
+        else:
+            data = manifest.to_json()
+            self.destination.write_manifest(prefix, data)
         if backend.read_bytes(key) != data:
             backend.delete([key])
             raise IntegrityError(f"{backend.describe(key)} did not read back as written; run the copy again")

@@ -67,6 +67,7 @@ def side_parameters(params: dict[str, t.Any], side: str) -> dict[str, t.Any]:
     if side == "source":
         result["encryption_identity_file"] = params.get("encryption_identity_file")
         result["encryption_identity"] = params.get("encryption_identity")
+        result["signing_public_keys"] = params.get("signing_public_keys") or []
     else:
         result.update(
             encryption_recipients=params.get("destination_encryption_recipients") or [],
@@ -76,6 +77,7 @@ def side_parameters(params: dict[str, t.Any], side: str) -> dict[str, t.Any]:
             s3_object_lock_days=params.get("s3_object_lock_days"),
             lock_timeout=params.get("lock_timeout", 60),
             break_stale_lock=params.get("break_stale_lock", False),
+            signing_key_file=params.get("signing_key_file"),
         )
     return result
 

@@ -26,6 +26,7 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 VERIFY_RESULT_NAME = "verify-result.json"
 VERIFICATION_DATA_NAME = "verification.json"
+ORIGIN_NAME = "origin.json"  # where a copy that kept the original signed manifest came from
 
 BACKUP_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[a-z0-9]{6}$")
 COMPONENT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -15,11 +15,14 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Backu
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
     FAILED_VERIFICATION,
     INCOMPLETE,
+    UNTRUSTED,
     USABLE,
     VERIFIED,
     BackupEntry,
     Repository,
+    VerifyOutcome,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import Candidate, RetentionPolicy, plan_retention
 
 
@@ -90,7 +93,8 @@ def _targets(repository: Repository, component: str | None, backup_id: str | Non
     components = [component] if component else repository.components()
     targets = []
     for name in components:
-        usable = [entry for entry in repository.list_backups(name) if entry.usable or entry.status == FAILED_VERIFICATION]
+        usable = [entry for entry in repository.list_backups(name)
+                  if entry.usable or entry.status in (FAILED_VERIFICATION, UNTRUSTED)]
         targets.extend(usable[-latest:])
     if component and not targets:
         raise BackupNotFound(f"component {component} has no complete backup in {repository.location} to verify")
@@ -121,7 +125,10 @@ def backup_verify(
                 "encryption_identity_file or encryption_identity (or use level: stored)"
             )
         previous_ok = (entry.verify_result or {}).get("ok")
-        outcome = repository.verify(entry, content=level != "stored")
+        if entry.status == UNTRUSTED:  # the files match a manifest nobody trusted signed: that proves nothing
+            outcome = VerifyOutcome(entry.backup_id, "signature", ok=False, error=entry.error, file=SIGNATURE_NAME)
+        else:
+            outcome = repository.verify(entry, content=level != "stored")
         if not outcome.ok:
             failures.append(outcome.error or f"{entry.label} failed verification")
         changed = changed or previous_ok is not outcome.ok

@@ -14,6 +14,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Confi
 from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import S3Options, open_backend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository, skipped_backups_warning
+from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import Signer, Verifier
 
 
 def repository_argument_spec() -> dict[str, t.Any]:
@@ -61,6 +62,14 @@ def backup_argument_spec() -> dict[str, t.Any]:
         retention_class=dict(type="str", choices=["standard", "pinned"], default="standard"),
         s3_object_lock_mode=dict(type="str", choices=["GOVERNANCE", "COMPLIANCE"]),
         s3_object_lock_days=dict(type="int"),
+        signing_key_file=dict(type="path"),
+    )
+
+
+def signature_argument_spec() -> dict[str, t.Any]:
+    """The keys whose signatures make a backup trusted (resilience.dr.repository.signatures)."""
+    return dict(
+        signing_public_keys=dict(type="list", elements="str", default=[]),
     )
 
 
@@ -104,6 +113,9 @@ def open_repository(params: dict[str, t.Any]) -> Repository:
     lock_timeout = params.get("lock_timeout", 60)
     if lock_timeout < 0:
         raise ConfigurationError("lock_timeout must not be negative")
+    signer = Signer.from_file(params["signing_key_file"]) if params.get("signing_key_file") else None
+    public_keys = [key for key in params.get("signing_public_keys") or [] if key and str(key).strip()]
+    verifier = Verifier.from_texts(public_keys) if public_keys else None
 
     return Repository(
         open_backend(repository, s3),
@@ -115,6 +127,8 @@ def open_repository(params: dict[str, t.Any]) -> Repository:
         compression_threads=-1 if threads == 0 else threads,
         lock_timeout=lock_timeout,
         break_stale_lock=params.get("break_stale_lock", False),
+        signer=signer,
+        verifier=verifier,
     )
 
 

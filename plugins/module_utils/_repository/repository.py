@@ -25,11 +25,13 @@ from datetime import datetime, timezone
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     BackupNotFound,
+    DrError,
     EncryptionError,
     IntegrityError,
     RepositoryError,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
+from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME, SignatureError, Signer, Verifier
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import Backend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import LOCK_NAME, ComponentLock, LockInfo, stale_reason
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import (
@@ -55,7 +57,8 @@ FAILED_VERIFICATION = "failed_verification"
 INCOMPLETE = "incomplete"
 IN_PROGRESS = "in_progress"
 INVALID = "invalid"
-STATUSES = (VERIFIED, COMPLETE, FAILED_VERIFICATION, IN_PROGRESS, INCOMPLETE, INVALID)
+UNTRUSTED = "untrusted"  # unsigned or badly signed, where signing_public_keys require a signature
+STATUSES = (VERIFIED, COMPLETE, FAILED_VERIFICATION, IN_PROGRESS, INCOMPLETE, INVALID, UNTRUSTED)
 USABLE = (VERIFIED, COMPLETE)
 
 
@@ -70,6 +73,8 @@ class BackupEntry:
     verify_result: dict[str, t.Any] | None = None
     stored_size: int = 0
     error: str | None = None
+    manifest_bytes: bytes | None = None  # manifest.json exactly as stored (what a signature covers)
+    signature: dict[str, t.Any] | None = None  # signed (a manifest.json.sig is there), valid (None: not checked), key_id
 
     @property
     def usable(self) -> bool:
@@ -117,6 +122,8 @@ class BackupEntry:
             )
         if self.verify_result:
             result["verification"] = self.verify_result
+        if self.signature is not None:
+            result["signature"] = self.signature
         return result
 
 
@@ -207,10 +214,14 @@ class Repository:
         lock_timeout: float = 60,
         break_stale_lock: bool = False,
         clock: Clock = utc_now,
+        signer: Signer | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.backend = backend
         # Ages, stale locks and the times recorded in manifests all read this clock.
         self.clock = clock
+        self.signer = signer  # signs the manifests this repository writes
+        self.verifier = verifier  # when set, only backups signed by its keys are usable
         self.recipients = list(recipients)
         self.recipient_keys = list(recipient_keys)
         self.identities = list(identities)
@@ -264,7 +275,7 @@ class Repository:
                 continue
             entry.status = COMPLETE
             try:
-                entry.manifest = self._read_manifest(component, backup_id)
+                entry.manifest, entry.manifest_bytes = self._read_manifest(component, backup_id)
             except ManifestError as error:
                 entry.status, entry.error = INVALID, error.message
                 entries.append(entry)
@@ -273,6 +284,7 @@ class Repository:
                 entry.verify_result = self._read_verify_result(component, backup_id)
                 if entry.verify_result is not None:
                     entry.status = VERIFIED if entry.verify_result.get("ok") else FAILED_VERIFICATION
+            self._check_signature(entry, signed=SIGNATURE_NAME in files)
             entries.append(entry)
         self._check_dependencies(component, entries)
         # Backup ids sort by the second they started; within one second the
@@ -285,7 +297,7 @@ class Repository:
         present = {entry.backup_id for entry in entries}
         for entry in entries:
             parent = entry.manifest.depends_on if entry.manifest is not None else None
-            if parent and parent not in present and entry.status != INVALID:
+            if parent and parent not in present and entry.status not in (INVALID, UNTRUSTED):
                 entry.status = INVALID
                 entry.error = (
                     f"it depends on backup {parent}, which is not in {self.backend.describe(component)}; it cannot "
@@ -293,7 +305,7 @@ class Repository:
                     "back into this repository"
                 )
 
-    def _read_manifest(self, component: str, backup_id: str) -> Manifest:
+    def _read_manifest(self, component: str, backup_id: str) -> tuple[Manifest, bytes]:
         key = f"{component}/{backup_id}/{MANIFEST_NAME}"
         raw = self.backend.read_bytes(key)
         if raw is None:
@@ -304,7 +316,41 @@ class Repository:
                 f"the manifest {self.backend.describe(key)} describes backup {manifest.backup_id} of "
                 f"{manifest.component}, not the directory it is in"
             )
-        return manifest
+        return manifest, raw
+
+    def _check_signature(self, entry: BackupEntry, signed: bool) -> None:
+        """Record whether the manifest is signed; with a verifier, an unsigned or badly signed one is untrusted."""
+        entry.signature = {"signed": signed, "valid": None}
+        if self.verifier is None or entry.manifest_bytes is None:
+            return
+        prefix = f"{entry.component}/{entry.backup_id}"
+        signature = self.backend.read_bytes(f"{prefix}/{SIGNATURE_NAME}") if signed else None
+        try:
+            signer = self.verifier.check(entry.manifest_bytes, signature, entry.label,
+                                         self.backend.describe(f"{prefix}/{MANIFEST_NAME}"))
+        except SignatureError as error:
+            entry.status, entry.error = UNTRUSTED, error.message
+            entry.signature = {"signed": signature is not None, "valid": False}
+            return
+        entry.signature = {"signed": True, "valid": True, "key_id": signer}
+
+    def refuse_newer_untrusted(self, component: str, chosen: BackupEntry | None = None) -> None:
+        """Fail when a backup newer than the one chosen (or any, when none is) failed its signature check.
+
+        A restore never takes an untrusted backup; it does not quietly take an
+        older one either when a newer backup looks forged: a person decides.
+        Without signing_public_keys nothing is untrusted.
+        """
+        if self.verifier is None:
+            return
+        for entry in reversed(self._component_backups(check_component(component))):
+            if chosen is not None and (entry.started, entry.backup_id) <= (chosen.started, chosen.backup_id):
+                return
+            if entry.status == UNTRUSTED:
+                raise SignatureError(
+                    f"{entry.error} (it is the newest backup of component {component}; to restore an older, signed "
+                    "one, give its backup_id)"
+                )
 
     def _read_verify_result(self, component: str, backup_id: str) -> dict[str, t.Any] | None:
         raw = self.backend.read_bytes(f"{component}/{backup_id}/{VERIFY_RESULT_NAME}")
@@ -338,6 +384,8 @@ class Repository:
         """
         if backup_id:
             entry = self.find(component, backup_id)
+            if entry.status == UNTRUSTED:
+                raise SignatureError(entry.error or f"{entry.label} is not signed by a trusted key")
             if entry.status == FAILED_VERIFICATION:
                 result = entry.verify_result or {}
                 raise IntegrityError(
@@ -355,6 +403,7 @@ class Repository:
         usable = [entry for entry in entries if entry.usable and relevant(entry)]
         verified = [entry for entry in usable if entry.status == VERIFIED]
         chosen = verified[-1] if verified else usable[-1] if usable else None
+        self.refuse_newer_untrusted(component, chosen)
         if chosen is None:
             other = [entry for entry in entries if entry.usable]
             if other and accept is not None:
@@ -505,6 +554,24 @@ class Repository:
         return BackupSession(self, check_component(component), kind=kind, method=method,
                              retention_class=retention_class, depends_on=depends_on)
 
+    def write_manifest(self, prefix: str, data: bytes, *, signature: bytes | None = None,
+                       written: list[str] | None = None) -> None:
+        """Write a backup's manifest.json, signed: the signature first, the manifest (the commit point) last.
+
+        signature: one to keep (a copy of a signed backup); else this
+        repository's signer signs data, when it has one. A manifest is never
+        visible without its signature, so a restore that requires one never
+        sees a complete backup as unsigned.
+        """
+        if signature is None and self.signer is not None:
+            signature = self.signer.sign(data)
+        keys = [f"{prefix}/{SIGNATURE_NAME}", f"{prefix}/{MANIFEST_NAME}"]
+        if written is not None:
+            written.extend(keys)
+        if signature is not None:
+            self.backend.write_bytes(keys[0], signature)
+        self.backend.write_bytes(keys[1], data)
+
     def delete_backup(self, entry: BackupEntry) -> None:
         """Remove a backup: its manifest first, so a half-finished deletion is an incomplete backup, never a corrupt one."""
         prefix = f"{entry.component}/{entry.backup_id}"
@@ -645,26 +712,32 @@ class BackupSession:
                 f"the lock of component {self.component} was taken over by another process while backup "
                 f"{self.backup_id} ran (break_stale_lock elsewhere?); this backup is discarded"
             )
-        key = f"{self.prefix}/{MANIFEST_NAME}"
-        self._written.append(key)
-        self.repository.backend.write_bytes(key, manifest.to_json())
+        self.repository.write_manifest(self.prefix, manifest.to_json(), written=self._written)
 
-    def _discard(self) -> None:
+    def _discard(self, error: BaseException | None) -> None:
+        """Delete what was written. Where deleting is not allowed (a backup host without s3:DeleteObject),
+        the pieces stay as an incomplete backup, and the error that ended the backup says so."""
         keys = list(self._written)
-        # Whatever is on storage under this backup, including parts of files cut short.
-        keys.extend(stored.key for stored in self.repository.backend.list_objects(self.prefix))
-        self.repository.backend.delete(sorted(set(keys)))
+        try:
+            # Whatever is on storage under this backup, including parts of files cut short.
+            keys.extend(stored.key for stored in self.repository.backend.list_objects(self.prefix))
+            self.repository.backend.delete(sorted(set(keys)))
+        except RepositoryError as problem:
+            if not isinstance(error, DrError):
+                raise
+            error.message = (f"{error.message}; the pieces of backup {self.backup_id} could not be removed "
+                             f"({problem.message}): they stay as an incomplete backup, which backup_prune removes")
 
     def __exit__(self, exc_type: t.Any, exc: t.Any, traceback: t.Any) -> None:
         try:
             if exc_type is None:
                 try:
                     self._commit()
-                except BaseException:
-                    self._discard()
+                except BaseException as error:
+                    self._discard(error)
                     raise
             else:
-                self._discard()
+                self._discard(exc)
         finally:
             if self._lock is not None:
                 self._lock.release()

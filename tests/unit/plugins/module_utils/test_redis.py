@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils import _redis as rd
+from ansible_collections.resilience.dr.plugins.module_utils import _redis_commands as rc
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DrError, IntegrityError
 
 
@@ -125,7 +126,7 @@ STREAM = (rd.select_command(0) + rd.restore_command(b"a\r\n$", b"*5\r\nRESTORE",
 @pytest.mark.parametrize("step", [1, 7, 1 << 20])
 def test_replace_is_added_to_every_restore_whatever_the_chunks(step):
     collected = Collected()
-    feed(rd.AddReplace(collected, "dump"), STREAM, step)
+    feed(rc.AddReplace(collected, "dump"), STREAM, step)
     assert bytes(collected.data) == (rd.select_command(0) + rd.restore_command(b"a\r\n$", b"*5\r\nRESTORE", 0, True)
                                      + rd.restore_command(b"b", b"\x00" * 3000, 1795400000123, True)
                                      + rd.select_command(3) + rd.restore_command(b"c", b"D3", 0, True))
@@ -138,14 +139,14 @@ def test_first_format_records_become_the_same_commands(step):
     feed(rd.RecordsToCommands(collected, "dump", replace=False), records_bytes(records), step)
     assert bytes(collected.data) == STREAM
     # and read back as records from either format
-    assert list(rd.CommandReader(Trickle(STREAM), "dump")) == records
+    assert list(rc.CommandReader(Trickle(STREAM), "dump")) == records
 
 
 def test_a_truncated_or_foreign_command_stream_is_refused():
     with pytest.raises(IntegrityError, match="ends in the middle of a command"):
-        feed(rd.AddReplace(Collected(), "backup B: file data/keys.resp"), STREAM[:-3], 1 << 20)
+        feed(rc.AddReplace(Collected(), "backup B: file data/keys.resp"), STREAM[:-3], 1 << 20)
     with pytest.raises(IntegrityError, match="holds no command"):
-        feed(rd.AddReplace(Collected(), "backup B: file data/keys.resp"), b"REDIS0010\r\n", 1 << 20)
+        feed(rc.AddReplace(Collected(), "backup B: file data/keys.resp"), b"REDIS0010\r\n", 1 << 20)
     with pytest.raises(IntegrityError, match="ends in the middle of a record"):
         feed(rd.RecordsToCommands(Collected(), "dump", replace=False), records_bytes([(0, b"k", b"v", -1)])[:-1], 5)
 
@@ -153,10 +154,10 @@ def test_a_truncated_or_foreign_command_stream_is_refused():
 def test_commands_are_located_by_their_position():
     def produce(sink):
         feed(sink, STREAM, 1 << 20)
-    assert rd.locate_command(produce, 0, "dump") == (0, None)
-    assert rd.locate_command(produce, 2, "dump") == (0, b"b")
-    assert rd.locate_command(produce, 4, "dump") == (3, b"c")
-    counter = rd.CommandCounter("dump")
+    assert rc.locate_command(produce, 0, "dump") == (0, None)
+    assert rc.locate_command(produce, 2, "dump") == (0, b"b")
+    assert rc.locate_command(produce, 4, "dump") == (3, b"c")
+    counter = rc.CommandCounter("dump")
     produce(counter)
     assert counter.keys == {"0": 2, "3": 1} and counter.commands == 5
 
@@ -184,7 +185,7 @@ class FakeRedis:
                     return
                 buffer += data
                 position, replies = 0, []
-                while (parsed := rd.parse_command(buffer, position, "fake")) is not None:
+                while (parsed := rc.parse_command(buffer, position, "fake")) is not None:
                     position, _head, arguments = parsed
                     self.received.append(arguments)
                     error = self.fail(arguments)
@@ -213,7 +214,7 @@ def test_restore_of_an_existing_key_names_it_and_says_what_to_do():
     assert answered == 4  # the error stops the sending, not what was already sent
     with pytest.raises(DrError, match=r"Redis at 127.0.0.1:\d+: RESTORE of key b'b' in db0 failed: BUSYKEY .* "
                                       r"use replace or flush"):
-        raise rd.describe_reply_error(target, rd.locate_command(lambda sink: feed(sink, STREAM, 1 << 20), 2, "d"),
+        raise rd.describe_reply_error(target, rc.locate_command(lambda sink: feed(sink, STREAM, 1 << 20), 2, "d"),
                                       error[1])
 
 
