@@ -31,7 +31,7 @@ options:
     type: str
   access_key:
     description:
-      - AWS access key id (masked in results like O(secret_key): a DR plan keeps it secret). The default chain
+      - AWS access key id, masked in results like O(secret_key) because a DR plan keeps it secret. The default chain
         of boto3 applies when it is not set (environment, profile, instance role).
     type: str
   secret_key:

@@ -16,7 +16,7 @@ description:
     (C(pg_terminate_backend)). The server receives a SCRAM-SHA-256 verifier computed here
     (C(ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$4096:...')), never the password itself, so a statement log
     does not show it; the role name is quoted as an identifier.
-  - Connects with psycopg2: no password is ever in a process's arguments or environment.
+  - Connects with psycopg2, so no password is ever in a process's arguments or environment.
 author:
   - resilience.dr maintainers (@resilience-dr)
 extends_documentation_fragment:

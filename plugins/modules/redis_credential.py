@@ -15,7 +15,7 @@ description:
   - With O(password), replaces every password of the ACL user O(user) by that one with C(ACL SETUSER <user> resetpass)
     and the password's SHA-256 (the hashed form of ACL rules), so the server never receives the password itself;
     keeps the change across restarts (O(persist)), and ends the user's connections (C(CLIENT KILL USER)).
-  - Connects with redis-py: no password is ever in a process's arguments or environment.
+  - Connects with redis-py, so no password is ever in a process's arguments or environment.
 author:
   - resilience.dr maintainers (@resilience-dr)
 extends_documentation_fragment:

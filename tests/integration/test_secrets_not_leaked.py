@@ -51,7 +51,7 @@ def marked(lab) -> t.Iterator[tuple[dict[str, t.Any], dict[str, str]]]:
     components["sessions"]["connection"]["login_password"] = mark("primary-redis-password")
     repository = plan["repository"]
     identity = Path(repository.pop("encryption_identity_file")).read_text()
-    markers["encryption_identity"] = next(line for line in identity.splitlines() if line.startswith("AGE-SECRET-KEY-"))
+    markers["encryption_identity"] = [line for line in identity.splitlines() if line.startswith("AGE-SECRET-KEY-")][0]
     repository["encryption_identity"] = identity
     # A local repository does not use S3 credentials; they must be redacted all the same.
     repository.update(access_key=mark("repository-access-key"), secret_key=mark("repository-secret-key"),
