@@ -4,14 +4,15 @@
 # (rows, MD5 of the sorted rows), every Redis key (count, how many expire,
 # SHA-1 over key, type and value) and the uploads directory (tree with modes,
 # SHA-256 of the contents, file count).
-# Connections come from the environment: PGHOST PGPORT PGUSER PGPASSWORD
-# PGDATABASE, REDIS_HOST REDIS_PORT REDISCLI_AUTH, UPLOADS.
+# Connections come from the environment: PGHOST PGPORT PGUSER PGPASSFILE
+# PGDATABASE, REDIS_HOST REDIS_PORT REDIS_PASSWORD_FILE, UPLOADS; passwords
+# are read from files, never passed in an environment variable or argument.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 tables=$(psql --no-psqlrc --no-align --tuples-only --set=ON_ERROR_STOP=1 --file="$here/fingerprint.sql")
 
-mapfile -t redis < <(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --raw EVAL "$(cat "$here/fingerprint.lua")" 0)
+mapfile -t redis < <(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --askpass --raw EVAL "$(cat "$here/fingerprint.lua")" 0 <"$REDIS_PASSWORD_FILE")
 if [[ ${#redis[@]} -ne 3 || ! ${redis[0]} =~ ^[0-9]+$ ]]; then
   echo "Redis at $REDIS_HOST:$REDIS_PORT did not answer the fingerprint script: ${redis[*]}" >&2
   exit 1
