@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.resilience.dr.plugins.module_utils import _redis as rd
 from ansible_collections.resilience.dr.plugins.module_utils import _redis_commands as rc
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DrError, IntegrityError
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils.redis_streams import Collected, feed
 
 
 def test_digest_does_not_depend_on_the_order_redis_returns_members_in():
@@ -101,21 +102,6 @@ def test_stored_commands_restore_with_absolute_expiry_and_replace_only_when_aske
     assert rd.restore_command(b"b", b"D2", 1795400000123, replace=True) == (
         b"*6\r\n$7\r\nRESTORE\r\n$1\r\nb\r\n$13\r\n1795400000123\r\n$2\r\nD2\r\n$6\r\nABSTTL\r\n$7\r\nREPLACE\r\n")
     assert rd.select_command(12) == b"*2\r\n$6\r\nSELECT\r\n$2\r\n12\r\n"
-
-
-class Collected:
-    def __init__(self):
-        self.data = bytearray()
-
-    def write(self, data):
-        self.data += data
-        return len(data)
-
-
-def feed(sink, data: bytes, step: int) -> None:
-    for start in range(0, len(data), step):
-        sink.write(data[start:start + step])
-    sink.close()
 
 
 STREAM = (rd.select_command(0) + rd.restore_command(b"a\r\n$", b"*5\r\nRESTORE", 0)

@@ -9,25 +9,11 @@ import pytest
 from ansible_collections.resilience.dr.plugins.module_utils import _redis as rd
 from ansible_collections.resilience.dr.plugins.module_utils import _redis_commands as rc
 from ansible_collections.resilience.dr.plugins.module_utils._errors import IntegrityError
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils.redis_streams import Collected, feed
 
 WHAT = "backup 20261123T040000Z-k3f9ab of component cache: file data/keys.resp"
 GOOD = (rd.select_command(0) + rd.restore_command(b"a", b"D1", 0) + rd.restore_command(b"b", b"\x00" * 300, 17954000001)
         + rd.select_command(3) + rd.restore_command(b"c", b"D3", 0))
-
-
-class Collected:
-    def __init__(self):
-        self.data = bytearray()
-
-    def write(self, data):
-        self.data += data
-        return len(data)
-
-
-def feed(sink, data: bytes, step: int) -> None:
-    for start in range(0, len(data), step):
-        sink.write(data[start:start + step])
-    sink.close()
 
 
 @pytest.mark.parametrize("step", [1, 5, 1 << 20])
