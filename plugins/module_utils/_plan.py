@@ -10,7 +10,8 @@ each component's connection with the site's overrides applied, the order to
 restore in (batches whose members do not depend on each other), the steps
 the recovery playbooks run those batches in (components of one step are
 restored at the same time), the order to start services in, and who depends
-on whom.
+on whom. An rds component also gets where its snapshots are copied (the other
+sites' regions) and where it is restored from on this site (rds_sources).
 
 Secrets (SECRET_KEYS) never leave this module in a resolved plan: `redact`
 replaces them with REDACTED, and `secrets` gives only them, for the one task
@@ -37,6 +38,8 @@ BACKUP_METHODS = {
     "s3": ("versioning",),
 }
 LEVELS = ("component", "application", "site")
+# Where a restore of an rds component comes from (restore.source; see rds_sources).
+RDS_RESTORE_SOURCES = ("point_in_time", "snapshot")
 # Keys whose values are secrets wherever they appear in a plan (docs/dr-plan.md, "Secrets").
 SECRET_KEYS = frozenset((
     "login_password", "password", "smtp_password", "access_key", "secret_key", "session_token",
@@ -197,6 +200,67 @@ def _merge(base: dict[str, t.Any], override: dict[str, t.Any]) -> dict[str, t.An
     return merged
 
 
+def _check_rds(component: dict[str, t.Any], sites: dict[str, t.Any], problems: list[str]) -> None:
+    """restore.source and backup.kms_key_id of an rds component, at the top level and on every site."""
+    name = component["name"]
+    overrides = {"": component}
+    for site, settings in sites.items():
+        override = ((settings or {}).get("components") or {}).get(name)
+        if isinstance(override, dict):
+            overrides[site] = override
+    for site, settings in overrides.items():
+        where = f"component {name}" if not site else f"site {site} component {name}"
+        source = (settings.get("restore") or {}).get("source")
+        if source is not None and source not in RDS_RESTORE_SOURCES:
+            problems.append(f"{where} has restore.source {source!r}; use one of {', '.join(RDS_RESTORE_SOURCES)}")
+        key = (settings.get("backup") or {}).get("kms_key_id")
+        if key is not None and (not isinstance(key, str) or not key):
+            problems.append(
+                f"{where} has backup.kms_key_id {key!r}; give the ARN, id or alias of a KMS key of the site's region"
+            )
+
+
+def _rds_location(component: dict[str, t.Any]) -> tuple[str, str]:
+    connection = component.get("connection") or {}
+    return str(connection.get("region") or ""), str(connection.get("endpoint_url") or "")
+
+
+def rds_sources(plan: dict[str, t.Any], site: str, component: dict[str, t.Any]) -> tuple[str, list[dict[str, t.Any]]]:
+    """The restore source an rds component defaults to on site, and the copies its backup makes.
+
+    The backup snapshots the instance in the serving site's region; every other
+    site whose connection names another region gets a copy there
+    ({site, region, endpoint_url, kms_key_id}, the key being that site's
+    backup.kms_key_id). A site in the primary site's region restores to a
+    point in time of the primary's instance; a site elsewhere cannot reach that
+    instance's transaction logs, so it restores the newest snapshot in its own
+    region (the copies). `component` is the component resolved for site.
+    """
+    sites = plan.get("sites") or {}
+    base = next(item for item in plan["components"] if item["name"] == component["name"])
+    region, _endpoint = _rds_location(component)
+
+    def on(other: str) -> dict[str, t.Any]:
+        return _merge(base, ((sites[other] or {}).get("components") or {}).get(base["name"]) or {})
+
+    copies = []
+    for other in sites:
+        if other == site:
+            continue
+        there = on(other)
+        other_region, other_endpoint = _rds_location(there)
+        if other_region and other_region != region:
+            copies.append({
+                "site": other,
+                "region": other_region,
+                "endpoint_url": other_endpoint or None,
+                "kms_key_id": (there.get("backup") or {}).get("kms_key_id"),
+            })
+    primary_region = _rds_location(on("primary"))[0] if "primary" in sites else region
+    default_source = "point_in_time" if primary_region == region else "snapshot"
+    return default_source, copies
+
+
 def validate(plan: dict[str, t.Any]) -> list[str]:
     """Every semantic problem of the plan (an empty list means it is usable)."""
     problems: list[str] = []
@@ -241,6 +305,8 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
         parallel = restore.get("parallel", True) if isinstance(restore, dict) else True
         if not isinstance(parallel, bool):
             problems.append(f"component {name} has restore.parallel {parallel!r}; write true or false")
+        if kind == "rds":
+            _check_rds(component, plan.get("sites") or {}, problems)
         dependencies = component.get("depends_on") or []
         for dependency in dependencies:
             if dependency not in names:
@@ -318,6 +384,10 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         resolved["rpo_seconds"] = _seconds(resolved.get("rpo"), name, [])
         resolved["rto_seconds"] = _seconds(resolved.get("rto"), name, [])
         resolved["host"] = resolved.get("host") or "localhost"
+        if resolved.get("kind") == "rds":
+            default_source, resolved["copies"] = rds_sources(plan, site, resolved)
+            resolved["restore"] = dict(resolved.get("restore") or {})
+            resolved["restore"].setdefault("source", default_source)
         components[name] = resolved
         order.append(name)
         graph[name] = list(resolved["depends_on"])

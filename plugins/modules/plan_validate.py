@@ -81,6 +81,10 @@ plan:
       description:
         - Each component by name, with the site's overrides merged into it, C(rpo_seconds) and
           C(rto_seconds), and C(host) (the inventory host its modules run on, default C(localhost)).
+        - An C(rds) component also has C(copies), the other sites whose region differs, each with C(site),
+          C(region), C(endpoint_url) and C(kms_key_id) (that site's C(backup.kms_key_id)), where the backup copies
+          its snapshot; and C(restore.source), V(point_in_time) by default in the primary site's region and
+          V(snapshot) (the newest snapshot in the site's region) elsewhere.
       type: dict
     restore_batches:
       description: Component names in restore order; the members of one batch do not depend on each other.

@@ -192,3 +192,60 @@ def test_secrets_of_a_broken_plan_raise_the_plan_problems():
     broken["components"][0]["depends_on"] = ["nothing"]
     with pytest.raises(PlanError, match="depends on nothing"):
         secrets(broken, "primary")
+
+
+def plan_with_rds(**ledger_backup):
+    """The example plan with an rds component in eu-west-1, its secondary site in eu-central-1 and a third site."""
+    copied = copy.deepcopy(PLAN)
+    copied["components"].append({
+        "name": "ledger", "kind": "rds",
+        "connection": {"db_instance_identifier": "ledger", "region": "eu-west-1"},
+        "restore": {"source_db_instance_identifier": "ledger-prod"},
+        "backup": {"method": "snapshot", **ledger_backup},
+    })
+    copied["sites"]["secondary"]["components"]["ledger"] = {
+        "connection": {"region": "eu-central-1", "endpoint_url": "https://rds.eu-central-1.example"},
+        "backup": {"kms_key_id": "arn:aws:kms:eu-central-1:111122223333:key/dr"},
+    }
+    copied["sites"]["standby"] = {"address": "203.0.113.30"}  # same region as the primary: no copy
+    return copied
+
+
+def test_an_rds_backup_copies_to_every_site_in_another_region_with_that_sites_key():
+    primary = resolve(plan_with_rds(), "primary")["components"]["ledger"]
+    assert primary["copies"] == [{
+        "site": "secondary", "region": "eu-central-1", "endpoint_url": "https://rds.eu-central-1.example",
+        "kms_key_id": "arn:aws:kms:eu-central-1:111122223333:key/dr",
+    }]
+    assert primary["restore"]["source"] == "point_in_time"
+    # Backing up from the secondary copies back to the primary's region (and the standby's, the same one).
+    secondary = resolve(plan_with_rds(), "secondary")["components"]["ledger"]
+    assert [(copy_["site"], copy_["region"], copy_["endpoint_url"], copy_["kms_key_id"]) for copy_ in secondary["copies"]] == [
+        ("primary", "eu-west-1", None, None), ("standby", "eu-west-1", None, None)]
+
+
+def test_a_key_for_every_region_can_be_given_once_as_an_alias():
+    resolved = resolve(plan_with_rds(kms_key_id="alias/dr-backups"), "primary")["components"]["ledger"]
+    assert resolved["copies"][0]["kms_key_id"] == "arn:aws:kms:eu-central-1:111122223333:key/dr"  # the site's own wins
+    changed = plan_with_rds(kms_key_id="alias/dr-backups")
+    del changed["sites"]["secondary"]["components"]["ledger"]["backup"]
+    assert resolve(changed, "primary")["components"]["ledger"]["copies"][0]["kms_key_id"] == "alias/dr-backups"
+
+
+def test_a_site_away_from_the_primary_region_restores_rds_from_a_snapshot():
+    assert resolve(plan_with_rds(), "secondary")["components"]["ledger"]["restore"]["source"] == "snapshot"
+    assert resolve(plan_with_rds(), "standby")["components"]["ledger"]["restore"]["source"] == "point_in_time"
+    forced = plan_with_rds()
+    forced["components"][-1]["restore"]["source"] = "snapshot"
+    assert resolve(forced, "primary")["components"]["ledger"]["restore"]["source"] == "snapshot"
+    # Other kinds get neither key.
+    assert "copies" not in resolve(plan_with_rds(), "primary")["components"]["orders-db"]
+
+
+def test_rds_restore_source_and_kms_key_are_checked_on_every_site():
+    broken = plan_with_rds()
+    broken["components"][-1]["restore"]["source"] = "latest"
+    broken["sites"]["secondary"]["components"]["ledger"]["backup"]["kms_key_id"] = ""
+    problems = validate(broken)
+    assert "component ledger has restore.source 'latest'; use one of point_in_time, snapshot" in problems
+    assert any(problem.startswith("site secondary component ledger has backup.kms_key_id ''") for problem in problems)
