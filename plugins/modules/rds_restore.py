@@ -10,7 +10,9 @@ short_description: Restore an RDS instance from a snapshot or to a point in time
 version_added: 0.1.0
 description:
   - O(source=snapshot) creates the new DB instance O(db_instance_identifier) from O(db_snapshot_identifier), for
-    example from a cross-region copy made by M(resilience.dr.rds_snapshot) during a region failover.
+    example from a cross-region copy made by M(resilience.dr.rds_snapshot) during a region failover. With
+    O(snapshot_tags) instead, the newest available snapshot in O(region) carrying those tags is chosen (the time its
+    data was taken counts, so a copy counts from its source); RV(snapshot) says which one and how old it is.
   - O(source=point_in_time) creates it from O(source_db_instance_identifier) as it was at O(restore_time), or at its
     latest restorable time (O(use_latest_restorable_time)). A O(restore_time) outside the restorable window is refused
     before anything changes, and the message gives the window.
@@ -34,8 +36,16 @@ options:
     type: str
     required: true
   db_snapshot_identifier:
-    description: The snapshot restored from, in O(region). Required with O(source=snapshot).
+    description: The snapshot restored from, in O(region). With O(source=snapshot), this or O(snapshot_tags).
     type: str
+  snapshot_tags:
+    description:
+      - With O(source=snapshot), restore the newest available snapshot in O(region) that carries all these tags, for
+        example C(resilience-dr-component) and C(resilience-dr-plan), which the backup role sets on its snapshots and
+        their cross-region copies. With O(restore_time), the newest taken at or before it.
+      - A later run picks again; when a newer snapshot has appeared since the instance was restored, the instance is
+        refused as restored from another source unless O(replace=true).
+    type: dict
   source_db_instance_identifier:
     description:
       - The instance whose automated backups are restored, with O(source=point_in_time) (required then).
@@ -45,6 +55,7 @@ options:
     description:
       - The moment to restore to, ISO 8601 (V(2026-11-23T04:00:00Z)); without a zone, UTC. With
         O(source=point_in_time), one of O(restore_time) and O(use_latest_restorable_time) is required.
+      - With O(source=snapshot) and O(snapshot_tags), the newest snapshot taken at or before it is restored.
     type: str
   use_latest_restorable_time:
     description: Restore to the latest restorable time (usually within the last five minutes).
@@ -130,6 +141,16 @@ EXAMPLES = r"""
     db_subnet_group_name: orders-private
     wait_timeout: 5400
 
+- name: Region failover - restore billing-db from the newest copy of its snapshots in us-west-2
+  resilience.dr.rds_restore:
+    region: us-west-2
+    source: snapshot
+    snapshot_tags:
+      resilience-dr-plan: shopfront
+      resilience-dr-component: billing-db
+    db_instance_identifier: billing-db
+  register: restored
+
 - name: Promote the cross-region read replica
   resilience.dr.rds_restore:
     region: us-west-2
@@ -170,6 +191,21 @@ restorable_window:
   returned: always
   type: dict
   sample: {earliest: "2026-11-16T04:10:00Z", latest: "2026-11-23T04:05:00Z"}
+snapshot:
+  description:
+    - With O(source=snapshot), the snapshot restored from (or that would be, in check mode), with the keys
+      M(resilience.dr.rds_snapshot) returns for a snapshot (db_snapshot_identifier, region, snapshot_create_time,
+      original_snapshot_create_time, tags, and the rest) plus age_s, the seconds since its data was taken
+      (original_snapshot_create_time for a copy). Null for other sources, or when the snapshot is gone.
+  returned: always
+  type: dict
+  sample: {db_snapshot_identifier: billing-db-20261123t040000z, region: us-west-2, age_s: 5400.0,
+           original_snapshot_create_time: "2026-11-23T04:00:00Z", snapshot_create_time: "2026-11-23T04:20:13Z"}
+consistency_point:
+  description: With O(source=snapshot), when the data restored was taken (C(time), ISO 8601).
+  returned: when the snapshot restored from exists
+  type: dict
+  sample: {time: "2026-11-23T04:00:00Z"}
 final_db_snapshot_identifier:
   description: The final snapshot kept of an instance deleted by O(replace); null otherwise.
   returned: always
@@ -206,6 +242,7 @@ def argument_spec() -> dict:
         source=dict(type="str", required=True, choices=["snapshot", "point_in_time", "replica"]),
         db_instance_identifier=dict(type="str", required=True),
         db_snapshot_identifier=dict(type="str"),
+        snapshot_tags=dict(type="dict"),
         source_db_instance_identifier=dict(type="str"),
         restore_time=dict(type="str"),
         use_latest_restorable_time=dict(type="bool", default=False),
@@ -226,9 +263,10 @@ def main() -> None:
         argument_spec=argument_spec(),
         supports_check_mode=True,
         required_if=[
-            ("source", "snapshot", ("db_snapshot_identifier",)),
+            ("source", "snapshot", ("db_snapshot_identifier", "snapshot_tags"), True),
             ("source", "point_in_time", ("source_db_instance_identifier",)),
         ],
+        mutually_exclusive=[("db_snapshot_identifier", "snapshot_tags")],
     )
     mask_options(module, "access_key")  # a secret of the DR plan, like secret_key
     params = module.params

@@ -43,6 +43,11 @@ options:
   target_db_snapshot_identifier:
     description: The name of the copy in O(copy_to_region); defaults to O(db_snapshot_identifier).
     type: str
+  copy_endpoint_url:
+    description:
+      - The RDS API endpoint of O(copy_to_region), when O(endpoint_url) names one of the source region (a regional
+        or VPC endpoint) or a test server per region. Defaults to O(endpoint_url).
+    type: str
   kms_key_id:
     description:
       - The KMS key (ARN, key id or alias) of O(copy_to_region) the copy is encrypted with. Required when the
@@ -150,6 +155,7 @@ def argument_spec() -> dict:
         state=dict(type="str", default="present", choices=["present", "absent"]),
         copy_to_region=dict(type="str"),
         target_db_snapshot_identifier=dict(type="str"),
+        copy_endpoint_url=dict(type="str"),
         kms_key_id=dict(type="str", no_log=False),
         tags=dict(type="dict"),
         purge_tags=dict(type="bool", default=False),
@@ -169,7 +175,8 @@ def main() -> None:
         source = Rds(module.client("rds", retry_decorator=retry), str(module.region), IAM_HINT)
         destination = None
         if request.copy_to_region:
-            client = module.client("rds", retry_decorator=retry, region=request.copy_to_region)
+            endpoint = {"endpoint": params["copy_endpoint_url"]} if params["copy_endpoint_url"] else {}
+            client = module.client("rds", retry_decorator=retry, region=request.copy_to_region, **endpoint)
             destination = Rds(client, request.copy_to_region, IAM_HINT)
         return run(source, destination, request, check_mode=module.check_mode, diff=module._diff)
 

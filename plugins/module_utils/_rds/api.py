@@ -145,6 +145,28 @@ class Rds:
         return items[0] if items else None
 
 
+    def snapshots(self) -> list[dict[str, t.Any]]:
+        """Every DB snapshot of the region (manual, automated and copies), page by page."""
+        found: list[dict[str, t.Any]] = []
+        marker: str | None = None
+        while True:
+            page = self.call("list the DB snapshots", "describe_db_snapshots", MaxRecords=100,
+                             **({"Marker": marker} if marker else {}))
+            found.extend((page or {}).get("DBSnapshots") or [])
+            marker = (page or {}).get("Marker")
+            if not marker:
+                return found
+
+
+def snapshot_time(snapshot: dict[str, t.Any]) -> datetime | None:
+    """When the snapshot's data was taken: a copy keeps its source's time (OriginalSnapshotCreateTime)."""
+    for key in ("OriginalSnapshotCreateTime", "SnapshotCreateTime"):
+        value = snapshot.get(key)
+        if isinstance(value, datetime):
+            return value.astimezone(timezone.utc)
+    return None
+
+
 # ---------------------------------------------------------------------------
 # Facts returned to the user
 

@@ -13,7 +13,7 @@ deleted with a final snapshot, never without one.
 from __future__ import annotations
 
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DrError, TargetNotEmpty
@@ -27,6 +27,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._rds.api import (
     instance_facts,
     parse_restore_time,
     restorable_window,
+    snapshot_facts,
+    snapshot_time,
     tags_to_dict,
     tags_to_list,
     wait_until,
@@ -55,6 +57,7 @@ class RestoreRequest:
     source: str
     db_instance_identifier: str
     db_snapshot_identifier: str | None = None
+    snapshot_tags: dict[str, str] | None = None
     source_db_instance_identifier: str | None = None
     restore_time: datetime | None = None
     use_latest_restorable_time: bool = False
@@ -69,10 +72,13 @@ class RestoreRequest:
     def from_params(cls, params: dict[str, t.Any]) -> RestoreRequest:
         restore_time = params.get("restore_time")
         tags = params.get("tags") or {}
+        snapshot_tags = params.get("snapshot_tags")
         return cls(
             source=params["source"],
             db_instance_identifier=params["db_instance_identifier"].lower(),
             db_snapshot_identifier=(params.get("db_snapshot_identifier") or "").lower() or None,
+            snapshot_tags={str(key): "" if value is None else str(value) for key, value in snapshot_tags.items()}
+            if snapshot_tags else None,
             source_db_instance_identifier=(params.get("source_db_instance_identifier") or "").lower() or None,
             restore_time=parse_restore_time(restore_time) if restore_time else None,
             use_latest_restorable_time=bool(params.get("use_latest_restorable_time")),
@@ -104,15 +110,26 @@ def check_options(params: dict[str, t.Any]) -> None:
     source = params["source"]
     if source == "point_in_time" and bool(params.get("restore_time")) == bool(params.get("use_latest_restorable_time")):
         raise ConfigurationError("source point_in_time needs exactly one of restore_time and use_latest_restorable_time: true")
-    if source == "snapshot" and (params.get("restore_time") or params.get("use_latest_restorable_time")):
-        raise ConfigurationError("restore_time and use_latest_restorable_time apply to source point_in_time, not to a snapshot")
-    if source == "point_in_time" and params.get("db_snapshot_identifier"):
+    if source == "snapshot" and (params.get("use_latest_restorable_time") or (
+            params.get("restore_time") and not params.get("snapshot_tags"))):
         raise ConfigurationError(
-            "db_snapshot_identifier applies to source snapshot; source point_in_time restores from "
-            "source_db_instance_identifier's automated backups"
+            "restore_time and use_latest_restorable_time apply to source point_in_time, not to a snapshot (with "
+            "snapshot_tags, restore_time picks the newest snapshot taken at or before it)"
         )
+    if source == "snapshot" and bool(params.get("db_snapshot_identifier")) == bool(params.get("snapshot_tags")):
+        raise ConfigurationError(
+            "source snapshot needs exactly one of db_snapshot_identifier (that snapshot) and snapshot_tags (the newest "
+            "available snapshot carrying all of them)"
+        )
+    for name in ("db_snapshot_identifier", "snapshot_tags"):
+        if source == "point_in_time" and params.get(name):
+            raise ConfigurationError(
+                f"{name} applies to source snapshot; source point_in_time restores from "
+                f"source_db_instance_identifier's automated backups"
+            )
     if source == "replica":
-        given = [name for name in (*INSTANCE_OPTIONS, "restore_time", "db_snapshot_identifier") if params.get(name) is not None]
+        given = [name for name in (*INSTANCE_OPTIONS, "restore_time", "db_snapshot_identifier", "snapshot_tags")
+                 if params.get(name) is not None]
         if params.get("use_latest_restorable_time"):
             given.append("use_latest_restorable_time")
         if given:
@@ -120,6 +137,45 @@ def check_options(params: dict[str, t.Any]) -> None:
                 f"source replica promotes an existing read replica as it is; these options do not apply to it: "
                 f"{', '.join(given)}. Change its settings after promotion with amazon.aws.rds_instance"
             )
+
+
+def newest_snapshot(rds: Rds, tags: dict[str, str], not_after: datetime | None = None) -> dict[str, t.Any]:
+    """The available snapshot of the region carrying all of tags whose data is the newest (at or before not_after).
+
+    The time compared is when the data was taken, so a cross-region copy counts
+    from its source snapshot's time, not from when it was copied.
+    """
+    wanted = ", ".join(f"{key}={value}" for key, value in sorted(tags.items()))
+    tagged = [
+        snapshot for snapshot in rds.snapshots()
+        if all(tags_to_dict(snapshot.get("TagList")).get(key) == value for key, value in tags.items())
+    ]
+    usable = [snapshot for snapshot in tagged if snapshot.get("Status") == "available" and snapshot_time(snapshot)]
+    early = [snapshot for snapshot in usable if not_after is None or t.cast(datetime, snapshot_time(snapshot)) <= not_after]
+    if early:
+        return max(early, key=lambda snapshot: (snapshot_time(snapshot), str(snapshot.get("DBSnapshotIdentifier"))))
+    seen = "; ".join(
+        f"{snapshot.get('DBSnapshotIdentifier')} ({snapshot.get('Status')}, taken "
+        f"{format_time(snapshot_time(snapshot)) if snapshot_time(snapshot) else 'at an unknown time'})"
+        for snapshot in tagged
+    ) or "none"
+    when = f" taken at or before {format_time(not_after)}" if not_after is not None else ""
+    raise ConfigurationError(
+        f"no available DB snapshot in {rds.region} carries the tags {wanted}{when}, so there is nothing to restore; "
+        f"snapshots with these tags there: {seen}. Copy one into {rds.region} (rds_snapshot copy_to_region, or the "
+        f"backup role with the site's region in the plan), or name one with db_snapshot_identifier",
+        snapshot_tags=tags,
+    )
+
+
+def used_snapshot_facts(snapshot: dict[str, t.Any] | None, region: str, clock: Clock = utc_now) -> dict[str, t.Any] | None:
+    """The facts of the snapshot restored from, with age_s: how old its data is now."""
+    facts = snapshot_facts(snapshot, region)
+    if facts is None or snapshot is None:
+        return None
+    moment = snapshot_time(snapshot)
+    facts["age_s"] = round((clock() - moment).total_seconds(), 1) if moment else None
+    return facts
 
 
 def origin_of(tags: dict[str, str]) -> dict[str, t.Any] | None:
@@ -348,6 +404,14 @@ def wait_available(rds: Rds, request: RestoreRequest, progress: Progress) -> dic
 def run(rds: Rds, request: RestoreRequest, *, check_mode: bool, diff: bool,
         clock: Clock = utc_now) -> dict[str, t.Any]:
     progress = Progress()
+    used = None
+    if request.source == "snapshot":
+        if request.snapshot_tags:
+            used = newest_snapshot(rds, request.snapshot_tags, request.restore_time)
+            # From here on, a restore of that snapshot like any other (restore_time only chose it).
+            request = replace(request, db_snapshot_identifier=str(used["DBSnapshotIdentifier"]).lower(), restore_time=None)
+        else:
+            used = rds.snapshot(t.cast(str, request.db_snapshot_identifier))
     planned = plan(rds, request, clock)
     changed = planned.action != "none"
     result: dict[str, t.Any] = {
@@ -358,7 +422,11 @@ def run(rds: Rds, request: RestoreRequest, *, check_mode: bool, diff: bool,
         "restored_from": planned.restored_from,
         "restorable_window": planned.restorable_window,
         "final_db_snapshot_identifier": None,
+        "snapshot": used_snapshot_facts(used, rds.region, clock),
     }
+    moment = snapshot_time(used) if used is not None else None
+    if moment is not None:
+        result["consistency_point"] = {"time": format_time(moment)}
     instance = planned.existing
     if not check_mode:
         try:

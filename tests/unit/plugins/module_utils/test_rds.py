@@ -73,6 +73,13 @@ class FakeRds:
 
     def describe_db_snapshots(self, **kwargs: t.Any) -> dict[str, t.Any]:
         self._record("describe_db_snapshots", kwargs)
+        if "DBSnapshotIdentifier" not in kwargs:  # a listing, two snapshots a page
+            names = sorted(self.snapshots)
+            start = int(kwargs.get("Marker") or 0)
+            page = {"DBSnapshots": [dict(self.snapshots[name]) for name in names[start:start + 2]]}
+            if start + 2 < len(names):
+                page["Marker"] = str(start + 2)
+            return page
         identifier = kwargs["DBSnapshotIdentifier"]
         if identifier not in self.snapshots:
             raise client_error("DBSnapshotNotFound")
@@ -306,6 +313,9 @@ def test_replace_keeps_a_final_snapshot_and_refuses_deletion_protection(fake):
     ({"source": "point_in_time"}, "exactly one of restore_time and use_latest_restorable_time"),
     ({"source": "point_in_time", "restore_time": "2026-11-23T03:00:00Z", "use_latest_restorable_time": True}, "exactly one"),
     ({"source": "snapshot", "use_latest_restorable_time": True}, "apply to source point_in_time, not to a snapshot"),
+    ({"source": "snapshot", "db_snapshot_identifier": "x", "restore_time": "2026-11-23T03:00:00Z"}, "not to a snapshot"),
+    ({"source": "snapshot"}, "exactly one of db_snapshot_identifier .* and snapshot_tags"),
+    ({"source": "point_in_time", "use_latest_restorable_time": True, "snapshot_tags": {"a": "b"}}, "snapshot_tags applies to source snapshot"),
     ({"source": "point_in_time", "use_latest_restorable_time": True, "db_snapshot_identifier": "x"}, "applies to source snapshot"),
     ({"source": "replica", "multi_az": True, "db_instance_class": "db.r6g.large"}, "do not apply to it: db_instance_class, multi_az"),
 ])
@@ -441,3 +451,75 @@ def test_snapshot_run_waits_for_the_copy_and_reports_its_progress(fake):
 ])
 def test_kms_key_matches(wanted, actual, same):
     assert kms_key_matches(wanted, actual) is same
+
+
+# ---------------------------------------------------------------------------
+# rds_restore from the newest snapshot carrying the component's tags (a site away from the primary region)
+
+COMPONENT_TAGS = {"resilience-dr-plan": "shopfront", "resilience-dr-component": "orders-db"}
+
+
+def tagged(identifier: str, taken: datetime, copied: datetime | None = None, **extra: t.Any) -> dict[str, t.Any]:
+    tags = [{"Key": key, "Value": value} for key, value in COMPONENT_TAGS.items()]
+    return snap(identifier, OriginalSnapshotCreateTime=taken, SnapshotCreateTime=copied or taken, TagList=tags, **extra)
+
+
+@pytest.fixture
+def copies(fake) -> FakeRds:
+    """Copies in us-west-2: the newest data is the one copied first; one newer copy is still being made."""
+    fake.snapshots["orders-db-a"] = tagged("orders-db-a", NOW - timedelta(hours=30), copied=NOW - timedelta(hours=1))
+    fake.snapshots["orders-db-b"] = tagged("orders-db-b", NOW - timedelta(hours=6), copied=NOW - timedelta(hours=5))
+    fake.snapshots["orders-db-c"] = tagged("orders-db-c", NOW - timedelta(minutes=30), Status="copying")
+    fake.snapshots["other-db-d"] = snap("other-db-d", of="other-db", OriginalSnapshotCreateTime=NOW)
+    other = tagged("sessions-e", NOW - timedelta(minutes=10))
+    other["TagList"] = [{"Key": "resilience-dr-component", "Value": "sessions"}]
+    fake.snapshots["sessions-e"] = other
+    return fake
+
+
+def test_the_newest_available_snapshot_with_the_tags_is_chosen_by_when_its_data_was_taken(copies):
+    assert restore.newest_snapshot(rds_of(copies, "us-west-2"), COMPONENT_TAGS)["DBSnapshotIdentifier"] == "orders-db-b"
+    early = restore.newest_snapshot(rds_of(copies, "us-west-2"), COMPONENT_TAGS, NOW - timedelta(hours=7))
+    assert early["DBSnapshotIdentifier"] == "orders-db-a"
+    listings = [call[1] for call in copies.calls if call[0] == "describe_db_snapshots"]
+    assert listings[1] == {"MaxRecords": 100, "Marker": "2"}, "every page is read"
+
+
+def test_no_snapshot_early_enough_names_what_exists(copies):
+    with pytest.raises(ConfigurationError, match=r"no available DB snapshot in us-west-2 carries the tags "
+                                                 r"resilience-dr-component=orders-db, resilience-dr-plan=shopfront taken at "
+                                                 r"or before 2026-11-20T04:00:00Z.*orders-db-c \(copying, taken "
+                                                 r"2026-11-23T03:30:00Z\)"):
+        restore.newest_snapshot(rds_of(copies, "us-west-2"), COMPONENT_TAGS, NOW - timedelta(days=3))
+    with pytest.raises(ConfigurationError, match="with these tags there: none"):
+        restore.newest_snapshot(rds_of(FakeRds(), "us-west-2"), {"resilience-dr-component": "ledger"})
+
+
+def snapshot_restore(**extra: t.Any) -> restore.RestoreRequest:
+    params = {"source": "snapshot", "db_instance_identifier": "orders-db", "snapshot_tags": COMPONENT_TAGS}
+    params.update(extra)
+    return restore.RestoreRequest.from_params(params)
+
+
+def test_check_mode_names_the_snapshot_a_restore_would_use_and_its_age(copies):
+    result = restore.run(rds_of(copies, "us-west-2"), snapshot_restore(), check_mode=True, diff=False, clock=clock)
+    assert result["changed"] and copies.names() == []
+    assert result["restored_from"]["db_snapshot_identifier"] == "orders-db-b"
+    assert result["snapshot"]["db_snapshot_identifier"] == "orders-db-b" and result["snapshot"]["region"] == "us-west-2"
+    assert result["snapshot"]["age_s"] == 6 * 3600, "from when the data was taken, not when it was copied"
+    assert result["consistency_point"] == {"time": "2026-11-22T22:00:00Z"}
+    assert "restore DB snapshot orders-db-b to new DB instance orders-db" in result["plan"]
+
+
+def test_a_restore_from_the_newest_snapshot_is_recorded_by_name_and_not_repeated(copies):
+    result = restore.run(rds_of(copies, "us-west-2"), snapshot_restore(wait=False), check_mode=False, diff=False, clock=clock)
+    kwargs = [call[1] for call in copies.calls if call[0] == "restore_db_instance_from_db_snapshot"][0]
+    assert kwargs["DBSnapshotIdentifier"] == "orders-db-b" and result["action"] == "restore"
+    assert {"Key": RESTORED_FROM_TAG, "Value": "snapshot:orders-db-b"} in kwargs["Tags"]
+    copies.instances["orders-db"] = instance("orders-db", TagList=kwargs["Tags"])
+    again = restore.run(rds_of(copies, "us-west-2"), snapshot_restore(), check_mode=False, diff=False, clock=clock)
+    assert not again["changed"] and again["snapshot"]["db_snapshot_identifier"] == "orders-db-b"
+    # A time picks an older snapshot: the instance restored from the newer one is refused, not replaced.
+    with pytest.raises(TargetNotEmpty, match="was restored from DB snapshot orders-db-b, not from DB snapshot orders-db-a"):
+        restore.run(rds_of(copies, "us-west-2"), snapshot_restore(restore_time="2026-11-22T12:00:00Z"),
+                    check_mode=False, diff=False, clock=clock)
