@@ -144,7 +144,6 @@ class Rds:
         items = (found or {}).get("DBSnapshots") or []
         return items[0] if items else None
 
-
     def snapshots(self) -> list[dict[str, t.Any]]:
         """Every DB snapshot of the region (manual, automated and copies), page by page."""
         found: list[dict[str, t.Any]] = []
