@@ -68,7 +68,7 @@ class PgBackRest:
         for part in parts[:-3]:
             if any(character in part for character in " '\"\\$`"):
                 raise ConfigurationError(f"the path in {part!r} holds characters a restore_command cannot carry; "
-                                    "use a pgBackRest configuration file and data directory without spaces or quotes")
+                                         "use a pgBackRest configuration file and data directory without spaces or quotes")
         return " ".join(parts)
 
     def newest_wal_time(self, repo: int, archive_id: str, segment: str) -> str | None:
@@ -155,7 +155,7 @@ def choose_repository(found: t.Sequence[t.Mapping[str, t.Any]], labels: t.Mappin
     candidates = [item for item in found if requested is None or item["repo"] == requested]
     if requested is not None and not candidates:
         raise ConfigurationError(f"pgbackrest_repo {requested} is not a repository of stanza {stanza} "
-                            f"(its configuration lists: {describe_repositories(found) or 'none'})")
+                                 f"(its configuration lists: {describe_repositories(found) or 'none'})")
     reasons = []
     for item in candidates:
         label = labels.get(item["repo"], labels.get(None))
