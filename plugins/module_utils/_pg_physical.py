@@ -57,69 +57,47 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     server_environment,
     server_info,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._pgbackrest import (
+    PgBackRest,
+    backup_record,
+    choose_repository,
+    describe_repositories,
+    repo_key,
+    repositories,
+    stanza_missing,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, utc_now
 
 INFO_FILE = "pgbackrest.json"
 
 
-class PgBackRest:
-    """Runs pgbackrest for one stanza, as the owner of the cluster's files."""
-
-    def __init__(self, runner: CommandRunner, stanza: str, config: str | None, os_user: str | None) -> None:
-        self.runner = runner
-        self.stanza = stanza
-        self.config = config
-        self.os_user = os_user
-        self.path = runner.require("pgbackrest", "install pgBackRest (Debian: pgbackrest)")
-
-    def argv(self, command: str, *options: str) -> list[str]:
-        argv = [self.path]
-        if self.config:
-            argv.append(f"--config={self.config}")
-        argv += [f"--stanza={self.stanza}", *options, command]
-        return as_os_user(argv, self.os_user)
-
-    def run(self, command: str, *options: str, what: str | None = None) -> str:
-        completed = self.runner.run(self.argv(command, *options), what=what or f"pgbackrest {command} (stanza {self.stanza})")
-        return completed.stdout.decode("utf-8", "replace")
-
-    def info(self) -> dict[str, t.Any]:
-        """The stanza's entry of `pgbackrest info --output=json` (status code 1: missing stanza)."""
-        data = json.loads(self.run("info", "--output=json") or "[]")
-        for stanza in data:
-            if stanza.get("name") == self.stanza:
-                return t.cast(dict, stanza)
-        return {"name": self.stanza, "status": {"code": 1, "message": "missing stanza path"}, "backup": []}
-
-
-def stanza_missing(info: t.Mapping[str, t.Any]) -> bool:
-    status = info.get("status") or {}
-    return status.get("code") == 1 or "missing stanza" in str(status.get("message", ""))
-
-
-def epoch_time(value: int | None) -> str | None:
-    """pgBackRest's epoch seconds as the collection's UTC time text."""
-    if value is None:
-        return None
-    from datetime import datetime, timezone  # pylint: disable=import-outside-toplevel
-
-    return format_time(datetime.fromtimestamp(int(value), tz=timezone.utc))
-
-
-def backup_record(backup: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """The facts of one pgBackRest backup as results and the manifest show them."""
-    timestamp = backup.get("timestamp") or {}
-    lsn = backup.get("lsn") or {}
-    archive = backup.get("archive") or {}
-    return {
-        "label": backup.get("label"), "type": backup.get("type"), "prior": backup.get("prior"),
-        "start_time": epoch_time(timestamp.get("start")), "stop_time": epoch_time(timestamp.get("stop")),
-        "start_lsn": lsn.get("start"), "stop_lsn": lsn.get("stop"),
-        "wal_start": archive.get("start"), "wal_stop": archive.get("stop"),
-        "size": (backup.get("info") or {}).get("size"),
-        "repository_size": ((backup.get("info") or {}).get("repository") or {}).get("delta"),
-    }
+def backup_repositories(found: t.Sequence[t.Mapping[str, t.Any]], requested: t.Sequence[int] | None,
+                        stanza: str, creating: bool) -> list[int | None]:
+    """The repositories to back up into: `requested`, else every repository the stanza's configuration lists
+    (None: pgBackRest's default, for a configuration it did not list). Each must be usable."""
+    configured = [item["repo"] for item in found]
+    if requested:
+        unknown = [repo for repo in requested if configured and repo not in configured]
+        if unknown:
+            raise ConfigurationError(
+                f"pgbackrest_repos {list(requested)} names repo{unknown[0]}, which the pgBackRest configuration of "
+                f"stanza {stanza} does not have (it has {', '.join(f'repo{repo}' for repo in configured)})"
+            )
+        chosen: list[int | None] = list(dict.fromkeys(requested))
+    else:
+        chosen = list(configured) or [None]
+    if creating:
+        return chosen
+    broken = [item for item in found if item["repo"] in chosen and item["state"] not in ("ok", "no_backups", "busy")]
+    if broken:
+        usable = [item["repo"] for item in found if item["available"]]
+        raise SourceUnavailable(
+            f"cannot back up stanza {stanza} into every repository: {describe_repositories(broken)}. "
+            f"Set pgbackrest_repos to the reachable ones ({usable}) while the others are lost, or bring them back "
+            "(pgbackrest stanza-create creates the stanza in a new, empty repository)"
+        )
+    return chosen
 
 
 def physical_backup(
@@ -132,6 +110,7 @@ def physical_backup(
     backup_type: str = "full",
     config: str | None = None,
     os_user: str | None = "postgres",
+    repos: t.Sequence[int] | None = None,
     retention_class: str = "standard",
     check_mode: bool = False,
 ) -> dict[str, t.Any]:
@@ -147,43 +126,57 @@ def physical_backup(
     pgbackrest = PgBackRest(runner, stanza, config, os_user)
     stanza_info = pgbackrest.info()
     missing = stanza_missing(stanza_info)
+    found = repositories(stanza_info)
+    targets = backup_repositories(found, repos, stanza, missing)
     plan = {
         "component": component, "method": "physical", "type": backup_type, "stanza": stanza,
         "server": params.where, "server_version": info["server_version"], "system_identifier": info["system_identifier"],
         "data_directory": data_directory[0] if data_directory else None, "stanza_created": missing,
-        "backups_in_stanza": len(stanza_info.get("backup") or []),
+        "backups_in_stanza": len(stanza_info.get("backup") or []), "pgbackrest_repos": targets,
     }
     if check_mode:
         return {**plan, "changed": True, "backup_id": None}
     if missing:
         pgbackrest.run("stanza-create", what=f"pgbackrest stanza-create (stanza {stanza})")
-    # check proves that WAL archiving reaches the repository: without it there is no PITR.
-    pgbackrest.run("check", what=f"pgbackrest check (stanza {stanza}): WAL archiving must work for PITR")
+    if set(targets) >= {item["repo"] for item in found}:
+        # check proves that WAL archiving reaches every repository: without it there is no PITR. With a
+        # repository left out (lost), each backup's own archive check proves it for the repository backed up.
+        pgbackrest.run("check", what=f"pgbackrest check (stanza {stanza}): WAL archiving must work for PITR")
     with repository.new_backup(component, kind="postgresql", method="physical",
                                retention_class=retention_class) as backup:
-        before = {item.get("label") for item in stanza_info.get("backup") or []}
-        pgbackrest.run("backup", f"--type={backup_type}", what=f"pgbackrest backup --type={backup_type} (stanza {stanza})")
-        backups = [item for item in pgbackrest.info().get("backup") or [] if item.get("label") not in before]
-        if not backups:
-            raise CommandFailed(f"pgbackrest backup of stanza {stanza} ended without error but pgbackrest info "
-                                "lists no new backup; check the pgBackRest log")
-        taken = backups[-1]
-        record = backup_record(taken)
-        backup.add_bytes(INFO_FILE, json.dumps(taken, sort_keys=True, indent=1).encode("utf-8"))
+        taken: list[tuple[int | None, dict[str, t.Any]]] = []
+        for repo in targets:
+            before = {item.get("label") for item in stanza_info.get("backup") or [] if repo is None or repo_key(item) == repo}
+            where = f" into repo{repo}" if repo is not None else ""
+            options = [f"--repo={repo}"] if repo is not None else []
+            pgbackrest.run("backup", *options, f"--type={backup_type}",
+                           what=f"pgbackrest backup --type={backup_type}{where} (stanza {stanza})")
+            stanza_info = pgbackrest.info()
+            new = [item for item in stanza_info.get("backup") or []
+                   if item.get("label") not in before and (repo is None or repo_key(item) == repo)]
+            if not new:
+                raise CommandFailed(f"pgbackrest backup{where} of stanza {stanza} ended without error but pgbackrest "
+                                    "info lists no new backup; check the pgBackRest log")
+            taken.append((repo, new[-1]))
+        records = [{"repo": repo, **backup_record(item)} for repo, item in taken]
+        # The backup is consistent in every repository once the last of them stopped.
+        record = dict(records[0])
+        newest = max(records, key=lambda item: item["stop_time"] or "")
+        backup.add_bytes(INFO_FILE, json.dumps(taken[0][1], sort_keys=True, indent=1).encode("utf-8"))
         backup.source = {
             "host": params.where, "server_version": info["server_version"],
             "system_identifier": info["system_identifier"], "cluster_name": info["cluster_name"],
             "data_directory": plan["data_directory"], "stanza": stanza,
         }
         backup.consistency_point = {
-            "time": record["stop_time"], "lsn": record["stop_lsn"], "label": record["label"],
+            "time": newest["stop_time"], "lsn": newest["stop_lsn"], "label": record["label"],
             "start_time": record["start_time"], "start_lsn": record["start_lsn"],
         }
         backup.tools = {"pgbackrest": pgbackrest.run("version").strip().split()[-1]}
-        backup.extra = {"pgbackrest": {**record, "stanza": stanza, "config": config}}
+        backup.extra = {"pgbackrest": {**record, "stanza": stanza, "config": config, "repos": records}}
     return {
         **plan, "changed": True, "backup_id": backup.backup_id, "label": record["label"],
-        "consistency_point": backup.consistency_point, "pgbackrest": record,
+        "consistency_point": backup.consistency_point, "pgbackrest": record, "pgbackrest_backups": records,
         "size": sum(item.size for item in backup.manifest.files),
         "content_size": record["size"], "files": len(backup.manifest.files),
         "executed_commands": runner.executed_commands,
@@ -348,6 +341,131 @@ def _wait_promoted(params: ConnectionParams, deadline: float, data_dir: str) -> 
     )
 
 
+def _wait_standby(params: ConnectionParams, deadline: float, data_dir: str) -> str | None:
+    """Wait until the restored standby accepts connections in recovery; the commit time it replayed up to."""
+    last_error = ""
+    while time.monotonic() < deadline:
+        try:
+            with connected(params, "postgres") as connection:
+                row = query_one(connection, "SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp()")
+                if row is not None and row[0]:
+                    return format_time(row[1]) if row[1] is not None else None
+                raise TargetNotEmpty(f"the cluster restored into {data_dir} as a standby left recovery on its own; "
+                                     "it is no standby (was it promoted, or is standby.signal missing?)")
+        except SourceUnavailable as error:
+            last_error = error.message
+        time.sleep(0.5)
+    raise WaitTimeout(
+        f"the standby restored into {data_dir} did not accept connections in time ({last_error}); "
+        f"see {os.path.join(data_dir, STARTUP_LOG)} and the server log, raise wait_timeout if it is still replaying WAL"
+    )
+
+
+def _in_recovery(params: ConnectionParams) -> tuple[bool, str | None]:
+    """(in recovery, commit time of the last transaction replayed) of the running cluster at params."""
+    with connected(params, "postgres") as connection:
+        row = query_one(connection, "SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp()")
+    if row is None:
+        raise SourceUnavailable(f"{params.where} did not say whether it is in recovery")
+    return bool(row[0]), format_time(row[1]) if row[1] is not None else None
+
+
+def _write_marker(data_dir: str, marker: t.Mapping[str, t.Any]) -> None:
+    path = os.path.join(data_dir, MARKER_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump(marker, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(path + ".tmp", path)
+
+
+def _start(runner: CommandRunner, pg_ctl: str, data_dir: str, wait_timeout: int, os_user: str | None) -> None:
+    # The server must not inherit the connection's password (PGPASSWORD) nor any other client setting.
+    runner.run(as_os_user([pg_ctl, "-D", data_dir, "-l", os.path.join(data_dir, STARTUP_LOG), "-w",
+                           "-t", str(wait_timeout), "start"], os_user),
+               what=f"starting the cluster restored into {data_dir}", own_environment=server_environment())
+
+
+def recorded_labels(recorded: t.Mapping[str, t.Any]) -> dict[int | None, str | None]:
+    """Repository -> pgBackRest label of the backup there (None -> the label of a single-repository record)."""
+    labels: dict[int | None, str | None] = {}
+    for item in recorded.get("repos") or []:
+        if item.get("repo") is not None:
+            labels[int(item["repo"])] = item.get("label")
+    if not labels:
+        labels[None] = recorded.get("label")
+    return labels
+
+
+def _existing_standby(
+    runner: CommandRunner, local: ConnectionParams, marker: t.Mapping[str, t.Any], state: t.Mapping[str, t.Any], *,
+    data_dir: str, promote: bool, result: dict[str, t.Any], pg_bin_dir: str | None, os_user: str | None,
+    wait_timeout: int, archiving: str, pgbackrest: t.Callable[[], PgBackRest], check_mode: bool,
+) -> dict[str, t.Any] | None:
+    """A standby (or a cluster promoted from one) this module restored for the stanza into data_dir:
+    keep it, start it, or promote it. None when data_dir holds no such cluster."""
+    mode = marker.get("mode", "restored")
+    result = {**result, "pgbackrest_repo": marker.get("pgbackrest_repo"), "backup_id": marker.get("backup_id"),
+              "label": marker.get("label"), "archive_mode": marker.get("archive_mode", archiving)}
+    before = {"data_dir": data_dir, "mode": mode, "running": state["running"]}
+    running, replayed_to = _in_recovery(local) if state["running"] else (False, None)
+    if state["running"] and not running:
+        if promote:
+            return {**result, "changed": False, "action": "none", "recovered_to": marker.get("recovered_to"),
+                    "msg": f"{data_dir} already runs the cluster promoted from the standby (stanza {result['stanza']})",
+                    "diff": {"before": before, "after": before}}
+        raise TargetNotEmpty(
+            f"data_dir {data_dir} runs a cluster of stanza {result['stanza']} that is out of recovery (promoted); "
+            "it is no standby any more. Restore a new standby into another data_dir (or stop it and set replace: true)"
+        )
+    if not state["running"] and mode != "standby":
+        return None
+    if state["running"] and not promote:
+        return {**result, "changed": False, "action": "none", "replayed_to": replayed_to,
+                "msg": f"{data_dir} already runs a standby of stanza {result['stanza']}",
+                "diff": {"before": before, "after": before}}
+    action = "promoted" if promote else "started"
+    after = {"data_dir": data_dir, "mode": "promoted" if promote else "standby", "running": True}
+    if check_mode:
+        return {**result, "changed": True, "action": action, "diff": {"before": before, "after": after}}
+    pg_ctl = _server_program("pg_ctl", data_dir, pg_bin_dir)
+    deadline = time.monotonic() + wait_timeout
+    if not state["running"]:
+        _start(runner, pg_ctl, data_dir, wait_timeout, os_user)
+        replayed_to = _wait_standby(local, deadline, data_dir)
+    if not promote:
+        _write_marker(data_dir, {**marker, "started_at": format_time(utc_now())})
+        return {**result, "changed": True, "action": action, "replayed_to": replayed_to,
+                "diff": {"before": before, "after": after}, "executed_commands": runner.executed_commands}
+    # Before it leaves recovery the standby replays every WAL segment the archive holds (PostgreSQL's promotion).
+    runner.run(as_os_user([pg_ctl, "-D", data_dir, "-w", "-t", str(wait_timeout), "promote"], os_user),
+               what=f"promoting the standby in {data_dir}", own_environment=server_environment())
+    recovered_to = _wait_promoted(local, deadline, data_dir)
+    _write_marker(data_dir, {**marker, "mode": "promoted", "recovered_to": recovered_to,
+                             "promoted_at": format_time(utc_now())})
+    result.update(changed=True, action=action, recovered_to=recovered_to, diff={"before": before, "after": after},
+                  executed_commands=runner.executed_commands)
+    if result["archive_mode"] == "preserve":
+        _check_archiving(pgbackrest(), data_dir, local.port, result)
+    return result
+
+
+def _check_archiving(pgbackrest: PgBackRest, data_dir: str, port: int, result: dict[str, t.Any]) -> None:
+    """The restored cluster is the one pgBackRest backs up: its new timeline must reach the archive."""
+    try:
+        pgbackrest.run("check", f"--pg1-path={data_dir}", f"--pg1-port={int(port)}",
+                       what=f"pgbackrest check (stanza {pgbackrest.stanza}) of the cluster restored into {data_dir}")
+    except CommandFailed as error:
+        error.message = (
+            f"{data_dir} is restored from {result.get('backup_id')} and running on port {port}, but its WAL does not "
+            f"reach the pgBackRest archive of stanza {pgbackrest.stanza}: {error.message}. Fix archive_command (see "
+            "the server log) and run pgbackrest check, then take a new backup; until then there is no "
+            "point-in-time recovery"
+        )
+        raise
+    result["archiving_checked"] = True
+
+
 def physical_restore(
     repository: Repository,
     params: ConnectionParams,
@@ -366,12 +484,20 @@ def physical_restore(
     archive_mode: str = "auto",
     wait_timeout: int = 600,
     pg_bin_dir: str | None = None,
+    repo: int | None = None,
+    standby: bool = False,
+    promote: bool = False,
     check_mode: bool = False,
 ) -> dict[str, t.Any]:
     from ansible_collections.resilience.dr.plugins.module_utils._postgres import (  # pylint: disable=import-outside-toplevel
         choose_pg_backup,
     )
 
+    if standby and promote:
+        raise ConfigurationError("standby and promote exclude each other: create the standby first, promote it later")
+    if (standby or promote) and (target_time or target_lsn or target_name):
+        raise ConfigurationError("a standby replays to the end of the archived WAL; standby and promote do not take "
+                                 "target_time, target_lsn or target_name (restore to a point in time without them)")
     selection = choose_pg_backup(repository, component, backup_id, "physical")
     entry = selection.entry
     manifest = entry.manifest
@@ -381,7 +507,7 @@ def physical_restore(
     if not stanza:
         raise ConfigurationError(f"{entry.label} does not record its pgBackRest stanza; set stanza")
     label = recorded.get("label")
-    target = recovery_target(target_time, target_lsn, target_name)
+    target = {"type": "standby", "target": None} if standby else recovery_target(target_time, target_lsn, target_name)
     data_dir = os.path.abspath(data_dir)
     state = directory_state(data_dir)
     archiving = archive_mode_for(archive_mode, data_dir, manifest.source)
@@ -389,13 +515,24 @@ def physical_restore(
         "backup_id": entry.backup_id, "component": component, "method": "physical", "label": label, "stanza": stanza,
         "data_dir": data_dir, "port": port, "recovery_target": target, "consistency_point": manifest.consistency_point,
         "source": manifest.source, "previous_data_dir": None, "archive_mode": archiving, "archiving_checked": False,
-        "salvaged_wal": [], "skipped_backups": selection.skipped_backups(),
+        "salvaged_wal": [], "skipped_backups": selection.skipped_backups(), "pgbackrest_repo": None,
+        "standby": standby, "action": "restored",
     }
+    runner = CommandRunner(params.environment())
+    local = params.with_port(port)
     marker = read_marker(data_dir) if state["exists"] else None
+    if (standby or promote) and marker and marker.get("stanza") == stanza and not state["empty"]:
+        kept = _existing_standby(
+            runner, local, marker, state, data_dir=data_dir, promote=promote, result=result, pg_bin_dir=pg_bin_dir,
+            os_user=os_user, wait_timeout=wait_timeout, archiving=archiving, check_mode=check_mode,
+            pgbackrest=lambda: PgBackRest(runner, t.cast(str, stanza), config, os_user))
+        if kept is not None:
+            return kept
     # Only a running cluster counts as restored: a damaged directory keeps the marker of its last restore.
     if marker and marker.get("backup_id") == entry.backup_id and marker.get("recovery_target") == target \
-            and state["running"]:
-        return {**result, "changed": False, "recovered_to": marker.get("recovered_to"),
+            and state["running"] and not standby:
+        return {**result, "changed": False, "action": "none", "recovered_to": marker.get("recovered_to"),
+                "pgbackrest_repo": marker.get("pgbackrest_repo"),
                 "msg": f"{data_dir} already holds {entry.label} recovered to {target['type']} {target['target'] or ''}".strip(),
                 "diff": {"before": {"data_dir": data_dir, **marker}, "after": {"data_dir": data_dir, **marker}}}
     if state["running"]:
@@ -408,16 +545,19 @@ def physical_restore(
         )
     previous = f"{data_dir}.before-{utc_now().strftime('%Y%m%dT%H%M%S')}" if state["exists"] and not state["empty"] else None
     result["previous_data_dir"] = previous
+    pgbackrest = PgBackRest(runner, stanza, config, os_user)
+    found = repositories(pgbackrest.info())
+    chosen, label = choose_repository(found, recorded_labels(recorded), repo, stanza)
+    result.update(pgbackrest_repo=chosen, label=label, repositories=found)
     result["diff"] = {
         "before": {"data_dir": data_dir, "exists": state["exists"], "empty": state["empty"],
                    "restored_backup_id": (marker or {}).get("backup_id")},
-        "after": {"data_dir": data_dir, "exists": True, "restored_backup_id": entry.backup_id, "recovery_target": target},
+        "after": {"data_dir": data_dir, "exists": True, "restored_backup_id": entry.backup_id, "recovery_target": target,
+                  "pgbackrest_repo": chosen},
     }
     if check_mode:
         return {**result, "changed": True}
 
-    runner = CommandRunner(params.environment())
-    pgbackrest = PgBackRest(runner, stanza, config, os_user)
     if previous:
         os.rename(data_dir, previous)
     created = False
@@ -427,32 +567,34 @@ def physical_restore(
         if not os.path.exists(data_dir):
             _make_directory(data_dir, os_user)
             created = True
-        options = [f"--pg1-path={data_dir}", f"--archive-mode={archiving}", "--target-action=promote"]
+        options = [f"--pg1-path={data_dir}", f"--archive-mode={archiving}",
+                   f"--recovery-option=restore_command={pgbackrest.restore_command(data_dir)}"]
+        if chosen is not None:
+            options.append(f"--repo={chosen}")
         if label:
             options.append(f"--set={label}")
-        if target["type"] != "latest":
-            options += [f"--type={target['type']}", f"--target={target['target']}"]
-        else:
-            options.remove("--target-action=promote")
-        pgbackrest.run("restore", *options, what=f"pgbackrest restore of {entry.label} (label {label}) into {data_dir}")
+        if standby:
+            options.append("--type=standby")
+        elif target["type"] != "latest":
+            options += [f"--type={target['type']}", f"--target={target['target']}", "--target-action=promote"]
+        where = f" from repo{chosen}" if chosen is not None else ""
+        pgbackrest.run("restore", *options, what=f"pgbackrest restore of {entry.label} (label {label}){where} into {data_dir}")
         if previous and archive_mode_for("auto", data_dir, manifest.source) == "preserve" and archiving == "preserve":
             result["salvaged_wal"] = _salvage_wal(pgbackrest, previous, data_dir, os_user)
         _append_setting(data_dir, f"# resilience.dr pg_restore of {entry.backup_id}\nport = {int(port)}\n", os_user)
         pg_ctl = _server_program("pg_ctl", data_dir, pg_bin_dir)
         started = True
-        # The server must not inherit the connection's password (PGPASSWORD) nor any other client setting.
-        runner.run(as_os_user([pg_ctl, "-D", data_dir, "-l", os.path.join(data_dir, STARTUP_LOG), "-w",
-                               "-t", str(wait_timeout), "start"], os_user),
-                   what=f"starting the cluster restored into {data_dir}", own_environment=server_environment())
-        recovered_to = _wait_promoted(params.with_port(port), time.monotonic() + wait_timeout, data_dir)
-        marker = {"backup_id": entry.backup_id, "component": component, "label": label, "recovery_target": target,
-                  "recovered_to": recovered_to, "restored_at": format_time(utc_now())}
-        path = os.path.join(data_dir, MARKER_FILE)
-        with open(path + ".tmp", "w", encoding="utf-8") as handle:
-            json.dump(marker, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(path + ".tmp", path)
+        _start(runner, pg_ctl, data_dir, wait_timeout, os_user)
+        deadline = time.monotonic() + wait_timeout
+        if standby:
+            recovered_to = _wait_standby(local, deadline, data_dir)
+        else:
+            recovered_to = _wait_promoted(local, deadline, data_dir)
+        _write_marker(data_dir, {
+            "backup_id": entry.backup_id, "component": component, "label": label, "recovery_target": target,
+            "recovered_to": recovered_to, "restored_at": format_time(utc_now()), "stanza": stanza,
+            "pgbackrest_repo": chosen, "mode": "standby" if standby else "restored", "archive_mode": archiving,
+        })
     except BaseException as error:
         problem = _undo(runner, pg_ctl if started else None, data_dir, previous, os_user)
         if not created and previous is None and not os.path.exists(data_dir):
@@ -461,19 +603,11 @@ def physical_restore(
             error.message = f"{error.message}; {problem}"
         raise
     result["diff"]["after"]["recovered_to"] = recovered_to
+    if standby:
+        result.update(action="standby", replayed_to=recovered_to)
+        return {**result, "changed": True, "recovered_to": None, "executed_commands": runner.executed_commands}
     if archiving == "preserve":
-        # The restored cluster is the one pgBackRest backs up: its new timeline must reach the archive.
-        try:
-            pgbackrest.run("check", f"--pg1-path={data_dir}", f"--pg1-port={int(port)}",
-                           what=f"pgbackrest check (stanza {stanza}) of the cluster restored into {data_dir}")
-        except CommandFailed as error:
-            error.message = (
-                f"{data_dir} is restored from {entry.label} and running on port {port}, but its WAL does not reach "
-                f"the pgBackRest archive of stanza {stanza}: {error.message}. Fix archive_command (see the server log) "
-                "and run pgbackrest check, then take a new backup; until then there is no point-in-time recovery"
-            )
-            raise
-        result["archiving_checked"] = True
+        _check_archiving(pgbackrest, data_dir, port, result)
     return {**result, "changed": True, "recovered_to": recovered_to, "executed_commands": runner.executed_commands}
 
 

@@ -96,6 +96,15 @@ options:
     description:
       - pgBackRest configuration file (C(--config)); the default is pgBackRest's own.
     type: path
+  pgbackrest_repos:
+    description:
+      - pgBackRest repositories (the numbers N of C(repoN) in its configuration) to back up into, one
+        C(pgbackrest backup --repo=N) each (O(method=physical)); WAL is archived into every repository anyway.
+      - The default is every repository the configuration lists (typically one per site), so the loss of a
+        site leaves a complete backup in another. Each must be reachable; while a site is lost, name the
+        surviving repositories here.
+    type: list
+    elements: int
   os_user:
     description:
       - Operating-system user pgBackRest runs as (the owner of the data directory). When the task runs as
@@ -225,6 +234,19 @@ label:
   returned: O(method=physical), not in check mode
   type: str
   sample: 20261123-040000F
+pgbackrest_repos:
+  description: The pgBackRest repositories backed up into (or that would be, in check mode), in order.
+  returned: O(method=physical)
+  type: list
+  elements: int
+  sample: [1, 2]
+pgbackrest_backups:
+  description:
+    - The pgBackRest backup taken in each repository (C(repo), C(label), C(type), C(start_time), C(stop_time),
+      C(start_lsn), C(stop_lsn), WAL range and sizes); a restore from repository N uses that repository's label.
+  returned: O(method=physical), not in check mode
+  type: list
+  elements: dict
 stanza:
   description: The pgBackRest stanza.
   returned: O(method=physical)
@@ -270,6 +292,7 @@ def main() -> None:
         type=dict(type="str", choices=["full", "diff", "incr"], default="full"),
         stanza=dict(type="str"),
         pgbackrest_config=dict(type="path"),
+        pgbackrest_repos=dict(type="list", elements="int"),
         os_user=dict(type="str", default="postgres"),
     )
     module = AnsibleModule(
@@ -288,7 +311,8 @@ def main() -> None:
             return physical_backup(
                 repository, connection, component=params["component"], database=params["db"],
                 stanza=params["stanza"], backup_type=params["type"], config=params["pgbackrest_config"],
-                os_user=params["os_user"], retention_class=params["retention_class"], check_mode=module.check_mode,
+                os_user=params["os_user"], repos=params["pgbackrest_repos"], retention_class=params["retention_class"],
+                check_mode=module.check_mode,
             )
         return logical_backup(
             repository, connection, component=params["component"], database=params["db"], jobs=params["jobs"],

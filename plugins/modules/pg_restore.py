@@ -37,6 +37,16 @@ description:
     holds (complete segments not archived yet are pushed to the archive, the segment written last is copied
     into the restored C(pg_wal)), so recovery to the end of the WAL loses nothing that was committed before the
     damage when C(pg_wal) survived.'
+  - 'Several pgBackRest repositories (one per site): a physical backup records its label in each. The restore reads
+    the repository O(pgbackrest_repo), by default the first one (repo1, repo2, ...) that C(pgbackrest info) can read
+    and that holds the backup, so a restore after the loss of a site (and of its repository) needs no change of
+    configuration. The recovery fetches WAL with C(archive-get) from every repository in turn, whichever survived.'
+  - 'Warm standby: O(standby=true) restores the backup as a standby (C(pgbackrest restore --type=standby)) and leaves
+    it running in recovery, replaying the archived WAL as it arrives. A standby of the stanza already running in
+    O(data_dir) is left alone (C(changed=false)); a stopped one is started. O(promote=true) promotes the standby
+    running (or stopped) in O(data_dir) - it first replays every WAL segment the repositories hold - and waits until
+    it accepts writes; a cluster already promoted there is left alone, and with no standby there it restores
+    from the backup as without O(promote).'
 
 author:
   - resilience.dr maintainers (@resilience-dr)
@@ -167,6 +177,24 @@ options:
       - Seconds to wait for the restored cluster to finish recovery (O(method=physical)).
     type: int
     default: 600
+  pgbackrest_repo:
+    description:
+      - pgBackRest repository to restore from (O(method=physical)), the number N of C(repoN) in its configuration
+        (C(pgbackrest restore --repo=N)).
+      - The default is the first repository that can be read and holds the backup (returned as RV(pgbackrest_repo)).
+    type: int
+  standby:
+    description:
+      - Restore as a warm standby (O(method=physical)) that keeps replaying the archived WAL, instead of a cluster
+        recovered and promoted. It cannot take O(target_time), O(target_lsn) or O(target_name).
+    type: bool
+    default: false
+  promote:
+    description:
+      - Promote the standby of the stanza in O(data_dir) (O(method=physical)); restore from the backup when
+        O(data_dir) holds no standby. It cannot take O(target_time), O(target_lsn) or O(target_name).
+    type: bool
+    default: false
 notes:
   - Temporary disk for O(method=logical), in O(temp_dir), is the uncompressed size of the dump (the C(dump_size) M(resilience.dr.pg_backup)
     returned); it is removed as soon as C(pg_restore) has read it.
@@ -212,6 +240,26 @@ EXAMPLES = r"""
     target_time: "2026-11-23 10:41:00+00"
   become: true
 
+- name: Keep a warm standby of orders on the secondary site, replaying WAL from the pgBackRest repositories
+  resilience.dr.pg_restore:
+    repository: /srv/backups
+    component: orders-cluster
+    method: physical
+    data_dir: /var/lib/postgresql/15/standby
+    port: 5433
+    standby: true
+  become: true
+
+- name: The primary site is lost - promote the standby (or restore from scratch when there is none)
+  resilience.dr.pg_restore:
+    repository: /srv/backups
+    component: orders-cluster
+    method: physical
+    data_dir: /var/lib/postgresql/15/standby
+    port: 5433
+    promote: true
+  become: true
+
 - name: Rebuild the corrupted cluster in its own data directory from the end of the archive (archiving stays on)
   resilience.dr.pg_restore:
     repository: /srv/backups
@@ -238,8 +286,11 @@ method:
   returned: success
   type: str
 action:
-  description: C(create) (new database), C(replace) (swapped with the old one) or C(none) (already restored).
-  returned: O(method=logical)
+  description:
+    - O(method=logical) C(create) (new database), C(replace) (swapped with the old one) or C(none) (already restored).
+    - O(method=physical) C(restored) (recovered and promoted), C(standby) (restored as a standby), C(started) (a
+      stopped standby started), C(promoted) (a standby promoted) or C(none) (nothing to do).
+  returned: success
   type: str
 drift:
   description: Why a target that already held this backup was restored again (the first difference found
@@ -328,8 +379,27 @@ salvaged_wal:
   elements: str
   sample: [00000001000000000000002A]
 label:
-  description: pgBackRest backup label restored.
+  description: pgBackRest backup label restored (the label of the backup in RV(pgbackrest_repo)).
   returned: O(method=physical)
+  type: str
+pgbackrest_repo:
+  description: The pgBackRest repository restored from (or that would be, in check mode), N of C(repoN).
+  returned: O(method=physical)
+  type: int
+  sample: 2
+repositories:
+  description: What C(pgbackrest info) said of each repository of the stanza when one was chosen (see
+    M(resilience.dr.pg_rpo_info) for the keys).
+  returned: O(method=physical), when a repository was chosen
+  type: list
+  elements: dict
+standby:
+  description: Whether a standby was asked for (O(standby)).
+  returned: O(method=physical)
+  type: bool
+replayed_to:
+  description: Commit time of the last transaction the standby has replayed so far, or null.
+  returned: O(standby=true)
   type: str
 executed_commands:
   description: External commands run, without secrets.
@@ -382,10 +452,15 @@ def main() -> None:
         replace=dict(type="bool", default=False),
         archive_mode=dict(type="str", choices=["auto", "preserve", "off"], default="auto"),
         wait_timeout=dict(type="int", default=600),
+        pgbackrest_repo=dict(type="int"),
+        standby=dict(type="bool", default=False),
+        promote=dict(type="bool", default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
-        mutually_exclusive=[*IDENTITY_MUTUALLY_EXCLUSIVE, ("target_time", "target_lsn", "target_name")],
+        mutually_exclusive=[*IDENTITY_MUTUALLY_EXCLUSIVE, ("target_time", "target_lsn", "target_name"),
+                            ("standby", "promote"), ("standby", "target_time", "target_lsn", "target_name"),
+                            ("promote", "target_time", "target_lsn", "target_name")],
         required_if=[("method", "physical", ("data_dir", "port"))],
         supports_check_mode=True,
     )
@@ -402,7 +477,9 @@ def main() -> None:
                 stanza=params["stanza"], config=params["pgbackrest_config"], os_user=params["os_user"],
                 data_dir=params["data_dir"], port=params["port"], target_time=params["target_time"],
                 target_lsn=params["target_lsn"], target_name=params["target_name"], replace=params["replace"],
-                archive_mode=params["archive_mode"], wait_timeout=params["wait_timeout"], pg_bin_dir=params["pg_bin_dir"], check_mode=module.check_mode,
+                archive_mode=params["archive_mode"], wait_timeout=params["wait_timeout"], pg_bin_dir=params["pg_bin_dir"],
+                repo=params["pgbackrest_repo"], standby=params["standby"], promote=params["promote"],
+                check_mode=module.check_mode,
             )
         else:
             result = logical_restore(

@@ -16,6 +16,10 @@ description:
     segment was archived. RV(archive_failing) is true when the newest archive attempt failed; the exposure then
     grows until archiving works again.
   - With O(repository) and O(component), also the newest usable backup of the component and its age.
+  - With pgBackRest archiving (O(stanza), or an C(archive_command) that runs C(pgbackrest archive-push)),
+    also each pgBackRest repository of the stanza (RV(repositories)) - typically one per site - with its newest
+    archived WAL segment, when it arrived there, the RPO exposure that repository alone leaves, and whether
+    it can be read at all (RV(unreachable_repositories)); a lost site shows as its repository being unreachable.
   - Feeds the RPO gate of M(resilience.dr.dns_failover) (its O(resilience.dr.dns_failover#module:rpo_seconds) option)
     and the drill report.
 author:
@@ -46,8 +50,25 @@ options:
     description:
       - Component whose newest backup to report (with O(repository)).
     type: str
+  stanza:
+    description:
+      - pgBackRest stanza of the cluster, to report its repositories (RV(repositories)).
+      - The default is the C(--stanza) of the cluster's C(archive_command) when that runs C(pgbackrest); the
+        repositories are then reported when they can be read from this host, else a warning says why not.
+    type: str
+  pgbackrest_config:
+    description:
+      - pgBackRest configuration file (C(--config)). The default is the one in the cluster's C(archive_command),
+        else pgBackRest's own.
+    type: path
+  os_user:
+    description:
+      - Operating-system user that runs C(pgbackrest) (the owner of the cluster's files).
+    type: str
+    default: postgres
 requirements:
   - psycopg2
+  - pgBackRest, for RV(repositories)
 seealso:
   - module: resilience.dr.pg_backup
   - module: resilience.dr.dns_failover
@@ -69,6 +90,21 @@ EXAMPLES = r"""
       - not orders_rpo.archive_failing
       - orders_rpo.rpo_seconds is not none and orders_rpo.rpo_seconds <= 900
     fail_msg: "WAL archiving is {{ orders_rpo.rpo_seconds }} s behind (last archived {{ orders_rpo.last_archived_wal }})"
+
+- name: Check that the secondary site's pgBackRest repository still receives the WAL of orders
+  resilience.dr.pg_rpo_info:
+    login_unix_socket: /var/run/postgresql
+    stanza: orders
+    pgbackrest_config: /etc/pgbackrest/pgbackrest.conf
+  become: true
+  register: orders_repos
+
+- name: Stop when a repository is lost or more than 60 seconds behind
+  ansible.builtin.assert:
+    that:
+      - orders_repos.unreachable_repositories == []
+      - orders_repos.repositories | map(attribute='rpo_seconds') | select('none') | list == []
+      - orders_repos.repositories | map(attribute='rpo_seconds') | max <= 60
 """
 
 RETURN = r"""
@@ -154,6 +190,37 @@ newest_backup_age_s:
   description: Seconds since that backup finished.
   returned: always (null without O(repository))
   type: int
+pgbackrest_stanza:
+  description: The pgBackRest stanza whose repositories are reported, or null.
+  returned: always
+  type: str
+  sample: orders
+repositories:
+  description:
+    - Each pgBackRest repository of the stanza (repo1, repo2, ... of its configuration), empty without pgBackRest.
+    - C(repo) the number N of C(repoN); C(state) one of C(ok), C(no_backups), C(missing) (the repository or the
+      stanza in it is gone), C(unreachable), C(inconsistent), C(database_mismatch), C(busy) or C(error), with
+      pgBackRest's C(status) message and C(status_code); C(available) whether it can be read for restores and
+      C(unreachable) its negation.
+    - C(newest_wal) and C(oldest_wal) the archived WAL segments it holds, C(newest_wal_time) when the newest
+      arrived there (UTC), C(archive_id), C(rpo_seconds) and C(unarchived_bytes) the exposure if only this
+      repository survived, C(behind) whether it lacks segments the cluster counts as archived.
+    - C(backups), C(newest_backup) (label) and C(newest_backup_time) of the pgBackRest backups in it.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {repo: 1, state: missing, status: missing stanza path, status_code: 1, available: false, unreachable: true,
+       newest_wal: null, newest_wal_time: null, rpo_seconds: null, backups: 0}
+    - {repo: 2, state: ok, status: ok, status_code: 0, available: true, unreachable: false,
+       newest_wal: 00000001000000000000002A, newest_wal_time: "2026-11-23T04:12:07Z", rpo_seconds: 4,
+       unarchived_bytes: 4096, behind: false, backups: 2, newest_backup: 20261123-040000F}
+unreachable_repositories:
+  description: Numbers of the pgBackRest repositories that cannot be read (lost site, missing stanza).
+  returned: always
+  type: list
+  elements: int
+  sample: [1]
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -170,6 +237,9 @@ def main() -> None:
         db=dict(type="str", default="postgres"),
         repository=dict(type="str"),
         component=dict(type="str"),
+        stanza=dict(type="str"),
+        pgbackrest_config=dict(type="path"),
+        os_user=dict(type="str", default="postgres"),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -183,7 +253,8 @@ def main() -> None:
     run_module(module, lambda: rpo_info(
         connection, database=params["db"],
         repository=open_repository({"repository": params["repository"]}) if params["repository"] else None,
-        component=params["component"],
+        component=params["component"], stanza=params["stanza"], pgbackrest_config=params["pgbackrest_config"],
+        os_user=params["os_user"],
     ))
 
 
