@@ -50,6 +50,7 @@ _value:
 """
 
 import typing as t
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
@@ -57,11 +58,27 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Confi
 from ansible_collections.resilience.dr.plugins.module_utils._plan import secrets
 
 
+def _plain(value: t.Any) -> t.Any:
+    """The value as built-in dicts, lists and scalars.
+
+    Ansible hands filters its own (tagged) containers, which copy.deepcopy walks
+    slowly; resolving the plan copies it many times, so convert it once.
+    """
+    if isinstance(value, Mapping):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    for kind in (bool, str, int, float):
+        if isinstance(value, kind):
+            return value if type(value) is kind else kind(value)
+    return value
+
+
 def plan_secrets(plan: t.Any, site: str = "primary") -> dict[str, t.Any]:
-    if not isinstance(plan, dict):
+    if not isinstance(plan, Mapping):
         raise AnsibleFilterError(f"plan_secrets needs the DR plan (a dictionary), not {type(plan).__name__}")
     try:
-        return secrets(plan, site)
+        return secrets(_plain(plan), site)
     except ConfigurationError as error:
         # The message names the plan's problems, never a secret.
         raise AnsibleFilterError(error.message) from None

@@ -48,6 +48,15 @@ SECRET_KEYS = frozenset((
 # Keys whose whole value (a URL, a dictionary of headers) carries a token.
 SECRET_CONTAINERS = frozenset(("headers",))
 REDACTED = "********"
+# The keys of a repository mapping (top-level or a site's): `location` plus every option the repository
+# modules share (plugins/module_utils/_repository/options.py). Any other key is a plan error, so a
+# misspelt key is never silently dropped on its way to the modules.
+REPOSITORY_KEYS = frozenset((
+    "location", "endpoint_url", "region", "access_key", "secret_key", "session_token", "profile",
+    "validate_certs", "s3_sse", "s3_sse_kms_key_id", "encryption_identity_file", "encryption_identity",
+    "lock_timeout", "break_stale_lock", "encryption_recipients", "compression_level", "compression_threads",
+    "retention_class", "s3_object_lock_mode", "s3_object_lock_days", "signing_key_file", "signing_public_keys",
+))
 
 
 class PlanError(ConfigurationError):
@@ -261,6 +270,83 @@ def rds_sources(plan: dict[str, t.Any], site: str, component: dict[str, t.Any]) 
     return default_source, copies
 
 
+def site_repository(plan: dict[str, t.Any], site: str) -> dict[str, t.Any]:
+    """The repository of site as module options: the plan's, with the site's `repository` merged over it."""
+    settings = (plan.get("sites") or {}).get(site) or {}
+    merged = _merge(plan.get("repository") or {}, settings.get("repository") or {})
+    options = {"repository": merged.pop("location", None)}
+    options.update({key: value for key, value in merged.items() if value not in (None, "", [])})
+    return options
+
+
+def repository_place(options: dict[str, t.Any]) -> tuple[str, str, str]:
+    """Where a repository keeps its backups, to tell whether two sites share one place."""
+    location = str(options.get("repository") or "").rstrip("/")
+    if not location.startswith("s3://"):
+        return (location, "", "")
+    return (location, str(options.get("endpoint_url") or ""), str(options.get("region") or ""))
+
+
+def copy_sites(plan: dict[str, t.Any], site: str) -> list[str]:
+    """The other sites whose repository is another place: backups taken on site are copied there."""
+    own = repository_place(site_repository(plan, site))
+    return [other for other in plan.get("sites") or {}
+            if other != site and repository_place(site_repository(plan, other)) != own]
+
+
+def _one_place(plan: dict[str, t.Any]) -> bool:
+    """Whether a plan with several sites keeps every site's backups in the same place."""
+    sites = list(plan.get("sites") or {})
+    return len(sites) > 1 and not copy_sites(plan, sites[0])
+
+
+def _validate_repositories(plan: dict[str, t.Any], problems: list[str]) -> None:
+    sites = plan.get("sites") or {}
+    mappings = [("dr_plan.repository", plan.get("repository"))]
+    mappings += [(f"site {site} repository", (settings or {}).get("repository")) for site, settings in sites.items()]
+    for where, mapping in mappings:
+        if mapping is None:
+            continue
+        if not isinstance(mapping, dict):
+            problems.append(f"{where} must be a mapping (location and repository options)")
+            continue
+        unknown = sorted(set(mapping) - REPOSITORY_KEYS)
+        if unknown:
+            problems.append(f"{where} has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(sorted(REPOSITORY_KEYS))}")
+    if not any(component.get("kind") in REPOSITORY_KINDS for component in plan.get("components") or [] if isinstance(component, dict)):
+        return
+    if not sites:
+        if not (plan.get("repository") or {}).get("location"):
+            problems.append("dr_plan.repository.location is required: postgresql, redis and files components back up into it")
+        return
+    missing = [site for site in sites if not site_repository(plan, site)["repository"]]
+    if missing:
+        problems.append(
+            "dr_plan.repository.location is required: postgresql, redis and files components back up into it "
+            f"(no location for site(s) {', '.join(missing)}; set dr_plan.repository.location or sites.<site>.repository.location)"
+        )
+        return
+    accepted = plan.get("single_repository")
+    if accepted not in (None, "accepted"):
+        problems.append(f"dr_plan.single_repository is {accepted!r}; the only value is accepted (with single_repository_reason)")
+    elif accepted == "accepted" and not str(plan.get("single_repository_reason") or "").strip():
+        problems.append("dr_plan.single_repository: accepted needs single_repository_reason (why losing one site may lose every backup)")
+    elif accepted is None and _one_place(plan):
+        problems.append(
+            "every site keeps its backups in one repository, which a loss of that place takes with it: give each "
+            "site its own with sites.<site>.repository (another directory, bucket, region or endpoint), or say "
+            "single_repository: accepted with single_repository_reason"
+        )
+
+
+def warnings(plan: dict[str, t.Any]) -> list[str]:
+    """What a valid plan accepts knowingly, to show where it is used (plan_validate, the plan document)."""
+    if plan.get("single_repository") == "accepted" and _one_place(plan):
+        return [f"every site keeps its backups in one repository (single_repository: accepted, because: "
+                f"{plan.get('single_repository_reason')})"]
+    return []
+
+
 def validate(plan: dict[str, t.Any]) -> list[str]:
     """Every semantic problem of the plan (an empty list means it is usable)."""
     problems: list[str] = []
@@ -277,9 +363,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
     for name in set(names) & set(service_names):
         problems.append(f"{name} is both a component and a service; give them different names")
 
-    repository = plan.get("repository") or {}
-    if any(component.get("kind") in REPOSITORY_KINDS for component in components) and not repository.get("location"):
-        problems.append("dr_plan.repository.location is required: postgresql, redis and files components back up into it")
+    _validate_repositories(plan, problems)
 
     graph: dict[str, list[str]] = {}
     for component in components:
@@ -420,14 +504,13 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         }
         dns_records.append(resolved_record)
 
-    repository = dict(plan.get("repository") or {})
-    repository_options = {"repository": repository.pop("location", None)}
-    repository_options.update({key: value for key, value in repository.items() if value not in (None, "", [])})
-
     return {
         "name": plan["name"],
         "site": site,
-        "repository": repository_options,
+        "repository": site_repository(plan, site),
+        "repositories": {name: site_repository(plan, name) for name in sites},
+        "copy_to": copy_sites(plan, site),
+        "warnings": warnings(plan),
         "address": settings.get("address"),
         "components": components,
         "restore_batches": restore_batches,

@@ -219,7 +219,9 @@ components:
     - Per component copied, the destination's figures after the copy (in check mode, as they are now), the
       same as M(resilience.dr.backup_info) reports - C(backups), C(usable), C(verified), C(incomplete),
       C(newest_backup_id), C(newest_age_s), C(newest_consistency_point), C(newest_verified_backup_id),
-      C(newest_verified_age_s) - plus the source's C(source_newest_backup_id) and C(source_newest_age_s).
+      C(newest_verified_age_s), C(newest_copied_from) and C(newest_copied_at) (set when the newest is itself a copy) -
+      plus the source's C(source_newest_backup_id) and C(source_newest_age_s), and C(copy_lag_s), how many seconds
+      the destination's newest backup is older than the source's (0 when it holds it, null when it holds none).
     - Ages count from when the backup finished at the source, so they measure how old the data in the
       other region is, which a failover gate compares with the RPO.
   returned: always
@@ -236,6 +238,7 @@ components:
       newest_verified_age_s: 87212
       source_newest_backup_id: 20261123T040000Z-k3f9ab
       source_newest_age_s: 812
+      copy_lag_s: 0
 errors:
   description: On failure, each backup that could not be copied (component, backup_id, error, file).
   returned: failure

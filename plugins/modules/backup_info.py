@@ -173,6 +173,10 @@ components:
       C(verified), C(incomplete), and the newest usable and newest verified backup with their age in
       seconds (C(newest_backup_id), C(newest_age_s), C(newest_consistency_point),
       C(newest_verified_backup_id), C(newest_verified_age_s)).
+    - When the newest usable backup is a copy from another site's repository, C(newest_copied_from) names that
+      repository and C(newest_copied_at) says when it was copied (both null otherwise). In a site's own
+      repository, C(newest_age_s) is then the age of the newest copy that site holds - what a recovery there
+      can reach.
   returned: always
   type: dict
   sample:

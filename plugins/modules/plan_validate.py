@@ -12,7 +12,9 @@ description:
   - Checks what the shape of C(dr_plan) cannot tell (see C(docs/dr-plan.md)) and lists every problem at
     once - components that depend on unknown components or on each other in a cycle, components without a
     backup, unknown kinds and backup methods, durations that do not parse, site overrides and services that
-    name unknown components, DNS records without a value for a site.
+    name unknown components, DNS records without a value for a site, unknown repository keys, and a plan
+    with several sites that keeps every site's backups in one repository (refused unless the plan says
+    C(single_repository=accepted) with C(single_repository_reason); then a warning).
   - Resolves the plan for O(site) - each component's connection with the site's overrides applied, the
     order to restore components in (batches whose members do not depend on each other), the steps the
     recovery playbooks run them in (the members of one step are restored at the same time; they never share a
@@ -75,8 +77,25 @@ plan:
       description: The site resolved for.
       type: str
     repository:
-      description: The repository as module options (C(repository) and, where set, S3 and encryption options).
+      description:
+        - The repository of O(site) as module options - C(repository) (the plan's C(location)) and every other
+          key set in C(dr_plan.repository), with the site's C(sites.<site>.repository) merged over it.
       type: dict
+    repositories:
+      description: The repository of every site of the plan, by site, as in RV(plan.repository).
+      type: dict
+    copy_to:
+      description:
+        - The other sites whose repository is another place (another directory, bucket, region or endpoint);
+          the backup playbook copies each new verified backup taken on O(site) to them.
+      type: list
+      elements: str
+    warnings:
+      description:
+        - What the plan accepts knowingly, also shown as warnings - for example every site keeping its backups in
+          one repository (C(single_repository=accepted)) with the plan's reason.
+      type: list
+      elements: str
     components:
       description:
         - Each component by name, with the site's overrides merged into it, C(rpo_seconds) and
@@ -148,6 +167,8 @@ def main() -> None:
 
     def work() -> dict:
         plan = redact(resolve(params["plan"], params["site"]))
+        for warning in plan["warnings"]:
+            module.warn(warning)
         result = {"changed": False, "plan": plan}
         name = params["component"]
         if name:

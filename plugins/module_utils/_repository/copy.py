@@ -378,12 +378,17 @@ def _component_figures(
             "backups": 0, "usable": 0, "verified": 0, "incomplete": 0,
             "newest_backup_id": None, "newest_age_s": None, "newest_consistency_point": None,
             "newest_verified_backup_id": None, "newest_verified_age_s": None,
+            "newest_copied_from": None, "newest_copied_at": None,
         }
         newest = plan.source_newest.get(component)
         summary["source_newest_backup_id"] = newest.backup_id if newest else None
         summary["source_newest_age_s"] = (
             int((now - newest.manifest.finished).total_seconds()) if newest and newest.manifest else None
         )
+        # How far the destination is behind the source: 0 once the source's newest backup is there,
+        # None while the destination holds no backup of the component at all.
+        destination_age, source_age = summary["newest_age_s"], summary["source_newest_age_s"]
+        summary["copy_lag_s"] = None if destination_age is None or source_age is None else max(0, destination_age - source_age)
         figures[component] = summary
     return figures
 

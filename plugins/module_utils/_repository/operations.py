@@ -34,6 +34,7 @@ def component_summary(entries: t.Sequence[BackupEntry], now: datetime) -> dict[s
             "backups": 0, "usable": 0, "verified": 0, "incomplete": 0,
             "newest_backup_id": None, "newest_age_s": None, "newest_consistency_point": None,
             "newest_verified_backup_id": None, "newest_verified_age_s": None,
+            "newest_copied_from": None, "newest_copied_at": None,
         })
         item["backups"] += 1
         if entry.status == INCOMPLETE:
@@ -45,6 +46,10 @@ def component_summary(entries: t.Sequence[BackupEntry], now: datetime) -> dict[s
         # entries come oldest first, so the last one seen is the newest
         item["newest_backup_id"], item["newest_age_s"] = entry.backup_id, age
         item["newest_consistency_point"] = entry.manifest.consistency_point or None
+        # A copy from another site's repository: where from and when, so the copy's lag shows.
+        origin = entry.manifest.origin or {}
+        item["newest_copied_from"] = origin.get("repository")
+        item["newest_copied_at"] = origin.get("copied_at")
         if entry.status == VERIFIED:
             item["verified"] += 1
             item["newest_verified_backup_id"], item["newest_verified_age_s"] = entry.backup_id, age

@@ -44,8 +44,57 @@ def test_resolving_for_a_site_applies_its_overrides():
     assert database["connection"] == {"login_host": "db1.dr", "login_port": 5432, "db": "shopfront"}
     assert database["rpo_seconds"] == 900 and database["rto_seconds"] == 3600 and database["host"] == "localhost"
     assert resolved["services"]["api"]["start_command"] == ["systemctl", "start", "api-dr"]
-    assert resolved["repository"] == {"repository": "s3://acme-dr/prod", "region": "eu-west-1", "encryption_recipients": ["age1example"]}
+    assert resolved["repository"] == {"repository": "s3://acme-dr-west/prod", "region": "eu-west-2", "encryption_recipients": ["age1example"]}
     assert resolve(PLAN, "primary")["components"]["orders-db"]["connection"]["login_host"] == "db1"
+
+
+def test_each_site_has_its_repository_and_copies_to_the_others():
+    primary = resolve(PLAN, "primary")
+    assert primary["repository"] == {"repository": "s3://acme-dr/prod", "region": "eu-west-1", "encryption_recipients": ["age1example"]}
+    assert primary["repositories"]["secondary"]["repository"] == "s3://acme-dr-west/prod"
+    assert primary["copy_to"] == ["secondary"]
+    assert resolve(PLAN, "secondary")["copy_to"] == ["primary"]
+    assert primary["warnings"] == []
+
+
+def test_one_repository_for_every_site_is_refused_unless_accepted_with_a_reason():
+    shared = plan()
+    shared["sites"]["secondary"].pop("repository")
+    problems = validate(shared)
+    assert any("every site keeps its backups in one repository" in problem for problem in problems)
+    shared["single_repository"] = "accepted"
+    assert any("needs single_repository_reason" in problem for problem in validate(shared))
+    shared["single_repository_reason"] = "both sites share a replicated object store"
+    assert validate(shared) == []
+    resolved = resolve(shared, "secondary")
+    assert resolved["copy_to"] == []
+    assert resolved["warnings"] == [
+        "every site keeps its backups in one repository (single_repository: accepted, because: both sites share a replicated object store)"
+    ]
+
+
+def test_the_same_bucket_in_another_region_or_endpoint_is_another_place():
+    moved = plan()
+    moved["sites"]["secondary"]["repository"] = {"region": "eu-west-2"}
+    assert validate(moved) == []
+    assert resolve(moved)["copy_to"] == ["secondary"]
+    local = plan(repository={"location": "/srv/backups/"})
+    local["sites"]["secondary"]["repository"] = {"location": "/srv/backups"}
+    assert any("one repository" in problem for problem in validate(local))
+
+
+def test_unknown_repository_keys_are_named():
+    typo = plan()
+    typo["repository"]["encryption_recipient"] = ["age1example"]
+    typo["sites"]["secondary"]["repository"]["lock_timout"] = 5
+    problems = validate(typo)
+    assert any(problem.startswith("dr_plan.repository has unknown key(s) encryption_recipient;") for problem in problems)
+    assert any(problem.startswith("site secondary repository has unknown key(s) lock_timout;") for problem in problems)
+
+
+def test_a_site_without_any_location_is_named():
+    lost = plan(repository={"region": "eu-west-1"})
+    assert any("no location for site(s) primary" in problem for problem in validate(lost))
 
 
 def test_restore_and_start_order():
@@ -96,7 +145,8 @@ def test_unknown_site_is_named():
 
 
 def test_repository_components_need_a_repository():
-    assert "dr_plan.repository.location is required: postgresql, redis and files components back up into it" in validate(plan(repository={}))
+    assert any(problem.startswith("dr_plan.repository.location is required: postgresql, redis and files components back up into it")
+               for problem in validate(plan(repository={})))
 
 
 def test_restore_steps_run_a_batch_together_where_targets_differ():
