@@ -165,7 +165,23 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
                     "kind": "verify", "component": _text(item["component"]), "backup_id": _text(item["backup_id"]),
                     "consistency_time": _consistency_time(item), "verified": item.get("ok"), "changed": False,
                 })
+    snapshot = result.get("snapshot")
+    if result.get("component") and isinstance(snapshot, dict) and snapshot.get("db_snapshot_identifier"):
+        # An RDS restore from a snapshot: the copy it came from is the snapshot in the site's region.
+        events.append({"kind": "source", "component": _text(result["component"]), "source": {
+            "repository": f"RDS snapshots in {_text(snapshot.get('region') or '-')}",
+            "backup_id": _text(snapshot["db_snapshot_identifier"]), "age_s": snapshot.get("age_s"),
+            "copied_from": _text(snapshot.get("source_region")) if snapshot.get("source_region") else None,
+            "copied_at": _text(snapshot.get("snapshot_create_time")) if snapshot.get("source_region") else None,
+        }})
     facts = result.get("ansible_facts")
+    sources = facts.get("dr_source") if isinstance(facts, dict) else None
+    for source in sources if isinstance(sources, list) else []:
+        if isinstance(source, dict) and source.get("component") and source.get("backup_id"):
+            events.append({"kind": "source", "component": _text(source["component"]), "source": {
+                key: plain(source.get(key)) for key in ("site", "repository", "backup_id", "status", "age_s",
+                                                         "copied_from", "copied_at")
+            }})
     heartbeats = facts.get("dr_heartbeat") if isinstance(facts, dict) else None
     for beat in heartbeats if isinstance(heartbeats, list) else [heartbeats] if heartbeats else []:
         if isinstance(beat, dict) and beat.get("component") and beat.get("time"):
@@ -335,6 +351,9 @@ class Timeline:
                 "component": event["component"], "restores": 0, "verifications": 0, "backups": 0,
                 "backup_id": None, "consistency_time": None, "heartbeat_time": None, "recovered_at": None,
             })
+            if event["kind"] == "source":
+                entry["source"] = event["source"]
+                continue
             if event["kind"] == "heartbeat":
                 try:
                     newer = entry["heartbeat_time"] is None or (
@@ -445,6 +464,18 @@ def _cell(value: t.Any) -> str:
     return _text(value).replace("|", "\\|").replace("\n", " ") or "-"
 
 
+def source_text(source: dict[str, t.Any]) -> str:
+    """The copy a component was restored from, in words: which, where, copied from where and when, how old."""
+    text = f"{source.get('backup_id')} in {source.get('repository')}"
+    if source.get("status"):
+        text += f" ({source['status']})"
+    if source.get("copied_from"):
+        text += f", copied from {source['copied_from']}" + (f" at {source['copied_at']}" if source.get("copied_at") else "")
+    if isinstance(source.get("age_s"), (int, float)):
+        text += f", {format_seconds(float(source['age_s']))} old when chosen"
+    return text
+
+
 def _kept(entry: dict[str, t.Any]) -> str:
     """What the RPO was measured from: the newest heartbeat recovered, else the consistency point."""
     if entry.get("heartbeat_time"):
@@ -491,6 +522,10 @@ def render_markdown(report: dict[str, t.Any]) -> str:
             )) + " |")
     else:
         lines.append("No component was restored, verified or backed up in this run.")
+    sources = [entry for entry in report["components"] if entry.get("source")]
+    if sources:
+        lines += ["", "## Where each component came from", ""]
+        lines += [f"- {entry['component']}: {source_text(entry['source'])}" for entry in sources]
     if report["dns"]:
         lines += ["", "## DNS", "", "| record | previous | new | changed | at |", "|---|---|---|---|---|"]
         for event in report["dns"]:
@@ -643,6 +678,10 @@ def render_html(report: dict[str, t.Any]) -> str:
         _table(["component", "backup", "data kept up to", "recovered at", "RTO", "target", "", "RPO", "target", ""],
                component_rows) if component_rows else "<p>No component was restored, verified or backed up.</p>",
     ]
+    sources = [entry for entry in report["components"] if entry.get("source")]
+    if sources:
+        body += ["<h2>Where each component came from</h2>", "<ul>" + "".join(
+            f"<li>{escape(entry['component'])}: {escape(source_text(entry['source']))}</li>" for entry in sources) + "</ul>"]
     if dns_rows:
         body += ["<h2>DNS</h2>", _table(["record", "previous", "new", "changed", "at"], dns_rows)]
     body += ["<h2>Tasks</h2>", _table(["start", "duration", "host", "status", "task"], task_rows)]

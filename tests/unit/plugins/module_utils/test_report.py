@@ -338,3 +338,36 @@ def test_a_comparison_in_check_mode_before_acting_is_listed_but_restores_nothing
     assert [task.get("preview", False) for task in timeline.tasks] == [True, False]
     [event] = [event for event in timeline.events if event["kind"] == "restore"]
     assert event["start"] == format_time(_at(3)), "the prediction made before acting is no restore"
+
+
+def test_the_report_names_the_copy_each_component_came_from_and_its_age():
+    events = fixture("level1")["events"]
+    source = [
+        {"event": "task_start", "time": "2026-11-23T04:05:00Z", "task_id": "s", "name": "Remember where each component comes from",
+         "action": "ansible.builtin.set_fact"},
+        {"event": "task_result", "time": "2026-11-23T04:05:01Z", "task_id": "s", "host": "localhost", "status": "ok",
+         "result": {"changed": False, "ansible_facts": {"dr_source": [
+             {"component": "orders-db", "site": "secondary", "repository": "s3://acme-dr-west/prod",
+              "backup_id": "20261123T035500Z-k3f9ab", "status": "verified", "age_s": 600,
+              "copied_from": "s3://acme-dr/prod", "copied_at": "2026-11-23T03:57:10Z"},
+             {"component": "sessions", "repository": "s3://acme-dr-west/prod", "backup_id": None}]}}},
+    ]
+    report = replay(events[:1] + source + events[1:]).report()
+    [orders] = [entry for entry in report["components"] if entry["component"] == "orders-db"]
+    assert orders["source"]["copied_from"] == "s3://acme-dr/prod" and orders["source"]["age_s"] == 600
+    assert all(entry["component"] != "sessions" for entry in report["components"]), "a component without a backup has no source"
+    expected = ("orders-db: 20261123T035500Z-k3f9ab in s3://acme-dr-west/prod (verified), copied from s3://acme-dr/prod "
+                "at 2026-11-23T03:57:10Z, 10m 00s old when chosen")
+    assert f"- {expected}" in render_markdown(report)
+    assert "Where each component came from" in render_html(report)
+    assert orders["restores"] == 1 and orders["rto_seconds"] == 1350.0, "a source event is not a restore"
+
+
+def test_an_rds_restore_from_a_copied_snapshot_is_named_as_its_source():
+    [source] = [event for event in component_events("resilience.dr.rds_restore", {
+        "changed": True, "component": "billing-db", "backup_id": "billing-db-20261123t040000z",
+        "snapshot": {"db_snapshot_identifier": "billing-db-20261123t040000z", "region": "us-west-2", "age_s": 5400.0,
+                     "source_region": "us-east-1", "snapshot_create_time": "2026-11-23T04:10:00Z"},
+    }) if event["kind"] == "source"]
+    assert source["source"]["repository"] == "RDS snapshots in us-west-2"
+    assert source["source"]["copied_from"] == "us-east-1" and source["source"]["age_s"] == 5400.0

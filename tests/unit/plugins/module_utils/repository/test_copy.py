@@ -19,6 +19,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy import copy_backups
+from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_options import (
     open_copy_repositories,
     parse_since,
@@ -392,3 +393,31 @@ def test_a_truncated_local_source_is_refused_before_it_is_copied(sides, tmp_path
     assert f"file {record.path} has {record.size - 5} bytes where the manifest records {record.size}" in message
     assert "was not copied" in message and "backup_verify" in message
     assert not (tmp_path / "destination" / COMPONENT / backup_id).exists()
+
+
+def test_the_copy_lag_and_where_the_newest_copy_came_from(tmp_path):
+    moment = [utc_now().replace(microsecond=0)]
+
+    def clock():
+        return moment[0]
+
+    source = repository(tmp_path / "source", clock=clock)
+    destination = repository(tmp_path / "destination", clock=clock)
+    first = take(source)
+    moment[0] += timedelta(seconds=30)
+    copied = copy_backups(source, destination)
+    assert copied["components"][COMPONENT]["copy_lag_s"] == 0
+    figures = backup_info(destination)["components"][COMPONENT]
+    assert figures["newest_backup_id"] == first and figures["newest_age_s"] == 30
+    assert figures["newest_copied_from"] == source.location and figures["newest_copied_at"]
+    assert backup_info(source)["components"][COMPONENT]["newest_copied_from"] is None
+
+    # A newer backup not yet copied: the destination is behind by the time between the two backups.
+    moment[0] += timedelta(seconds=70)
+    take(source)
+    moment[0] += timedelta(seconds=5)
+    behind = copy_backups(source, destination, check_mode=True)["components"][COMPONENT]
+    assert behind["copy_lag_s"] == 100 and behind["newest_backup_id"] == first
+
+    empty = repository(tmp_path / "nothing-yet", clock=clock)
+    assert copy_backups(source, empty, check_mode=True)["components"][COMPONENT]["copy_lag_s"] is None
