@@ -49,8 +49,8 @@ def test_the_backup_playbook_copies_verifies_and_reports_the_lag(ansible, lab, p
         assert at_secondary[name]["newest_verified_backup_id"] == at_primary[name]["newest_backup_id"], name
         assert at_secondary[name]["newest_copied_from"] == primary and at_secondary[name]["newest_copied_at"]
         assert at_primary[name]["newest_copied_from"] is None
-    lag = run.result("Show how far each site's repository is behind")
-    assert "secondary:" in lag["msg"] and "lag 0 s" in lag["msg"], lag["msg"]
+    [lag] = [item["msg"] for item in run.result("Show how far each site's repository is behind")["results"]]
+    assert lag.startswith("secondary:") and lag.count("(lag 0 s)") == len(REPOSITORY_COMPONENTS), lag
     files = [path for path in Path(secondary).rglob("*") if path.is_file()]
     assert files and all(path.stat().st_mode & 0o077 == 0 for path in files), "copies must be private (0600)"
 
@@ -83,7 +83,7 @@ def test_level3_check_mode_names_the_copy_each_component_comes_from(ansible, lab
     primary, secondary = repositories(plan)
     run = ansible.playbook("playbooks/level3_site.yml", plan, check=True)
     assert run.ok, run.tail()
-    shown = {result["item"]["component"]: result["msg"] for result in run.results("Show where each component comes from")}
+    shown = {item["item"]["component"]: item["msg"] for item in run.result("Show where each component comes from")["results"]}
     assert set(shown) == set(REPOSITORY_COMPONENTS)
     for name, message in shown.items():
         assert f"in {secondary}, copied from {primary}" in message, message
