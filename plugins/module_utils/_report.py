@@ -55,6 +55,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._timing import forma
 REPORT_VERSION = 1
 MESSAGE_LIMIT = 500
 RECOVERY_KINDS = ("restore", "verify", "dns_failover")
+# What a recovery reports about the backup each component came from (playbooks/tasks/restore_sources.yml).
+SOURCE_KEYS = ("site", "repository", "backup_id", "status", "age_s", "copied_from", "copied_at")
 
 
 def _text(value: t.Any) -> str:
@@ -178,10 +180,8 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
     sources = facts.get("dr_source") if isinstance(facts, dict) else None
     for source in sources if isinstance(sources, list) else []:
         if isinstance(source, dict) and source.get("component") and source.get("backup_id"):
-            events.append({"kind": "source", "component": _text(source["component"]), "source": {
-                key: plain(source.get(key)) for key in ("site", "repository", "backup_id", "status", "age_s",
-                                                         "copied_from", "copied_at")
-            }})
+            kept = {key: plain(source.get(key)) for key in SOURCE_KEYS}
+            events.append({"kind": "source", "component": _text(source["component"]), "source": kept})
     heartbeats = facts.get("dr_heartbeat") if isinstance(facts, dict) else None
     for beat in heartbeats if isinstance(heartbeats, list) else [heartbeats] if heartbeats else []:
         if isinstance(beat, dict) and beat.get("component") and beat.get("time"):
