@@ -2,15 +2,28 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Options of the backup repository, shared by every module that reads or writes backups.
 
-Each fragment matches one function of plugins/module_utils/_repository/options.py.
+Matches plan_repository_argument_spec() in plugins/module_utils/_repository/options.py: every module of the
+`repository` action group accepts every option here, whether it uses it or not.
 """
 
 from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Where the repository is and how to reach it: every repository module.
+    # Every repository module: where the repository is and how to reach it (used by all), then the groups
+    # identity, lock, backup and signatures (used by some, accepted and ignored by the others).
     DOCUMENTATION = r"""
+notes:
+  - Every module of the action group C(resilience.dr.repository) (M(resilience.dr.backup_copy),
+    M(resilience.dr.backup_info), M(resilience.dr.backup_prune), M(resilience.dr.backup_verify),
+    M(resilience.dr.files_backup), M(resilience.dr.files_restore), M(resilience.dr.pg_backup),
+    M(resilience.dr.pg_restore), M(resilience.dr.redis_backup), M(resilience.dr.redis_restore)) accepts the
+    same repository options, every key of a DR plan's C(repository). A module that does not use an option
+    accepts and ignores it (each option says which modules use it), so one C(module_defaults) entry for
+    C(group/resilience.dr.repository) can set the whole repository for all of them, as the common AWS options
+    of C(amazon.aws) modules do. An ignored option never changes what the module does, and the rules between
+    options (O(encryption_identity_file) or O(encryption_identity); O(s3_object_lock_mode) with
+    O(s3_object_lock_days)) are checked only by the modules that use them; only its type and choices are checked.
 options:
   repository:
     description:
@@ -61,31 +74,30 @@ options:
     description:
       - KMS key (id, ARN or alias) for O(s3_sse=aws:kms). The default is the bucket's AWS managed key.
     type: str
-"""
-
-    # The age secret key for reading encrypted backups: restore and verify modules.
-    IDENTITY = r"""
-options:
   encryption_identity_file:
     description:
       - Path of an age identity file (the output of C(age-keygen)) holding the secret key that decrypts the
         backups. Needed to restore encrypted backups and to verify that they decrypt.
       - Refused when the file is readable by group or others (mode must be 0600 or stricter).
+      - Used by the modules that read what backups hold, that is M(resilience.dr.files_restore), M(resilience.dr.pg_restore),
+        M(resilience.dr.redis_restore), M(resilience.dr.backup_verify) and M(resilience.dr.backup_copy) (the source);
+        the other repository modules accept and ignore it.
     type: path
   encryption_identity:
     description:
       - The content of an age identity file, for example from a vault or a Secrets Manager lookup.
       - Mutually exclusive with O(encryption_identity_file).
+      - Used by the modules that read what backups hold, that is M(resilience.dr.files_restore), M(resilience.dr.pg_restore),
+        M(resilience.dr.redis_restore), M(resilience.dr.backup_verify) and M(resilience.dr.backup_copy) (the source);
+        the other repository modules accept and ignore it.
     type: str
-"""
-
-    # The per-component lock: modules that write or delete backups.
-    LOCK = r"""
-options:
   lock_timeout:
     description:
       - Seconds to wait for another backup or prune of the same component to finish before failing with a
         message naming its holder (operation, host, pid, since when).
+      - Used by the modules that write or delete backups, that is M(resilience.dr.files_backup), M(resilience.dr.pg_backup),
+        M(resilience.dr.redis_backup), M(resilience.dr.backup_prune) and M(resilience.dr.backup_copy) (the
+        destination); the other repository modules accept and ignore it.
     type: int
     default: 60
   break_stale_lock:
@@ -94,36 +106,42 @@ options:
         its heartbeat is older than 5 minutes).
       - A stale lock is always reported; it is broken only when this is set, after a person checked that no
         backup of the component still runs.
+      - Used by the modules that write or delete backups, that is M(resilience.dr.files_backup), M(resilience.dr.pg_backup),
+        M(resilience.dr.redis_backup), M(resilience.dr.backup_prune) and M(resilience.dr.backup_copy) (the
+        destination); the other repository modules accept and ignore it.
     type: bool
     default: false
-"""
-
-    # How new backups are written: backup modules.
-    BACKUP = r"""
-options:
   encryption_recipients:
     description:
       - age public keys (C(age1...)) to encrypt the backup to; any one of their secret keys decrypts it
         (for example an operations key and an offline break-glass key).
       - The host taking backups needs only these public keys, so it cannot read old backups.
       - Empty means the data files are not encrypted (S3 server-side encryption may still apply).
+      - Used by the backup modules M(resilience.dr.files_backup), M(resilience.dr.pg_backup) and
+        M(resilience.dr.redis_backup); the other repository modules accept and ignore it.
     type: list
     elements: str
     default: []
   compression_level:
     description:
       - zstd compression level, from 1 (fastest) to 19 (smallest).
+      - Used by the backup modules M(resilience.dr.files_backup), M(resilience.dr.pg_backup) and
+        M(resilience.dr.redis_backup); the other repository modules accept and ignore it.
     type: int
     default: 3
   compression_threads:
     description:
       - zstd worker threads; 0 uses one per CPU.
+      - Used by the backup modules M(resilience.dr.files_backup), M(resilience.dr.pg_backup) and
+        M(resilience.dr.redis_backup); the other repository modules accept and ignore it.
     type: int
     default: 0
   retention_class:
     description:
       - C(pinned) backups are never removed by M(resilience.dr.backup_prune) (for example the backup taken
         before a risky migration); C(standard) ones follow the retention rules.
+      - Used by the backup modules M(resilience.dr.files_backup), M(resilience.dr.pg_backup) and
+        M(resilience.dr.redis_backup); the other repository modules accept and ignore it.
     type: str
     choices: [standard, pinned]
     default: standard
@@ -132,11 +150,17 @@ options:
       - S3 Object Lock retention mode for the objects of the backup (the bucket must have Object Lock
         enabled). C(COMPLIANCE) cannot be shortened by anyone, C(GOVERNANCE) only with a special permission.
       - Requires O(s3_object_lock_days).
+      - Used by the backup modules M(resilience.dr.files_backup), M(resilience.dr.pg_backup) and
+        M(resilience.dr.redis_backup), and by M(resilience.dr.backup_copy) for what it writes to the destination;
+        the other repository modules accept and ignore it.
     type: str
     choices: [GOVERNANCE, COMPLIANCE]
   s3_object_lock_days:
     description:
       - Days the objects of the backup stay locked against deletion and overwrite.
+      - Used by the backup modules M(resilience.dr.files_backup), M(resilience.dr.pg_backup) and
+        M(resilience.dr.redis_backup), and by M(resilience.dr.backup_copy) for what it writes to the destination;
+        the other repository modules accept and ignore it.
     type: int
   signing_key_file:
     description:
@@ -146,12 +170,10 @@ options:
       - The signature goes to C(manifest.json.sig), written before the manifest. Restores given the public key in
         C(signing_public_keys) then refuse backups that anyone else wrote or changed; see C(docs/security.md).
       - Unset, backups are not signed.
+      - Used by the backup modules M(resilience.dr.files_backup), M(resilience.dr.pg_backup) and
+        M(resilience.dr.redis_backup), and by M(resilience.dr.backup_copy) for what it writes to the destination;
+        the other repository modules accept and ignore it.
     type: path
-"""
-
-    # The keys whose signatures a restore trusts: restore modules, backup_verify, backup_info, backup_copy.
-    SIGNATURES = r"""
-options:
   signing_public_keys:
     description:
       - Ed25519 public keys whose signatures make a backup trusted, each as PEM (C(openssl pkey -in signing.pem
@@ -160,6 +182,9 @@ options:
         signed has status C(untrusted) and is never restored; asked for by C(backup_id), or when it is the newest
         backup, the module fails naming the backup and its manifest file.
       - Empty means signatures are not checked (backups restore whether signed or not).
+      - Used by the modules that read backups, that is M(resilience.dr.files_restore), M(resilience.dr.pg_restore),
+        M(resilience.dr.redis_restore), M(resilience.dr.backup_verify), M(resilience.dr.backup_info) and
+        M(resilience.dr.backup_copy) (the source); the other repository modules accept and ignore it.
     type: list
     elements: str
     default: []

@@ -38,9 +38,6 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
-  - resilience.dr.repository.signatures
-  - resilience.dr.repository.identity
-  - resilience.dr.repository.lock
   - resilience.dr.copy_endpoints
 attributes:
   check_mode:
@@ -256,18 +253,12 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_opt
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     IDENTITY_MUTUALLY_EXCLUSIVE,
-    identity_argument_spec,
-    lock_argument_spec,
-    repository_argument_spec,
-    signature_argument_spec,
+    plan_repository_argument_spec,
 )
 
 
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(signature_argument_spec())
-    argument_spec.update(identity_argument_spec())
-    argument_spec.update(lock_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(copy_sides_argument_spec())
     argument_spec.update(
         repository=dict(type="str"),
@@ -277,9 +268,6 @@ def main() -> None:
         latest_only=dict(type="bool", default=False),
         since=dict(type="str"),
         destination_encryption_recipients=dict(type="list", elements="str", default=[]),
-        signing_key_file=dict(type="path"),
-        s3_object_lock_mode=dict(type="str", choices=["GOVERNANCE", "COMPLIANCE"]),
-        s3_object_lock_days=dict(type="int"),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,

@@ -21,7 +21,6 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
-  - resilience.dr.repository.signatures
 attributes:
   check_mode:
     support: full
@@ -197,15 +196,17 @@ from ansible_collections.resilience.dr.plugins.module_utils._module import run_m
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     open_repository,
-    repository_argument_spec,
-    signature_argument_spec,
+    plan_repository_argument_spec,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import STATUSES
 
 
+# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
+USES = ("signatures",)
+
+
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(signature_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(
         component=dict(type="str"),
         backup_id=dict(type="str"),
@@ -219,7 +220,7 @@ def main() -> None:
     )
     params = module.params
     run_module(module, lambda: backup_info(
-        open_repository(params),
+        open_repository(params, uses=USES),
         component=params["component"],
         backup_id=params["backup_id"],
         latest=params["latest"],

@@ -23,7 +23,6 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
-  - resilience.dr.repository.lock
 attributes:
   check_mode:
     support: full
@@ -129,17 +128,19 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_prune
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    lock_argument_spec,
     open_repository,
-    repository_argument_spec,
+    plan_repository_argument_spec,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import RetentionPolicy
 from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_duration
 
 
+# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
+USES = ("lock",)
+
+
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(lock_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(
         component=dict(type="str"),
         keep_last=dict(type="int", default=0),
@@ -161,7 +162,7 @@ def main() -> None:
             keep_within=parse_duration(params["keep_within"], "keep_within"),
         )
         result = backup_prune(
-            open_repository(params),
+            open_repository(params, uses=USES),
             policy=policy,
             component=params["component"],
             remove_incomplete=params["remove_incomplete"],

@@ -23,8 +23,6 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
-  - resilience.dr.repository.signatures
-  - resilience.dr.repository.identity
 attributes:
   check_mode:
     support: full
@@ -139,17 +137,17 @@ from ansible_collections.resilience.dr.plugins.module_utils._module import run_m
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_verify
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     IDENTITY_MUTUALLY_EXCLUSIVE,
-    identity_argument_spec,
     open_repository,
-    repository_argument_spec,
-    signature_argument_spec,
+    plan_repository_argument_spec,
 )
 
 
+# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
+USES = ("identity", "signatures")
+
+
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(signature_argument_spec())
-    argument_spec.update(identity_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(
         component=dict(type="str"),
         backup_id=dict(type="str"),
@@ -165,7 +163,7 @@ def main() -> None:
     )
     params = module.params
     run_module(module, lambda: backup_verify(
-        open_repository(params),
+        open_repository(params, uses=USES),
         component=params["component"],
         backup_id=params["backup_id"],
         latest=params["latest"],

@@ -25,8 +25,6 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
-  - resilience.dr.repository.lock
-  - resilience.dr.repository.backup
 attributes:
   check_mode:
     support: full
@@ -138,17 +136,17 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.resilience.dr.plugins.module_utils._files import files_backup
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    backup_argument_spec,
-    lock_argument_spec,
     open_repository,
-    repository_argument_spec,
+    plan_repository_argument_spec,
 )
 
 
+# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
+USES = ("lock", "backup")
+
+
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(lock_argument_spec())
-    argument_spec.update(backup_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(
         component=dict(type="str", required=True),
         path=dict(type="path", required=True),
@@ -159,7 +157,7 @@ def main() -> None:
 
     def work() -> dict:
         result = files_backup(
-            open_repository(params), component=params["component"], path=params["path"],
+            open_repository(params, uses=USES), component=params["component"], path=params["path"],
             exclude=params["exclude"], check_mode=module.check_mode,
         )
         for warning in result.pop("warnings", []):

@@ -36,8 +36,6 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.repository
-  - resilience.dr.repository.signatures
-  - resilience.dr.repository.identity
 attributes:
   check_mode:
     support: full
@@ -200,18 +198,18 @@ from ansible_collections.resilience.dr.plugins.module_utils._files_restore impor
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     IDENTITY_MUTUALLY_EXCLUSIVE,
-    identity_argument_spec,
     open_repository,
-    repository_argument_spec,
-    signature_argument_spec,
+    plan_repository_argument_spec,
     warn_skipped_backups,
 )
 
 
+# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
+USES = ("identity", "signatures")
+
+
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(signature_argument_spec())
-    argument_spec.update(identity_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(
         component=dict(type="str", required=True),
         backup_id=dict(type="str"),
@@ -228,7 +226,7 @@ def main() -> None:
 
     def work() -> dict:
         result = files_restore(
-            open_repository(params), component=params["component"], path=params["path"],
+            open_repository(params, uses=USES), component=params["component"], path=params["path"],
             backup_id=params["backup_id"], paths=params["paths"], keep_previous=params["keep_previous"],
             owner=params["owner"], group=params["group"], check_mode=module.check_mode, diff=module._diff,
         )

@@ -35,8 +35,6 @@ extends_documentation_fragment:
   - resilience.dr.postgres
   - resilience.dr.postgres.tools
   - resilience.dr.repository
-  - resilience.dr.repository.lock
-  - resilience.dr.repository.backup
 attributes:
   check_mode:
     support: full
@@ -269,17 +267,17 @@ from ansible_collections.resilience.dr.plugins.module_utils._module import run_m
 from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import logical_backup
 from ansible_collections.resilience.dr.plugins.module_utils._pg_physical import physical_backup
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    backup_argument_spec,
-    lock_argument_spec,
     open_repository,
-    repository_argument_spec,
+    plan_repository_argument_spec,
 )
 
 
+# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
+USES = ("lock", "backup")
+
+
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(lock_argument_spec())
-    argument_spec.update(backup_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(_postgres.postgres_connection_argument_spec())
     argument_spec.update(_postgres.postgres_tools_argument_spec())
     argument_spec.update(
@@ -306,7 +304,7 @@ def main() -> None:
     connection = _postgres.ConnectionParams.from_params(params)
 
     def work() -> dict:
-        repository = open_repository(params)
+        repository = open_repository(params, uses=USES)
         if params["method"] == "physical":
             return physical_backup(
                 repository, connection, component=params["component"], database=params["db"],

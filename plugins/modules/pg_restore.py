@@ -55,8 +55,6 @@ extends_documentation_fragment:
   - resilience.dr.postgres
   - resilience.dr.postgres.tools
   - resilience.dr.repository
-  - resilience.dr.repository.signatures
-  - resilience.dr.repository.identity
 attributes:
   check_mode:
     support: full
@@ -416,18 +414,18 @@ from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_restore 
 from ansible_collections.resilience.dr.plugins.module_utils._pg_physical import physical_restore
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     IDENTITY_MUTUALLY_EXCLUSIVE,
-    identity_argument_spec,
     open_repository,
-    repository_argument_spec,
-    signature_argument_spec,
+    plan_repository_argument_spec,
     warn_skipped_backups,
 )
 
 
+# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
+USES = ("identity", "signatures")
+
+
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(signature_argument_spec())
-    argument_spec.update(identity_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(_postgres.postgres_connection_argument_spec())
     argument_spec.update(_postgres.postgres_tools_argument_spec())
     argument_spec.update(
@@ -470,7 +468,7 @@ def main() -> None:
     connection = _postgres.ConnectionParams.from_params(params)
 
     def work() -> dict:
-        repository = open_repository(params)
+        repository = open_repository(params, uses=USES)
         if params["method"] == "physical":
             result = physical_restore(
                 repository, connection, component=params["component"], backup_id=params["backup_id"],

@@ -27,8 +27,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.redis
   - resilience.dr.repository
-  - resilience.dr.repository.lock
-  - resilience.dr.repository.backup
 attributes:
   check_mode:
     support: full
@@ -139,17 +137,17 @@ from ansible_collections.resilience.dr.plugins.module_utils._module import run_m
 from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisTarget, connection_argument_spec
 from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import redis_backup
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    backup_argument_spec,
-    lock_argument_spec,
     open_repository,
-    repository_argument_spec,
+    plan_repository_argument_spec,
 )
 
 
+# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
+USES = ("lock", "backup")
+
+
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(lock_argument_spec())
-    argument_spec.update(backup_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(connection_argument_spec())
     argument_spec.update(
         component=dict(type="str", required=True),
@@ -160,7 +158,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     run_module(module, lambda: redis_backup(
-        open_repository(params),
+        open_repository(params, uses=USES),
         RedisTarget.from_params(params),
         component=params["component"],
         method=params["method"],

@@ -34,8 +34,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - resilience.dr.redis
   - resilience.dr.repository
-  - resilience.dr.repository.signatures
-  - resilience.dr.repository.identity
 attributes:
   check_mode:
     support: full
@@ -225,18 +223,18 @@ from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisT
 from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import Service, redis_restore
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     IDENTITY_MUTUALLY_EXCLUSIVE,
-    identity_argument_spec,
     open_repository,
-    repository_argument_spec,
-    signature_argument_spec,
+    plan_repository_argument_spec,
     warn_skipped_backups,
 )
 
 
+# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
+USES = ("identity", "signatures")
+
+
 def main() -> None:
-    argument_spec = repository_argument_spec()
-    argument_spec.update(signature_argument_spec())
-    argument_spec.update(identity_argument_spec())
+    argument_spec = plan_repository_argument_spec()
     argument_spec.update(connection_argument_spec())
     argument_spec.update(
         component=dict(type="str", required=True),
@@ -268,7 +266,7 @@ def main() -> None:
                               start_command=split_command(params["start_command"], "start_command"))
         try:
             result = redis_restore(
-                open_repository(params), RedisTarget.from_params(params), runner,
+                open_repository(params, uses=USES), RedisTarget.from_params(params), runner,
                 component=params["component"], backup_id=params["backup_id"], method=params["method"],
                 flush=params["flush"], replace=params["replace"], data_dir=params["data_dir"],
                 dbfilename=params["dbfilename"], service=service, start_timeout=params["start_timeout"],

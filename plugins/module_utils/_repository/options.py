@@ -2,13 +2,19 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Repository options shared by every module that reads or writes backups.
 
-Each function returns one group of options, documented by the matching doc
-fragment (plugins/doc_fragments/repository.py): keep the two in step.
+Each function returns one group of options. Every module of the `repository`
+action group (meta/runtime.yml) accepts all of them, plan_repository_argument_spec(),
+so that one `module_defaults` entry for `group/resilience.dr.repository` can hand
+the plan's whole repository to every such module; a module passes the groups it
+uses to open_repository, which drops the others so that an option the module
+ignores never changes what it does. The doc fragment resilience.dr.repository
+(plugins/doc_fragments/repository.py) documents the same options: keep the two in step.
 """
 
 from __future__ import annotations
 
 import typing as t
+from collections.abc import Callable, Iterable
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
@@ -18,7 +24,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.signing 
 
 
 def repository_argument_spec() -> dict[str, t.Any]:
-    """Where the repository is and how to reach it (documented by resilience.dr.repository)."""
+    """Where the repository is and how to reach it (used by every repository module)."""
     return dict(
         repository=dict(type="str", required=True),
         endpoint_url=dict(type="str"),
@@ -35,7 +41,7 @@ def repository_argument_spec() -> dict[str, t.Any]:
 
 
 def identity_argument_spec() -> dict[str, t.Any]:
-    """The age secret key for reading encrypted backups (resilience.dr.repository.identity)."""
+    """The age secret key for reading encrypted backups (used by the modules that read backup contents)."""
     return dict(
         encryption_identity_file=dict(type="path"),
         encryption_identity=dict(type="str", no_log=True),
@@ -46,7 +52,7 @@ IDENTITY_MUTUALLY_EXCLUSIVE = [("encryption_identity_file", "encryption_identity
 
 
 def lock_argument_spec() -> dict[str, t.Any]:
-    """Waiting for and breaking the component lock (resilience.dr.repository.lock)."""
+    """Waiting for and breaking the component lock (used by the modules that write or delete backups)."""
     return dict(
         lock_timeout=dict(type="int", default=60),
         break_stale_lock=dict(type="bool", default=False),
@@ -54,7 +60,7 @@ def lock_argument_spec() -> dict[str, t.Any]:
 
 
 def backup_argument_spec() -> dict[str, t.Any]:
-    """How new backups are written (resilience.dr.repository.backup)."""
+    """How new backups are written (used by the backup modules)."""
     return dict(
         encryption_recipients=dict(type="list", elements="str", default=[]),
         compression_level=dict(type="int", default=3),
@@ -67,14 +73,58 @@ def backup_argument_spec() -> dict[str, t.Any]:
 
 
 def signature_argument_spec() -> dict[str, t.Any]:
-    """The keys whose signatures make a backup trusted (resilience.dr.repository.signatures)."""
+    """The keys whose signatures make a backup trusted (used by the modules that read backups)."""
     return dict(
         signing_public_keys=dict(type="list", elements="str", default=[]),
     )
 
 
-def open_repository(params: dict[str, t.Any]) -> Repository:
-    """A Repository configured from module parameters (any of the groups above)."""
+# The option groups of the repository contract. The `repository` group is used by every module; a module
+# names the others it uses (open_repository's `uses`).
+OPTION_GROUPS: dict[str, Callable[[], dict[str, t.Any]]] = {
+    "repository": repository_argument_spec,
+    "identity": identity_argument_spec,
+    "lock": lock_argument_spec,
+    "backup": backup_argument_spec,
+    "signatures": signature_argument_spec,
+}
+
+
+def plan_repository_argument_spec() -> dict[str, t.Any]:
+    """Every plan-level repository option, accepted by every repository module (documented by resilience.dr.repository).
+
+    A module that does not use an option accepts and ignores it, as amazon.aws modules do with the common AWS
+    options, so that the plan's repository can be given once as module_defaults of group/resilience.dr.repository.
+    """
+    spec: dict[str, t.Any] = {}
+    for group in OPTION_GROUPS.values():
+        spec.update(group())
+    return spec
+
+
+def used_parameters(params: dict[str, t.Any], uses: Iterable[str]) -> dict[str, t.Any]:
+    """params without the options of the contract's groups that are not in uses (the `repository` group always stays).
+
+    What a module ignores then falls back to open_repository's defaults, exactly as if it had not been given.
+    """
+    unknown = set(uses) - set(OPTION_GROUPS)
+    if unknown:
+        raise ValueError(f"unknown repository option groups: {', '.join(sorted(unknown))}")
+    ignored: set[str] = set()
+    for name, group in OPTION_GROUPS.items():
+        if name != "repository" and name not in uses:
+            ignored.update(group())
+    return {key: value for key, value in params.items() if key not in ignored}
+
+
+def open_repository(params: dict[str, t.Any], uses: Iterable[str] | None = None) -> Repository:
+    """A Repository configured from module parameters.
+
+    uses names the option groups (OPTION_GROUPS) the module uses; the options of the other groups are ignored.
+    None reads every option present in params.
+    """
+    if uses is not None:
+        params = used_parameters(params, uses)
     repository = params["repository"]
     s3 = S3Options(
         endpoint_url=params.get("endpoint_url"),
