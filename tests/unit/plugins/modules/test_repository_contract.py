@@ -88,3 +88,10 @@ def test_every_repository_module_accepts_every_documented_key(name, monkeypatch)
             expected.pop("required")
         assert option == expected, f"{name} defines {key} as {option}, the contract as {expected}"
         assert bool(option.get("no_log")) == (key in SECRETS), f"{name}: {key} must be no_log exactly when secret"
+
+
+def test_the_plan_accepts_exactly_the_keys_the_modules_take():
+    from ansible_collections.resilience.dr.plugins.module_utils._plan import REPOSITORY_KEYS
+
+    # plan_validate refuses any other key in a repository mapping, so none is dropped on its way to a module.
+    assert {"repository" if key == "location" else key for key in REPOSITORY_KEYS} == set(plan_repository_argument_spec())
