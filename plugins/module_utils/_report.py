@@ -186,8 +186,8 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
     for source in sources if isinstance(sources, list) else []:
         if isinstance(source, dict) and source.get("component") and source.get("backup_id"):
             events.append({"kind": "source", "component": _text(source["component"]), "source": {
-                key: plain(source.get(key)) for key in ("site", "repository", "backup_id", "status", "age_s",
-                                                         "copied_from", "copied_at")
+                key: plain(source.get(key))
+                for key in ("site", "repository", "backup_id", "status", "age_s", "copied_from", "copied_at")
             }})
     heartbeats = facts.get("dr_heartbeat") if isinstance(facts, dict) else None
     for beat in heartbeats if isinstance(heartbeats, list) else [heartbeats] if heartbeats else []:
