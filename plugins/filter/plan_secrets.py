@@ -70,7 +70,8 @@ def _plain(value: t.Any) -> t.Any:
         return [_plain(item) for item in value]
     for kind in (bool, str, int, float):
         if isinstance(value, kind):
-            return value if type(value) is kind else kind(value)
+            # Exactly the plain type (a bool is an int, Ansible's unsafe text a str): a subclass is converted.
+            return value if value.__class__ is kind else kind(value)
     return value
 
 

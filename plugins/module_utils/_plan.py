@@ -11,7 +11,9 @@ restore in (batches whose members do not depend on each other), the steps
 the recovery playbooks run those batches in (components of one step are
 restored at the same time), the order to start services in, and who depends
 on whom. An rds component also gets where its snapshots are copied (the other
-sites' regions) and where it is restored from on this site (rds_sources).
+sites' regions) and where it is restored from on this site (rds_sources);
+a physical PostgreSQL component with restore.standby on another site is a
+warm standby that the backup taken here keeps there (standbys).
 
 Secrets (SECRET_KEYS) never leave this module in a resolved plan: `redact`
 replaces them with REDACTED, and `secrets` gives only them, for the one task
@@ -209,6 +211,42 @@ def _merge(base: dict[str, t.Any], override: dict[str, t.Any]) -> dict[str, t.An
     return merged
 
 
+def site_component(plan: dict[str, t.Any], site: str, component: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The component as the site sees it: the site's sites.<site>.components.<name> merged over it."""
+    overrides = ((plan.get("sites") or {}).get(site) or {}).get("components") or {}
+    return _merge(component, overrides.get(component.get("name")) or {})
+
+
+def _check_standby(plan: dict[str, t.Any], component: dict[str, t.Any], problems: list[str]) -> None:
+    """restore.standby: a physical PostgreSQL component, with a data directory and a port on each site using it."""
+    for site in plan.get("sites") or {}:
+        merged = site_component(plan, site, component)
+        restore = merged.get("restore") or {}
+        if not isinstance(restore, dict) or not restore.get("standby"):
+            continue
+        if not isinstance(restore["standby"], bool):
+            problems.append(f"component {component['name']} has restore.standby {restore['standby']!r} on site {site}; "
+                            "write true or false")
+            continue
+        if merged.get("kind") != "postgresql" or (merged.get("backup") or {}).get("method") != "physical":
+            problems.append(f"component {component['name']} has restore.standby on site {site}, but only a physical "
+                            "PostgreSQL component (backup.method: physical, pgBackRest) can have a warm standby")
+            continue
+        missing = [key for key in ("data_dir", "port") if not restore.get(key)]
+        if missing:
+            problems.append(f"component {component['name']} has restore.standby on site {site} without restore."
+                            f"{' and restore.'.join(missing)}: say where the standby runs there")
+
+
+def standbys(plan: dict[str, t.Any], site: str) -> list[dict[str, str]]:
+    """The warm standbys that a backup taken on site keeps on the other sites: each physical component whose
+    restore.standby is true on another site, as {"site", "component"}, in plan order."""
+    return [{"site": other, "component": component["name"]}
+            for component in plan.get("components") or []
+            for other in plan.get("sites") or {}
+            if other != site and ((site_component(plan, other, component).get("restore") or {}).get("standby") is True)]
+
+
 def _check_rds(component: dict[str, t.Any], sites: dict[str, t.Any], problems: list[str]) -> None:
     """restore.source and backup.kms_key_id of an rds component, at the top level and on every site."""
     name = component["name"]
@@ -391,6 +429,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
             problems.append(f"component {name} has restore.parallel {parallel!r}; write true or false")
         if kind == "rds":
             _check_rds(component, plan.get("sites") or {}, problems)
+        _check_standby(plan, component, problems)
         dependencies = component.get("depends_on") or []
         for dependency in dependencies:
             if dependency not in names:
@@ -454,7 +493,6 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
     if problems:
         raise PlanError(problems)
     settings = sites[site] or {}
-    site_components = settings.get("components") or {}
     site_services = settings.get("services") or {}
 
     components: dict[str, dict[str, t.Any]] = {}
@@ -462,7 +500,7 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
     graph: dict[str, list[str]] = {}
     for component in plan["components"]:
         name = component["name"]
-        resolved = _merge(component, site_components.get(name) or {})
+        resolved = site_component(plan, site, component)
         resolved.setdefault("connection", {})
         resolved.setdefault("depends_on", [])
         resolved["rpo_seconds"] = _seconds(resolved.get("rpo"), name, [])
@@ -510,6 +548,7 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         "repository": site_repository(plan, site),
         "repositories": {name: site_repository(plan, name) for name in sites},
         "copy_to": copy_sites(plan, site),
+        "standbys": standbys(plan, site),
         "warnings": warnings(plan),
         "address": settings.get("address"),
         "components": components,

@@ -13,7 +13,9 @@ Component results are recognised by shape, not by module name:
 - a result with ``component`` and ``backup_id`` (backup and restore modules),
   optionally ``consistency_point`` ({"time": ISO 8601, ...}) or, for a
   point-in-time restore, ``recovered_to`` (the last transaction replayed),
-  ``verification`` or ``verified`` and ``duration_s``;
+  ``verification`` or ``verified`` and ``duration_s``; a physical restore's
+  ``pgbackrest_repo`` and ``action`` (``restored``, ``promoted``) name the
+  pgBackRest repository it came from and whether a warm standby was promoted;
 - the items of a ``verified`` list that carry ``component`` and ``backup_id``
   (backup_verify);
 - a result with ``previous``, ``new`` and ``changed`` (dns_failover);
@@ -159,6 +161,11 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
         }
         if isinstance(result.get("duration_s"), (int, float)):
             event["duration_s"] = float(result["duration_s"])
+        # A physical restore says which pgBackRest repository its files and WAL came from, and how it recovered.
+        if isinstance(result.get("pgbackrest_repo"), int) and not isinstance(result.get("pgbackrest_repo"), bool):
+            event["pgbackrest_repo"] = result["pgbackrest_repo"]
+            if isinstance(result.get("action"), str):
+                event["action"] = result["action"]
         events.append(event)
     elif isinstance(result.get("verified"), list):
         for item in result["verified"]:
@@ -366,6 +373,10 @@ class Timeline:
                 continue
             if event["kind"] == "restore":
                 entry["restores"] += 1
+                for key, name in (("pgbackrest_repo", "pgbackrest_repo"), ("action", "restore_action"),
+                                  ("duration_s", "restore_duration_s")):
+                    if key in event:
+                        entry[name] = event[key]
                 if event.get("consistency_time") and (
                     entry["consistency_time"] is None
                     or parse_time(event["consistency_time"]) > parse_time(entry["consistency_time"])
@@ -464,16 +475,29 @@ def _cell(value: t.Any) -> str:
     return _text(value).replace("|", "\\|").replace("\n", " ") or "-"
 
 
-def source_text(source: dict[str, t.Any]) -> str:
-    """The copy a component was restored from, in words: which, where, copied from where and when, how old."""
-    text = f"{source.get('backup_id')} in {source.get('repository')}"
-    if source.get("status"):
-        text += f" ({source['status']})"
-    if source.get("copied_from"):
-        text += f", copied from {source['copied_from']}" + (f" at {source['copied_at']}" if source.get("copied_at") else "")
-    if isinstance(source.get("age_s"), (int, float)):
-        text += f", {format_seconds(float(source['age_s']))} old when chosen"
-    return text
+PHYSICAL_ACTIONS = {"promoted": "the warm standby promoted", "restored": "restored from scratch"}
+
+
+def source_text(entry: dict[str, t.Any]) -> str:
+    """The copy a component was restored from, in words: which, where, copied from where and when, how old;
+    for a physical restore also the pgBackRest repository its files and WAL came from and how it recovered."""
+    source = entry.get("source") or {}
+    parts = []
+    if source:
+        text = f"{source.get('backup_id')} in {source.get('repository')}"
+        if source.get("status"):
+            text += f" ({source['status']})"
+        if source.get("copied_from"):
+            text += f", copied from {source['copied_from']}" + (f" at {source['copied_at']}" if source.get("copied_at") else "")
+        if isinstance(source.get("age_s"), (int, float)):
+            text += f", {format_seconds(float(source['age_s']))} old when chosen"
+        parts.append(text)
+    if entry.get("pgbackrest_repo") is not None:
+        text = f"files and WAL from pgBackRest repo{entry['pgbackrest_repo']}"
+        if entry.get("restore_action") in PHYSICAL_ACTIONS:
+            text += f" ({PHYSICAL_ACTIONS[entry['restore_action']]})"
+        parts.append(text)
+    return "; ".join(parts)
 
 
 def _kept(entry: dict[str, t.Any]) -> str:
@@ -522,10 +546,10 @@ def render_markdown(report: dict[str, t.Any]) -> str:
             )) + " |")
     else:
         lines.append("No component was restored, verified or backed up in this run.")
-    sources = [entry for entry in report["components"] if entry.get("source")]
+    sources = [entry for entry in report["components"] if entry.get("source") or entry.get("pgbackrest_repo") is not None]
     if sources:
         lines += ["", "## Where each component came from", ""]
-        lines += [f"- {entry['component']}: {source_text(entry['source'])}" for entry in sources]
+        lines += [f"- {entry['component']}: {source_text(entry)}" for entry in sources]
     if report["dns"]:
         lines += ["", "## DNS", "", "| record | previous | new | changed | at |", "|---|---|---|---|---|"]
         for event in report["dns"]:
@@ -678,10 +702,10 @@ def render_html(report: dict[str, t.Any]) -> str:
         _table(["component", "backup", "data kept up to", "recovered at", "RTO", "target", "", "RPO", "target", ""],
                component_rows) if component_rows else "<p>No component was restored, verified or backed up.</p>",
     ]
-    sources = [entry for entry in report["components"] if entry.get("source")]
+    sources = [entry for entry in report["components"] if entry.get("source") or entry.get("pgbackrest_repo") is not None]
     if sources:
         body += ["<h2>Where each component came from</h2>", "<ul>" + "".join(
-            f"<li>{escape(entry['component'])}: {escape(source_text(entry['source']))}</li>" for entry in sources) + "</ul>"]
+            f"<li>{escape(entry['component'])}: {escape(source_text(entry))}</li>" for entry in sources) + "</ul>"]
     if dns_rows:
         body += ["<h2>DNS</h2>", _table(["record", "previous", "new", "changed", "at"], dns_rows)]
     body += ["<h2>Tasks</h2>", _table(["start", "duration", "host", "status", "task"], task_rows)]

@@ -12,14 +12,17 @@ description:
   - Checks what the shape of C(dr_plan) cannot tell (see C(docs/dr-plan.md)) and lists every problem at
     once - components that depend on unknown components or on each other in a cycle, components without a
     backup, unknown kinds and backup methods, durations that do not parse, site overrides and services that
-    name unknown components, DNS records without a value for a site, unknown repository keys, and a plan
+    name unknown components, DNS records without a value for a site, unknown repository keys, a
+    C(restore.standby) on a component that is not physical PostgreSQL or on a site without C(restore.data_dir)
+    and C(restore.port), and a plan
     with several sites that keeps every site's backups in one repository (refused unless the plan says
     C(single_repository=accepted) with C(single_repository_reason); then a warning).
   - Resolves the plan for O(site) - each component's connection with the site's overrides applied, the
     order to restore components in (batches whose members do not depend on each other), the steps the
     recovery playbooks run them in (the members of one step are restored at the same time; they never share a
     server, path, bucket or instance, and a component with C(restore.parallel=false) has a step of its own),
-    the order to start services in, and which components and services depend on each component.
+    the order to start services in, which components and services depend on each component, and the warm
+    standbys a backup taken on O(site) keeps on the other sites.
   - Runs on the controller and changes nothing; the recovery playbooks call it first, so a broken plan
     fails before anything is stopped or restored.
   - The resolved plan it returns holds no secret - every password, access key, secret key, session token,
@@ -90,6 +93,14 @@ plan:
           the backup playbook copies each new verified backup taken on O(site) to them.
       type: list
       elements: str
+    standbys:
+      description:
+        - The warm standbys a backup taken on O(site) keeps on the other sites - each physical PostgreSQL component
+          whose C(restore.standby) is true on another site, as C(site) and C(component). The backup role ensures each
+          one exists and replays WAL there, with that site's resolved settings.
+      type: list
+      elements: dict
+      sample: [{site: secondary, component: orders-cluster}]
     warnings:
       description:
         - What the plan accepts knowingly, also shown as warnings - for example every site keeping its backups in

@@ -5,14 +5,21 @@ disaster, size small: the recovered data matches the backed-up data, the
 report exists, its RPO matches the heartbeat gap and its RTO the measured
 recovery. After the corrupted data directory is rebuilt, the lab's primary
 cluster must serve the rest of the suite as before: archiving, RPO exposure,
-physical and logical backups, logical restores."""
+physical and logical backups, logical restores.
+
+site_loss destroys the primary's storage, recovers everything on the
+secondary (the primary's cluster by pgBackRest from repo2, from scratch and
+by promoting the warm standby), rebuilds the primary and fails back; it
+prints the RTO and RPO of both ways (pytest -s) and takes 3 to 6 minutes."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from .conftest import lab_ctl
@@ -70,16 +77,79 @@ def primary_site_back(lab):
     set_record(lab, [lab["sites"]["primary"]["address"]], 300)
 
 
-def test_site_loss_drill_fails_over_to_the_secondary_and_back(ansible, lab, tmp_path, primary_site_back):
+def server_identity(site: dict) -> tuple:
+    """The cluster's system identifier and when its server started: a restore or a restart changes them."""
+    connection = psycopg2.connect(host=site["host"], port=site["port"], user=site["user"], password=site["password"],
+                                  dbname="postgres", connect_timeout=5)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT system_identifier, pg_postmaster_start_time() FROM pg_control_system()")
+            return cursor.fetchone()
+    finally:
+        connection.close()
+
+
+def test_site_loss_drill_fails_over_to_the_secondary_and_back(ansible, lab, pg: Pg, unique, tmp_path,  # noqa: F811
+                                                              primary_site_back):
+    secondary = lab["sites"]["secondary"]["postgresql"]
+    secondary_before = server_identity(secondary)
+    started = time.monotonic()
     outcome = drill(ansible, "site_loss", tmp_path / "reports")
+    print(f"\nsite_loss drill: {time.monotonic() - started:.0f} s")
     measured, report = outcome["measured"], outcome["report"]
+    primary = lab["sites"]["primary"]
+    # Level 3 started only after the primary's data, uploads, backup repository and pgBackRest repository were gone.
+    assert measured["destroyed"]["left"] == [], measured["destroyed"]
+    assert {primary["postgresql"]["data_dir"], primary["postgresql"]["pgbackrest_repo"], primary["repository"],
+            primary["app"]["uploads"]} <= set(measured["destroyed"]["paths"])
+    assert measured["destroyed"]["at"] < measured["recovery_started"]
     assert measured["data_verified"], (measured["before"], measured["after"])
     assert {entry["component"] for entry in report["components"] if entry.get("rpo_seconds") is not None} == \
-        {"orders-db", "sessions", "uploads"}
+        {"orders-db", "sessions", "uploads", "orders-cluster", "orders-standby"}
     assert abs(report["rpo_seconds"] - measured["heartbeat_rpo_seconds"]) <= 1.0, (report["rpo_seconds"], measured)
+    # Every component names the copy it came from in the secondary's repository; the clusters also their pgBackRest repository.
+    sources = {entry["component"]: entry for entry in report["components"] if entry.get("source")}
+    assert set(sources) == {"orders-db", "sessions", "uploads", "orders-cluster", "orders-standby"}
+    for entry in sources.values():
+        assert entry["source"]["repository"] == lab["sites"]["secondary"]["repository"], entry["source"]
+        assert entry["source"]["copied_from"] == primary["repository"], entry["source"]
+    markdown = (Path(measured["report"]) / "report.md").read_text()
+    assert "- orders-cluster: " in markdown and "files and WAL from pgBackRest repo2 (restored from scratch)" in markdown
+    assert "files and WAL from pgBackRest repo2 (the warm standby promoted)" in markdown
+
+    # The primary's cluster, recovered by pgBackRest from repo2 both ways: same data, at most 60 s of it lost.
+    clusters = measured["clusters"]
+    assert {name: copy["way"] for name, copy in clusters.items()} == \
+        {"orders-cluster": "scratch", "orders-standby": "standby_promotion"}
+    for name, copy in clusters.items():
+        assert copy["data_verified"], (name, copy["after"], measured["before"])
+        assert copy["pgbackrest_repo"] == 2 and copy["pgbackrest_repo_path"] == secondary["pgbackrest_repo"], copy
+        assert 0 <= copy["heartbeat_rpo_seconds"] <= 60, (name, copy)
+        assert copy["restore_duration_s"] > 0 and copy["report_rto_seconds"] > 0, (name, copy)
+        assert not Path(copy["data_dir"]).parent.exists(), f"the drill left {name} behind"
+    assert clusters["orders-cluster"]["action"] == "restored"
+    assert clusters["orders-standby"]["action"] == "promoted", "the standby was restored, not promoted"
+    print("measured " + json.dumps({name: {key: copy[key] for key in (
+        "way", "restore_duration_s", "report_rto_seconds", "heartbeat_rpo_seconds")} for name, copy in clusters.items()}))
+
     assert [change["new"]["value"] for change in report["dns"]] == [[lab["sites"]["secondary"]["address"]]]
     # The drill failed back afterwards: DNS answers the primary again.
     assert answer(lab)[0] == [lab["sites"]["primary"]["address"]]
+
+    # The secondary's own cluster was never restarted nor replaced; the rebuilt primary archives and backs up.
+    assert server_identity(secondary) == secondary_before
+    facts = pg.facts
+    exposure, physical = ansible.sequence([
+        ("resilience.dr.pg_rpo_info", pg.login),
+        ("resilience.dr.pg_backup", {**pg.login, "repository": str(tmp_path / "repository"),
+                                     "component": f"cluster-{unique}", "method": "physical", "type": "full",
+                                     "stanza": facts["stanza"], "pgbackrest_config": facts["pgbackrest_config"]}),
+    ])
+    assert not exposure["failed"], exposure["msg"]
+    assert exposure["archive_mode"] == "on" and exposure["archive_failing"] is False
+    assert exposure["unreachable_repositories"] == []
+    assert not physical["failed"], physical["msg"]
+    assert physical["pgbackrest_repos"] == [1, 2]
 
 
 @pytest.fixture

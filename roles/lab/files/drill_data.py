@@ -4,6 +4,7 @@
 
     drill_data.py load --size small          # orders, pgbench tables, Redis keys, uploads
     drill_data.py fingerprint                # JSON digest of everything a restore must bring back
+    drill_data.py fingerprint --only postgresql   # ... of PostgreSQL alone (a cluster recovered elsewhere)
     drill_data.py heartbeat --pidfile F      # a committed row, a Redis key and a file every second
     drill_data.py newest-heartbeat           # JSON: the newest heartbeat PostgreSQL, Redis and the uploads hold
 
@@ -107,8 +108,22 @@ def load(size: str) -> dict:
     return {"size": size, **settings, "seconds": round(time.monotonic() - started, 1)}
 
 
-def fingerprint() -> dict:
+STORES = ("postgresql", "redis", "files")
+
+
+def fingerprint(stores: tuple[str, ...] = STORES) -> dict:
     """What a restore must bring back, excluding the heartbeat (which keeps moving)."""
+    digest: dict = {}
+    if "postgresql" in stores:
+        digest.update(pg_fingerprint())
+    if "redis" in stores:
+        digest.update(redis_fingerprint())
+    if "files" in stores:
+        digest.update(files_fingerprint())
+    return digest
+
+
+def pg_fingerprint() -> dict:
     digest = {}
     with pg() as connection, connection.cursor() as cursor:
         for table, order in (("orders", "id"), ("pgbench_accounts", "aid"), ("pgbench_branches", "bid"),
@@ -117,19 +132,25 @@ def fingerprint() -> dict:
                            f" FROM {table} AS t")
             count, checksum = cursor.fetchone()
             digest[f"postgresql.{table}"] = {"rows": count, "md5": checksum}
+    return digest
+
+
+def redis_fingerprint() -> dict:
     client = cache()
     keys = sorted(key for key in client.scan_iter(match="session:*", count=5_000))
     hasher = hashlib.sha256()
     for start in range(0, len(keys), 5_000):
         for key, value in zip(keys[start:start + 5_000], client.mget(keys[start:start + 5_000])):
             hasher.update(key + b"=" + (value or b"") + b"\n")
-    digest["redis.sessions"] = {"keys": len(keys), "sha256": hasher.hexdigest()}
+    return {"redis.sessions": {"keys": len(keys), "sha256": hasher.hexdigest()}}
+
+
+def files_fingerprint() -> dict:
     files = sorted(path for path in uploads().rglob("*") if path.is_file() and not path.name.startswith("."))
     hasher = hashlib.sha256()
     for path in files:
         hasher.update(str(path.relative_to(uploads())).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    digest["files.uploads"] = {"files": len(files), "sha256": hasher.hexdigest()}
-    return digest
+    return {"files.uploads": {"files": len(files), "sha256": hasher.hexdigest()}}
 
 
 def heartbeat(pidfile: Path, limit: float) -> None:
@@ -160,16 +181,19 @@ def heartbeat(pidfile: Path, limit: float) -> None:
         time.sleep(1 - time.time() % 1)
 
 
-def newest_heartbeat() -> dict:
-    newest: dict = {"postgresql": None, "redis": None, "files": None}
-    with pg() as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT max(beat) FROM drill_heartbeat")
-        value = cursor.fetchone()[0]
-        newest["postgresql"] = value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
-    value = cache().get(HEARTBEAT_KEY)
-    newest["redis"] = value.decode() if value else None
-    marker = uploads() / HEARTBEAT_FILE
-    newest["files"] = marker.read_text().strip() if marker.is_file() else None
+def newest_heartbeat(stores: tuple[str, ...] = STORES) -> dict:
+    newest: dict = {store: None for store in stores}
+    if "postgresql" in stores:
+        with pg() as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT max(beat) FROM drill_heartbeat")
+            value = cursor.fetchone()[0]
+            newest["postgresql"] = value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+    if "redis" in stores:
+        value = cache().get(HEARTBEAT_KEY)
+        newest["redis"] = value.decode() if value else None
+    if "files" in stores:
+        marker = uploads() / HEARTBEAT_FILE
+        newest["files"] = marker.read_text().strip() if marker.is_file() else None
     return newest
 
 
@@ -177,20 +201,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("load").add_argument("--size", choices=sorted(SIZES), default="small")
-    commands.add_parser("fingerprint")
+    for name in ("fingerprint", "newest-heartbeat"):
+        commands.add_parser(name).add_argument("--only", choices=STORES, action="append",
+                                               help="only this store (repeatable); default all")
     beating = commands.add_parser("heartbeat")
     beating.add_argument("--pidfile", type=Path, required=True)
     beating.add_argument("--limit", type=float, default=3_600, help="stop after this many seconds at the latest")
-    commands.add_parser("newest-heartbeat")
     options = parser.parse_args()
     if options.command == "load":
         print(json.dumps(load(options.size)))
     elif options.command == "fingerprint":
-        print(json.dumps(fingerprint(), sort_keys=True))
+        print(json.dumps(fingerprint(tuple(options.only or STORES)), sort_keys=True))
     elif options.command == "heartbeat":
         heartbeat(options.pidfile, options.limit)
     else:
-        print(json.dumps(newest_heartbeat()))
+        print(json.dumps(newest_heartbeat(tuple(options.only or STORES))))
     return 0
 
 

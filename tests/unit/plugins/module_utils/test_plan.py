@@ -299,3 +299,35 @@ def test_rds_restore_source_and_kms_key_are_checked_on_every_site():
     problems = validate(broken)
     assert "component ledger has restore.source 'latest'; use one of point_in_time, snapshot" in problems
     assert any(problem.startswith("site secondary component ledger has backup.kms_key_id ''") for problem in problems)
+
+
+def plan_with_standby(**secondary_restore):
+    cluster = {"name": "orders-cluster", "kind": "postgresql", "connection": {"login_host": "db1"},
+               "backup": {"method": "physical", "stanza": "main"},
+               "restore": {"data_dir": "/var/lib/postgresql/15/main", "port": 5432}}
+    copied = plan(components=[*PLAN["components"], cluster])
+    copied["sites"]["secondary"].setdefault("components", {})["orders-cluster"] = {
+        "restore": {"data_dir": "/var/lib/postgresql/15/standby", "port": 5433, **secondary_restore}}
+    return copied
+
+
+def test_a_backup_keeps_the_warm_standby_of_another_site_only():
+    standby = plan_with_standby(standby=True)
+    assert validate(standby) == []
+    assert resolve(standby, "primary")["standbys"] == [{"site": "secondary", "component": "orders-cluster"}]
+    # The secondary keeps no standby of itself; a backup taken there has none to keep.
+    assert resolve(standby, "secondary")["standbys"] == []
+    assert resolve(standby, "secondary")["components"]["orders-cluster"]["restore"]["standby"] is True
+    assert resolve(plan_with_standby(), "primary")["standbys"] == []
+
+
+def test_a_standby_needs_a_physical_postgresql_component_with_a_data_directory_and_a_port():
+    assert validate(plan_with_standby(standby=True, port=None)) == [
+        "component orders-cluster has restore.standby on site secondary without restore.port: "
+        "say where the standby runs there"]
+    assert "write true or false" in validate(plan_with_standby(standby="yes"))[0]
+    logical = plan_with_standby(standby=True)
+    logical["components"][-1]["backup"] = {"method": "logical"}
+    assert validate(logical) == [
+        "component orders-cluster has restore.standby on site secondary, but only a physical PostgreSQL "
+        "component (backup.method: physical, pgBackRest) can have a warm standby"]

@@ -371,3 +371,26 @@ def test_an_rds_restore_from_a_copied_snapshot_is_named_as_its_source():
     }) if event["kind"] == "source"]
     assert source["source"]["repository"] == "RDS snapshots in us-west-2"
     assert source["source"]["copied_from"] == "us-east-1" and source["source"]["age_s"] == 5400.0
+
+
+def test_a_physical_restore_names_its_pgbackrest_repository_and_whether_a_standby_was_promoted():
+    timeline = replay(fixture("level1")["events"][:2])
+    for task_id, component, action, duration in (("a", "orders-cluster", "restored", 12.5),
+                                                 ("b", "orders-standby", "promoted", 0.8)):
+        timeline.task_start(task_id, f"Restore {component}", "resilience.dr.pg_restore", _at(60))
+        timeline.task_result(task_id, "localhost", "changed", _restore(
+            component, f"{component}-b1", duration, method="physical", pgbackrest_repo=2, action=action,
+            recovered_to="2026-11-23 03:59:50+00"), _at(70))
+    timeline.finish(_at(80), {})
+    report = timeline.report()
+    entries = {entry["component"]: entry for entry in report["components"]}
+    assert entries["orders-cluster"]["pgbackrest_repo"] == 2 and entries["orders-cluster"]["restore_action"] == "restored"
+    assert entries["orders-standby"]["restore_action"] == "promoted"
+    assert entries["orders-standby"]["restore_duration_s"] == 0.8
+    markdown = render_markdown(report)
+    assert "- orders-cluster: files and WAL from pgBackRest repo2 (restored from scratch)" in markdown
+    assert "- orders-standby: files and WAL from pgBackRest repo2 (the warm standby promoted)" in markdown
+    assert "the warm standby promoted" in render_html(report)
+    # A logical restore has no pgBackRest repository: nothing is added to its event.
+    [logical] = component_events("resilience.dr.pg_restore", _restore("orders-db", "b2", 3.0, pgbackrest_repo=None))
+    assert "pgbackrest_repo" not in logical and "action" not in logical
