@@ -18,9 +18,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import yaml
 
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
 
+from .conftest import LAB_DIR
 from .pg_fixtures import Pg, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
 from .redis_data import RedisServer, assert_same_data, sample_names, seed, snapshot
 from .test_files import listing
@@ -216,3 +218,18 @@ def test_files_restore_to_a_time_between_two_backups_restores_the_older(ansible,
     assert (tree / "changed.txt").read_text() == "as in A\n"
     assert_restored_a(again, first)
     assert again["changed"] is False
+
+
+# ---------------------------------------------------------------------- roles
+
+@pytest.mark.parametrize("kind, component", [("redis", "sessions"), ("files", "uploads")])
+def test_recovery_roles_pass_their_target_time_to_the_module(ansible, lab, kind, component):
+    """A malformed time is refused by the module itself, naming the option: the role variable got there."""
+    plan = yaml.safe_load((LAB_DIR / "dr_plan.yml").read_text())["dr_plan"]
+    run = ansible.tasks([
+        {"name": "Resolve the plan", "ansible.builtin.include_role": {"name": "resilience.dr.plan"}},
+        {"name": "Recover", "ansible.builtin.include_role": {"name": f"resilience.dr.{kind}_recovery"},
+         "vars": {f"{kind}_recovery_component": component, f"{kind}_recovery_target_time": "after lunch"}},
+    ], {"dr_plan": plan}, check=True)
+    assert not run.ok
+    assert "target_time 'after lunch' is not an ISO 8601 time" in run.stdout, run.tail()
