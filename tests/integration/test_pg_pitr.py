@@ -20,6 +20,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
+
 from .pg_fixtures import Pg, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
 
 BACKUP = "resilience.dr.pg_backup"
@@ -118,6 +120,12 @@ def test_pitr_restores_every_marker_up_to_target_and_none_after(ansible, lab, pg
     assert not dry["failed"], dry["msg"]
     assert dry["changed"] is True and dry["backup_id"] == backup["backup_id"] and dry["label"] == backup["label"]
     assert not restore_dir.exists(), "check mode must not create the data directory"
+    # Recovery cannot reach a time before the backup ended: refused naming the backup, nothing created.
+    too_early = format_time(parse_time(point["time"]) - timedelta(hours=1))
+    refused = ansible.module(RESTORE, {**restore_args, "target_time": too_early})
+    assert refused["failed"] and f"target_time {too_early}" in refused["msg"]
+    assert f"(backup {backup['backup_id']}), the only one" in refused["msg"], refused["msg"]
+    assert not restore_dir.exists()
 
     apply, again, check_again = ansible.sequence([
         (RESTORE, restore_args, {"diff": True}), (RESTORE, restore_args), (RESTORE, restore_args, {"check": True}),
