@@ -7,45 +7,24 @@ marker up to T and none after it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
-import threading
 import time
 import typing as t
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
 
-from .pg_fixtures import Pg, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
+from .pg_fixtures import Pg, RowWriter, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
 
 BACKUP = "resilience.dr.pg_backup"
 RESTORE = "resilience.dr.pg_restore"
 MARKER_INTERVAL = 0.3
 
-
-class MarkerWriter(threading.Thread):
-    """Commits one timestamped row every MARKER_INTERVAL seconds until stopped."""
-
-    def __init__(self, pg: Pg, database: str) -> None:
-        super().__init__(daemon=True)
-        self.pg, self.database = pg, database
-        self.halt = threading.Event()
-        self.error: Exception | None = None
-
-    def run(self) -> None:
-        try:
-            with contextlib.closing(self.pg.connect(self.database)) as connection, connection.cursor() as cursor:
-                while not self.halt.is_set():
-                    cursor.execute("INSERT INTO markers DEFAULT VALUES")
-                    self.halt.wait(MARKER_INTERVAL)
-        except psycopg2.Error as error:
-            self.error = error
 
 
 @pytest.fixture
@@ -85,7 +64,7 @@ def test_pitr_restores_every_marker_up_to_target_and_none_after(ansible, lab, pg
     port = lab["port_base"] + 5
     backup_args = {**pg.login, "repository": str(repository), "component": component, "method": "physical",
                    "stanza": facts["stanza"], "pgbackrest_config": facts["pgbackrest_config"], "type": "full"}
-    writer = MarkerWriter(pg, database)
+    writer = RowWriter(pg, database, "markers", MARKER_INTERVAL)
     writer.start()
     try:
         time.sleep(1)

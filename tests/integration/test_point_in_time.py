@@ -83,3 +83,16 @@ def test_a_target_time_in_the_future_stops_the_run_before_anything_is_touched(an
     assert f"target_time {future} is in the future" in run.stdout
     assert run.result("Check the DR plan and resolve it for the site primary").get("failed")
     assert objects(client, s3_bucket) == {"images/0.png": b"kept"}
+
+
+def test_level1_refuses_a_backup_id_with_a_target_time_before_anything_is_touched(ansible, aws, s3_bucket, tmp_path):
+    past = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    run = ansible.playbook("playbooks/level1_component.yml", {
+        **s3_plan(tmp_path, aws, s3_bucket), "component": "product-images", "backup_id": "20261123T040000Z-k3f9ab",
+        "target_time": past, "confirm": "yes"})
+
+    assert not run.ok
+    refused = run.result("Refuse a backup_id together with a target_time before anything is stopped")
+    assert refused["failed"] and "not both" in refused["msg"]
+    assert not [result for result in run.results() if "restore" in result["_task"].lower()]
