@@ -26,7 +26,6 @@ RESTORE = "resilience.dr.pg_restore"
 MARKER_INTERVAL = 0.3
 
 
-
 @pytest.fixture
 def restore_dir(lab: dict[str, t.Any], unique: str) -> t.Iterator[Path]:  # noqa: F811
     """A data directory the postgres user can reach; its cluster is stopped and it is removed afterwards."""

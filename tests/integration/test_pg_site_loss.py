@@ -93,7 +93,6 @@ def seed(pg: Pg, database: str, rows: int) -> None:
                          "FROM generate_series(1, %s) i", (rows,))
 
 
-
 def table_checksums(pg: Pg, database: str, port: int | None = None) -> dict[str, str]:
     """The rows of every table but the heartbeat (sequences are WAL-logged ahead, so a recovered one differs)."""
     return {name: value for name, value in pg.content_checksum(database, port=port).items()

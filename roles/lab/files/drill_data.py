@@ -226,7 +226,7 @@ def damage_left() -> dict:
         rows = cursor.fetchone()[0]
     client = cache()
     keys = 0
-    batch = [key for key in client.scan_iter(match="session:*", count=5_000)]
+    batch = list(client.scan_iter(match="session:*", count=5_000))
     for start in range(0, len(batch), 5_000):
         keys += sum(value == BAD_VALUE.encode() for value in client.mget(batch[start:start + 5_000]))
     files = sum(path.read_bytes() == BAD_VALUE.encode() for path in uploads().rglob("*") if path.is_file())
