@@ -63,7 +63,7 @@ lab-down: ## Stop exactly what lab-up started and remove .lab/
 	if [ -x $(ANSIBLE_PLAYBOOK) ]; then $(ANSIBLE_PLAYBOOK) playbooks/lab.yml -e lab_state=absent; else rm -rf .lab; fi
 
 DISASTER ?= drop_database
-drill: lab-up ## The disaster drill on the lab: DISASTER=drop_database|corrupt_datadir|flush_redis|delete_uploads|site_loss, DRILL_SIZE=small|medium|large
+drill: lab-up ## The disaster drill on the lab: DISASTER=drop_database|corrupt_datadir|flush_redis|delete_uploads|bad_write|site_loss, DRILL_SIZE=small|medium|large
 	$(ANSIBLE_PLAYBOOK) playbooks/drill.yml -e disaster=$(DISASTER)
 
 test: setup lint sanity units integration molecule ## Every check CI runs

@@ -20,6 +20,11 @@ description:
     the newest heartbeat found in the recovered data when a playbook sets the fact C(dr_heartbeat)
     (a dictionary with C(component) and C(time), ISO 8601, or a list of them); the run's RPO is the worst
     component's.
+  - A run restoring to a point in time (extra variable C(target_time); S3 components of levels 2 and 3 roll back
+    to the incident start without one) shows, per component, the time requested, the point reached and the gap
+    between them, and says the widest gap in the report and in its final line, since the application's state is
+    only as consistent as that gap. Such a component's RPO counts from the requested time, not from the incident
+    start.
   - Each component's achieved RTO and RPO is compared with its C(rto) and C(rpo) in the C(dr_plan) extra
     variable.
   - The callback must be enabled, with C(callbacks_enabled = resilience.dr.dr_report) in ansible.cfg or
@@ -65,6 +70,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import DrErr
 from ansible_collections.resilience.dr.plugins.module_utils._report import (
     Timeline,
     format_seconds,
+    point_in_time_text,
     should_fail,
     write_report,
 )
@@ -144,9 +150,11 @@ class CallbackModule(CallbackBase):
         except (DrError, OSError) as error:
             self._display.error(f"dr_report: no report was written: {error}")
             return
+        point = point_in_time_text(report["point_in_time"])
         self._display.display(
             f"DR report {report['run_id']}: RTO {format_seconds(report['rto_seconds'])}, "
-            f"RPO {format_seconds(report['rpo_seconds'])}, targets {report['targets']['verdict']} -> {directory}"
+            f"RPO {format_seconds(report['rpo_seconds'])}, targets {report['targets']['verdict']}"
+            f"{'; ' + point if point else ''} -> {directory}"
         )
         for miss in report["targets"]["misses"]:
             self._display.warning(f"DR target missed: {miss}")

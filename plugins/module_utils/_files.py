@@ -483,7 +483,8 @@ def files_backup(repository: Repository, *, component: str, path: str, exclude: 
         warnings.append(f"{len(archiver.vanished)} paths disappeared while the backup ran: " + ", ".join(archiver.vanished[:20]))
     return {
         "changed": True, "component": component, "path": root, "repository": repository.location,
-        "backup_id": backup.backup_id, "files": archiver.files, "bytes": archiver.bytes,
+        "backup_id": backup.backup_id, "consistency_point": backup.consistency_point,
+        "files": archiver.files, "bytes": archiver.bytes,
         "entries": len(archiver.listing), "excluded": archiver.excluded, "stored_size": record.size,
         "skipped_special_files": archiver.skipped[:DIFF_LIMIT], "vanished": archiver.vanished[:DIFF_LIMIT],
         "warnings": warnings,

@@ -26,6 +26,7 @@ import shutil
 import stat
 import tarfile
 import typing as t
+from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     ConfigurationError,
@@ -45,13 +46,19 @@ from ansible_collections.resilience.dr.plugins.module_utils._files import (
     in_subset,
     scan_tree,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository, Selection
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
+    BackupEntry,
+    Repository,
+    Selection,
+    would_restore_message,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._safe_extract import (
     OPEN_DIRECTORY,
     Extractor,
     OwnerOf,
     check_free_space,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_time
 
 
 def resolve_owner(owner: str | None, group: str | None) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
@@ -267,9 +274,12 @@ def _limited(names: list[str]) -> list[str]:
     return names[:DIFF_LIMIT]
 
 
-def select_files_backup(repository: Repository, component: str, backup_id: str | None) -> Selection:
-    """The backup to restore (and the newer ones passed over), refused when it is not a files backup."""
-    selection = repository.choose_backup(component, backup_id)
+def select_files_backup(repository: Repository, component: str, backup_id: str | None,
+                        target_time: datetime | None = None) -> Selection:
+    """The backup to restore (and the newer ones passed over), refused when it is not a files backup.
+
+    target_time: the newest one consistent at or before it."""
+    selection = repository.choose_backup(component, backup_id, target_time=target_time)
     entry = selection.entry
     manifest = entry.manifest
     if manifest is None or manifest.kind != KIND:
@@ -282,8 +292,10 @@ def select_files_backup(repository: Repository, component: str, backup_id: str |
 
 
 def files_restore(repository: Repository, *, component: str, path: str, backup_id: str | None = None,
+                  target_time: str | None = None,
                   paths: t.Sequence[str] | None = None, keep_previous: bool = True, owner: str | None = None,
                   group: str | None = None, check_mode: bool = False, diff: bool = False) -> dict[str, t.Any]:
+    moment = parse_time(target_time, "target_time") if target_time else None
     target = check_target(path)
     subset = check_subset(paths)
     if os.path.islink(target):
@@ -303,7 +315,7 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
     if (owner or group) and not owners:
         raise ConfigurationError("owner and group need the module to run as root (become: true)")
 
-    selection = select_files_backup(repository, component, backup_id)
+    selection = select_files_backup(repository, component, backup_id, moment)
     entry = selection.entry
     label = entry.label
     listing: Listing = repository.verification_data(entry).get("listing") or {}
@@ -335,6 +347,8 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
             "after": "".join(f"{name}\n" for name in _limited(differences["changed"] + differences["missing"])),
             "before_header": f"{target} (now)", "after_header": f"{target} (backup {entry.backup_id})",
         }
+    if changed and check_mode:
+        result["msg"] = would_restore_message(entry, target)
     if not changed or check_mode:
         return result
 

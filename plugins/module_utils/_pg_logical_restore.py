@@ -53,8 +53,12 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     role_exists,
     sql,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository
-from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
+    BackupEntry,
+    Repository,
+    would_restore_message,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, utc_now
 
 MARKER_PATTERN = re.compile(r"resilience\.dr: restored backup (\S+) of component (\S+) at (\S+)")
 MAX_NAME = 63  # NAMEDATALEN - 1
@@ -123,6 +127,7 @@ def logical_restore(
     *,
     component: str,
     backup_id: str | None = None,
+    target_time: str | None = None,
     maintenance_db: str = "postgres",
     target_db: str | None = None,
     clean: bool = False,
@@ -136,7 +141,8 @@ def logical_restore(
 ) -> dict[str, t.Any]:
     if jobs < 1:
         raise ConfigurationError("jobs must be at least 1")
-    selection = choose_pg_backup(repository, component, backup_id, "logical")
+    moment = parse_time(target_time, "target_time") if target_time else None
+    selection = choose_pg_backup(repository, component, backup_id, "logical", moment)
     entry = selection.entry
     manifest = entry.manifest
     target = target_db or manifest.source.get("database")
@@ -188,6 +194,7 @@ def logical_restore(
             roles_created=globals_plan.roles_created if globals_plan else [],
         )
         if check_mode:
+            result["msg"] = would_restore_message(entry, f"database {target} on {params.where}")
             return result
         stamp = utc_now()
         temporary = derived_name(target, f"_restoring_{secrets.token_hex(3)}")

@@ -498,7 +498,9 @@ def physical_restore(
     if (standby or promote) and (target_time or target_lsn or target_name):
         raise ConfigurationError("a standby replays to the end of the archived WAL; standby and promote do not take "
                                  "target_time, target_lsn or target_name (restore to a point in time without them)")
-    selection = choose_pg_backup(repository, component, backup_id, "physical")
+    # The base backup must end at or before target_time for recovery to reach it.
+    moment = parse_time(target_time, "target_time") if target_time else None
+    selection = choose_pg_backup(repository, component, backup_id, "physical", moment)
     entry = selection.entry
     manifest = entry.manifest
     recorded = (manifest.extra or {}).get("pgbackrest") or {}

@@ -331,15 +331,17 @@ def as_os_user(argv: t.Sequence[str], os_user: str | None) -> list[str]:
     return [setpriv, f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", "--", *argv]
 
 
-def choose_pg_backup(repository: t.Any, component: str, backup_id: str | None, method: str) -> t.Any:
+def choose_pg_backup(repository: t.Any, component: str, backup_id: str | None, method: str,
+                     target_time: t.Any = None) -> t.Any:
     """The backup of `method` to restore (a Selection): the one asked for, else the newest verified, else the
-    newest complete, with the newer ones passed over because they cannot be restored.
+    newest complete (consistent at or before target_time, when given), with the newer ones passed over because
+    they cannot be restored.
 
     Logical and physical backups of a component live side by side; a restore
     of one method never picks the other.
     """
     selection = repository.choose_backup(
-        component, backup_id, wanted=f"PostgreSQL {method}",
+        component, backup_id, wanted=f"PostgreSQL {method}", target_time=target_time,
         accept=lambda entry: entry.manifest.kind == "postgresql" and entry.manifest.method == method,
     )
     manifest = selection.entry.manifest

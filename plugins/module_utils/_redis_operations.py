@@ -31,8 +31,13 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     TargetNotEmpty,
     VerificationFailed,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository, Selection
-from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, wait_for
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
+    BackupEntry,
+    Repository,
+    Selection,
+    would_restore_message,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, wait_for
 
 RDB_FILE = "data/dump.rdb"
 KEYS_FILE = "data/keys.resp"  # key dump format 2 (RESTORE commands)
@@ -190,11 +195,13 @@ def _reachable(target: rd.RedisTarget) -> t.Any:
 
 
 def redis_restore(repository: Repository, target: rd.RedisTarget, runner: CommandRunner, *, component: str,
-                  backup_id: str | None = None, method: str | None = None, flush: bool = False,
+                  backup_id: str | None = None, target_time: str | None = None, method: str | None = None,
+                  flush: bool = False,
                   replace: bool = False, data_dir: str | None = None, dbfilename: str | None = None,
                   service: Service | None = None, start_timeout: float = 300,
                   check_mode: bool = False) -> dict[str, t.Any]:
-    selection = _select(repository, component, backup_id, method or (None if backup_id else "rdb"))
+    moment = parse_time(target_time, "target_time") if target_time else None
+    selection = _select(repository, component, backup_id, method or (None if backup_id else "rdb"), moment)
     entry = selection.entry
     manifest = entry.manifest
     if manifest is None:
@@ -239,6 +246,7 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
     layout = _restore_layout(target, client, data_dir, dbfilename)
     result.update(changed=True, data_dir=layout["data_dir"], server_was_running=client is not None)
     if check_mode:
+        result["msg"] = would_restore_message(entry, f"Redis at {target.address} (data_dir {layout['data_dir']})")
         return result
     _restore_rdb(repository, entry, target, service, layout, verification, start_timeout)
     result["databases"] = {str(db): value for db, value in rd.keyspace(target, target.client()).items()}
@@ -246,12 +254,14 @@ def redis_restore(repository: Repository, target: rd.RedisTarget, runner: Comman
     return result
 
 
-def _select(repository: Repository, component: str, backup_id: str | None, method: str | None) -> Selection:
-    """The backup asked for; else the newest verified (else complete) one taken with method, when given."""
+def _select(repository: Repository, component: str, backup_id: str | None, method: str | None,
+            target_time: datetime | None = None) -> Selection:
+    """The backup asked for; else the newest verified (else complete) one taken with method, when given,
+    consistent at or before target_time, when given."""
     if backup_id or not method:
-        return repository.choose_backup(component, backup_id)
+        return repository.choose_backup(component, backup_id, target_time=target_time)
     return repository.choose_backup(component, accept=lambda entry: entry.manifest.method == method,
-                                    wanted=f"Redis {method}")
+                                    wanted=f"Redis {method}", target_time=target_time)
 
 
 def _expected(verification: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -270,6 +280,7 @@ def _restore_online(repository: Repository, entry: BackupEntry, target: rd.Redis
             "(empty it first) or replace: true (overwrite keys of the same name)", server=target.address)
     result["changed"] = True
     if check_mode:
+        result["msg"] = would_restore_message(entry, f"Redis at {target.address}")
         return result
     name = keys_file(entry)
     what = f"{entry.label}: file {name}"

@@ -22,7 +22,12 @@ Component results are recognised by shape, not by module name:
 - a fact ``dr_heartbeat`` ({"component": name, "time": ISO 8601}, or a list of
   them) set by a playbook after recovery: the newest heartbeat row or key
   found in the recovered data. It measures the RPO more exactly than the
-  consistency point and takes its place.
+  consistency point and takes its place;
+- a fact ``dr_recovered`` ({component: {"requested_time", "consistency_time",
+  ...}}) set by the level playbooks: a component restored to a requested
+  point in time (``target_time``; for S3 the time it rolled back to) shows
+  that time, the point reached and the gap between them. The run's state is
+  only as consistent as its widest gap.
 
 A restore run in the background (async with poll 0, as the level 2 and 3
 playbooks do for the components of one restore step) reports twice: the
@@ -39,7 +44,9 @@ task as a whole failed or had its errors ignored.
 
 Achieved RTO = incident start -> end of the last restore, verification or DNS
 failover (a run that restored nothing and moved no DNS has none); achieved RPO per component = incident start -> newest consistency
-point restored for it (never negative); the run's RPO is the worst component's.
+point restored for it (never negative), or from the requested point in time
+when one was asked for (what came after it was given up on purpose); the
+run's RPO is the worst component's.
 """
 
 from __future__ import annotations
@@ -189,6 +196,11 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
         if isinstance(source, dict) and source.get("component") and source.get("backup_id"):
             kept = {key: plain(source.get(key)) for key in SOURCE_KEYS}
             events.append({"kind": "source", "component": _text(source["component"]), "source": kept})
+    recovered = facts.get("dr_recovered") if isinstance(facts, dict) else None
+    for name, point in recovered.items() if isinstance(recovered, dict) else []:
+        if isinstance(point, dict) and point.get("requested_time"):
+            events.append({"kind": "point", "component": _text(name), "requested_time": _text(point["requested_time"]),
+                           "reached_time": _text(point.get("consistency_time")) or None})
     heartbeats = facts.get("dr_heartbeat") if isinstance(facts, dict) else None
     for beat in heartbeats if isinstance(heartbeats, list) else [heartbeats] if heartbeats else []:
         if isinstance(beat, dict) and beat.get("component") and beat.get("time"):
@@ -258,6 +270,7 @@ class Timeline:
         self._jobs: dict[str, tuple[str, datetime, str, datetime]] = {}
         self.plan: t.Any = None
         self.incident_start_value: t.Any = None
+        self.target_time_value: t.Any = None
         self.check_mode = False
         self.stats: dict[str, dict[str, int]] = {}
         self.problems: list[str] = []
@@ -276,6 +289,8 @@ class Timeline:
             self.plan = plain(extra_vars["dr_plan"])
         if extra_vars.get("incident_start"):
             self.incident_start_value = plain(extra_vars["incident_start"])
+        if extra_vars.get("target_time"):
+            self.target_time_value = plain(extra_vars["target_time"])
 
     def task_start(self, task_id: str, name: str, action: str, moment: datetime) -> None:
         self._task_starts[task_id] = (name, moment, action)
@@ -337,6 +352,37 @@ class Timeline:
             raise ConfigurationError("the run recorded no playbook start; there is nothing to report")
         return self.started, "playbook start"
 
+    def _point_gap(self, entry: dict[str, t.Any]) -> datetime | None:
+        """Set the gap between a component's requested point in time and the point reached; return the former."""
+        if not entry.get("requested_time"):
+            return None
+        try:
+            requested = parse_time(entry["requested_time"], f"requested time of {entry['component']}")
+            reached = parse_time(entry["reached_time"]) if entry.get("reached_time") else None
+        except ConfigurationError as error:
+            self.problems.append(error.message)
+            return None
+        entry["point_gap_s"] = round(max((requested - reached).total_seconds(), 0.0), 3) if reached else None
+        return requested
+
+    def _point_in_time(self, components: dict[str, dict[str, t.Any]]) -> dict[str, t.Any]:
+        """The run's requested point in time and the widest gap to what a component reached."""
+        target = None
+        if self.target_time_value:
+            try:
+                target = format_time(parse_time(self.target_time_value, "target_time"))
+            except ConfigurationError as error:
+                self.problems.append(error.message)
+        asked = [entry for entry in components.values() if entry.get("requested_time")]
+        gaps = [entry for entry in asked if entry.get("point_gap_s") is not None]
+        widest = max(gaps, key=lambda entry: entry["point_gap_s"]) if gaps else None
+        return {
+            "target_time": target,
+            "components": len(asked),
+            "widest_gap_s": widest["point_gap_s"] if widest else None,
+            "widest_gap_component": widest["component"] if widest else None,
+        }
+
     def report(self, fail_on_target_miss: bool = False) -> dict[str, t.Any]:
         if self.started is None:
             raise ConfigurationError("the run recorded no playbook start; there is nothing to report")
@@ -360,6 +406,9 @@ class Timeline:
             })
             if event["kind"] == "source":
                 entry["source"] = event["source"]
+                continue
+            if event["kind"] == "point":
+                entry["requested_time"], entry["reached_time"] = event["requested_time"], event["reached_time"]
                 continue
             if event["kind"] == "heartbeat":
                 try:
@@ -409,7 +458,9 @@ class Timeline:
             # The newest heartbeat found after recovery is the data actually kept; else the restored point.
             kept = entry["heartbeat_time"] or (entry["consistency_time"] if entry["restores"] else None)
             entry["rpo_source"] = "heartbeat" if entry["heartbeat_time"] else ("consistency_point" if kept else None)
-            entry["rpo_seconds"] = round(max((incident - parse_time(kept)).total_seconds(), 0.0), 3) if kept else None
+            # Restored to a requested point in time: the loss counts from that time, not from the incident.
+            reference = self._point_gap(entry) or incident
+            entry["rpo_seconds"] = round(max((reference - parse_time(kept)).total_seconds(), 0.0), 3) if kept else None
             for key in ("rto", "rpo"):
                 achieved, limit = entry[f"{key}_seconds"], entry[f"{key}_target_seconds"]
                 met = None if achieved is None or limit is None else achieved <= limit
@@ -450,6 +501,7 @@ class Timeline:
             "duration_s": round((finished - self.started).total_seconds(), 3),
             "incident_start": format_time(incident),
             "incident_start_source": incident_source,
+            "point_in_time": self._point_in_time(components),
             "run": {"ok": run_ok, "failures": failures, "unreachable": unreachable, "stats": plain(self.stats)},
             "rto_seconds": rto_seconds,
             "rto_end": last_recovery,
@@ -461,6 +513,17 @@ class Timeline:
             "tasks": self.tasks,
             "problems": self.problems,
         }
+
+
+def point_in_time_text(point: dict[str, t.Any]) -> str:
+    """The run's point in time and its widest gap, in one sentence (report and the run's final message)."""
+    if not point.get("components"):
+        return ""
+    asked = f"point in time {point['target_time']}" if point.get("target_time") else "point in time per component"
+    if point.get("widest_gap_s") is None:
+        return f"{asked}: the point reached is unknown"
+    return (f"{asked}: widest gap {format_seconds(point['widest_gap_s'])} ({point['widest_gap_component']}); "
+            "the application's state is only as consistent as that gap")
 
 
 def should_fail(report: dict[str, t.Any]) -> bool:
@@ -526,6 +589,9 @@ def render_markdown(report: dict[str, t.Any]) -> str:
         "data recovered, a heartbeat or else the restored consistency point)",
         f"- Targets: **{report['targets']['verdict']}**",
     ]
+    point = report.get("point_in_time") or {}
+    if point.get("components"):
+        lines.append(f"- Point in time: {point_in_time_text(point)}")
     for miss in report["targets"]["misses"]:
         lines.append(f"  - {miss}")
     if report["targets"]["verdict"] == "missed" and report["targets"]["fail_on_target_miss"]:
@@ -546,6 +612,12 @@ def render_markdown(report: dict[str, t.Any]) -> str:
             )) + " |")
     else:
         lines.append("No component was restored, verified or backed up in this run.")
+    asked = [entry for entry in report["components"] if entry.get("requested_time")]
+    if asked:
+        lines += ["", "## Point in time", "", "| component | requested | reached | gap |", "|---|---|---|---|"]
+        lines += ["| " + " | ".join(_cell(value) for value in (
+            entry["component"], entry["requested_time"], entry.get("reached_time"),
+            format_seconds(entry.get("point_gap_s")))) + " |" for entry in asked]
     sources = [entry for entry in report["components"] if entry.get("source") or entry.get("pgbackrest_repo") is not None]
     if sources:
         lines += ["", "## Where each component came from", ""]
@@ -702,6 +774,12 @@ def render_html(report: dict[str, t.Any]) -> str:
         _table(["component", "backup", "data kept up to", "recovered at", "RTO", "target", "", "RPO", "target", ""],
                component_rows) if component_rows else "<p>No component was restored, verified or backed up.</p>",
     ]
+    asked = [entry for entry in report["components"] if entry.get("requested_time")]
+    if asked:
+        body += ["<h2>Point in time</h2>", f"<p>{escape(point_in_time_text(report.get('point_in_time') or {}))}</p>",
+                 _table(["component", "requested", "reached", "gap"], [[escape(_text(value) or "-") for value in (
+                     entry["component"], entry["requested_time"], entry.get("reached_time"),
+                     format_seconds(entry.get("point_gap_s")))] for entry in asked])]
     sources = [entry for entry in report["components"] if entry.get("source") or entry.get("pgbackrest_repo") is not None]
     if sources:
         body += ["<h2>Where each component came from</h2>", "<ul>" + "".join(

@@ -81,6 +81,13 @@ backup_id:
   returned: always
   type: str
   sample: 20261123T040000Z-k3f9ab
+consistency_point:
+  description:
+    - When the backup started reading the tree (C(time), ISO 8601 UTC), as its manifest records it; a restore with
+      O(resilience.dr.files_restore#module:target_time) at or after it can take this backup.
+  returned: when a backup was taken (not in check mode)
+  type: dict
+  sample: {"time": "2026-11-23T04:00:00.123456Z"}
 component:
   description: The component backed up.
   returned: always

@@ -51,7 +51,19 @@ options:
     type: str
     required: true
   backup_id:
-    description: The backup to restore. Default is the newest verified backup, else the newest complete one.
+    description:
+      - The backup to restore. Default is the newest verified backup, else the newest complete one (consistent at or
+        before O(target_time), when given).
+      - Excludes O(target_time).
+    type: str
+  target_time:
+    description:
+      - Restore the newest verified (else complete) backup of O(component) whose consistency point (RV(consistency_point))
+        is at or before this time, such as the last moment the data was known to be right. ISO 8601, such as
+        C(2026-11-23T04:00:00Z) or C(2026-11-23 06:00:00+02:00); a time without a zone is UTC.
+      - Backups after it are left alone. When no backup is that old the task fails naming the oldest and newest
+        points there are, and nothing is touched; it never falls back to another backup.
+      - Excludes O(backup_id).
     type: str
   path:
     description:
@@ -106,6 +118,13 @@ EXAMPLES = r"""
     path: /etc/nginx
     paths: [ssl, sites-available/app.conf]
 
+- name: Put the uploads back to how they were before the deletion noticed at 09:30
+  resilience.dr.files_restore:
+    repository: /srv/backups
+    component: uploads
+    path: /srv/app/uploads
+    target_time: "2026-11-23T09:00:00Z"
+
 - name: Rebuild the uploads on the new host, owned by its application user, without keeping a copy
   resilience.dr.files_restore:
     repository: s3://acme-dr-backups/prod
@@ -151,7 +170,9 @@ skipped_backups:
   sample: [{backup_id: 20261123T100000Z-a1b2c3, status: failed_verification,
             reason: "failed verification at 2026-11-23T10:30:00Z: file data/toc.dat.zst failed its SHA-256 check"}]
 consistency_point:
-  description: When the backup was taken.
+  description:
+    - When the backup was taken (C(time), in ISO 8601 UTC, the moment it started reading the tree). In check mode,
+      that of the backup a restore would take.
   returned: always
   type: dict
   sample: {"time": "2026-11-23T04:00:00.123456Z"}
@@ -213,6 +234,7 @@ def main() -> None:
     argument_spec.update(
         component=dict(type="str", required=True),
         backup_id=dict(type="str"),
+        target_time=dict(type="str"),
         path=dict(type="path", required=True),
         paths=dict(type="list", elements="str"),
         keep_previous=dict(type="bool", default=True),
@@ -220,14 +242,15 @@ def main() -> None:
         group=dict(type="str"),
     )
     module = AnsibleModule(
-        argument_spec=argument_spec, mutually_exclusive=IDENTITY_MUTUALLY_EXCLUSIVE, supports_check_mode=True,
+        argument_spec=argument_spec, mutually_exclusive=[*IDENTITY_MUTUALLY_EXCLUSIVE, ("backup_id", "target_time")],
+        supports_check_mode=True,
     )
     params = module.params
 
     def work() -> dict:
         result = files_restore(
             open_repository(params, uses=USES), component=params["component"], path=params["path"],
-            backup_id=params["backup_id"], paths=params["paths"], keep_previous=params["keep_previous"],
+            backup_id=params["backup_id"], target_time=params["target_time"], paths=params["paths"], keep_previous=params["keep_previous"],
             owner=params["owner"], group=params["group"], check_mode=module.check_mode, diff=module._diff,
         )
         warn_skipped_backups(module, result)

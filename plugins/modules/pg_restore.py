@@ -10,7 +10,8 @@ short_description: Restore a PostgreSQL backup, verified before it replaces anyt
 version_added: 0.1.0
 description:
   - O(method=logical) restores a M(resilience.dr.pg_backup) logical backup (O(backup_id), or the newest
-    verified, else the newest complete backup of O(component)) into O(target_db).
+    verified, else the newest complete backup of O(component), consistent at or before O(target_time) when it is
+    given) into O(target_db).
   - The backup is always restored into a new database first (C(<target_db>_restoring_<random>)) with
     O(jobs) parallel C(pg_restore) workers, and compared with the row counts and checksums the backup
     recorded; any difference fails the task naming the table, and the new database is dropped. Only a
@@ -74,7 +75,8 @@ options:
   backup_id:
     description:
       - The backup to restore. The default is the newest verified backup of O(component), else its newest
-        complete one (of the O(method) asked for).
+        complete one (of the O(method) asked for, consistent at or before O(target_time) when it is given).
+      - Excludes O(target_time).
     type: str
   method:
     description:
@@ -142,8 +144,14 @@ options:
     type: int
   target_time:
     description:
-      - Recover up to this time (O(method=physical)), for example C(2026-11-23 04:12:00+00); transactions
-        committed after it are not recovered.
+      - The point in time to restore, such as the last moment the data was known to be right. ISO 8601, such as
+        C(2026-11-23T04:12:00Z) or C(2026-11-23 04:12:00+00); a time without a zone is UTC.
+      - With O(method=logical), the newest verified (else complete) logical backup whose consistency point
+        (RV(consistency_point)) is at or before this time is restored; backups after it are left alone.
+      - With O(method=physical), the newest physical backup that ended at or before this time is restored and
+        recovered up to the time itself; transactions committed after it are not recovered.
+      - When no backup is that old the task fails naming the oldest and newest points there are, and nothing is
+        touched; it never falls back to another backup. Excludes O(backup_id).
     type: str
   target_lsn:
     description:
@@ -227,6 +235,16 @@ EXAMPLES = r"""
     target_db: orders_restore_test
     encryption_identity_file: /etc/dr/age-identity.txt
     login_unix_socket: /var/run/postgresql
+
+- name: Put orders back to the newest logical backup from before the bad migration of 10:41
+  resilience.dr.pg_restore:
+    repository: /srv/backups
+    component: orders-db
+    target_time: "2026-11-23T10:41:00Z"
+    target_db: orders
+    clean: true
+    login_unix_socket: /var/run/postgresql
+    encryption_identity_file: /etc/dr/age-identity.txt
 
 - name: Recover the cluster to just before the bad migration, into a new data directory
   resilience.dr.pg_restore:
@@ -322,7 +340,9 @@ skipped_backups:
   sample: [{backup_id: 20261123T100000Z-a1b2c3, status: failed_verification,
             reason: "failed verification at 2026-11-23T10:30:00Z: file data/toc.dat.zst failed its SHA-256 check"}]
 consistency_point:
-  description: The point in time the backup holds (from its manifest).
+  description:
+    - The point in time the backup holds (from its manifest; C(time) in ISO 8601 UTC). In check mode, that of the
+      backup a restore would take.
   returned: success
   type: dict
 source:
@@ -457,6 +477,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec,
         mutually_exclusive=[*IDENTITY_MUTUALLY_EXCLUSIVE, ("target_time", "target_lsn", "target_name"),
+                            ("backup_id", "target_time"),
                             ("standby", "promote"), ("standby", "target_time", "target_lsn", "target_name"),
                             ("promote", "target_time", "target_lsn", "target_name")],
         required_if=[("method", "physical", ("data_dir", "port"))],
@@ -482,7 +503,7 @@ def main() -> None:
         else:
             result = logical_restore(
                 repository, connection, component=params["component"], backup_id=params["backup_id"],
-                maintenance_db=params["db"], target_db=params["target_db"], clean=params["clean"],
+                target_time=params["target_time"], maintenance_db=params["db"], target_db=params["target_db"], clean=params["clean"],
                 keep_previous=params["keep_previous"], restore_globals=params["restore_globals"],
                 force=params["force"], jobs=params["jobs"], pg_bin_dir=params["pg_bin_dir"],
                 temp_dir=params["temp_dir"], check_mode=module.check_mode,

@@ -53,6 +53,17 @@ options:
   component:
     description: A component that must exist in the plan (level 1 recovery); returned resolved as RV(component).
     type: str
+  target_time:
+    description:
+      - The point in time the run restores every component to (the last moment the data was right), ISO 8601;
+        a time without a zone is UTC. Checked here, before anything is stopped, and returned normalised in
+        RV(point_in_time). A time in the future is refused.
+    type: str
+  incident_start:
+    description:
+      - When the incident began, ISO 8601. S3 components roll back to it when no O(target_time) is given. A time
+        in the future is refused.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -68,6 +79,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+point_in_time:
+  description:
+    - The run's point in time, checked and in UTC - C(target_time) and C(incident_start) as given (null when not
+      given), C(run_started) (when this module ran), and C(s3_time) with C(s3_time_source), the time S3
+      components roll back to - O(target_time), else O(incident_start), else the run's start.
+  returned: success
+  type: dict
+  sample: {target_time: null, incident_start: "2026-11-23T04:10:00Z", run_started: "2026-11-23T04:25:13.402113Z",
+           s3_time: "2026-11-23T04:10:00Z", s3_time_source: incident_start}
 plan:
   description: The plan resolved for O(site), secrets replaced by C(********).
   returned: success
@@ -158,6 +178,7 @@ problems:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils import _point_in_time as point_in_time
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._plan import redact, resolve, secret_values
 
@@ -168,6 +189,8 @@ def main() -> None:
             plan=dict(type="dict", required=True),
             site=dict(type="str", default="primary"),
             component=dict(type="str"),
+            target_time=dict(type="str"),
+            incident_start=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -180,7 +203,8 @@ def main() -> None:
         plan = redact(resolve(params["plan"], params["site"]))
         for warning in plan["warnings"]:
             module.warn(warning)
-        result = {"changed": False, "plan": plan}
+        result = {"changed": False, "plan": plan,
+                  "point_in_time": point_in_time.resolve(params["target_time"], params["incident_start"])}
         name = params["component"]
         if name:
             if name not in plan["components"]:

@@ -53,7 +53,17 @@ options:
   backup_id:
     description:
       - The backup to restore. Default is the newest verified backup of O(component) taken with O(method), else the
-        newest complete one.
+        newest complete one (consistent at or before O(target_time), when given).
+      - Excludes O(target_time).
+    type: str
+  target_time:
+    description:
+      - Restore the newest verified (else complete) backup of O(component) taken with O(method) whose consistency point (RV(consistency_point))
+        is at or before this time, such as the last moment the data was known to be right. ISO 8601, such as
+        C(2026-11-23T04:00:00Z) or C(2026-11-23 06:00:00+02:00); a time without a zone is UTC.
+      - Backups after it are left alone. When no backup is that old the task fails naming the oldest and newest
+        points there are, and nothing is touched; it never falls back to another backup.
+      - Excludes O(backup_id).
     type: str
   method:
     description:
@@ -134,6 +144,14 @@ EXAMPLES = r"""
     start_command: [/usr/local/bin/redis-ctl, start]
     repository: /srv/backups
 
+- name: Put the sessions cache back to how it was before the bad deploy of 04:10
+  resilience.dr.redis_restore:
+    component: sessions-cache
+    target_time: "2026-11-23T04:10:00Z"
+    login_password: "{{ vault_redis_password }}"
+    service: redis-server
+    repository: /srv/backups
+
 - name: Load the rate limits back into the managed Redis, emptying it first
   resilience.dr.redis_restore:
     component: rate-limits
@@ -171,7 +189,9 @@ skipped_backups:
   sample: [{backup_id: 20261123T100000Z-a1b2c3, status: failed_verification,
             reason: "failed verification at 2026-11-23T10:30:00Z: file data/toc.dat.zst failed its SHA-256 check"}]
 consistency_point:
-  description: The moment the restored data is from, as the backup recorded it.
+  description:
+    - The moment the restored data is from, as the backup recorded it (C(time), in ISO 8601 UTC). In check mode, that
+      of the backup a restore would take.
   returned: always
   type: dict
   sample: {time: "2026-11-23T04:00:01Z", lastsave: 1795406401}
@@ -239,6 +259,7 @@ def main() -> None:
     argument_spec.update(
         component=dict(type="str", required=True),
         backup_id=dict(type="str"),
+        target_time=dict(type="str"),
         method=dict(type="str", choices=["rdb", "online"]),
         flush=dict(type="bool", default=False),
         replace=dict(type="bool", default=False),
@@ -251,7 +272,8 @@ def main() -> None:
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
-        mutually_exclusive=IDENTITY_MUTUALLY_EXCLUSIVE + [("service", "stop_command"), ("service", "start_command")],
+        mutually_exclusive=IDENTITY_MUTUALLY_EXCLUSIVE + [("service", "stop_command"), ("service", "start_command"),
+                                                          ("backup_id", "target_time")],
         required_together=[("stop_command", "start_command")],
         supports_check_mode=True,
     )
@@ -267,7 +289,8 @@ def main() -> None:
         try:
             result = redis_restore(
                 open_repository(params, uses=USES), RedisTarget.from_params(params), runner,
-                component=params["component"], backup_id=params["backup_id"], method=params["method"],
+                component=params["component"], backup_id=params["backup_id"], target_time=params["target_time"],
+                method=params["method"],
                 flush=params["flush"], replace=params["replace"], data_dir=params["data_dir"],
                 dbfilename=params["dbfilename"], service=service, start_timeout=params["start_timeout"],
                 check_mode=module.check_mode,

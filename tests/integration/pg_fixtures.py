@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import typing as t
 import uuid
 
@@ -78,6 +79,26 @@ class Pg:
             database, "SELECT md5(coalesce(string_agg(md5(lo_get(oid)), ',' ORDER BY oid), '')) FROM pg_largeobject_metadata",
             port=port)[0][0]
         return result
+
+
+class RowWriter(threading.Thread):
+    """Commits one row (the table's defaults, a timestamp) every `interval` seconds until halted, as an
+    application (or the drill's heartbeat) would; a database error ends it and is kept in `error`."""
+
+    def __init__(self, pg: Pg, database: str, table: str, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.pg, self.database, self.table, self.interval = pg, database, table, interval
+        self.halt = threading.Event()
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            with contextlib.closing(self.pg.connect(self.database)) as connection, connection.cursor() as cursor:
+                while not self.halt.is_set():
+                    cursor.execute(f"INSERT INTO {self.table} DEFAULT VALUES")
+                    self.halt.wait(self.interval)
+        except psycopg2.Error as error:
+            self.error = error
 
 
 @pytest.fixture(scope="session")

@@ -65,6 +65,26 @@ def test_level1_drill_recovers_the_component_and_measures_rto_and_rpo(ansible, l
     assert 0 < report["rto_seconds"] <= recovery + 1.0, (report["rto_seconds"], recovery)
 
 
+def test_bad_write_drill_brings_every_store_back_to_before_the_faulty_release(ansible, lab, tmp_path):
+    outcome = drill(ansible, "bad_write", tmp_path / "reports")
+    measured, report = outcome["measured"], outcome["report"]
+    # The release overwrote data in every store, and the backup after it held the damage.
+    assert all(measured["bad_write"][store] > 0 for store in ("rows", "keys", "files")), measured["bad_write"]
+    assert measured["data_verified"], (measured["before"], measured["after"])
+    assert measured["damage_left"] == {"rows": 0, "keys": 0, "files": 0}
+    assert report["run"]["ok"]
+    point = report["point_in_time"]
+    assert seconds_between(point["target_time"], measured["target_time"]) == 0 and point["components"] == 3
+    entries = {entry["component"]: entry for entry in report["components"] if entry.get("requested_time")}
+    assert sorted(entries) == ["orders-db", "sessions", "uploads"]
+    for name, entry in entries.items():
+        # Each store came back to a backup from before the release, never to the newer one holding the damage.
+        assert seconds_between(entry["reached_time"], measured["target_time"]) >= 0, (name, entry)
+        assert entry["point_gap_s"] == pytest.approx(seconds_between(entry["reached_time"], measured["target_time"]),
+                                                     abs=0.001)
+    assert point["widest_gap_s"] == max(entry["point_gap_s"] for entry in entries.values())
+
+
 @pytest.fixture
 def primary_site_back(lab):
     """Whatever the drill did, the primary site serves and DNS points at it afterwards."""

@@ -7,43 +7,23 @@ marker up to T and none after it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
-import threading
 import time
 import typing as t
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg2
 import pytest
 
-from .pg_fixtures import Pg, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
+
+from .pg_fixtures import Pg, RowWriter, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
 
 BACKUP = "resilience.dr.pg_backup"
 RESTORE = "resilience.dr.pg_restore"
 MARKER_INTERVAL = 0.3
-
-
-class MarkerWriter(threading.Thread):
-    """Commits one timestamped row every MARKER_INTERVAL seconds until stopped."""
-
-    def __init__(self, pg: Pg, database: str) -> None:
-        super().__init__(daemon=True)
-        self.pg, self.database = pg, database
-        self.halt = threading.Event()
-        self.error: Exception | None = None
-
-    def run(self) -> None:
-        try:
-            with contextlib.closing(self.pg.connect(self.database)) as connection, connection.cursor() as cursor:
-                while not self.halt.is_set():
-                    cursor.execute("INSERT INTO markers DEFAULT VALUES")
-                    self.halt.wait(MARKER_INTERVAL)
-        except psycopg2.Error as error:
-            self.error = error
 
 
 @pytest.fixture
@@ -83,7 +63,7 @@ def test_pitr_restores_every_marker_up_to_target_and_none_after(ansible, lab, pg
     port = lab["port_base"] + 5
     backup_args = {**pg.login, "repository": str(repository), "component": component, "method": "physical",
                    "stanza": facts["stanza"], "pgbackrest_config": facts["pgbackrest_config"], "type": "full"}
-    writer = MarkerWriter(pg, database)
+    writer = RowWriter(pg, database, "markers", MARKER_INTERVAL)
     writer.start()
     try:
         time.sleep(1)
@@ -118,6 +98,12 @@ def test_pitr_restores_every_marker_up_to_target_and_none_after(ansible, lab, pg
     assert not dry["failed"], dry["msg"]
     assert dry["changed"] is True and dry["backup_id"] == backup["backup_id"] and dry["label"] == backup["label"]
     assert not restore_dir.exists(), "check mode must not create the data directory"
+    # Recovery cannot reach a time before the backup ended: refused naming the backup, nothing created.
+    too_early = format_time(parse_time(point["time"]) - timedelta(hours=1))
+    refused = ansible.module(RESTORE, {**restore_args, "target_time": too_early})
+    assert refused["failed"] and f"target_time {too_early}" in refused["msg"]
+    assert f"(backup {backup['backup_id']}), the only one" in refused["msg"], refused["msg"]
+    assert not restore_dir.exists()
 
     apply, again, check_again = ansible.sequence([
         (RESTORE, restore_args, {"diff": True}), (RESTORE, restore_args), (RESTORE, restore_args, {"check": True}),

@@ -11,21 +11,18 @@ The measured RTO (restore from scratch vs promotion) and RPO are printed
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 import typing as t
 from pathlib import Path
 
-import psycopg2
 import pytest
 
-from .pg_fixtures import Pg, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
+from .pg_fixtures import Pg, RowWriter, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
 from .test_pg_pitr import wait_archived
 
 BACKUP = "resilience.dr.pg_backup"
@@ -94,25 +91,6 @@ def seed(pg: Pg, database: str, rows: int) -> None:
         CREATE TABLE heartbeat (n bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())""")
     pg.execute(database, "INSERT INTO orders (customer, amount) SELECT md5(i::text), mod(i, 9973) / 7.0 "
                          "FROM generate_series(1, %s) i", (rows,))
-
-
-class Heartbeat(threading.Thread):
-    """Commits one timestamped row every HEARTBEAT_INTERVAL seconds until stopped, as the drill's writer does."""
-
-    def __init__(self, pg: Pg, database: str) -> None:
-        super().__init__(daemon=True)
-        self.pg, self.database = pg, database
-        self.halt = threading.Event()
-        self.error: Exception | None = None
-
-    def run(self) -> None:
-        try:
-            with contextlib.closing(self.pg.connect(self.database)) as connection, connection.cursor() as cursor:
-                while not self.halt.is_set():
-                    cursor.execute("INSERT INTO heartbeat DEFAULT VALUES")
-                    self.halt.wait(HEARTBEAT_INTERVAL)
-        except psycopg2.Error as error:
-            self.error = error
 
 
 def table_checksums(pg: Pg, database: str, port: int | None = None) -> dict[str, str]:
@@ -240,7 +218,7 @@ def test_standby_is_promoted_with_the_rows_repo2_received(ansible, lab, pg: Pg, 
     # The primary site's repository is lost; the heartbeat keeps committing while WAL reaches repo2 only.
     site_loss()
     repo2 = repo_paths(pg)[1]
-    heartbeat = Heartbeat(pg, database)
+    heartbeat = RowWriter(pg, database, "heartbeat", HEARTBEAT_INTERVAL)
     heartbeat.start()
     lost_at = None
     try:

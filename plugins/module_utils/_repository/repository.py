@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     BackupNotFound,
+    ConfigurationError,
     DrError,
     EncryptionError,
     IntegrityError,
@@ -171,6 +172,35 @@ def unrestorable_reason(entry: BackupEntry) -> str:
         result = entry.verify_result or {}
         return f"failed verification at {result.get('verified_at')}: {result.get('error', 'no detail')}"
     return entry.error or entry.status
+
+
+def consistent_at(entry: BackupEntry) -> datetime:
+    """The moment a backup's data is consistent to (its manifest's consistency point, else when it started)."""
+    return entry.manifest.consistency_time if entry.manifest is not None else entry.started
+
+
+def no_backup_before_message(component: str, wanted: str, target_time: datetime, usable: t.Sequence[BackupEntry],
+                             location: str) -> str:
+    """Why target_time finds nothing: the oldest and newest points the usable backups are consistent to."""
+    ordered = sorted(usable, key=lambda entry: (consistent_at(entry), entry.backup_id))
+    oldest, newest = ordered[0], ordered[-1]
+    points = f"the oldest is {format_time(consistent_at(oldest))} (backup {oldest.backup_id})"
+    if newest is not oldest:
+        points += f", the newest {format_time(consistent_at(newest))} (backup {newest.backup_id})"
+    else:
+        points += ", the only one"
+    what = f"{wanted} backup" if wanted else "backup"
+    return (
+        f"component {component} has no complete {what} in {location} consistent at or before target_time "
+        f"{format_time(target_time)}; {points}. Give a target_time at or after the oldest point, or a backup_id "
+        "(backup_info lists the backups)"
+    )
+
+
+def would_restore_message(entry: BackupEntry, target: str) -> str:
+    """What a check-mode restore says it would do: which backup, consistent to when, into what."""
+    return (f"check mode: would restore {entry.label} (consistent to {format_time(consistent_at(entry))}) "
+            f"into {target}; nothing was changed")
 
 
 def skipped_backups_warning(component: str, backup_id: str, skipped: t.Sequence[dict[str, str]]) -> str | None:
@@ -334,18 +364,23 @@ class Repository:
             return
         entry.signature = {"signed": True, "valid": True, "key_id": signer}
 
-    def refuse_newer_untrusted(self, component: str, chosen: BackupEntry | None = None) -> None:
+    def refuse_newer_untrusted(self, component: str, chosen: BackupEntry | None = None,
+                               before: datetime | None = None) -> None:
         """Fail when a backup newer than the one chosen (or any, when none is) failed its signature check.
 
         A restore never takes an untrusted backup; it does not quietly take an
         older one either when a newer backup looks forged: a person decides.
-        Without signing_public_keys nothing is untrusted.
+        With `before` (a restore's target_time) backups started after it do not
+        count: they would not be restored either way. Without
+        signing_public_keys nothing is untrusted.
         """
         if self.verifier is None:
             return
         for entry in reversed(self._component_backups(check_component(component))):
             if chosen is not None and (entry.started, entry.backup_id) <= (chosen.started, chosen.backup_id):
                 return
+            if before is not None and entry.started > before:
+                continue
             if entry.status == UNTRUSTED:
                 raise SignatureError(
                     f"{entry.error} (it is the newest backup of component {component}; to restore an older, signed "
@@ -375,13 +410,23 @@ class Repository:
         return self.choose_backup(component, backup_id).entry
 
     def choose_backup(self, component: str, backup_id: str | None = None, *,
-                      accept: t.Callable[[BackupEntry], bool] | None = None, wanted: str = "") -> Selection:
+                      accept: t.Callable[[BackupEntry], bool] | None = None, wanted: str = "",
+                      target_time: datetime | None = None) -> Selection:
         """The backup to restore, and the newer ones passed over because they cannot be restored.
 
         backup_id: exactly that backup (refused when it cannot be restored).
         Else the newest verified backup, else the newest complete one, among
         those `accept` takes (a kind or method; `wanted` names it in errors).
+        target_time: only backups whose consistency point is at or before it
+        count; the ones after it are expected to be left alone (no warning),
+        and none early enough is an error naming the points there are.
         """
+        if backup_id and target_time is not None:
+            raise ConfigurationError(
+                f"component {component}: backup_id ({backup_id}) and target_time ({format_time(target_time)}) exclude "
+                "each other; give backup_id to restore that backup, or target_time to restore the newest one consistent "
+                "at or before that time"
+            )
         if backup_id:
             entry = self.find(component, backup_id)
             if entry.status == UNTRUSTED:
@@ -400,10 +445,17 @@ class Repository:
         def relevant(entry: BackupEntry) -> bool:
             return accept is None or entry.manifest is None or accept(entry)
 
+        def in_time(entry: BackupEntry) -> bool:
+            return target_time is None or consistent_at(entry) <= target_time
+
         usable = [entry for entry in entries if entry.usable and relevant(entry)]
-        verified = [entry for entry in usable if entry.status == VERIFIED]
-        chosen = verified[-1] if verified else usable[-1] if usable else None
-        self.refuse_newer_untrusted(component, chosen)
+        early = [entry for entry in usable if in_time(entry)]
+        verified = [entry for entry in early if entry.status == VERIFIED]
+        chosen = verified[-1] if verified else early[-1] if early else None
+        self.refuse_newer_untrusted(component, chosen, before=target_time)
+        if chosen is None and usable and target_time is not None:
+            raise BackupNotFound(no_backup_before_message(component, wanted, target_time, usable, self.location),
+                                 component=component)
         if chosen is None:
             other = [entry for entry in entries if entry.usable]
             if other and accept is not None:
@@ -419,7 +471,8 @@ class Repository:
                 + (f"; found only {others}" if others else "")
             )
         newer = entries[entries.index(chosen) + 1:]
-        return Selection(chosen, [entry for entry in newer if entry.status in UNRESTORABLE and relevant(entry)])
+        return Selection(chosen, [entry for entry in newer
+                                  if entry.status in UNRESTORABLE and relevant(entry) and in_time(entry)])
 
     # ------------------------------------------------------------------ reading
 

@@ -7,6 +7,8 @@
     drill_data.py fingerprint --only postgresql   # ... of PostgreSQL alone (a cluster recovered elsewhere)
     drill_data.py heartbeat --pidfile F      # a committed row, a Redis key and a file every second
     drill_data.py newest-heartbeat           # JSON: the newest heartbeat PostgreSQL, Redis and the uploads hold
+    drill_data.py bad-write                  # a faulty release: overwrite some rows, Redis keys and uploads
+    drill_data.py damage-left                # JSON: how many rows, keys and files still hold its values
 
 Connections come from the environment (DRILL_PG_HOST, DRILL_PG_PORT, DRILL_PG_USER,
 DRILL_PG_DB, DRILL_REDIS_HOST, DRILL_REDIS_PORT, DRILL_UPLOADS), never from the command
@@ -38,6 +40,9 @@ SIZES = {
     "large": {"pgbench_scale": 100, "orders": 1_000_000, "redis_keys": 1_000_000, "uploads": 2_000},
 }
 HEARTBEAT_KEY = "drill:heartbeat"
+# What the faulty release of the bad_write drill writes: every tenth order, session and upload.
+BAD_VALUE = "faulty-release"
+BAD_SHARE = 10
 HEARTBEAT_FILE = ".drill-heartbeat"
 
 
@@ -197,6 +202,37 @@ def newest_heartbeat(stores: tuple[str, ...] = STORES) -> dict:
     return newest
 
 
+def bad_write() -> dict:
+    """A faulty release overwrites data in every store: what a restore to before it must undo."""
+    with pg() as connection, connection.cursor() as cursor:
+        cursor.execute("UPDATE orders SET status = %s, total = -1 WHERE id %% %s = 0", (BAD_VALUE, BAD_SHARE))
+        rows = cursor.rowcount
+    client = cache()
+    keys = sorted(key for key in client.scan_iter(match="session:*", count=5_000))[::BAD_SHARE]
+    pipeline = client.pipeline(transaction=False)
+    for key in keys:
+        pipeline.set(key, BAD_VALUE, keepttl=True)
+    pipeline.execute()
+    files = sorted(path for path in uploads().rglob("*") if path.is_file() and not path.name.startswith("."))
+    for path in files[::BAD_SHARE]:
+        path.write_bytes(BAD_VALUE.encode())
+    return {"rows": rows, "keys": len(keys), "files": len(files[::BAD_SHARE])}
+
+
+def damage_left() -> dict:
+    """How many rows, keys and files hold a value of the faulty release (bad_write)."""
+    with pg() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM orders WHERE status = %s", (BAD_VALUE,))
+        rows = cursor.fetchone()[0]
+    client = cache()
+    keys = 0
+    batch = list(client.scan_iter(match="session:*", count=5_000))
+    for start in range(0, len(batch), 5_000):
+        keys += sum(value == BAD_VALUE.encode() for value in client.mget(batch[start:start + 5_000]))
+    files = sum(path.read_bytes() == BAD_VALUE.encode() for path in uploads().rglob("*") if path.is_file())
+    return {"rows": rows, "keys": keys, "files": files}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +240,8 @@ def main() -> int:
     for name in ("fingerprint", "newest-heartbeat"):
         commands.add_parser(name).add_argument("--only", choices=STORES, action="append",
                                                help="only this store (repeatable); default all")
+    commands.add_parser("bad-write")
+    commands.add_parser("damage-left")
     beating = commands.add_parser("heartbeat")
     beating.add_argument("--pidfile", type=Path, required=True)
     beating.add_argument("--limit", type=float, default=3_600, help="stop after this many seconds at the latest")
@@ -214,6 +252,10 @@ def main() -> int:
         print(json.dumps(fingerprint(tuple(options.only or STORES)), sort_keys=True))
     elif options.command == "heartbeat":
         heartbeat(options.pidfile, options.limit)
+    elif options.command == "bad-write":
+        print(json.dumps(bad_write()))
+    elif options.command == "damage-left":
+        print(json.dumps(damage_left()))
     else:
         print(json.dumps(newest_heartbeat(tuple(options.only or STORES))))
     return 0

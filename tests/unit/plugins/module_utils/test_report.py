@@ -394,3 +394,50 @@ def test_a_physical_restore_names_its_pgbackrest_repository_and_whether_a_standb
     # A logical restore has no pgBackRest repository: nothing is added to its event.
     [logical] = component_events("resilience.dr.pg_restore", _restore("orders-db", "b2", 3.0, pgbackrest_repo=None))
     assert "pgbackrest_repo" not in logical and "action" not in logical
+
+
+def _level2_to_a_point(requested, points):
+    """A level 2 run asked for `requested` (extra var target_time); `points`: component -> (backup, reached)."""
+    timeline = Timeline()
+    timeline.playbook_start("level2_application.yml", _at(0))
+    timeline.play_start("Level 2", {"incident_start": "2026-11-23T04:00:00Z", "target_time": requested,
+                                    "dr_plan": {"name": "shopfront", "components": [
+                                        {"name": name, "kind": "postgresql", "rpo": "15m", "rto": "1h"}
+                                        for name in points]}}, _at(0))
+    recovered = {}
+    for number, (name, (backup_id, reached)) in enumerate(points.items()):
+        timeline.task_start(f"r{number}", f"Restore {name}", "resilience.dr.pg_restore", _at(number))
+        timeline.task_result(f"r{number}", "localhost", "changed", {
+            "changed": True, "component": name, "backup_id": backup_id, "consistency_point": {"time": reached},
+            "verification": {"ok": True}}, _at(number + 1))
+        recovered[name] = {"backup_id": backup_id, "consistency_time": reached, "requested_time": requested}
+        timeline.task_start(f"f{number}", "Remember what was recovered", "ansible.builtin.set_fact", _at(number + 1))
+        timeline.task_result(f"f{number}", "localhost", "ok", {"ansible_facts": {"dr_recovered": dict(recovered)}},
+                             _at(number + 1))
+    timeline.finish(_at(10), {})
+    return timeline.report()
+
+
+def test_each_component_shows_the_requested_point_what_it_reached_and_the_widest_gap_is_said():
+    report = _level2_to_a_point("2026-11-23T03:30:00Z", {
+        "orders-db": ("b-orders", "2026-11-23T03:29:00Z"), "sessions": ("b-sessions", "2026-11-23T03:10:00Z")})
+    entries = {entry["component"]: entry for entry in report["components"]}
+    assert entries["orders-db"]["requested_time"] == "2026-11-23T03:30:00Z"
+    assert entries["orders-db"]["point_gap_s"] == 60.0 and entries["sessions"]["point_gap_s"] == 1200.0
+    point = report["point_in_time"]
+    assert point == {"target_time": "2026-11-23T03:30:00Z", "components": 2, "widest_gap_s": 1200.0,
+                     "widest_gap_component": "sessions"}
+    # Data after the requested time was given up on purpose: the RPO counts from it, not from the incident (04:00).
+    assert entries["orders-db"]["rpo_seconds"] == 60.0 and entries["sessions"]["rpo_seconds"] == 1200.0
+    assert [miss.split(":")[0] for miss in report["targets"]["misses"]] == ["sessions"]
+    markdown = render_markdown(report)
+    assert "widest gap 20m 00s (sessions); the application's state is only as consistent as that gap" in markdown
+    assert "| sessions | 2026-11-23T03:30:00Z | 2026-11-23T03:10:00Z | 20m 00s |" in markdown
+    assert "<h2>Point in time</h2>" in render_html(report)
+
+
+def test_a_run_without_a_requested_point_has_no_point_in_time_section():
+    report = report_of("level1")
+    assert report["point_in_time"] == {"target_time": None, "components": 0, "widest_gap_s": None,
+                                       "widest_gap_component": None}
+    assert "Point in time" not in render_markdown(report) and "Point in time" not in render_html(report)

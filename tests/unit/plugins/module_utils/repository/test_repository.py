@@ -6,7 +6,7 @@ import json
 import os
 import stat
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.reposito
     skipped_backups_warning,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import RetentionPolicy
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
 
 
 def take(repository, component="orders-db", data=b"rows " * 1000, **verification):
@@ -277,3 +278,113 @@ def test_ages_and_recorded_times_follow_the_repository_clock(local_repository):
     now = next(moments)
     info = backup_info(repository, component="orders-db")
     assert info["components"]["orders-db"]["newest_age_s"] == 1800
+
+
+class SteppingClock:
+    """A clock standing still at a fixed time until a test moves it."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+def take_at(repository, clock, moment, method="raw", component="orders-db"):
+    """A backup started at `moment` whose data is consistent to that moment."""
+    clock.moment = moment
+    with repository.new_backup(component, kind="test", method=method) as backup:
+        backup.add_bytes("data/rows.txt", f"rows at {moment}".encode())
+        backup.consistency_point = {"time": format_time(moment)}
+    return backup.backup_id
+
+
+AT_4 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+AT_5 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
+AT_6 = datetime(2026, 11, 23, 6, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def clocked(local_repository):
+    clock = SteppingClock(AT_4)
+    return local_repository(clock=clock), clock
+
+
+def test_target_time_restores_the_newest_backup_consistent_at_or_before_it(clocked):
+    repository, clock = clocked
+    first, second, third = (take_at(repository, clock, moment) for moment in (AT_4, AT_5, AT_6))
+    between = repository.choose_backup("orders-db", target_time=AT_5 + timedelta(minutes=30))
+    # The backup after the target is expected to be left alone: it is not "passed over".
+    assert between.entry.backup_id == second and between.skipped == []
+    assert repository.choose_backup("orders-db", target_time=AT_4).entry.backup_id == first  # at the point itself
+    assert repository.choose_backup("orders-db", target_time=AT_6 + timedelta(days=400)).entry.backup_id == third
+    assert repository.choose_backup("orders-db").entry.backup_id == third
+
+
+def test_target_time_before_every_backup_names_the_oldest_and_newest_points(clocked):
+    repository, clock = clocked
+    first, _second, third = (take_at(repository, clock, moment) for moment in (AT_4, AT_5, AT_6))
+    with pytest.raises(BackupNotFound) as caught:
+        repository.choose_backup("orders-db", target_time=AT_4 - timedelta(seconds=1))
+    assert caught.value.message.startswith(
+        "component orders-db has no complete backup in ")
+    assert (f"consistent at or before target_time 2026-11-23T03:59:59Z; the oldest is 2026-11-23T04:00:00Z "
+            f"(backup {first}), the newest 2026-11-23T06:00:00Z (backup {third}). Give a target_time at or after the "
+            "oldest point, or a backup_id") in caught.value.message
+
+
+def test_target_time_with_a_single_backup_says_it_is_the_only_one(clocked):
+    repository, clock = clocked
+    only = take_at(repository, clock, AT_5)
+    with pytest.raises(BackupNotFound, match=rf"the oldest is 2026-11-23T05:00:00Z \(backup {only}\), the only one"):
+        repository.choose_backup("orders-db", target_time=AT_4)
+
+
+def test_target_time_without_any_backup_says_there_is_none(clocked):
+    repository, _clock = clocked
+    with pytest.raises(BackupNotFound, match="component orders-db has no complete backup in "):
+        repository.choose_backup("orders-db", target_time=AT_5)
+
+
+def test_target_time_prefers_the_newest_verified_backup_before_it(clocked):
+    repository, clock = clocked
+    first, _second, third = (take_at(repository, clock, moment) for moment in (AT_4, AT_5, AT_6))
+    backup_verify(repository, component="orders-db", backup_id=first)
+    backup_verify(repository, component="orders-db", backup_id=third)
+    # Verified: the first and the third; only the first is early enough, and it wins over the complete second.
+    assert repository.choose_backup("orders-db", target_time=AT_5).entry.backup_id == first
+
+
+def test_target_time_warns_only_about_broken_backups_before_it(clocked, tmp_path):
+    repository, clock = clocked
+    first, broken, late = (take_at(repository, clock, moment) for moment in (AT_4, AT_5, AT_6))
+    for backup_id in (broken, late):
+        corrupt(tmp_path, backup_id)
+        with pytest.raises(IntegrityError):
+            backup_verify(repository, component="orders-db", backup_id=backup_id)
+    selection = repository.choose_backup("orders-db", target_time=AT_5 + timedelta(minutes=1))
+    assert selection.entry.backup_id == first
+    assert [item["backup_id"] for item in selection.skipped_backups()] == [broken]
+    # Without a target both broken backups are newer than the one restored.
+    assert [item.backup_id for item in repository.choose_backup("orders-db").skipped] == [broken, late]
+
+
+def test_target_time_keeps_to_the_method_asked_for(clocked):
+    repository, clock = clocked
+    online = take_at(repository, clock, AT_4, method="online")
+    take_at(repository, clock, AT_5, method="rdb")
+    take_at(repository, clock, AT_6, method="online")  # newer than the target: not taken
+    assert repository.choose_backup("orders-db", target_time=AT_5, wanted="test online",
+                                    accept=lambda entry: entry.manifest.method == "online").entry.backup_id == online
+    with pytest.raises(BackupNotFound, match=r"no complete test rdb backup in .* consistent at or before target_time "
+                                             r"2026-11-23T04:30:00Z; the oldest is 2026-11-23T05:00:00Z"):
+        repository.choose_backup("orders-db", target_time=AT_4 + timedelta(minutes=30), wanted="test rdb",
+                                 accept=lambda entry: entry.manifest.method == "rdb")
+
+
+def test_backup_id_and_target_time_exclude_each_other(clocked):
+    repository, clock = clocked
+    backup_id = take_at(repository, clock, AT_4)
+    with pytest.raises(ConfigurationError, match=rf"component orders-db: backup_id \({backup_id}\) and target_time "
+                                                 r"\(2026-11-23T05:00:00Z\) exclude each other"):
+        repository.choose_backup("orders-db", backup_id, target_time=AT_5)
