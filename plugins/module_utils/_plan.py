@@ -332,7 +332,7 @@ def _hook(hook: t.Any, where: str, default_host: str | None, problems: list[str]
     if isinstance(command, str):
         problems.append(
             f"{where}.command is the string {command!r}; write it as a list of arguments "
-            f"(command: {[part for part in command.split()]!r}): hooks never run through a shell"
+            f"(command: {command.split()!r}): hooks never run through a shell"
         )
     elif command is not None and (
         not isinstance(command, list) or not command
