@@ -234,3 +234,25 @@ def test_a_hook_command_written_as_a_shell_string_stops_the_run_before_any_backu
     assert "dr_plan.backup.hooks.pre[1].command is the string" in failure(run)
     assert "write it as a list of arguments" in failure(run)
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_failed_post_hook_fails_the_run_naming_it_after_the_backups_are_verified(ansible, lab, lab_plan, tmp_path):
+    failing_tasks = tmp_path / "resume.yml"
+    failing_tasks.write_text(yaml.safe_dump([
+        {"name": "Resume the application", "ansible.builtin.command": {"argv": ["false"]}},
+    ]))
+    plan = copy.deepcopy(lab_plan)
+    plan["backup"] = {"hooks": {"post": [{"name": "resume app", "tasks": str(failing_tasks)},
+                                         {"name": "tell the team", "command": stamp(tmp_path / "told")}]}}
+    before = backup_ids(lab, "sessions")
+
+    run = backup(ansible, plan, ["sessions"])
+
+    assert not run.ok
+    message = failure(run)
+    assert ("The post-backup hook 'resume app' of the plan on localhost failed in task 'Resume the application': "
+            "non-zero return code (after the backups were taken;") in message
+    assert (tmp_path / "told").exists(), "every post hook runs, even after one failed"
+    [new] = backup_ids(lab, "sessions") - before
+    verified = run.result("Verify the new backup can be read and decrypted - sessions")["verified"]
+    assert [(item["backup_id"], item["ok"]) for item in verified] == [(new, True)]
