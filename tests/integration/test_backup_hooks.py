@@ -134,7 +134,8 @@ def test_a_failed_backup_still_runs_the_post_hooks_and_fails_naming_the_componen
     database["connection"]["login_port"] = 1  # nothing listens there
     database["backup"]["hooks"] = {"pre": [{"name": "checkpoint", "command": ["true"]}],
                                    "post": [{"name": "resume orders", "command": stamp(tmp_path / "orders-post")}]}
-    plan["backup"] = {"hooks": {"post": [{"name": "resume app", "command": stamp(tmp_path / "plan-post")}]}}
+    plan["backup"] = {"hooks": {"post": [{"name": "page nobody", "command": ["false"]},
+                                         {"name": "resume app", "command": stamp(tmp_path / "plan-post")}]}}
     before = backup_ids(lab, "orders-db")
 
     run = backup(ansible, plan, ["orders-db"])
@@ -144,9 +145,12 @@ def test_a_failed_backup_still_runs_the_post_hooks_and_fails_naming_the_componen
     assert (tmp_path / "plan-post").exists(), "the plan's post hook runs after a backup failed"
     message = failure(run)
     assert "Back up the PostgreSQL database - orders-db:" in message
+    assert ("Consistency hooks failed too: The post-backup hook 'page nobody' of the plan on localhost failed with "
+            "exit status 1: non-zero return code (after the backups were taken;") in message
     assert "The post-backup hooks ran" in message
     assert [(item["scope"], item["stage"], item["failed"]) for item in hook_runs(run)] == [
-        ("component orders-db", "pre", False), ("component orders-db", "post", False), ("the plan", "post", False)]
+        ("component orders-db", "pre", False), ("component orders-db", "post", False),
+        ("the plan", "post", True), ("the plan", "post", False)]
     assert backup_ids(lab, "orders-db") == before
 
 
