@@ -260,3 +260,23 @@ def test_a_failed_post_hook_fails_the_run_naming_it_after_the_backups_are_verifi
     [new] = backup_ids(lab, "sessions") - before
     verified = run.result("Verify the new backup can be read and decrypted - sessions")["verified"]
     assert [(item["backup_id"], item["ok"]) for item in verified] == [(new, True)]
+
+
+def test_the_plan_document_lists_the_consistency_hooks(ansible, lab_plan, tmp_path):
+    plan = copy.deepcopy(lab_plan)
+    plan["backup"] = {"hooks": {"pre": [{"name": "pause writes", "command": ["shopfront-ctl", "read-only", "on"], "timeout": "1m"}],
+                                "post": [{"name": "resume writes", "tasks": "hooks/resume.yml", "host": "app1"}]}}
+    component(plan, "uploads")["backup"]["hooks"] = {"pre": [{"command": ["mountpoint", "-q", "/srv"], "check_safe": True}]}
+
+    run = ansible.playbook("playbooks/plan_document.yml", {
+        "dr_plan": plan, "plan_document_dir": str(tmp_path / "document"), "plan_document_reports_dir": str(tmp_path / "reports"),
+    })
+
+    assert run.ok, run.tail()
+    markdown = (tmp_path / "document" / "dr-plan.md").read_text()
+    assert ("- the plan, pre: pause writes (command: shopfront-ctl read-only on; host the controller; timeout 60 s)\n"
+            "- the plan, post: resume writes (tasks: hooks/resume.yml; host app1; timeout 300 s)\n"
+            "- component uploads, pre: mountpoint -q /srv (command: mountpoint -q /srv; host localhost; timeout 300 s; "
+            "also in check mode)\n") in markdown
+    page = (tmp_path / "document" / "dr-plan.html").read_text()
+    assert "<li>the plan, post: resume writes (tasks: hooks/resume.yml; host app1; timeout 300 s)</li>" in page
