@@ -14,7 +14,8 @@ description:
     backup, unknown kinds and backup methods, durations that do not parse, site overrides and services that
     name unknown components, DNS records without a value for a site, unknown repository keys, a
     C(restore.standby) on a component that is not physical PostgreSQL or on a site without C(restore.data_dir)
-    and C(restore.port), and a plan
+    and C(restore.port), consistency hooks (C(backup.hooks)) with unknown keys, wrong types or a command
+    written as a shell string instead of an argument list, and a plan
     with several sites that keeps every site's backups in one repository (refused unless the plan says
     C(single_repository=accepted) with C(single_repository_reason); then a warning).
   - Resolves the plan for O(site) - each component's connection with the site's overrides applied, the
@@ -121,6 +122,15 @@ plan:
       type: list
       elements: dict
       sample: [{site: secondary, component: orders-cluster}]
+    backup:
+      description:
+        - The plan-level backup settings - C(hooks), the consistency hooks run once before (C(pre)) and once after
+          (C(post)) every component's backup, each with its defaults filled in - C(name), C(kind) (V(command) or
+          V(tasks)), C(command), C(chdir), C(tasks), C(timeout) (seconds), C(host) (V(null) - the host the play runs
+          on) and C(check_safe). Empty lists without hooks.
+      type: dict
+      sample: {hooks: {pre: [{name: pause writes, kind: command, command: [shopfront-ctl, pause], chdir: null,
+                              tasks: null, timeout: 300, host: null, check_safe: false}], post: []}}
     warnings:
       description:
         - What the plan accepts knowingly, also shown as warnings - for example every site keeping its backups in
@@ -131,6 +141,8 @@ plan:
       description:
         - Each component by name, with the site's overrides merged into it, C(rpo_seconds) and
           C(rto_seconds), and C(host) (the inventory host its modules run on, default C(localhost)).
+        - Its C(backup.hooks) are the component's consistency hooks (C(pre) and C(post)) with their defaults, as in
+          RV(plan.backup); a hook without C(host) runs on the component's C(host).
         - An C(rds) component also has C(copies), the other sites whose region differs, each with C(site),
           C(region), C(endpoint_url) and C(kms_key_id) (that site's C(backup.kms_key_id)), where the backup copies
           its snapshot; and C(restore.source), V(point_in_time) by default in the primary site's region and
