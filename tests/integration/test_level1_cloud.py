@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from . import rds_common
 from .conftest import boto3_client
 from .rds_common import unique
+from .s3_common import objects, s3_component
 
 # The RDS fixtures shared with the module tests.
 cleanup = rds_common.cleanup
@@ -27,19 +28,13 @@ def cloud_plan(tmp_path, aws: dict[str, str], bucket: str, source: str, restored
         "name": "cloudshop",
         "repository": {"location": str(tmp_path / "repository")},
         "components": [
-            {"name": "product-images", "kind": "s3", "rto": "1h", "rpo": "0s",
-             "connection": {"bucket": bucket, "prefix": "images/", **aws}, "backup": {"method": "versioning"}},
+            s3_component(aws, bucket),
             {"name": "billing-db", "kind": "rds", "rto": "2h", "rpo": "5m",
              "connection": {"db_instance_identifier": restored, **aws},
              "restore": {"source_db_instance_identifier": source}, "backup": {"method": "snapshot"}},
         ],
         "sites": {"primary": {"address": "127.0.0.1"}},
     }}
-
-
-def objects(client: t.Any, bucket: str) -> dict[str, bytes]:
-    listing = client.list_objects_v2(Bucket=bucket).get("Contents", [])
-    return {item["Key"]: client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for item in listing}
 
 
 def test_level1_rolls_an_s3_prefix_back_to_the_given_time(ansible, aws, s3_bucket, instance, tmp_path):

@@ -15,6 +15,7 @@ import typing as t
 from datetime import datetime, timedelta, timezone
 
 from .conftest import boto3_client
+from .s3_common import objects, s3_component
 
 LEVEL2 = "playbooks/level2_application.yml"
 
@@ -23,17 +24,9 @@ def s3_plan(tmp_path, aws: dict[str, str], bucket: str) -> dict[str, t.Any]:
     return {"dr_plan": {
         "name": "imageshop",
         "repository": {"location": str(tmp_path / "repository")},
-        "components": [
-            {"name": "product-images", "kind": "s3", "rto": "1h", "rpo": "5m",
-             "connection": {"bucket": bucket, "prefix": "images/", **aws}, "backup": {"method": "versioning"}},
-        ],
+        "components": [s3_component(aws, bucket, rpo="5m")],
         "sites": {"primary": {"address": "127.0.0.1"}},
     }}
-
-
-def objects(client: t.Any, bucket: str) -> dict[str, bytes]:
-    listing = client.list_objects_v2(Bucket=bucket, Prefix="images/").get("Contents", [])
-    return {item["Key"]: client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for item in listing}
 
 
 def test_level2_rolls_s3_back_to_the_incident_start_without_a_target_time_and_reports_the_gap(
@@ -42,7 +35,7 @@ def test_level2_rolls_s3_back_to_the_incident_start_without_a_target_time_and_re
     client.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
     for number in range(3):
         client.put_object(Bucket=s3_bucket, Key=f"images/{number}.png", Body=f"good {number}".encode())
-    good = objects(client, s3_bucket)
+    good = objects(client, s3_bucket, "images/")
     time.sleep(2)  # S3 times have whole seconds
     incident = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     time.sleep(2)
@@ -54,7 +47,7 @@ def test_level2_rolls_s3_back_to_the_incident_start_without_a_target_time_and_re
                            env={"ANSIBLE_CALLBACKS_ENABLED": "resilience.dr.dr_report", "DR_REPORT_DIR": str(reports)})
 
     assert run.ok, run.tail()
-    assert objects(client, s3_bucket) == good
+    assert objects(client, s3_bucket, "images/") == good
     said = run.result("Show the point in time of this run")["msg"]
     assert f"except the S3 components product-images, rolled back to {incident} (incident_start;" in said
     [report_file] = reports.glob("*/report.json")
@@ -82,7 +75,7 @@ def test_a_target_time_in_the_future_stops_the_run_before_anything_is_touched(an
     assert not run.ok
     assert f"target_time {future} is in the future" in run.stdout
     assert run.result("Check the DR plan and resolve it for the site primary").get("failed")
-    assert objects(client, s3_bucket) == {"images/0.png": b"kept"}
+    assert objects(client, s3_bucket, "images/") == {"images/0.png": b"kept"}
 
 
 def test_level1_refuses_a_backup_id_with_a_target_time_before_anything_is_touched(ansible, aws, s3_bucket, tmp_path):
