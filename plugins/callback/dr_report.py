@@ -20,6 +20,8 @@ description:
     the newest heartbeat found in the recovered data when a playbook sets the fact C(dr_heartbeat)
     (a dictionary with C(component) and C(time), ISO 8601, or a list of them); the run's RPO is the worst
     component's.
+  - The write freeze of a failback (the fact C(dr_write_freeze) - C(site), C(components), C(start), C(end),
+    C(duration_s), C(thawed)) is reported as C(write_freeze), the failback's downtime, and named in the last line.
   - Each component's achieved RTO and RPO is compared with its C(rto) and C(rpo) in the C(dr_plan) extra
     variable.
   - The callback must be enabled, with C(callbacks_enabled = resilience.dr.dr_report) in ansible.cfg or
@@ -144,9 +146,11 @@ class CallbackModule(CallbackBase):
         except (DrError, OSError) as error:
             self._display.error(f"dr_report: no report was written: {error}")
             return
+        freeze = report.get("write_freeze")
+        frozen = f", write freeze {format_seconds(freeze.get('duration_s'))}" if freeze else ""
         self._display.display(
             f"DR report {report['run_id']}: RTO {format_seconds(report['rto_seconds'])}, "
-            f"RPO {format_seconds(report['rpo_seconds'])}, targets {report['targets']['verdict']} -> {directory}"
+            f"RPO {format_seconds(report['rpo_seconds'])}{frozen}, targets {report['targets']['verdict']} -> {directory}"
         )
         for miss in report["targets"]["misses"]:
             self._display.warning(f"DR target missed: {miss}")
