@@ -25,7 +25,7 @@ description:
   - Limits - the freeze stops applications, not a determined writer. A session can still run
     C(SET default_transaction_read_only = off) (or C(BEGIN READ WRITE)) and write; block such clients (for
     example stop them, as the failback does with the site's services). Settings of a role in the database
-    (C(ALTER ROLE ... IN DATABASE ... SET)) take precedence over the database's own. The freeze is per database:
+    (C(ALTER ROLE ... IN DATABASE ... SET)) take precedence over the database's own. The freeze is per database -
     other databases of the cluster keep writing.
   - Connects with psycopg2, so no password is ever in a process's arguments or environment.
 author:
