@@ -197,7 +197,9 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
     freeze = facts.get("dr_write_freeze") if isinstance(facts, dict) else None
     if isinstance(freeze, dict) and freeze.get("start") and freeze.get("end"):
         # The failback's write freeze: its downtime, from the first datastore frozen to the traffic moved (or thawed).
+        # start and end are the task's own times in every event: the freeze's are freeze_start and freeze_end.
         event = {"kind": "write_freeze", **{key: plain(freeze.get(key)) for key in WRITE_FREEZE_KEYS}}
+        event["freeze_start"], event["freeze_end"] = event.pop("start"), event.pop("end")
         try:
             event["duration_s"] = float(event["duration_s"])
         except (TypeError, ValueError):
@@ -468,7 +470,11 @@ class Timeline:
             "targets": {"verdict": verdict, "misses": misses, "fail_on_target_miss": fail_on_target_miss},
             "components": sorted(components.values(), key=lambda entry: entry["recovered_at"] or ""),
             "dns": dns,
-            "write_freeze": freezes[-1] if freezes else None,
+            "write_freeze": {
+                "site": freezes[-1]["site"], "components": freezes[-1]["components"],
+                "start": freezes[-1]["freeze_start"], "end": freezes[-1]["freeze_end"],
+                "duration_s": freezes[-1]["duration_s"], "thawed": freezes[-1]["thawed"],
+            } if freezes else None,
             "events": self.events,
             "tasks": self.tasks,
             "problems": self.problems,

@@ -409,6 +409,9 @@ def test_the_write_freeze_of_a_failback_is_its_reported_downtime():
     report = replay(events[:-1] + freeze + events[-1:]).report()
     assert report["write_freeze"]["duration_s"] == 125.5 and report["write_freeze"]["site"] == "secondary"
     assert report["write_freeze"]["components"] == ["orders-db", "sessions"]
+    # The freeze's own times, not those of the task that reported it.
+    assert report["write_freeze"]["start"] == "2026-11-23T04:10:00.000000Z"
+    assert report["write_freeze"]["end"] == "2026-11-23T04:12:05.500000Z"
     text = render_markdown(report)
     assert "Write freeze (downtime of the failback): **2m 06s**" in text and "orders-db, sessions" in text
     assert replay(events).report()["write_freeze"] is None
