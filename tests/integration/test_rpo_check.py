@@ -16,6 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import LAB_DIR
+from .test_roles import Hooks
 
 
 def metrics(path) -> dict[tuple[str, tuple], float]:
@@ -71,13 +72,21 @@ def test_rpo_check_passes_after_a_backup_and_changes_nothing(ansible, plan, back
     assert all(0 <= age < 600 for age in ages.values())
 
 
-def test_rpo_check_fails_naming_the_component_over_its_rpo_on_each_site(ansible, plan, backed_up, tmp_path):
+def test_rpo_check_fails_and_notifies_naming_the_component_over_its_rpo_on_each_site(ansible, plan, backed_up, tmp_path):
     strict = copy.deepcopy(plan)
     next(c for c in strict["dr_plan"]["components"] if c["name"] == "sessions")["rpo"] = "1s"
+    hooks = Hooks()
+    strict["dr_plan"]["notifications"] = [{"type": "webhook", "url": hooks.url("/dr")}]
     time.sleep(2)
     path = tmp_path / "resilience_dr.prom"
-    run = ansible.playbook("playbooks/rpo_check.yml", {**strict, "dr_metrics_file": str(path)})
+    try:
+        run = ansible.playbook("playbooks/rpo_check.yml", {**strict, "dr_metrics_file": str(path)})
+    finally:
+        hooks.close()
     assert not run.ok
+    posted = dict(hooks.posts)["/dr"]
+    assert posted["event"] == "alert" and "sessions at site secondary: backup " in posted["message"]
+    assert [row["component"] for row in posted["details"]["over"]] == ["sessions", "sessions"]
     failure = run.result("Fail naming each component and site over its RPO")["msg"]
     assert "2 backup(s) older than the RPO" in failure
     assert "sessions at site primary: backup " in failure and "sessions at site secondary: backup " in failure
