@@ -111,3 +111,23 @@ def test_rpo_check_counts_a_component_without_backup_as_over(ansible, plan, back
     assert "reports at site secondary: no verified backup in " in failure
     assert "orders-db" not in failure
     assert math.isinf(metrics(path)[("resilience_dr_backup_age_seconds", ("reports", "primary"))])
+
+
+def test_rpo_check_notifies_and_fails_naming_a_repository_it_cannot_read(ansible, plan, tmp_path):
+    unreadable = copy.deepcopy(plan)
+    unreadable["dr_plan"]["sites"]["secondary"]["repository"] = {
+        "location": "s3://nowhere/prod", "endpoint_url": "http://127.0.0.1:9", "region": "us-east-1",
+        "access_key": "AKIAEXAMPLE", "secret_key": "rpo-check-secret-value",
+    }
+    hooks = Hooks()
+    unreadable["dr_plan"]["notifications"] = [{"type": "webhook", "url": hooks.url("/dr")}]
+    try:
+        run = ansible.playbook("playbooks/rpo_check.yml", unreadable)
+    finally:
+        hooks.close()
+    assert not run.ok
+    failure = run.result("Fail naming the repository that could not be read")["msg"]
+    assert "The backups could not be checked: cannot reach the S3 endpoint for s3://nowhere/prod" in failure
+    posted = dict(hooks.posts)["/dr"]
+    assert posted["event"] == "alert" and "s3://nowhere/prod" in posted["message"]
+    assert "rpo-check-secret-value" not in run.stdout
