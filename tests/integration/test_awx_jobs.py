@@ -425,6 +425,12 @@ def test_backup_template_puts_a_verified_backup_of_every_component_in_the_reposi
         assert found - backed_up["before"][component], f"the backup job left no new verified backup of {component}"
 
 
+def test_rpo_check_template_passes_after_the_backup_job(jobs, lab, backed_up):
+    run = jobs.launch("resilience.dr rpo check")
+    assert_ok(run, "rpo check job")
+    assert_no_secret_printed(run, lab)
+
+
 def test_level3_workflow_nodes_run_in_order_then_failback(jobs, lab, backed_up):
     """restore -> verify -> (approval: a human in AWX, skipped here) -> dns_failover, then failback.
 
