@@ -21,8 +21,7 @@ description:
   - O(state=thawed) puts C(default_transaction_read_only) back exactly as the record says it was, removes the
     record, and ends the sessions that started during the freeze (they stay read-only for their whole life), so
     clients reconnect and can write. The record lives on the server, so a thaw works even when the run that froze
-    the database died. A thaw of a database that does not exist changes nothing and says so (it connects to the
-    C(postgres) database to find out).
+    the database died.
   - Limits - the freeze stops applications, not a determined writer. A session can still run
     C(SET default_transaction_read_only = off) (or C(BEGIN READ WRITE)) and write; block such clients (for
     example stop them, as the failback does with the site's services). Settings of a role in the database
@@ -152,13 +151,6 @@ def main() -> None:
     where = connection_params.where
 
     def work() -> dict:
-        if wanted == "thawed":
-            # A database that does not exist holds no freeze: a site that never served has nothing to thaw.
-            with _postgres.connected(connection_params, "postgres") as maintenance:
-                if _postgres.database_properties(maintenance, database) is None:
-                    return {"db": database, "state": wanted, "changed": False, "before": None, "after": None,
-                            "sessions": 0, "sessions_ended": 0,
-                            "msg": f"PostgreSQL at {where} has no database {database}: nothing to thaw"}
         with _postgres.connected(connection_params, database) as connection:
             _write_freeze.pg_writable_session(connection)
             state = _write_freeze.pg_state(_write_freeze.pg_settings(connection, database, where))
