@@ -25,6 +25,8 @@ description:
     between them, and says the widest gap in the report and in its final line, since the application's state is
     only as consistent as that gap. Such a component's RPO counts from the requested time, not from the incident
     start.
+  - The write freeze of a failback (the fact C(dr_write_freeze) - C(site), C(components), C(start), C(end),
+    C(duration_s), C(thawed)) is reported as C(write_freeze), the failback's downtime, and named in the last line.
   - Each component's achieved RTO and RPO is compared with its C(rto) and C(rpo) in the C(dr_plan) extra
     variable.
   - The callback must be enabled, with C(callbacks_enabled = resilience.dr.dr_report) in ansible.cfg or
@@ -151,9 +153,11 @@ class CallbackModule(CallbackBase):
             self._display.error(f"dr_report: no report was written: {error}")
             return
         point = point_in_time_text(report["point_in_time"])
+        freeze = report.get("write_freeze")
+        frozen = f", write freeze {format_seconds(freeze.get('duration_s'))}" if freeze else ""
         self._display.display(
             f"DR report {report['run_id']}: RTO {format_seconds(report['rto_seconds'])}, "
-            f"RPO {format_seconds(report['rpo_seconds'])}, targets {report['targets']['verdict']}"
+            f"RPO {format_seconds(report['rpo_seconds'])}{frozen}, targets {report['targets']['verdict']}"
             f"{'; ' + point if point else ''} -> {directory}"
         )
         for miss in report["targets"]["misses"]:

@@ -66,6 +66,7 @@ MESSAGE_LIMIT = 500
 RECOVERY_KINDS = ("restore", "verify", "dns_failover")
 # What a recovery reports about the backup each component came from (playbooks/tasks/restore_sources.yml).
 SOURCE_KEYS = ("site", "repository", "backup_id", "status", "age_s", "copied_from", "copied_at")
+WRITE_FREEZE_KEYS = ("site", "components", "start", "end", "duration_s", "thawed")
 
 
 def _text(value: t.Any) -> str:
@@ -205,6 +206,17 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
     for beat in heartbeats if isinstance(heartbeats, list) else [heartbeats] if heartbeats else []:
         if isinstance(beat, dict) and beat.get("component") and beat.get("time"):
             events.append({"kind": "heartbeat", "component": _text(beat["component"]), "heartbeat_time": _text(beat["time"])})
+    freeze = facts.get("dr_write_freeze") if isinstance(facts, dict) else None
+    if isinstance(freeze, dict) and freeze.get("start") and freeze.get("end"):
+        # The failback's write freeze: its downtime, from the first datastore frozen to the traffic moved (or thawed).
+        # start and end are the task's own times in every event: the freeze's are freeze_start and freeze_end.
+        event = {"kind": "write_freeze", **{key: plain(freeze.get(key)) for key in WRITE_FREEZE_KEYS}}
+        event["freeze_start"], event["freeze_end"] = event.pop("start"), event.pop("end")
+        try:
+            event["duration_s"] = float(event["duration_s"])
+        except (TypeError, ValueError):
+            event["duration_s"] = None
+        events.append(event)
     if "previous" in result and "new" in result and "changed" in result:
         events.append({
             "kind": "dns_failover", "record": _text(result.get("record")), "previous": plain(result.get("previous")),
@@ -489,6 +501,7 @@ class Timeline:
         else:
             verdict = "no_targets"
         dns = [event for event in good_events if event["kind"] == "dns_failover"]
+        freezes = [event for event in good_events if event["kind"] == "write_freeze"]
         return {
             "version": REPORT_VERSION,
             "run_id": run_id(self.started, self.playbook),
@@ -509,6 +522,11 @@ class Timeline:
             "targets": {"verdict": verdict, "misses": misses, "fail_on_target_miss": fail_on_target_miss},
             "components": sorted(components.values(), key=lambda entry: entry["recovered_at"] or ""),
             "dns": dns,
+            "write_freeze": {
+                "site": freezes[-1]["site"], "components": freezes[-1]["components"],
+                "start": freezes[-1]["freeze_start"], "end": freezes[-1]["freeze_end"],
+                "duration_s": freezes[-1]["duration_s"], "thawed": freezes[-1]["thawed"],
+            } if freezes else None,
             "events": self.events,
             "tasks": self.tasks,
             "problems": self.problems,
@@ -596,6 +614,13 @@ def render_markdown(report: dict[str, t.Any]) -> str:
         lines.append(f"  - {miss}")
     if report["targets"]["verdict"] == "missed" and report["targets"]["fail_on_target_miss"]:
         lines.append("  - fail_on_target_miss is set: this run ends with a failure exit status")
+    freeze = report.get("write_freeze")
+    if freeze:
+        lines.append(
+            f"- Write freeze (downtime of the failback): **{format_seconds(freeze.get('duration_s'))}**, "
+            f"{freeze.get('start')} to {freeze.get('end')} on {freeze.get('site')} "
+            f"({', '.join(freeze.get('components') or []) or 'no datastore'})"
+            + ("; the failback failed and the site was thawed" if freeze.get("thawed") else ""))
     for problem in report["problems"]:
         lines.append(f"- Problem: {problem}")
     lines += ["", "## Components", ""]

@@ -155,6 +155,26 @@ def test_site_loss_drill_fails_over_to_the_secondary_and_back(ansible, lab, pg: 
     assert [change["new"]["value"] for change in report["dns"]] == [[lab["sites"]["secondary"]["address"]]]
     # The drill failed back afterwards: DNS answers the primary again.
     assert answer(lab)[0] == [lab["sites"]["primary"]["address"]]
+    # Every write the secondary acknowledged while it served and during the failback is on the primary; the
+    # writes it refused came during the write freeze, which the failback's report gives as its downtime.
+    [failback] = sorted((tmp_path / "reports").glob("*-failback/failback.json"))
+    failback = json.loads(failback.read_text())
+    writes, freeze = failback["writes"], failback["write_freeze"]
+    assert writes["lost"] == 0, writes["missing"]
+    assert writes["acknowledged"]["postgresql"] > 0 and writes["acknowledged"]["redis"] > 0, writes
+    assert writes["refused"]["postgresql"] > 0 and writes["refused"]["redis"] > 0, "nothing was written during the freeze"
+    # Refused by the servers themselves: the database read-only, Redis without enough replicas (and one write at
+    # most cut off by the end of its session).
+    reasons = writes["refusals"]
+    assert any("read-only transaction" in reason for reason in reasons["postgresql"]), reasons
+    assert sum(count for reason, count in reasons["postgresql"].items() if "read-only" not in reason) <= 1, reasons
+    assert list(reasons["redis"]) == ["NOREPLICAS Not enough good replicas to write."], reasons
+    assert set(freeze["components"]) == {"orders-db", "sessions"} and freeze["site"] == "secondary", freeze
+    frozen_for = seconds_between(freeze["start"], freeze["end"])
+    assert freeze["thawed"] is False and freeze["duration_s"] == pytest.approx(frozen_for, abs=0.01), freeze
+    assert freeze["duration_s"] > 1, freeze
+    print("failback " + json.dumps({"write_freeze_s": freeze["duration_s"], "acknowledged": writes["acknowledged"],
+                                    "refused": writes["refused"]}))
 
     # The secondary's own cluster was never restarted nor replaced; the rebuilt primary archives and backs up.
     assert server_identity(secondary) == secondary_before

@@ -265,3 +265,81 @@ def test_level3_and_failback_in_check_mode_change_nothing(ansible, lab, plan, ba
             started = False
         assert not started, f"check mode of {playbook} started the secondary's API"
     assert healthy(lab)
+
+
+def refuse_the_restore_login(plan: dict, lab: dict) -> None:
+    [orders] = [component for component in plan["dr_plan"]["components"] if component["name"] == "orders-db"]
+    # The primary's connection only (the secondary's site settings keep their own password).
+    orders["connection"]["login_password"] = "not-the-password"
+
+
+def fail_the_dns_health_gate(plan: dict, lab: dict) -> None:
+    from .lab_dns import set_record
+
+    # The traffic is on the secondary, and the primary's health check answers nothing: the DNS gate refuses to
+    # move it back, and says that nothing was changed.
+    set_record(lab, [lab["sites"]["secondary"]["address"]], 300)
+    for record in plan["dr_plan"]["dns"]["records"]:
+        record["health_check"]["primary"] = {"http": f"http://127.0.0.1:{lab['port_base'] + 98}/health", "status": 200}
+
+
+@pytest.mark.parametrize("fault", [refuse_the_restore_login, fail_the_dns_health_gate])
+def test_failback_failing_after_the_freeze_thaws_the_secondary_which_keeps_serving(
+        ansible, lab, plan, backed_up, tmp_path, fault):
+    """A real fault after the freeze (the primary refuses the restore's login, or the DNS gate refuses the
+    unhealthy primary): while DNS still points at it, the secondary writes again."""
+    from .lab_dns import answer, set_record
+
+    secondary = lab["sites"]["secondary"]
+    for service in ("api", "worker"):  # the secondary serves, as after a failover
+        subprocess.run([secondary["app"]["services"][service]["ctl"], "start"], check=True, capture_output=True)
+    pg_settings = {"host": secondary["postgresql"]["host"], "port": secondary["postgresql"]["port"],
+                   "user": secondary["postgresql"]["user"], "password": secondary["postgresql"]["password"]}
+    admin = psycopg2.connect(dbname="postgres", **pg_settings)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = 'shopfront'")
+        if cursor.fetchone() is None:
+            cursor.execute("CREATE DATABASE shopfront")
+    secondary_cache = redis.Redis(host=secondary["redis"]["host"], port=secondary["redis"]["port"],
+                                  password=secondary["redis"]["password"])
+    replica_settings = secondary_cache.config_get("min-replicas-*")
+    broken = copy.deepcopy(plan)
+    fault(broken, lab)
+    dns_before = answer(lab)
+    try:
+        run = ansible.playbook("playbooks/failback.yml", {**broken, "confirm": "yes"},
+                               env={"ANSIBLE_CALLBACKS_ENABLED": "resilience.dr.dr_report", "DR_REPORT_DIR": str(tmp_path)})
+        assert not run.ok
+        assert "writes of secondary frozen (orders-db, sessions)" in run.stdout, run.tail()
+        assert "secondary is thawed and serves again" in run.stdout, run.tail()
+        # The secondary takes writes again, with the settings it had before, and serves; DNS never moved.
+        connection = psycopg2.connect(dbname="shopfront", **pg_settings)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("CREATE TEMPORARY TABLE written_after_the_thaw (n int)")
+                cursor.execute("INSERT INTO written_after_the_thaw VALUES (1)")
+            connection.commit()
+        finally:
+            connection.close()
+        assert secondary_cache.set("test:after-thaw", "written")
+        assert secondary_cache.config_get("min-replicas-*") == replica_settings
+        with urllib.request.urlopen(secondary["app"]["services"]["api"]["url"], timeout=5) as reply:
+            assert reply.status == 200
+        assert answer(lab) == dns_before
+        [report_file] = tmp_path.glob("*/report.json")
+        freeze = json.loads(report_file.read_text())["write_freeze"]
+        assert freeze["thawed"] is True and freeze["duration_s"] > 0 and set(freeze["components"]) == {"orders-db", "sessions"}
+    finally:
+        # Whatever the run left: the secondary thawed, DNS on the primary, the primary's services running.
+        secondary_cache.config_set("min-replicas-to-write", replica_settings["min-replicas-to-write"])
+        secondary_cache.config_set("min-replicas-max-lag", replica_settings["min-replicas-max-lag"])
+        secondary_cache.delete("test:after-thaw")
+        with admin.cursor() as cursor:
+            cursor.execute("ALTER DATABASE shopfront RESET default_transaction_read_only")
+            cursor.execute("ALTER DATABASE shopfront RESET resilience_dr.write_freeze")
+        admin.close()
+        set_record(lab, [lab["sites"]["primary"]["address"]], 300)
+        for service in ("api", "worker"):
+            subprocess.run([secondary["app"]["services"][service]["ctl"], "stop"], check=False, capture_output=True)
+        start_services(plan)

@@ -9,6 +9,9 @@
     drill_data.py newest-heartbeat           # JSON: the newest heartbeat PostgreSQL, Redis and the uploads hold
     drill_data.py bad-write                  # a faulty release: overwrite some rows, Redis keys and uploads
     drill_data.py damage-left                # JSON: how many rows, keys and files still hold its values
+    drill_data.py acked-writer --pidfile F --log L   # numbered writes every 0.25 s, each logged once the server
+                                             # acknowledged it (or refused it)
+    drill_data.py check-acked --log L        # JSON: which acknowledged writes the servers are missing
 
 Connections come from the environment (DRILL_PG_HOST, DRILL_PG_PORT, DRILL_PG_USER,
 DRILL_PG_DB, DRILL_REDIS_HOST, DRILL_REDIS_PORT, DRILL_UPLOADS), never from the command
@@ -44,6 +47,8 @@ HEARTBEAT_KEY = "drill:heartbeat"
 BAD_VALUE = "faulty-release"
 BAD_SHARE = 10
 HEARTBEAT_FILE = ".drill-heartbeat"
+ACKED_TABLE = "drill_acked_writes"
+ACKED_KEY = "drill:acked:"
 
 
 def pg():
@@ -186,6 +191,85 @@ def heartbeat(pidfile: Path, limit: float) -> None:
         time.sleep(1 - time.time() % 1)
 
 
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def acked_writer(pidfile: Path, log: Path, interval: float, limit: float) -> None:
+    """Write numbered rows and Redis keys, and log each one only once its server acknowledged it.
+
+    A line of the log is "<store> ack <n> <time>" after the commit (or SET) returned, and "<store> refused <n>
+    <time> <error>" when it failed: a write whose outcome is unknown (the connection broke) is not acknowledged.
+    The log is flushed after every line, so whatever the writer acknowledged is in it when it is stopped.
+    """
+    pidfile.write_text(f"{os.getpid()}\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    deadline = time.monotonic() + limit
+    connection = client = None
+    with pg() as setup, setup.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {ACKED_TABLE} (id text PRIMARY KEY, written timestamptz NOT NULL)")
+    setup.close()
+    # Each run numbers its writes under its own prefix: the tables and keys of earlier drills stay.
+    run = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}"
+    with log.open("a", encoding="utf-8") as out:
+        count = 0
+        while time.monotonic() < deadline:
+            count += 1
+            number = f"{run}-{count}"
+            moment = now_iso()
+            try:
+                connection = connection or pg()
+                with connection.cursor() as cursor:
+                    cursor.execute(f"INSERT INTO {ACKED_TABLE} (id, written) VALUES (%s, %s)", (number, moment))
+                out.write(f"postgresql ack {number} {moment}\n")
+            except psycopg2.Error as error:
+                out.write(f"postgresql refused {number} {moment} {_first_line(error)}\n")
+                connection = None
+            try:
+                client = client or cache()
+                client.set(f"{ACKED_KEY}{number}", moment)
+                out.write(f"redis ack {number} {moment}\n")
+            except redis.RedisError as error:
+                out.write(f"redis refused {number} {moment} {_first_line(error)}\n")
+                if not isinstance(error, redis.ResponseError):
+                    client = None
+            out.flush()
+            time.sleep(interval)
+
+
+def check_acked(log: Path) -> dict:
+    """Every write the log says was acknowledged, looked up on the servers; the missing ones named."""
+    acknowledged: dict[str, list[str]] = {"postgresql": [], "redis": []}
+    refused: dict[str, int] = {"postgresql": 0, "redis": 0}
+    refusals: dict[str, dict[str, int]] = {"postgresql": {}, "redis": {}}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        parts = line.split(" ", 4)
+        if len(parts) < 4 or parts[0] not in acknowledged:
+            continue
+        if parts[1] == "ack":
+            acknowledged[parts[0]].append(parts[2])
+        else:
+            refused[parts[0]] += 1
+            reason = parts[4] if len(parts) > 4 else ""
+            refusals[parts[0]][reason] = refusals[parts[0]].get(reason, 0) + 1
+    with pg() as connection, connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {ACKED_TABLE} WHERE id = ANY(%s)", (acknowledged["postgresql"],))
+        present = {row[0] for row in cursor.fetchall()}
+    connection.close()
+    missing = {"postgresql": sorted(set(acknowledged["postgresql"]) - present)}
+    pipeline = cache().pipeline(transaction=False)
+    for number in acknowledged["redis"]:
+        pipeline.exists(f"{ACKED_KEY}{number}")
+    found = pipeline.execute() if acknowledged["redis"] else []
+    missing["redis"] = [number for number, exists in zip(acknowledged["redis"], found) if not exists]
+    return {
+        "acknowledged": {store: len(numbers) for store, numbers in acknowledged.items()},
+        "refused": refused, "refusals": refusals, "missing": missing,
+        "lost": sum(len(numbers) for numbers in missing.values()),
+    }
+
+
 def newest_heartbeat(stores: tuple[str, ...] = STORES) -> dict:
     newest: dict = {store: None for store in stores}
     if "postgresql" in stores:
@@ -245,6 +329,12 @@ def main() -> int:
     beating = commands.add_parser("heartbeat")
     beating.add_argument("--pidfile", type=Path, required=True)
     beating.add_argument("--limit", type=float, default=3_600, help="stop after this many seconds at the latest")
+    writer = commands.add_parser("acked-writer")
+    writer.add_argument("--pidfile", type=Path, required=True)
+    writer.add_argument("--log", type=Path, required=True)
+    writer.add_argument("--interval", type=float, default=0.25)
+    writer.add_argument("--limit", type=float, default=3_600, help="stop after this many seconds at the latest")
+    commands.add_parser("check-acked").add_argument("--log", type=Path, required=True)
     options = parser.parse_args()
     if options.command == "load":
         print(json.dumps(load(options.size)))
@@ -256,6 +346,10 @@ def main() -> int:
         print(json.dumps(bad_write()))
     elif options.command == "damage-left":
         print(json.dumps(damage_left()))
+    elif options.command == "acked-writer":
+        acked_writer(options.pidfile, options.log, options.interval, options.limit)
+    elif options.command == "check-acked":
+        print(json.dumps(check_acked(options.log)))
     else:
         print(json.dumps(newest_heartbeat(tuple(options.only or STORES))))
     return 0

@@ -441,3 +441,24 @@ def test_a_run_without_a_requested_point_has_no_point_in_time_section():
     assert report["point_in_time"] == {"target_time": None, "components": 0, "widest_gap_s": None,
                                        "widest_gap_component": None}
     assert "Point in time" not in render_markdown(report) and "Point in time" not in render_html(report)
+
+
+def test_the_write_freeze_of_a_failback_is_its_reported_downtime():
+    events = fixture("level1")["events"]
+    freeze = [
+        {"event": "task_start", "time": "2026-11-23T04:22:40Z", "task_id": "f",
+         "name": "Report the write freeze as the downtime of the failback", "action": "ansible.builtin.set_fact"},
+        {"event": "task_result", "time": "2026-11-23T04:22:41Z", "task_id": "f", "host": "localhost", "status": "ok",
+         "result": {"changed": False, "ansible_facts": {"dr_write_freeze": {
+             "site": "secondary", "components": ["orders-db", "sessions"], "start": "2026-11-23T04:10:00.000000Z",
+             "end": "2026-11-23T04:12:05.500000Z", "duration_s": "125.5", "thawed": False}}}},
+    ]
+    report = replay(events[:-1] + freeze + events[-1:]).report()
+    assert report["write_freeze"]["duration_s"] == 125.5 and report["write_freeze"]["site"] == "secondary"
+    assert report["write_freeze"]["components"] == ["orders-db", "sessions"]
+    # The freeze's own times, not those of the task that reported it.
+    assert report["write_freeze"]["start"] == "2026-11-23T04:10:00.000000Z"
+    assert report["write_freeze"]["end"] == "2026-11-23T04:12:05.500000Z"
+    text = render_markdown(report)
+    assert "Write freeze (downtime of the failback): **2m 06s**" in text and "orders-db, sessions" in text
+    assert replay(events).report()["write_freeze"] is None
