@@ -154,7 +154,7 @@ def plugin_names(directory: str) -> list[str]:
 
 
 @pytest.mark.parametrize("kind, directory", [
-    ("module", "modules"), ("callback", "callback"), ("filter", "filter"), ("lookup", "lookup"),
+    ("module", "modules"), ("callback", "callback"), ("filter", "filter"),
 ])
 def test_installed_artifact_documents_every_plugin(installed: dict[str, str], kind: str, directory: str) -> None:
     names = plugin_names(directory)
