@@ -59,8 +59,21 @@ lab-up: setup ## Start the lab servers (PostgreSQL, pgBackRest, Redis, BIND, mot
 lab-check: ## Check that every lab server answers
 	$(ANSIBLE_PLAYBOOK) playbooks/lab_check.yml
 
-lab-down: ## Stop exactly what lab-up started and remove .lab/
-	if [ -x $(ANSIBLE_PLAYBOOK) ]; then $(ANSIBLE_PLAYBOOK) playbooks/lab.yml -e lab_state=absent; else rm -rf .lab; fi
+# The integration tests run in INTEGRATION_WORKERS pytest workers, each against
+# its own lab: the first in LAB_DIR, worker N in LAB_DIR-wN with LAB_PORT_BASE
+# + N x 1000 (tests/integration/conftest.py). Two workers use both cores: one
+# test file mostly waits on servers and playbooks.
+INTEGRATION_WORKERS ?= 2
+LAB_WORKER_PORT_STEP := 1000
+worker_labs = for n in $$(seq 1 $$(( $(INTEGRATION_WORKERS) - 1 ))); do \
+	  ( export LAB_DIR=$(LAB_DIR)-w$$n LAB_PORT_BASE=$$(( $(LAB_PORT_BASE) + $(LAB_WORKER_PORT_STEP) * n )); $(1) ) || exit 1; \
+	done
+
+lab-down: ## Stop exactly what lab-up started (and the integration workers' labs) and remove .lab/
+	if [ -x $(ANSIBLE_PLAYBOOK) ]; then \
+	  $(ANSIBLE_PLAYBOOK) playbooks/lab.yml -e lab_state=absent; \
+	  $(call worker_labs,[ ! -d $$LAB_DIR ] || $(ANSIBLE_PLAYBOOK) playbooks/lab.yml -e lab_state=absent); \
+	else rm -rf .lab $(LAB_DIR)-w*; fi
 
 DISASTER ?= drop_database
 drill: lab-up ## The disaster drill on the lab: DISASTER=drop_database|corrupt_datadir|flush_redis|delete_uploads|bad_write|site_loss, DRILL_SIZE=small|medium|large
@@ -78,8 +91,9 @@ units: ## ansible-test units for module_utils and modules, then again 400 days a
 	scripts/ansible-test.sh units --venv --python $(PYTHON_VERSION) --color no --requirements
 	scripts/units-shifted-clock.sh
 
-integration: lab-up ## Modules, roles and playbooks through ansible-playbook against the lab
-	$(BIN)/pytest tests/integration --durations=20 $(PYTEST_ARGS)
+integration: lab-up ## Modules, roles and playbooks through ansible-playbook against the lab (INTEGRATION_WORKERS labs)
+	$(call worker_labs,scripts/lab-running.sh || $(ANSIBLE_PLAYBOOK) playbooks/lab.yml)
+	$(BIN)/pytest tests/integration -n $(INTEGRATION_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 # Each scenario drills one recovery level on the lab: prepare (data, backups),
 # converge (disaster, recovery playbook), idempotence, verify, cleanup.

@@ -24,6 +24,15 @@ import pytest
 import yaml
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+# `make integration` runs the tests in pytest-xdist workers, one test file at a time each (--dist loadfile), and
+# gives every worker its own lab: the first worker (gw0) the lab in LAB_DIR at LAB_PORT_BASE, worker gwN the lab
+# in LAB_DIR-wN at LAB_PORT_BASE + N x LAB_WORKER_PORT_STEP. Tests fail over DNS, stop servers and restore
+# databases, so two workers never share a lab.
+LAB_WORKER_PORT_STEP = 1000
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+if WORKER:
+    os.environ["LAB_DIR"] = f"{os.environ.get('LAB_DIR', REPOSITORY_ROOT / '.lab')}-w{WORKER}"
+    os.environ["LAB_PORT_BASE"] = str(int(os.environ.get("LAB_PORT_BASE", "24300")) + LAB_WORKER_PORT_STEP * WORKER)
 LAB_DIR = Path(os.environ.get("LAB_DIR", REPOSITORY_ROOT / ".lab"))
 # Tests seed repositories and check outcomes with the collection's own library
 # (the modules under test always run through ansible-playbook).
@@ -197,7 +206,8 @@ class Ansible:
 def lab() -> dict[str, t.Any]:
     facts = LAB_DIR / "lab.json"
     if not facts.is_file():
-        pytest.fail(f"the lab is not running ({facts} is missing); start it with `make lab-up`")
+        pytest.fail(f"the lab is not running ({facts} is missing); start it with `make lab-up`, or run the tests "
+                    "with `make integration`, which starts one lab per worker")
     return json.loads(facts.read_text())
 
 

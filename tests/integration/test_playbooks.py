@@ -248,9 +248,24 @@ def level2_in_steps(ansible, lab, plan, backed_up, tmp_path):
     assert starts == ["primary-api", "primary-worker"]
 
 
+def secondary_admin(lab: dict) -> t.Any:
+    """A superuser session on the secondary, after making sure it has the application's database: a failback
+    freezes it, and a secondary that served (after a level 3) has one."""
+    server = lab["sites"]["secondary"]["postgresql"]
+    admin = psycopg2.connect(dbname="postgres", host=server["host"], port=server["port"], user=server["user"],
+                             password=server["password"])
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = 'shopfront'")
+        if cursor.fetchone() is None:
+            cursor.execute("CREATE DATABASE shopfront")
+    return admin
+
+
 def test_level3_and_failback_in_check_mode_change_nothing(ansible, lab, plan, backed_up):
     from .lab_dns import answer
 
+    secondary_admin(lab).close()
     primary_address = lab["sites"]["primary"]["address"]
     secondary_api = lab["sites"]["secondary"]["app"]["services"]["api"]["url"]
     before = answer(lab)
@@ -295,12 +310,7 @@ def test_failback_failing_after_the_freeze_thaws_the_secondary_which_keeps_servi
         subprocess.run([secondary["app"]["services"][service]["ctl"], "start"], check=True, capture_output=True)
     pg_settings = {"host": secondary["postgresql"]["host"], "port": secondary["postgresql"]["port"],
                    "user": secondary["postgresql"]["user"], "password": secondary["postgresql"]["password"]}
-    admin = psycopg2.connect(dbname="postgres", **pg_settings)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = 'shopfront'")
-        if cursor.fetchone() is None:
-            cursor.execute("CREATE DATABASE shopfront")
+    admin = secondary_admin(lab)
     secondary_cache = redis.Redis(host=secondary["redis"]["host"], port=secondary["redis"]["port"],
                                   password=secondary["redis"]["password"])
     replica_settings = secondary_cache.config_get("min-replicas-*")
