@@ -46,6 +46,18 @@ def odd_role(lab) -> t.Iterator[str]:
         cursor.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(ROLE)), (old,))
         cursor.execute("ALTER SYSTEM SET log_statement = 'ddl'")
         cursor.execute("SELECT pg_reload_conf()")
+    # The server rereads its configuration when it gets to it: on a busy machine a session opened right after
+    # pg_reload_conf() can still start without statement logging.
+    deadline = time.monotonic() + 30
+    while True:
+        with pg_admin(lab) as fresh, fresh.cursor() as cursor:
+            cursor.execute("SHOW log_statement")
+            logging = cursor.fetchone()[0]
+        fresh.close()
+        if logging == "ddl":
+            break
+        assert time.monotonic() < deadline, f"log_statement is still {logging} 30 s after pg_reload_conf()"
+        time.sleep(0.2)
     yield old
     with admin.cursor() as cursor:
         cursor.execute("ALTER SYSTEM RESET log_statement")
@@ -83,8 +95,12 @@ def test_pg_credential_rotates_an_odd_role_by_verifier_and_ends_its_sessions(ans
     with admin.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = 'postgres'")
         assert cursor.fetchone(), "the role name must be quoted, not run"
-    time.sleep(0.5)  # the logging collector writes asynchronously
+    # The logging collector writes asynchronously: wait for the statement, a busy machine delays it.
+    deadline = time.monotonic() + 30
     log = Path(primary["log_file"]).read_text(errors="replace")
+    while "SCRAM-SHA-256$4096:" not in log and time.monotonic() < deadline:
+        time.sleep(0.2)
+        log = Path(primary["log_file"]).read_text(errors="replace")
     assert "SCRAM-SHA-256$4096:" in log, "the statement log shows what the server received"
     assert new not in log, "the server must receive a verifier, never the password"
 

@@ -298,9 +298,21 @@ def fail_the_dns_health_gate(plan: dict, lab: dict) -> None:
         record["health_check"]["primary"] = {"http": f"http://127.0.0.1:{lab['port_base'] + 98}/health", "status": 200}
 
 
+@pytest.fixture(scope="module")
+def secondary_serving(lab, plan, backed_up, tmp_path_factory) -> None:
+    """The secondary holds the application's data and its services run, as after a failover: level 3's restore and
+    verify stages (DNS stays on the primary). A failback takes its final backup there, and may restore it on the
+    primary; the secondary's API answers healthy only with the application's tables."""
+    from .conftest import Ansible
+
+    run = Ansible(tmp_path_factory.mktemp("level3")).playbook("playbooks/level3_site.yml", {**plan, "confirm": "yes"},
+                                                              tags="restore,verify")
+    assert run.ok, run.tail()
+
+
 @pytest.mark.parametrize("fault", [refuse_the_restore_login, fail_the_dns_health_gate])
 def test_failback_failing_after_the_freeze_thaws_the_secondary_which_keeps_serving(
-        ansible, lab, plan, backed_up, tmp_path, fault):
+        ansible, lab, plan, secondary_serving, tmp_path, fault):
     """A real fault after the freeze (the primary refuses the restore's login, or the DNS gate refuses the
     unhealthy primary): while DNS still points at it, the secondary writes again."""
     from .lab_dns import answer, set_record
