@@ -49,6 +49,11 @@ RESTORED_FROM_TAG = "resilience.dr:restored-from"
 RESTORE_TIME_TAG = "resilience.dr:restore-time"
 OUR_TAGS = (RESTORED_FROM_TAG, RESTORE_TIME_TAG)
 
+# The tags the backup role gives every snapshot it takes and every copy it makes (rds_snapshot's tags option):
+# they name the snapshots of one component of one plan, the only ones retention may delete.
+PLAN_TAG = "resilience-dr-plan"
+COMPONENT_TAG = "resilience-dr-component"
+
 # Statuses from which an instance never becomes available without someone acting.
 INSTANCE_FAILED = frozenset({
     "failed",
@@ -89,6 +94,17 @@ def tags_to_dict(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
 
 def tags_to_list(tags: dict[str, t.Any]) -> list[dict[str, str]]:
     return [{"Key": str(key), "Value": "" if value is None else str(value)} for key, value in sorted(tags.items())]
+
+
+def component_tags(plan: str, component: str) -> dict[str, str]:
+    """The tags of the snapshots (and copies) the backup role takes of component for plan."""
+    return {PLAN_TAG: plan, COMPONENT_TAG: component}
+
+
+def carries(snapshot: dict[str, t.Any], tags: dict[str, str]) -> bool:
+    """Whether the snapshot has every one of tags with the same value."""
+    found = tags_to_dict(snapshot.get("TagList"))
+    return all(found.get(key) == value for key, value in tags.items())
 
 
 def _time(value: t.Any) -> str | None:
