@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Amazon RDS: manual snapshots, cross-region copies, restores and replica promotion.
 
-The modules rds_snapshot and rds_restore are thin; everything they do is
-here, as a plan (what would change, computed from what RDS reports now) and
-its application. The clients are boto3 RDS clients wrapped by
+The modules rds_snapshot, rds_snapshot_prune, rds_backup_info and rds_restore
+are thin; what they do is in this package (snapshot, retention,
+recovery_point, restore), on the Rds wrapper here, as a plan (what would
+change, computed from what RDS reports now) and its application. The clients are boto3 RDS clients wrapped by
 AnsibleAWSModule.client() with an AWSRetry.jittered_backoff retry decorator,
 so every call passes aws_retry=True and throttling is retried with jitter.
 

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._rds import recovery_point, retention
@@ -125,6 +127,39 @@ def test_an_empty_policy_or_missing_tags_are_refused():
     with pytest.raises(ConfigurationError, match="needs the plan and the component"):
         retention.plan_prune(history(), "us-east-1", {"resilience-dr-plan": "", "resilience-dr-component": "x"},
                              RetentionPolicy(keep_last=1), NOW)
+
+
+TAG_SETS = [OURS, {}, {"reason": "pre-deploy"}, {**OURS, "resilience-dr-plan": "staging"},
+            {"resilience-dr-component": "orders-db"}]
+
+a_snapshot = st.tuples(
+    st.integers(min_value=0, max_value=400 * 24),  # age in hours
+    st.sampled_from(["manual", "automated", "shared"]),
+    st.sampled_from(["available", "available", "creating", "copying", "deleting"]),
+    st.sampled_from(range(len(TAG_SETS))),  # OURS, or tags that are not (all) ours
+)
+a_policy = st.builds(
+    RetentionPolicy, keep_last=st.integers(0, 5), keep_daily=st.integers(0, 5), keep_weekly=st.integers(0, 3),
+    keep_monthly=st.integers(0, 3), keep_within=st.one_of(st.none(), st.integers(1, 30 * 24).map(lambda h: timedelta(hours=h))),
+).filter(lambda policy: not policy.is_empty())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(a_snapshot, max_size=25), a_policy)
+def test_only_our_available_snapshots_are_deleted_and_never_the_newest(history, policy):
+    snapshots = [snap(f"s{number:02d}", timedelta(hours=age), kind=kind, status=status, tags=TAG_SETS[tags])
+                 for number, (age, kind, status, tags) in enumerate(history)]
+    planned = prune(snapshots, **policy.__dict__)
+    ours = {item["DBSnapshotIdentifier"]: item for item, (_age, kind, _status, tags) in zip(snapshots, history)
+            if kind == "manual" and TAG_SETS[tags] == OURS}
+    available = [item for item in ours.values() if item["Status"] == "available"]
+    for entry in planned.deleted:
+        assert entry["db_snapshot_identifier"] in ours and entry["status"] == "available"
+    assert set(ids(planned.kept)) | set(ids(planned.deleted)) == {item["DBSnapshotIdentifier"] for item in available}
+    assert set(ids(planned.left_alone)) == set(ours) - {item["DBSnapshotIdentifier"] for item in available}
+    if available:
+        newest = max(available, key=lambda item: (item["OriginalSnapshotCreateTime"], item["DBSnapshotIdentifier"]))
+        assert newest["DBSnapshotIdentifier"] in ids(planned.kept)
 
 
 def region(snapshots: list[dict[str, t.Any]], instances: dict[str, dict[str, t.Any]] | None = None) -> tuple[FakeRds, Rds]:
