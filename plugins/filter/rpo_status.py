@@ -12,12 +12,16 @@ description:
     M(resilience.dr.backup_info) on that site's repository, and gives one row per component and site.
   - A postgresql, redis or files component is over when its newest verified backup on a site is older than its
     C(rpo), or when that site has no verified backup of it at all.
-  - rds and s3 components are not checked (RDS snapshots and S3 object versions are not in the repository);
-    their rows say so and are never over.
-  - The ages are those M(resilience.dr.backup_info) measured; this filter does not read the clock.
+  - An rds component is checked with O(rds_points), the results of M(resilience.dr.rds_backup_info) in each site's
+    region; it is over on a site whose newest recovery point (snapshot, copy, automated snapshot, latest
+    restorable time) is older than its C(rpo), or that has none. Without O(rds_points) it is not checked.
+  - s3 components are not checked (S3 object versions are not in the repository); their rows say so and are
+    never over.
+  - The ages are those M(resilience.dr.backup_info) and M(resilience.dr.rds_backup_info) measured; this filter does
+    not read the clock.
 author:
   - resilience.dr maintainers (@resilience-dr)
-positional: infos
+positional: infos, rds_points
 options:
   _input:
     description: The resolved plan, C(plan_resolved).
@@ -27,6 +31,9 @@ options:
     description: Site name to the result of M(resilience.dr.backup_info) on that site's repository.
     type: dict
     required: true
+  rds_points:
+    description: Component name to site name to the result of M(resilience.dr.rds_backup_info) in that site's region.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -39,10 +46,12 @@ RETURN = r"""
 _value:
   description:
     - C(rows) - one per component and site (C(component), C(site), C(kind), C(checked), C(backup_id), C(age_s),
-      C(rpo_s), C(over), C(note)); rds and s3 components have one row with C(site) null and C(checked) false.
+      C(rpo_s), C(over), C(note)); s3 components, and rds components without O(rds_points), have one row with
+      C(site) null and C(checked) false.
     - C(over) - a sentence for each row over its RPO, naming the component and the site.
     - C(samples) - the metrics for M(resilience.dr.dr_metrics) (backup age per component and site, +Inf when
-      there is no verified backup; RPO target; size of the serving site's newest verified backup).
+      there is no verified backup or RDS recovery point; RPO target; size of the serving site's newest verified
+      backup).
   type: dict
 """
 
@@ -55,7 +64,7 @@ from ansible_collections.resilience.dr.plugins.filter.plan_secrets import _plain
 from ansible_collections.resilience.dr.plugins.module_utils._rpo_check import rpo_status as _rpo_status
 
 
-def rpo_status(plan: t.Any, infos: t.Any) -> dict[str, t.Any]:
+def rpo_status(plan: t.Any, infos: t.Any, rds_points: t.Any = None) -> dict[str, t.Any]:
     if not isinstance(plan, Mapping) or "components" not in plan:
         raise AnsibleFilterError("rpo_status needs the resolved plan (plan_resolved, from the resilience.dr.plan role)")
     if not isinstance(infos, Mapping):
@@ -63,7 +72,11 @@ def rpo_status(plan: t.Any, infos: t.Any) -> dict[str, t.Any]:
     for site, info in infos.items():
         if not isinstance(info, Mapping) or "components" not in info:
             raise AnsibleFilterError(f"rpo_status: the entry for site {site} is not a backup_info result (no components)")
-    return _rpo_status(_plain(plan), _plain(infos))
+    if rds_points is not None and not isinstance(rds_points, Mapping):
+        raise AnsibleFilterError(
+            f"rpo_status: rds_points must map component to site to rds_backup_info result, not {type(rds_points).__name__}"
+        )
+    return _rpo_status(_plain(plan), _plain(infos), _plain(rds_points) if rds_points else None)
 
 
 class FilterModule:

@@ -11,7 +11,8 @@ version_added: 0.1.0
 description:
   - With O(state=present), takes a manual snapshot of O(db_instance_identifier) named O(db_snapshot_identifier),
     unless a snapshot of that name exists (then only its tags are brought in line). Taking one before a deploy or a
-    schema change gives a restore point that retention never removes.
+    schema change gives a restore point that retention never removes (M(resilience.dr.rds_snapshot_prune) deletes
+    only snapshots carrying the backup role's tags C(resilience-dr-plan) and C(resilience-dr-component)).
   - With O(copy_to_region), also copies the snapshot to that region as O(target_db_snapshot_identifier),
     re-encrypted with O(kms_key_id), a key of the destination region (required for an encrypted snapshot). An
     existing copy is recognised by its source and key; a snapshot of that name that is not a copy of this one is

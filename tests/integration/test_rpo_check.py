@@ -15,8 +15,16 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import LAB_DIR
+from . import rds_common
+from .conftest import LAB_DIR, boto3_client
+from .rds_common import unique
+from .test_level1_cloud import SECONDARY_REGION, two_region_plan
 from .test_roles import Hooks
+
+# The RDS fixtures (an instance on the lab's moto server, removed afterwards with its snapshots).
+cleanup = rds_common.cleanup
+instance = rds_common.instance
+rds = rds_common.rds
 
 
 def metrics(path) -> dict[tuple[str, tuple], float]:
@@ -131,3 +139,49 @@ def test_rpo_check_notifies_and_fails_naming_a_repository_it_cannot_read(ansible
     posted = dict(hooks.posts)["/dr"]
     assert posted["event"] == "alert" and "s3://nowhere/prod" in posted["message"]
     assert "rpo-check-secret-value" not in run.stdout
+
+
+def test_rpo_check_measures_rds_recovery_points_in_each_sites_region(ansible, aws, rds, instance, cleanup, tmp_path):
+    """billing-db in the lab's region on the primary site, copies in SECONDARY_REGION for the secondary: before a
+    backup the secondary region holds nothing; after one both sites pass; with an rpo of 1 s the copy is over."""
+    key = boto3_client(aws, "kms", SECONDARY_REGION).create_key(Description="billing-db copies")["KeyMetadata"]["Arn"]
+    plan = two_region_plan(aws, instance, unique("billing-db"), key)
+    plan["dr_plan"]["repository"] = {"location": str(tmp_path / "repository")}
+    tags = {"resilience-dr-plan": plan["dr_plan"]["name"], "resilience-dr-component": "billing-db"}
+    path = tmp_path / "resilience_dr.prom"
+    fail_task = "Fail naming each component and site over its RPO"
+
+    before = ansible.playbook("playbooks/rpo_check.yml", {**plan, "dr_metrics_file": str(path)})
+    assert not before.ok
+    failure = before.result(fail_task)["msg"]
+    assert "1 backup(s) older than the RPO" in failure
+    assert f"billing-db at site secondary: no available DB snapshot in {SECONDARY_REGION} carries the tags" in failure
+    assert math.isinf(metrics(path)[("resilience_dr_backup_age_seconds", ("billing-db", "secondary"))])
+    # The primary's instance keeps automated backups: its latest restorable time is a recovery point there.
+    assert 0 <= metrics(path)[("resilience_dr_backup_age_seconds", ("billing-db", "primary"))] < 600
+
+    backup = ansible.playbook("playbooks/backup.yml", plan)
+    for client in (rds, boto3_client(aws, "rds", SECONDARY_REGION)):
+        cleanup.snapshots += [(client.meta.region_name, item["DBSnapshotIdentifier"])
+                              for item in client.describe_db_snapshots()["DBSnapshots"]
+                              if rds_common.tags_of(client, item["DBSnapshotArn"]) == tags]
+    assert backup.ok, backup.tail()
+    made = backup.result("Add the copies to the backup's result - billing-db")["ansible_facts"]["backup_rds"]["copies"][0]
+
+    passed = ansible.playbook("playbooks/rpo_check.yml", {**plan, "dr_metrics_file": str(path)})
+    assert passed.ok, passed.tail()
+    ages = {labels: value for (name, labels), value in metrics(path).items() if name == "resilience_dr_backup_age_seconds"}
+    assert set(ages) == {("billing-db", "primary"), ("billing-db", "secondary")}
+    assert all(0 <= age < 600 for age in ages.values())
+    shown = passed.result("Show the newest verified backup of each component on every site")["results"]
+    notes = [row["msg"] for row in shown if "billing-db at secondary" in row["msg"]]
+    assert notes and f"snapshot {made['db_snapshot_identifier']} in {SECONDARY_REGION} is " in notes[0]
+
+    strict = copy.deepcopy(plan)
+    strict["dr_plan"]["components"][0]["rpo"] = "1s"
+    time.sleep(2)
+    over = ansible.playbook("playbooks/rpo_check.yml", strict)
+    assert not over.ok
+    failure = over.result(fail_task)["msg"]
+    assert f"billing-db at site secondary: snapshot {made['db_snapshot_identifier']} in {SECONDARY_REGION} is " in failure
+    assert "over the RPO of 1 s" in failure

@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Amazon RDS: manual snapshots, cross-region copies, restores and replica promotion.
 
-The modules rds_snapshot and rds_restore are thin; everything they do is
-here, as a plan (what would change, computed from what RDS reports now) and
-its application. The clients are boto3 RDS clients wrapped by
+The modules rds_snapshot, rds_snapshot_prune, rds_backup_info and rds_restore
+are thin; what they do is in this package (snapshot, retention,
+recovery_point, restore), on the Rds wrapper here, as a plan (what would
+change, computed from what RDS reports now) and its application. The clients are boto3 RDS clients wrapped by
 AnsibleAWSModule.client() with an AWSRetry.jittered_backoff retry decorator,
 so every call passes aws_retry=True and throttling is retried with jitter.
 
@@ -49,6 +50,11 @@ RESTORED_FROM_TAG = "resilience.dr:restored-from"
 RESTORE_TIME_TAG = "resilience.dr:restore-time"
 OUR_TAGS = (RESTORED_FROM_TAG, RESTORE_TIME_TAG)
 
+# The tags the backup role gives every snapshot it takes and every copy it makes (rds_snapshot's tags option):
+# they name the snapshots of one component of one plan, the only ones retention may delete.
+PLAN_TAG = "resilience-dr-plan"
+COMPONENT_TAG = "resilience-dr-component"
+
 # Statuses from which an instance never becomes available without someone acting.
 INSTANCE_FAILED = frozenset({
     "failed",
@@ -89,6 +95,17 @@ def tags_to_dict(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
 
 def tags_to_list(tags: dict[str, t.Any]) -> list[dict[str, str]]:
     return [{"Key": str(key), "Value": "" if value is None else str(value)} for key, value in sorted(tags.items())]
+
+
+def component_tags(plan: str, component: str) -> dict[str, str]:
+    """The tags of the snapshots (and copies) the backup role takes of component for plan."""
+    return {PLAN_TAG: plan, COMPONENT_TAG: component}
+
+
+def carries(snapshot: dict[str, t.Any], tags: dict[str, str]) -> bool:
+    """Whether the snapshot has every one of tags with the same value."""
+    found = tags_to_dict(snapshot.get("TagList"))
+    return all(found.get(key) == value for key, value in tags.items())
 
 
 def _time(value: t.Any) -> str | None:

@@ -74,3 +74,42 @@ def test_metrics_carry_targets_and_the_serving_sites_backup_sizes():
         by_metric.setdefault(sample["metric"], {})[tuple(sorted(sample["labels"].values()))] = sample["value"]
     assert by_metric["resilience_dr_rpo_target_seconds"] == {("orders-db",): 900, ("sessions",): 3600, ("billing-rds",): 300}
     assert by_metric["resilience_dr_backup_size_bytes"] == {("orders-db",): 2048, ("sessions",): 512}
+
+
+def rds_point(region, kind="snapshot", identifier="billing-rds-20261123t040000z", age=120, instance_found=False):
+    newest = None if kind is None else {"kind": kind, "identifier": identifier, "time": "2026-11-23T04:00:00Z", "age_s": age}
+    return {"region": region, "newest": newest, "instance_found": instance_found,
+            "tags": {"resilience-dr-plan": "shopfront", "resilience-dr-component": "billing-rds"}}
+
+
+REPOSITORIES = {"primary": info("/b/primary", **{"orders-db": ("b1", 10, 1), "sessions": ("r1", 5, 1)}),
+                "secondary": info("/b/secondary", **{"orders-db": ("b1", 10, 1), "sessions": ("r1", 5, 1)})}
+
+
+def test_rds_is_checked_on_every_site_from_the_newest_recovery_point_of_its_region():
+    status = rpo_status(PLAN, REPOSITORIES, {"billing-rds": {
+        "primary": rds_point("us-east-1", "point_in_time", "billing-rds", 240),
+        "secondary": rds_point("us-west-2", age=299),
+    }})
+    assert status["over"] == []
+    rows = {row["site"]: row for row in status["rows"] if row["component"] == "billing-rds"}
+    assert rows["primary"]["note"] == "latest restorable time of billing-rds in us-east-1 is 240 s old, RPO 300 s"
+    assert rows["secondary"]["checked"] and rows["secondary"]["backup_id"] == "billing-rds-20261123t040000z"
+    ages = {(s["labels"]["component"], s["labels"]["site"]): s["value"]
+            for s in status["samples"] if s["metric"] == "resilience_dr_backup_age_seconds"}
+    assert ages[("billing-rds", "primary")] == 240 and ages[("billing-rds", "secondary")] == 299
+
+
+def test_an_old_rds_snapshot_or_none_at_all_is_over_naming_component_site_and_region():
+    status = rpo_status(PLAN, REPOSITORIES, {"billing-rds": {
+        "primary": rds_point("us-east-1", age=301),
+        "secondary": rds_point("us-west-2", kind=None),
+    }})
+    assert status["over"] == [
+        "billing-rds at site primary: snapshot billing-rds-20261123t040000z in us-east-1 is 301 s old, over the RPO of 300 s",
+        "billing-rds at site secondary: no available DB snapshot in us-west-2 carries the tags "
+        "resilience-dr-component=billing-rds, resilience-dr-plan=shopfront",
+    ]
+    ages = {(s["labels"]["component"], s["labels"]["site"]): s["value"]
+            for s in status["samples"] if s["metric"] == "resilience_dr_backup_age_seconds"}
+    assert ages[("billing-rds", "secondary")] == "+Inf"
