@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 import typing as t
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,15 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import LAB_DIR, Ansible
+from . import rds_common
+from .conftest import LAB_DIR, Ansible, boto3_client
 from .pg_fixtures import Pg
+from .s3_common import objects, s3_component
+
+# The RDS fixtures shared with the module tests.
+cleanup = rds_common.cleanup
+instance = rds_common.instance
+rds = rds_common.rds
 
 PLAYBOOK = "playbooks/restore_test.yml"
 
@@ -120,6 +128,22 @@ def test_every_component_restores_into_a_sandbox_and_production_is_untouched(ans
     assert shown["components"]["uploads"]["last_restore_test"]["ok"] is True
 
 
+def test_the_plan_document_shows_the_last_restore_test_of_each_component_on_each_site(ansible, backed_up, tmp_path):
+    """After the passing test above: the primary's backups were tested, the secondary's copies never were."""
+    document = tmp_path / "document"
+    run = ansible.playbook("playbooks/plan_document.yml", {
+        **backed_up, "plan_document_dir": str(document), "plan_document_reports_dir": str(tmp_path / "reports")})
+    assert run.ok, run.tail()
+    text = (document / "dr-plan.md").read_text()
+    rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]): line
+            for line in text.splitlines() if line.startswith("| ") and "restore" not in line}
+    for component in ("orders-db", "sessions", "uploads"):
+        tested = record(backups(backed_up, component)[-1])
+        assert f"passed {tested['tested_at']} ({backups(backed_up, component)[-1].name})" in rows[(component, "primary")]
+        assert "| never |" in rows[(component, "secondary")] and "(copied from " in rows[(component, "secondary")]
+    assert "<h3>Backup status</h3>" in (document / "dr-plan.html").read_text()
+
+
 def test_a_flipped_byte_fails_the_test_naming_the_component_and_the_file(ansible, lab, backed_up):
     newest = backups(backed_up, "uploads")[-1]
     manifest = json.loads((newest / "manifest.json").read_text())
@@ -193,3 +217,93 @@ def test_a_failed_test_notifies(ansible, backed_up):
     assert posted["event"] == "alert" and "sessions: " in posted["message"] and "/nonexistent/redis-server" in posted["message"]
     assert [row["component"] for row in posted["details"]["failed"]] == ["sessions"]
 
+
+
+def archive_timelines(facts: dict[str, t.Any]) -> list[str]:
+    """The timeline history files in every pgBackRest repository: a restored copy that archived would add one."""
+    return sorted(str(path) for repository in facts["pgbackrest_repos"] for path in Path(repository).rglob("*.history"))
+
+
+def test_a_physical_backup_restores_into_its_own_data_directory_with_archiving_off(ansible, lab, backed_up):
+    facts = lab["sites"]["primary"]["postgresql"]
+    pg = Pg(facts)
+    component = f"cluster-{uuid.uuid4().hex[:8]}"
+    repository = backed_up["dr_plan"]["repository"]
+    plan = copy.deepcopy(backed_up)
+    plan["dr_plan"]["components"].append({
+        "name": component, "kind": "postgresql", "rpo": "1h", "rto": "1h",
+        "connection": {"login_host": facts["host"], "login_port": facts["port"], "login_user": facts["user"],
+                       "login_password": facts["password"]},
+        "backup": {"method": "physical"},
+        "restore": {"stanza": facts["stanza"], "pgbackrest_config": facts["pgbackrest_config"], "os_user": facts["os_user"]},
+    })
+    taken = ansible.tasks([{"name": "Run backup", "resilience.dr.pg_backup": {
+        **pg.login, "component": component, "method": "physical", "type": "full", "stanza": facts["stanza"],
+        "pgbackrest_config": facts["pgbackrest_config"], "repository": repository["location"],
+        "encryption_recipients": repository["encryption_recipients"]}}], {})
+    assert taken.ok, taken.tail()
+    before, timelines = production(lab), archive_timelines(facts)
+
+    run = ansible.playbook(PLAYBOOK, {**plan, "components": [component]})
+    assert run.ok, run.tail()
+    tested = record(backups(plan, component)[-1])
+    assert tested["ok"] is True and tested["compared"]["label"].endswith("F"), tested
+    assert tested["compared"]["archive_mode"] == "off", tested
+    assert production(lab) == before
+    assert archive_timelines(facts) == timelines, "the restored copy pushed a timeline into the archive"
+    assert not list(Path(plan["dr_plan"]["restore_test"]["base_dir"]).iterdir())
+
+
+def test_an_rdb_snapshot_goes_into_a_sandbox_server_before_it_starts(ansible, lab, backed_up):
+    facts = lab["sites"]["primary"]["redis"]
+    repository = backed_up["dr_plan"]["repository"]
+    connection = {"login_host": facts["host"], "login_port": facts["port"], "login_password": facts["password"]}
+    plan = copy.deepcopy(backed_up)
+    plan["dr_plan"]["components"].append({"name": "sessions-rdb", "kind": "redis", "rpo": "1h", "rto": "15m",
+                                          "connection": connection, "backup": {"method": "rdb"}})
+    taken = ansible.tasks([{"name": "Run backup", "resilience.dr.redis_backup": {
+        **connection, "component": "sessions-rdb", "method": "rdb", "repository": repository["location"],
+        "encryption_recipients": repository["encryption_recipients"]}}], {})
+    assert taken.ok, taken.tail()
+    before = production(lab)
+
+    run = ansible.playbook(PLAYBOOK, {**plan, "components": ["sessions-rdb"]})
+    assert run.ok, run.tail()
+    tested = record(backups(plan, "sessions-rdb")[-1])
+    assert tested["ok"] is True and tested["compared"]["verified"] is True, tested
+    assert production(lab) == before
+    assert not list(Path(plan["dr_plan"]["restore_test"]["base_dir"]).iterdir())
+
+
+def test_an_s3_component_is_copied_into_a_scratch_bucket_that_is_deleted(ansible, aws, s3_bucket, backed_up):
+    client = boto3_client(aws, "s3")
+    client.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
+    for number in range(3):
+        client.put_object(Bucket=s3_bucket, Key=f"images/{number}.png", Body=f"image {number}".encode())
+    before = objects(client, s3_bucket)
+    buckets = {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}
+    plan = copy.deepcopy(backed_up)
+    plan["dr_plan"]["components"].append(s3_component(aws, s3_bucket, rpo="1h"))
+
+    run = ansible.playbook(PLAYBOOK, {**plan, "components": ["product-images"]})
+    assert run.ok, run.tail()
+    copied = run.result("Restore the objects as they are now into the scratch bucket - product-images")
+    assert copied["target_bucket"].startswith("resilience-dr-restore-test-") and copied["summary"], copied
+    assert objects(client, s3_bucket) == before
+    assert {bucket["Name"] for bucket in client.list_buckets()["Buckets"]} == buckets, "the scratch bucket was left"
+
+
+def test_an_rds_component_is_restored_into_a_temporary_instance_that_is_deleted(ansible, aws, rds, instance, backed_up):
+    plan = copy.deepcopy(backed_up)
+    plan["dr_plan"]["components"].append({
+        "name": "billing-db", "kind": "rds", "rto": "2h", "rpo": "1d", "backup": {"method": "snapshot"},
+        "connection": {"db_instance_identifier": instance, **aws},
+        "restore": {"source_db_instance_identifier": instance}})
+    instances = {item["DBInstanceIdentifier"] for item in rds.describe_db_instances()["DBInstances"]}
+
+    run = ansible.playbook(PLAYBOOK, {**plan, "components": ["billing-db"]})
+    assert run.ok, run.tail()
+    restored = run.result("Restore into a temporary instance - billing-db")
+    assert restored["db_instance_identifier"].startswith(f"rt-{instance}-") and restored["status"] == "available"
+    assert {item["DBInstanceIdentifier"] for item in rds.describe_db_instances()["DBInstances"]
+            if item["DBInstanceStatus"] != "deleting"} == instances
