@@ -218,7 +218,6 @@ def test_a_failed_test_notifies(ansible, backed_up):
     assert [row["component"] for row in posted["details"]["failed"]] == ["sessions"]
 
 
-
 def archive_timelines(facts: dict[str, t.Any]) -> list[str]:
     """The timeline history files in every pgBackRest repository: a restored copy that archived would add one."""
     return sorted(str(path) for repository in facts["pgbackrest_repos"] for path in Path(repository).rglob("*.history"))
