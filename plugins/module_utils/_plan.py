@@ -72,8 +72,9 @@ PLAN_BACKUP_KEYS = frozenset(("hooks",))
 # component, a component's restore_test over it.
 RESTORE_TEST_KEYS = frozenset((
     "base_dir", "os_user", "pg_bin_dir", "redis_server", "bucket_prefix", "instance_prefix", "db_instance_class",
-    "vpc_security_group_ids", "schedule",
+    "vpc_security_group_ids", "schedule", "server",
 ))
+RESTORE_TEST_SERVER_KEYS = frozenset(("login_host", "login_port", "login_user", "login_password", "login_unix_socket", "db"))
 
 
 class PlanError(ConfigurationError):
@@ -522,6 +523,14 @@ def _check_restore_test(plan: dict[str, t.Any], problems: list[str]) -> None:
         if unknown:
             problems.append(f"{where} has unknown key(s) {', '.join(map(str, unknown))}; the keys are "
                             f"{', '.join(sorted(RESTORE_TEST_KEYS))}")
+        server = settings.get("server")
+        if server is not None and not isinstance(server, dict):
+            problems.append(f"{where}.server must be a mapping ({', '.join(sorted(RESTORE_TEST_SERVER_KEYS))})")
+        elif server:
+            unknown = sorted(set(server) - RESTORE_TEST_SERVER_KEYS)
+            if unknown:
+                problems.append(f"{where}.server has unknown key(s) {', '.join(map(str, unknown))}; the keys are "
+                                f"{', '.join(sorted(RESTORE_TEST_SERVER_KEYS))}")
 
 
 def validate(plan: dict[str, t.Any]) -> list[str]:

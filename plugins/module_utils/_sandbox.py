@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Throwaway places a restore test restores into: a temporary PostgreSQL cluster, a temporary
 redis-server or a temporary directory, each in a new directory of its own (mode 0700) that shares
-nothing writable with production.
+nothing writable with production; or a scratch database on a PostgreSQL server kept for restore
+tests (database_name, drop_database).
 
     sandbox = create(kind="postgresql", base_dir="/var/tmp", os_user="postgres", ...)
     ...  # restore into sandbox.port / sandbox.socket_dir
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -25,14 +27,19 @@ import tempfile
 import time
 import typing as t
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import CommandFailed, ConfigurationError, DependencyMissing, WaitTimeout
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import as_os_user, program
+from ansible_collections.resilience.dr.plugins.module_utils import _postgres
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import as_os_user, identifier, program, query
 
 MARKER = ".resilience-dr-sandbox"
 PREFIX = "resilience-dr-sandbox-"
-KINDS = ("postgresql", "redis", "directory")
+KINDS = ("postgresql", "redis", "directory", "database")
+# A scratch database on a server named in the plan (restore_test.server) carries this in its name; only such a
+# database is ever dropped.
+DATABASE_MARK = "_restore_test_"
 PG_SUPERUSER = "postgres"
 REDIS_CONFIG = "redis.conf"
 REDIS_PID = "redis.pid"
@@ -311,3 +318,23 @@ def create(runner: CommandRunner, *, kind: str, base_dir: str | None, os_user: s
     except (CommandFailed, DependencyMissing, ConfigurationError, WaitTimeout, OSError):
         remove(runner, path, pg_bin_dir=pg_bin_dir)
         raise
+
+
+def database_name(base: str, now: datetime) -> str:
+    """<base>_restore_test_<UTC time>_<random>, within PostgreSQL's 63 bytes."""
+    suffix = f"{DATABASE_MARK}{now.strftime('%Y%m%dT%H%M%SZ')}_{secrets.token_hex(3)}"
+    return base[:63 - len(suffix)] + suffix
+
+
+def drop_database(connection: t.Any, name: str, where: str, check_mode: bool = False) -> dict[str, t.Any]:
+    """Drop a scratch database of a restore test (and the sessions on it); refuses any other name."""
+    if DATABASE_MARK not in name:
+        raise ConfigurationError(
+            f"{name} is not a restore test database (its name has no {DATABASE_MARK}); nothing was dropped. "
+            "Give the database restore_sandbox returned"
+        )
+    exists = bool(query(connection, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)))
+    if exists and not check_mode:
+        query(connection, _postgres.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier(name)))
+    return {"changed": exists, "database": name, "stopped": [],
+            "msg": f"dropped database {name} on {where}" if exists else f"{where} has no database {name}: nothing to drop"}

@@ -20,6 +20,10 @@ description:
     for a restore that swaps a snapshot in before the server starts (RV(sandbox.start_command)).
   - O(kind=directory) makes the directory only, with a free port for a server a restore starts there itself
     (a physical PostgreSQL restore into RV(sandbox.data_dir) on RV(sandbox.port)).
+  - O(kind=database) uses a PostgreSQL server kept for restore tests (the connection options) instead of a cluster of
+    its own - for a host without the server binaries. O(state=present) names a new scratch database
+    (C(<database>_restore_test_<time>_<random>), RV(sandbox.database)) for the restore to create; O(state=absent) drops
+    it (C(DROP DATABASE ... WITH (FORCE))). Only a database whose name holds C(_restore_test_) is ever dropped.
   - O(state=absent) stops every PostgreSQL cluster (a C(postmaster.pid) in O(path) or one level down) and the
     redis-server of the sandbox at O(path), then deletes the directory. A directory without the sandbox marker
     file is refused and left alone.
@@ -28,6 +32,7 @@ author:
   - resilience.dr maintainers (@resilience-dr)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - resilience.dr.postgres
 attributes:
   check_mode:
     support: full
@@ -40,7 +45,7 @@ options:
   kind:
     description: What the sandbox holds.
     type: str
-    choices: [postgresql, redis, directory]
+    choices: [postgresql, redis, directory, database]
     default: directory
   state:
     description: V(present) makes a new sandbox; V(absent) stops what runs in the sandbox at O(path) and deletes it.
@@ -48,8 +53,19 @@ options:
     choices: [present, absent]
     default: present
   path:
-    description: The sandbox to remove (RV(sandbox.path) of the run that made it). Required with O(state=absent).
+    description:
+      - The sandbox to remove (RV(sandbox.path) of the run that made it). Required with O(state=absent), except for
+        O(kind=database).
     type: path
+  database:
+    description:
+      - O(kind=database) - with O(state=present) the start of the scratch database's name (the component's database);
+        with O(state=absent) the scratch database to drop (RV(sandbox.database)).
+    type: str
+  db:
+    description: Database to connect to for dropping the scratch database (O(kind=database)).
+    type: str
+    default: postgres
   base_dir:
     description:
       - Directory the sandbox is made in. It needs room for the restored data. The default is the system's
@@ -83,7 +99,7 @@ options:
     type: int
     default: 60
 requirements:
-  - PostgreSQL server binaries (O(kind=postgresql)), redis-server (O(kind=redis))
+  - PostgreSQL server binaries (O(kind=postgresql)), redis-server (O(kind=redis)), psycopg2 (O(kind=database))
   - setpriv (util-linux) to run the server as O(os_user) when run as root
 seealso:
   - module: resilience.dr.pg_restore
@@ -144,6 +160,9 @@ sandbox:
     login_user:
       description: The superuser of the sandbox cluster (V(postgresql)).
       type: str
+    database:
+      description: The scratch database to restore into (V(database)).
+      type: str
     start_command:
       description: The command that starts the redis-server (V(redis)).
       type: list
@@ -166,31 +185,33 @@ executed_commands:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.resilience.dr.plugins.module_utils import _sandbox
+from ansible_collections.resilience.dr.plugins.module_utils import _postgres, _sandbox
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._timing import utc_now
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            kind=dict(type="str", choices=list(_sandbox.KINDS), default="directory"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            path=dict(type="path"),
-            base_dir=dict(type="path"),
-            os_user=dict(type="str"),
-            port=dict(type="int"),
-            pg_bin_dir=dict(type="path"),
-            redis_server=dict(type="path"),
-            password=dict(type="str", no_log=True),
-            started=dict(type="bool", default=True),
-            start_timeout=dict(type="int", default=60),
-        ),
-        required_if=[("state", "absent", ["path"])],
-        supports_check_mode=True,
+    argument_spec = _postgres.postgres_connection_argument_spec()
+    argument_spec.update(
+        kind=dict(type="str", choices=list(_sandbox.KINDS), default="directory"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        path=dict(type="path"),
+        base_dir=dict(type="path"),
+        os_user=dict(type="str"),
+        port=dict(type="int"),
+        pg_bin_dir=dict(type="path"),
+        redis_server=dict(type="path"),
+        password=dict(type="str", no_log=True),
+        started=dict(type="bool", default=True),
+        start_timeout=dict(type="int", default=60),
+        database=dict(type="str"),
+        db=dict(type="str", default="postgres"),
     )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     runner = CommandRunner()
     os_user = params["os_user"]
@@ -198,6 +219,10 @@ def main() -> None:
         os_user = _sandbox.PG_SUPERUSER
 
     def work() -> dict:
+        if params["kind"] == "database":
+            return scratch_database()
+        if params["state"] == "absent" and not params["path"]:
+            raise ConfigurationError("state absent needs path: the sandbox restore_sandbox returned (sandbox.path)")
         if params["state"] == "absent":
             result = _sandbox.remove(runner, params["path"], pg_bin_dir=params["pg_bin_dir"], check_mode=module.check_mode)
         elif module.check_mode:
@@ -211,6 +236,23 @@ def main() -> None:
             )
             result = {"changed": True, "sandbox": sandbox.as_dict()}
         result["executed_commands"] = runner.executed_commands
+        return result
+
+    def scratch_database() -> dict:
+        if not params["database"]:
+            raise ConfigurationError("kind database needs database: the component's database (present) or the scratch "
+                                     "database restore_sandbox returned (absent)")
+        connection_params = _postgres.ConnectionParams.from_params(params)
+        if params["state"] == "present":
+            name = _sandbox.database_name(params["database"], utc_now())
+            sandbox = _sandbox.Sandbox("database", "", host=connection_params.host, port=connection_params.port)
+            return {"changed": True, "sandbox": {**sandbox.as_dict(), "database": name},
+                    "executed_commands": []}
+        if not _postgres.HAS_PSYCOPG2:
+            module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(_postgres.PSYCOPG2_IMPORT_ERROR))
+        with _postgres.connected(connection_params, params["db"]) as connection:
+            result = _sandbox.drop_database(connection, params["database"], connection_params.where, module.check_mode)
+        result["executed_commands"] = []
         return result
 
     run_module(module, work)

@@ -306,3 +306,23 @@ def test_an_rds_component_is_restored_into_a_temporary_instance_that_is_deleted(
     assert restored["db_instance_identifier"].startswith(f"rt-{instance}-") and restored["status"] == "available"
     assert {item["DBInstanceIdentifier"] for item in rds.describe_db_instances()["DBInstances"]
             if item["DBInstanceStatus"] != "deleting"} == instances
+
+
+def test_a_logical_backup_goes_into_a_scratch_database_on_the_restore_test_server(ansible, lab, backed_up):
+    """restore_test.server: the secondary's cluster stands in for a server kept for restore tests."""
+    server = lab["sites"]["secondary"]["postgresql"]
+    scratch = Pg(server)
+    plan = copy.deepcopy(backed_up)
+    plan["dr_plan"]["restore_test"]["server"] = {"login_host": server["host"], "login_port": server["port"],
+                                                 "login_user": server["user"], "login_password": server["password"]}
+    databases = scratch.databases("")
+    before = production(lab)
+
+    run = ansible.playbook(PLAYBOOK, {**plan, "components": ["orders-db"]})
+    assert run.ok, run.tail()
+    assert server["password"] not in run.stdout
+    restored = run.result("Restore the logical backup into the scratch database and compare every table - orders-db")
+    assert "_restore_test_" in restored["target_db"] and restored["verified"]["tables"] > 0
+    assert scratch.databases("") == databases, "the scratch database was left on the server"
+    assert record(backups(plan, "orders-db")[-1])["ok"] is True
+    assert production(lab) == before

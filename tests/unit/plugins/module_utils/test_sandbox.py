@@ -6,8 +6,10 @@ settings that keep a sandbox server away from the network and from the WAL archi
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
+from datetime import datetime, timezone
 
 import pytest
 
@@ -99,3 +101,16 @@ def test_a_base_directory_the_sandbox_user_cannot_enter_is_named(tmp_path):
     with pytest.raises(ConfigurationError, match=f"nobody may not enter /.*, so it cannot reach a sandbox in {private}"):
         _sandbox.make_directory(str(private), "nobody")
     assert not list(private.iterdir())
+
+
+def test_a_scratch_database_name_is_marked_dated_and_fits_postgresql():
+    moment = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+    name = _sandbox.database_name("shopfront", moment)
+    assert re.fullmatch(r"shopfront_restore_test_20261123T040000Z_[0-9a-f]{6}", name)
+    long = _sandbox.database_name("x" * 80, moment)
+    assert len(long) == 63 and long.startswith("xxx") and "_restore_test_20261123T040000Z_" in long
+
+
+def test_only_a_marked_database_is_ever_dropped():
+    with pytest.raises(ConfigurationError, match="shopfront is not a restore test database"):
+        _sandbox.drop_database(connection=None, name="shopfront", where="db1:5432")
