@@ -72,7 +72,7 @@ PLAN_BACKUP_KEYS = frozenset(("hooks",))
 # component, a component's restore_test over it.
 RESTORE_TEST_KEYS = frozenset((
     "base_dir", "os_user", "pg_bin_dir", "redis_server", "bucket_prefix", "instance_prefix", "db_instance_class",
-    "vpc_security_group_ids", "schedule", "server",
+    "vpc_security_group_ids", "server",
 ))
 RESTORE_TEST_SERVER_KEYS = frozenset(("login_host", "login_port", "login_user", "login_password", "login_unix_socket", "db"))
 
