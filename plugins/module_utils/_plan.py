@@ -68,6 +68,13 @@ HOOK_KEYS = frozenset(("name", "command", "chdir", "tasks", "timeout", "host", "
 HOOK_TIMEOUT = 300
 # The keys of the plan's top-level backup mapping.
 PLAN_BACKUP_KEYS = frozenset(("hooks",))
+# Where the restore_test playbook restores to (docs/dr-plan.md, "Restore tests"): dr_plan.restore_test for every
+# component, a component's restore_test over it.
+RESTORE_TEST_KEYS = frozenset((
+    "base_dir", "os_user", "pg_bin_dir", "redis_server", "bucket_prefix", "instance_prefix", "db_instance_class",
+    "vpc_security_group_ids", "server",
+))
+RESTORE_TEST_SERVER_KEYS = frozenset(("login_host", "login_port", "login_user", "login_password", "login_unix_socket", "db"))
 
 
 class PlanError(ConfigurationError):
@@ -501,6 +508,31 @@ def warnings(plan: dict[str, t.Any]) -> list[str]:
     return []
 
 
+def _check_restore_test(plan: dict[str, t.Any], problems: list[str]) -> None:
+    """restore_test of the plan and of each component: a mapping of known keys."""
+    places = [("dr_plan.restore_test", plan.get("restore_test"))]
+    places += [(f"component {component.get('name')} restore_test", component.get("restore_test"))
+               for component in plan.get("components") or [] if isinstance(component, dict)]
+    for where, settings in places:
+        if settings is None:
+            continue
+        if not isinstance(settings, dict):
+            problems.append(f"{where} must be a mapping ({', '.join(sorted(RESTORE_TEST_KEYS))})")
+            continue
+        unknown = sorted(set(settings) - RESTORE_TEST_KEYS)
+        if unknown:
+            problems.append(f"{where} has unknown key(s) {', '.join(map(str, unknown))}; the keys are "
+                            f"{', '.join(sorted(RESTORE_TEST_KEYS))}")
+        server = settings.get("server")
+        if server is not None and not isinstance(server, dict):
+            problems.append(f"{where}.server must be a mapping ({', '.join(sorted(RESTORE_TEST_SERVER_KEYS))})")
+        elif server:
+            unknown = sorted(set(server) - RESTORE_TEST_SERVER_KEYS)
+            if unknown:
+                problems.append(f"{where}.server has unknown key(s) {', '.join(map(str, unknown))}; the keys are "
+                                f"{', '.join(sorted(RESTORE_TEST_SERVER_KEYS))}")
+
+
 def validate(plan: dict[str, t.Any]) -> list[str]:
     """Every semantic problem of the plan (an empty list means it is usable)."""
     problems: list[str] = []
@@ -519,6 +551,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
 
     _validate_repositories(plan, problems)
     _check_hooks(plan, problems)
+    _check_restore_test(plan, problems)
 
     graph: dict[str, list[str]] = {}
     for component in components:
@@ -623,6 +656,7 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         resolved["rpo_seconds"] = _seconds(resolved.get("rpo"), name, [])
         resolved["rto_seconds"] = _seconds(resolved.get("rto"), name, [])
         resolved["host"] = resolved.get("host") or "localhost"
+        resolved["restore_test"] = {**(plan.get("restore_test") or {}), **(resolved.get("restore_test") or {})}
         resolved["backup"] = dict(resolved.get("backup") or {})
         resolved["backup"]["hooks"] = hooks(resolved["backup"].get("hooks"), f"component {name} backup.hooks",
                                             resolved["host"], [])

@@ -19,6 +19,9 @@ Component results are recognised by shape, not by module name:
 - the items of a ``verified`` list that carry ``component`` and ``backup_id``
   (backup_verify);
 - a result with ``previous``, ``new`` and ``changed`` (dns_failover);
+- a result with ``component``, ``backup_id`` and a ``restore_test`` record
+  (restore_test_record): one restore test, passed or failed, with its
+  duration (the projected RTO); reported under ``restore_tests``;
 - a fact ``dr_heartbeat`` ({"component": name, "time": ISO 8601}, or a list of
   them) set by a playbook after recovery: the newest heartbeat row or key
   found in the recovered data. It measures the RPO more exactly than the
@@ -66,6 +69,7 @@ MESSAGE_LIMIT = 500
 RECOVERY_KINDS = ("restore", "verify", "dns_failover")
 # What a recovery reports about the backup each component came from (playbooks/tasks/restore_sources.yml).
 SOURCE_KEYS = ("site", "repository", "backup_id", "status", "age_s", "copied_from", "copied_at")
+RESTORE_TEST_KEYS = ("ok", "duration_s", "target_rto_s", "error")
 WRITE_FREEZE_KEYS = ("site", "components", "start", "end", "duration_s", "thawed")
 
 
@@ -157,7 +161,12 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
         for item in result["results"]:
             if isinstance(item, dict):
                 events.extend(component_events(action, item))
-    if result.get("component") and result.get("backup_id"):
+    test = result.get("restore_test")
+    if result.get("component") and result.get("backup_id") and isinstance(test, dict):
+        events.append({"kind": "restore_test", "component": _text(result["component"]),
+                       "backup_id": _text(result["backup_id"]),
+                       **{key: plain(test.get(key)) for key in RESTORE_TEST_KEYS}})
+    elif result.get("component") and result.get("backup_id"):
         event = {
             "kind": _action_kind(action, result),
             "component": _text(result["component"]),
@@ -410,7 +419,8 @@ class Timeline:
         recovery = [event for event in good_events if event["kind"] in RECOVERY_KINDS]
         components: dict[str, dict[str, t.Any]] = {}
         for event in good_events:
-            if "component" not in event:
+            # A restore test restored into a sandbox: it is listed under restore_tests, it recovered nothing.
+            if "component" not in event or event["kind"] == "restore_test":
                 continue
             entry = components.setdefault(event["component"], {
                 "component": event["component"], "restores": 0, "verifications": 0, "backups": 0,
@@ -527,6 +537,8 @@ class Timeline:
                 "start": freezes[-1]["freeze_start"], "end": freezes[-1]["freeze_end"],
                 "duration_s": freezes[-1]["duration_s"], "thawed": freezes[-1]["thawed"],
             } if freezes else None,
+            "restore_tests": [{key: event[key] for key in ("component", "backup_id", *RESTORE_TEST_KEYS)}
+                              for event in good_events if event["kind"] == "restore_test"],
             "events": self.events,
             "tasks": self.tasks,
             "problems": self.problems,
@@ -579,6 +591,13 @@ def source_text(entry: dict[str, t.Any]) -> str:
             text += f" ({PHYSICAL_ACTIONS[entry['restore_action']]})"
         parts.append(text)
     return "; ".join(parts)
+
+
+def restore_test_rows(report: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
+    """Each restore test: component, backup, passed or FAILED, duration, RTO target, error."""
+    return [(test["component"], test["backup_id"], "passed" if test.get("ok") else "FAILED",
+             format_seconds(test.get("duration_s")), format_seconds(test.get("target_rto_s")), test.get("error"))
+            for test in report.get("restore_tests") or []]
 
 
 def _kept(entry: dict[str, t.Any]) -> str:
@@ -647,6 +666,10 @@ def render_markdown(report: dict[str, t.Any]) -> str:
     if sources:
         lines += ["", "## Where each component came from", ""]
         lines += [f"- {entry['component']}: {source_text(entry)}" for entry in sources]
+    if report.get("restore_tests"):
+        lines += ["", "## Restore tests", "", "| component | backup | result | duration | RTO target | error |",
+                  "|---|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in restore_test_rows(report)]
     if report["dns"]:
         lines += ["", "## DNS", "", "| record | previous | new | changed | at |", "|---|---|---|---|---|"]
         for event in report["dns"]:
@@ -809,6 +832,9 @@ def render_html(report: dict[str, t.Any]) -> str:
     if sources:
         body += ["<h2>Where each component came from</h2>", "<ul>" + "".join(
             f"<li>{escape(entry['component'])}: {escape(source_text(entry))}</li>" for entry in sources) + "</ul>"]
+    if report.get("restore_tests"):
+        body += ["<h2>Restore tests</h2>", _table(["component", "backup", "result", "duration", "RTO target", "error"], [
+            [escape(_text(value) or "-") for value in row] for row in restore_test_rows(report)])]
     if dns_rows:
         body += ["<h2>DNS</h2>", _table(["record", "previous", "new", "changed", "at"], dns_rows)]
     body += ["<h2>Tasks</h2>", _table(["start", "duration", "host", "status", "task"], task_rows)]

@@ -26,7 +26,7 @@ BIN = Path(sys.executable).parent
 # Tags of level3_site.yml the level 3 workflow runs one by one.
 LEVEL3_STAGE_TAGS = {"restore", "verify", "dns_failover"}
 # Templates that only read production: everything else must ask for confirm.
-NON_DESTRUCTIVE = {"playbooks/backup.yml", "playbooks/drill.yml", "playbooks/rpo_check.yml"}
+NON_DESTRUCTIVE = {"playbooks/backup.yml", "playbooks/drill.yml", "playbooks/rpo_check.yml", "playbooks/restore_test.yml"}
 SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
 
 TEMPLATES = yaml.safe_load((ROOT / "awx" / "templates.yml").read_text().replace("!unsafe ", ""))

@@ -446,6 +446,12 @@ def test_rpo_check_template_passes_after_the_backup_job(jobs, lab, backed_up):
     assert_no_secret_printed(run, lab)
 
 
+def test_restore_test_template_restores_every_component_into_a_sandbox(jobs, lab, backed_up):
+    run = jobs.launch("resilience.dr restore test")
+    assert_ok(run, "restore test job")
+    assert_no_secret_printed(run, lab)
+
+
 def test_level3_workflow_nodes_run_in_order_then_failback(jobs, lab, backed_up):
     """restore -> verify -> (approval: a human in AWX, skipped here) -> dns_failover, then failback.
 

@@ -36,6 +36,7 @@ MODULES = {
     "pg_restore": {"component": "orders-db", "target_db": "contract", "login_port": 9},
     "redis_backup": {"component": "sessions", "login_port": 9},
     "redis_restore": {"component": "sessions", "login_port": 9},
+    "restore_test_record": {"component": "uploads", "backup_id": "20261123T040000Z-aaaaaa", "ok": True},
 }
 DEFAULTS = "{{ plan_resolved.repository | combine(secrets.repository | default({})) }}"
 

@@ -25,6 +25,7 @@ FORMAT = "resilience.dr/backup"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 VERIFY_RESULT_NAME = "verify-result.json"
+RESTORE_TEST_NAME = "restore-test.json"  # the last restore test of the backup (restore_test playbook)
 VERIFICATION_DATA_NAME = "verification.json"
 ORIGIN_NAME = "origin.json"  # where a copy that kept the original signed manifest came from
 

@@ -34,9 +34,13 @@ def component_summary(entries: t.Sequence[BackupEntry], now: datetime) -> dict[s
             "backups": 0, "usable": 0, "verified": 0, "incomplete": 0,
             "newest_backup_id": None, "newest_age_s": None, "newest_consistency_point": None,
             "newest_verified_backup_id": None, "newest_verified_age_s": None,
-            "newest_copied_from": None, "newest_copied_at": None,
+            "newest_copied_from": None, "newest_copied_at": None, "last_restore_test": None,
         })
         item["backups"] += 1
+        tested = entry.restore_test
+        if tested and str(tested.get("tested_at", "")) >= str((item["last_restore_test"] or {}).get("tested_at", "")):
+            item["last_restore_test"] = {"backup_id": entry.backup_id, **{
+                key: tested.get(key) for key in ("tested_at", "ok", "duration_s", "error")}}
         if entry.status == INCOMPLETE:
             item["incomplete"] += 1
         if not entry.usable or entry.manifest is None:
@@ -156,6 +160,39 @@ def backup_verify(
         "verified": results,
         # The weakest level any backup was checked at.
         "level": "stored" if "stored" in levels else ("content" if levels else None),
+    }
+
+
+RESTORE_TEST_KEYS = ("ok", "duration_s", "error", "compared", "sandbox", "target_rto_s")
+
+
+def restore_test_record(
+    repository: Repository,
+    *,
+    component: str,
+    backup_id: str,
+    outcome: dict[str, t.Any],
+    check_mode: bool = False,
+) -> dict[str, t.Any]:
+    """Record a restore test's outcome as restore-test.json of the backup it restored."""
+    entry = repository.find(component, backup_id)
+    unknown = sorted(set(outcome) - set(RESTORE_TEST_KEYS))
+    if unknown:
+        raise ConfigurationError(f"unknown keys in the restore test outcome: {', '.join(unknown)}; "
+                                 f"known are {', '.join(RESTORE_TEST_KEYS)}")
+    if not isinstance(outcome.get("ok"), bool):
+        raise ConfigurationError("the restore test outcome needs ok: true or false")
+    record = {key: outcome[key] for key in RESTORE_TEST_KEYS if outcome.get(key) is not None}
+    previous = entry.restore_test
+    if not check_mode:
+        record = repository.record_restore_test(entry, record)
+    return {
+        "changed": True,
+        "repository": repository.location,
+        "component": component,
+        "backup_id": backup_id,
+        "restore_test": record,
+        "previous": previous,
     }
 
 

@@ -39,6 +39,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest
     BACKUP_ID_PATTERN,
     COMPONENT_PATTERN,
     MANIFEST_NAME,
+    RESTORE_TEST_NAME,
     VERIFICATION_DATA_NAME,
     VERIFY_RESULT_NAME,
     FileRecord,
@@ -76,6 +77,7 @@ class BackupEntry:
     error: str | None = None
     manifest_bytes: bytes | None = None  # manifest.json exactly as stored (what a signature covers)
     signature: dict[str, t.Any] | None = None  # signed (a manifest.json.sig is there), valid (None: not checked), key_id
+    restore_test: dict[str, t.Any] | None = None  # the last restore test (restore-test.json), if any
 
     @property
     def usable(self) -> bool:
@@ -123,6 +125,8 @@ class BackupEntry:
             )
         if self.verify_result:
             result["verification"] = self.verify_result
+        if self.restore_test:
+            result["restore_test"] = self.restore_test
         if self.signature is not None:
             result["signature"] = self.signature
         return result
@@ -314,6 +318,8 @@ class Repository:
                 entry.verify_result = self._read_verify_result(component, backup_id)
                 if entry.verify_result is not None:
                     entry.status = VERIFIED if entry.verify_result.get("ok") else FAILED_VERIFICATION
+            if RESTORE_TEST_NAME in files:
+                entry.restore_test = self._read_json_record(f"{component}/{backup_id}/{RESTORE_TEST_NAME}")
             self._check_signature(entry, signed=SIGNATURE_NAME in files)
             entries.append(entry)
         self._check_dependencies(component, entries)
@@ -388,11 +394,14 @@ class Repository:
                 )
 
     def _read_verify_result(self, component: str, backup_id: str) -> dict[str, t.Any] | None:
-        raw = self.backend.read_bytes(f"{component}/{backup_id}/{VERIFY_RESULT_NAME}")
+        return self._read_json_record(f"{component}/{backup_id}/{VERIFY_RESULT_NAME}")
+
+    def _read_json_record(self, key: str) -> dict[str, t.Any] | None:
+        raw = self.backend.read_bytes(key)
         try:
             data = json.loads(raw.decode("utf-8")) if raw else None
         except (ValueError, UnicodeDecodeError):
-            return None  # an unreadable record counts as never verified
+            return None  # an unreadable record counts as none: never verified, never tested
         return data if isinstance(data, dict) else None
 
     def find(self, component: str, backup_id: str) -> BackupEntry:
@@ -592,6 +601,15 @@ class Repository:
         )
         entry.verify_result = record
         entry.status = VERIFIED if outcome.ok else FAILED_VERIFICATION
+        return record
+
+    def record_restore_test(self, entry: BackupEntry, outcome: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Write restore-test.json beside the backup: when, by whom, and the outcome a restore test gave."""
+        record = {"tested_at": format_time(self.clock()), "by": operator(), **outcome}
+        self.backend.write_bytes(
+            f"{entry.component}/{entry.backup_id}/{RESTORE_TEST_NAME}", json.dumps(record, indent=2).encode("utf-8")
+        )
+        entry.restore_test = record
         return record
 
     # ------------------------------------------------------------------ writing and deleting

@@ -462,3 +462,32 @@ def test_the_write_freeze_of_a_failback_is_its_reported_downtime():
     text = render_markdown(report)
     assert "Write freeze (downtime of the failback): **2m 06s**" in text and "orders-db, sessions" in text
     assert replay(events).report()["write_freeze"] is None
+
+
+def test_restore_tests_are_listed_with_their_outcome_and_not_counted_as_recoveries():
+    events = fixture("level1")["events"]
+    tests = []
+    for number, (component, ok) in enumerate((("orders-db", True), ("uploads", False))):
+        tests += [
+            {"event": "task_start", "time": f"2026-11-23T04:23:0{number}Z", "task_id": f"t{number}",
+             "name": f"Record the test beside the backup - {component}", "action": "resilience.dr.restore_test_record"},
+            {"event": "task_result", "time": f"2026-11-23T04:23:0{number}Z", "task_id": f"t{number}", "host": "localhost",
+             "status": "changed", "result": {"changed": True, "component": component, "backup_id": "20261123T040000Z-k3f9ab",
+                                             "restore_test": {"ok": ok, "duration_s": 42.5, "target_rto_s": 1800.0,
+                                                              "error": None if ok else "file data/a.zst: checksum mismatch",
+                                                              "tested_at": "2026-11-23T04:23:00Z", "by": "dr@host"}}},
+        ]
+    baseline = replay(events).report()
+    report = replay(events[:-1] + tests + events[-1:]).report()
+    assert report["restore_tests"] == [
+        {"component": "orders-db", "backup_id": "20261123T040000Z-k3f9ab", "ok": True, "duration_s": 42.5,
+         "target_rto_s": 1800.0, "error": None},
+        {"component": "uploads", "backup_id": "20261123T040000Z-k3f9ab", "ok": False, "duration_s": 42.5,
+         "target_rto_s": 1800.0, "error": "file data/a.zst: checksum mismatch"},
+    ]
+    assert report["rto_seconds"] == baseline["rto_seconds"]
+    assert [entry["component"] for entry in report["components"]] == [entry["component"] for entry in baseline["components"]]
+    text = render_markdown(report)
+    assert "## Restore tests" in text
+    assert "| uploads | 20261123T040000Z-k3f9ab | FAILED | 42.5s | 30m 00s | file data/a.zst: checksum mismatch |" in text
+    assert "<h2>Restore tests</h2>" in render_html(report) and baseline["restore_tests"] == []
