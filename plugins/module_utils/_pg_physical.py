@@ -66,6 +66,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._pgbackrest import (
     repositories,
     stanza_missing,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import pid_alive
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, utc_now
 
@@ -281,16 +282,10 @@ def _postmaster_running(data_dir: str) -> bool:
             pid = int(handle.readline().strip())
     except (OSError, ValueError):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
-def _server_program(name: str, data_dir: str, pg_bin_dir: str | None) -> str:
+def server_program(name: str, data_dir: str, pg_bin_dir: str | None) -> str:
     """pg_ctl of the restored cluster's major version (Debian keeps it off PATH)."""
     if pg_bin_dir:
         return program(name, pg_bin_dir)
@@ -428,7 +423,7 @@ def _existing_standby(
     after = {"data_dir": data_dir, "mode": "promoted" if promote else "standby", "running": True}
     if check_mode:
         return {**result, "changed": True, "action": action, "diff": {"before": before, "after": after}}
-    pg_ctl = _server_program("pg_ctl", data_dir, pg_bin_dir)
+    pg_ctl = server_program("pg_ctl", data_dir, pg_bin_dir)
     deadline = time.monotonic() + wait_timeout
     if not state["running"]:
         _start(runner, pg_ctl, data_dir, wait_timeout, os_user)
@@ -584,7 +579,7 @@ def physical_restore(
         if previous and archive_mode_for("auto", data_dir, manifest.source) == "preserve" and archiving == "preserve":
             result["salvaged_wal"] = _salvage_wal(pgbackrest, previous, data_dir, os_user)
         _append_setting(data_dir, f"# resilience.dr pg_restore of {entry.backup_id}\nport = {int(port)}\n", os_user)
-        pg_ctl = _server_program("pg_ctl", data_dir, pg_bin_dir)
+        pg_ctl = server_program("pg_ctl", data_dir, pg_bin_dir)
         started = True
         _start(runner, pg_ctl, data_dir, wait_timeout, os_user)
         deadline = time.monotonic() + wait_timeout

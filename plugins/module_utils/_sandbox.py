@@ -32,7 +32,9 @@ from datetime import datetime
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import CommandFailed, ConfigurationError, DependencyMissing, WaitTimeout
 from ansible_collections.resilience.dr.plugins.module_utils import _postgres
+from ansible_collections.resilience.dr.plugins.module_utils._pg_physical import server_program
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import as_os_user, identifier, program, query
+from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import pid_alive
 
 MARKER = ".resilience-dr-sandbox"
 PREFIX = "resilience-dr-sandbox-"
@@ -230,17 +232,10 @@ def _directory_owner(path: str) -> str | None:
 
 
 def _stop_cluster(runner: CommandRunner, data_dir: str, pg_bin_dir: str | None) -> None:
-    try:
-        with open(os.path.join(data_dir, "PG_VERSION"), encoding="utf-8") as handle:
-            major = handle.read().strip()
-    except OSError:
-        major = ""
-    candidate = f"/usr/lib/postgresql/{major}/bin"
-    bin_dir = pg_bin_dir or (candidate if major and os.access(os.path.join(candidate, "pg_ctl"), os.X_OK) else None)
     owner = _directory_owner(data_dir) if os.geteuid() == 0 else None
     # Immediate: the sandbox is thrown away, nothing in it needs a clean shutdown.
-    runner.run(as_os_user([program("pg_ctl", bin_dir), "-D", data_dir, "-m", "immediate", "-w", "stop"], owner),
-               what=f"stop of the sandbox cluster in {data_dir}", check=False)
+    runner.run(as_os_user([server_program("pg_ctl", data_dir, pg_bin_dir), "-D", data_dir, "-m", "immediate", "-w", "stop"],
+                          owner), what=f"stop of the sandbox cluster in {data_dir}", check=False)
 
 
 def _stop_redis(path: str, wait: float, clock: t.Callable[[], float] = time.monotonic) -> bool:
@@ -254,21 +249,11 @@ def _stop_redis(path: str, wait: float, clock: t.Callable[[], float] = time.mono
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = clock() + wait
-    while _alive(pid):
+    while pid_alive(pid):
         if clock() > deadline:
             os.kill(pid, signal.SIGKILL)
             break
         time.sleep(0.05)
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
