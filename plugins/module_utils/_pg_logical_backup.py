@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ansible_collections.resilience.dr.plugins.module_utils import _pg_verify
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner, RunningCommand
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     ConnectionParams,
     check_client_version,
@@ -43,6 +43,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     identifier,
     program,
     program_version,
+    psycopg2,
     query,
     query_one,
     server_info,
@@ -297,6 +298,27 @@ def _globals(runner: CommandRunner, pg_dumpall: str, database: str, superuser: b
     return runner.run(argv, what="pg_dumpall --globals-only").stdout
 
 
+def dump_argv(pg_dump: str, directory: str, snapshot: str, jobs: int, lock_wait_timeout: int) -> list[str]:
+    """The pg_dump command of a backup: directory format, uncompressed, in the exported snapshot.
+
+    lock_wait_timeout (seconds, 0 for no limit) makes pg_dump fail instead of waiting forever for the
+    shared lock of a table that another session holds exclusively (a long ALTER TABLE, a VACUUM FULL).
+    """
+    argv = [pg_dump, "--format=directory", f"--jobs={jobs}", "--compress=0", f"--snapshot={snapshot}", "--no-sync"]
+    if lock_wait_timeout > 0:
+        argv.append(f"--lock-wait-timeout={lock_wait_timeout}s")
+    return argv + [f"--file={directory}"]
+
+
+def _lock_wait_timed_out(component: str, database: str, where: str, lock_wait_timeout: int) -> SourceUnavailable:
+    return SourceUnavailable(
+        f"backup of component {component}: a table of database {database} on {where} stayed locked by another "
+        f"session for lock_wait_timeout ({lock_wait_timeout} s), a schema change or VACUUM FULL holding it "
+        "exclusively; nothing was written. Find the holder in pg_locks and pg_stat_activity, let it finish (or "
+        "stop it), then run the backup again."
+    )
+
+
 def logical_backup(
     repository: Repository,
     params: ConnectionParams,
@@ -309,10 +331,13 @@ def logical_backup(
     pg_bin_dir: str | None = None,
     temp_dir: str | None = None,
     retention_class: str = "standard",
+    lock_wait_timeout: int = 300,
     check_mode: bool = False,
 ) -> dict[str, t.Any]:
     if jobs < 1:
         raise ConfigurationError("jobs must be at least 1")
+    if lock_wait_timeout < 0:
+        raise ConfigurationError("lock_wait_timeout must be 0 (no limit) or more seconds")
     # pg_dump writes rows in the session settings the restore's check reads them back with.
     runner = CommandRunner({**params.environment(), "PGDATABASE": database, "PGOPTIONS": session_options()})
     pg_dump = program("pg_dump", pg_bin_dir)
@@ -327,6 +352,10 @@ def logical_backup(
         """)
         row = expect_row(row)
         snapshot, snapshot_time, snapshot_lsn = row
+        if lock_wait_timeout > 0:
+            # Reading the tables' sizes and locking them wait for a session that holds one exclusively: no
+            # longer than pg_dump waits for its own locks.
+            query(main, sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_wait_timeout}s")))
         info = server_info(main)
         properties = database_properties(main, database) or {}
         tables = _pg_verify.user_tables(main)
@@ -356,7 +385,7 @@ def logical_backup(
         result = _run_backup(repository, runner, main, params, plan, snapshot, {
             "jobs": jobs, "checksum_max_bytes": checksum_max_bytes, "include_globals": include_globals,
             "superuser": info["superuser"], "pg_dump": pg_dump, "pg_restore": program("pg_restore", pg_bin_dir),
-            "pg_bin_dir": pg_bin_dir, "temp_dir": temp_dir,
+            "pg_bin_dir": pg_bin_dir, "temp_dir": temp_dir, "lock_wait_timeout": lock_wait_timeout,
             "tool_version": tool_version, "retention_class": retention_class,
             "consistency_point": {"time": format_time(snapshot_time), "lsn": snapshot_lsn},
             "source": {
@@ -367,6 +396,8 @@ def logical_backup(
             },
         })
         return {**plan, **result, "warnings": warnings, "executed_commands": runner.executed_commands}
+    except psycopg2.errors.LockNotAvailable as error:
+        raise _lock_wait_timed_out(component, database, params.where, lock_wait_timeout) from error
     finally:
         main.close()
 
@@ -386,10 +417,8 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
                 pg_dumpall = program("pg_dumpall", settings["pg_bin_dir"])
                 backup.add_bytes(GLOBALS_FILE, _globals(runner, pg_dumpall, database, settings["superuser"]))
             verification = checks.submit(_pg_verify.generated_fingerprints, fingerprinter, main, settings["checksum_max_bytes"])
-            dump = runner.start([
-                settings["pg_dump"], "--format=directory", f"--jobs={jobs}", "--compress=0", f"--snapshot={snapshot}",
-                "--no-sync", f"--file={directory}",
-            ], what=f"pg_dump of database {database} on {params.where}")
+            dump = runner.start(dump_argv(settings["pg_dump"], directory, snapshot, jobs, settings["lock_wait_timeout"]),
+                                what=f"pg_dump of database {database} on {params.where}")
             uploader = _Uploader(backup, directory, workers=jobs)
             try:
                 while dump.poll() is None:

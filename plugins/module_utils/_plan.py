@@ -15,7 +15,10 @@ sites' regions) and where it is restored from on this site (rds_sources);
 a physical PostgreSQL component with restore.standby on another site is a
 warm standby that the backup taken here keeps there (standbys). Consistency
 hooks (backup.hooks of the plan and of each component: commands or task files
-run before and after the backups) are checked and given their defaults here.
+run before and after the backups) are checked and given their defaults here,
+and so are the schedules: each component's backup.schedule (the plan's
+backup_schedule when it has none), the backup runs they make (schedules), and
+when the restore test and the RPO check run.
 
 Secrets (SECRET_KEYS) never leave this module in a resolved plan: `redact`
 replaces them with REDACTED, and `secrets` gives only them, for the one task
@@ -75,6 +78,10 @@ RESTORE_TEST_KEYS = frozenset((
     "vpc_security_group_ids", "server",
 ))
 RESTORE_TEST_SERVER_KEYS = frozenset(("login_host", "login_port", "login_user", "login_password", "login_unix_socket", "db"))
+# The plan's schedules (docs/dr-plan.md, "Schedules"), systemd calendar expressions, and their defaults.
+PLAN_SCHEDULES = {"backup": "daily", "restore_test": "daily", "rpo_check": "hourly"}
+# Kinds a backup run backs up: an s3 component's object versions are its backups.
+SCHEDULED_BACKUP_KINDS = ("postgresql", "rds", "redis", "files")
 
 
 class PlanError(ConfigurationError):
@@ -431,6 +438,52 @@ def _check_hooks(plan: dict[str, t.Any], problems: list[str]) -> None:
             hooks(backup["hooks"], f"site {site} {where}" if site else where, None, problems)
 
 
+def _check_schedule(value: t.Any, where: str, problems: list[str]) -> None:
+    """A schedule is a systemd calendar expression on one line; systemd itself checks the expression."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip() or any(ord(character) < 32 or ord(character) == 127
+                                                              for character in value):
+        problems.append(f"{where} is {value!r}; give a systemd calendar expression on one line, like daily, hourly, "
+                        "*:0/15 (every 15 minutes) or Mon..Fri *-*-* 02:00:00")
+
+
+def _check_schedules(plan: dict[str, t.Any], problems: list[str]) -> None:
+    """The plan's <job>_schedule keys and backup.schedule of each component and of each site's overrides."""
+    for job in PLAN_SCHEDULES:
+        _check_schedule(plan.get(f"{job}_schedule"), f"dr_plan.{job}_schedule", problems)
+    places = [("", component) for component in plan.get("components") or [] if isinstance(component, dict)]
+    for site, settings in (plan.get("sites") or {}).items():
+        for name, override in (((settings or {}).get("components") or {}).items()):
+            if isinstance(override, dict):
+                places.append((site, dict(override, name=name)))
+    for site, component in places:
+        backup = component.get("backup")
+        if isinstance(backup, dict):
+            where = f"component {component.get('name')} backup.schedule"
+            _check_schedule(backup.get("schedule"), f"site {site} {where}" if site else where, problems)
+
+
+def schedules(plan: dict[str, t.Any], components: dict[str, dict[str, t.Any]]) -> dict[str, t.Any]:
+    """When the plan's scheduled jobs run, from the plan and its resolved components.
+
+    backup: one run per distinct backup.schedule, in plan order of first use, with the components it backs
+    up ({"schedule", "components"}); components sharing a schedule share a run, s3 components (whose
+    object versions are their backups) are in none. restore_test and rpo_check: the plan's
+    restore_test_schedule and rpo_check_schedule, or their defaults.
+    """
+    runs: dict[str, list[str]] = {}
+    for name, component in components.items():
+        if component.get("kind") in SCHEDULED_BACKUP_KINDS:
+            runs.setdefault(component["backup"]["schedule"], []).append(name)
+    resolved: dict[str, t.Any] = {
+        "backup": [{"schedule": schedule, "components": names} for schedule, names in runs.items()],
+    }
+    for job in ("restore_test", "rpo_check"):
+        resolved[job] = plan.get(f"{job}_schedule") or PLAN_SCHEDULES[job]
+    return resolved
+
+
 def site_repository(plan: dict[str, t.Any], site: str) -> dict[str, t.Any]:
     """The repository of site as module options: the plan's, with the site's `repository` merged over it."""
     settings = (plan.get("sites") or {}).get(site) or {}
@@ -552,6 +605,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
     _validate_repositories(plan, problems)
     _check_hooks(plan, problems)
     _check_restore_test(plan, problems)
+    _check_schedules(plan, problems)
 
     graph: dict[str, list[str]] = {}
     for component in components:
@@ -660,6 +714,8 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         resolved["backup"] = dict(resolved.get("backup") or {})
         resolved["backup"]["hooks"] = hooks(resolved["backup"].get("hooks"), f"component {name} backup.hooks",
                                             resolved["host"], [])
+        resolved["backup"]["schedule"] = (resolved["backup"].get("schedule") or plan.get("backup_schedule")
+                                          or PLAN_SCHEDULES["backup"])
         if resolved.get("kind") == "rds":
             default_source, resolved["copies"] = rds_sources(plan, site, resolved)
             resolved["restore"] = dict(resolved.get("restore") or {})
@@ -707,6 +763,7 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         "warnings": warnings(plan),
         "address": settings.get("address"),
         "components": components,
+        "schedules": schedules(plan, components),
         "restore_batches": restore_batches,
         "restore_steps": restore_steps(restore_batches, components),
         "services": services,

@@ -74,6 +74,15 @@ options:
         stored; the restore reads the table back once to check it.
     type: int
     default: 1073741824
+  lock_wait_timeout:
+    description:
+      - Seconds the backup of O(method=logical) waits for the shared lock of each table before failing, where
+        another session holds a table exclusively (a long C(ALTER TABLE), C(VACUUM FULL), C(LOCK TABLE)). Passed
+        to C(pg_dump) as C(--lock-wait-timeout) and used for the backup's own lock of the tables, so a backup
+        stuck behind such a lock fails with a message instead of holding up every later backup.
+      - C(0) waits as long as it takes.
+    type: int
+    default: 300
   include_globals:
     description:
       - Store the roles, memberships and tablespaces (C(pg_dumpall --globals-only)) beside the dump. Their
@@ -287,6 +296,7 @@ def main() -> None:
         jobs=dict(type="int", default=2),
         checksum_max_bytes=dict(type="int", default=1024 ** 3),
         include_globals=dict(type="bool", default=True),
+        lock_wait_timeout=dict(type="int", default=300),
         type=dict(type="str", choices=["full", "diff", "incr"], default="full"),
         stanza=dict(type="str"),
         pgbackrest_config=dict(type="path"),
@@ -316,7 +326,8 @@ def main() -> None:
             repository, connection, component=params["component"], database=params["db"], jobs=params["jobs"],
             checksum_max_bytes=params["checksum_max_bytes"], include_globals=params["include_globals"],
             pg_bin_dir=params["pg_bin_dir"], temp_dir=params["temp_dir"],
-            retention_class=params["retention_class"], check_mode=module.check_mode,
+            retention_class=params["retention_class"], lock_wait_timeout=params["lock_wait_timeout"],
+            check_mode=module.check_mode,
         )
 
     run_module(module, work)

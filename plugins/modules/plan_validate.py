@@ -143,11 +143,22 @@ plan:
           C(rto_seconds), and C(host) (the inventory host its modules run on, default C(localhost)).
         - Its C(backup.hooks) are the component's consistency hooks (C(pre) and C(post)) with their defaults, as in
           RV(plan.backup); a hook without C(host) runs on the component's C(host).
+        - Its C(backup.schedule) is the component's own, else the plan's C(backup_schedule), else V(daily).
         - An C(rds) component also has C(copies), the other sites whose region differs, each with C(site),
           C(region), C(endpoint_url) and C(kms_key_id) (that site's C(backup.kms_key_id)), where the backup copies
           its snapshot; and C(restore.source), V(point_in_time) by default in the primary site's region and
           V(snapshot) (the newest snapshot in the site's region) elsewhere.
       type: dict
+    schedules:
+      description:
+        - When the plan's scheduled jobs run, as systemd calendar expressions. C(backup) lists one backup run per
+          distinct C(backup.schedule) of the components, in plan order of first use, each with C(schedule) and
+          C(components) (the names it backs up; C(s3) components, whose object versions are their backups, are in
+          none). C(restore_test) and C(rpo_check) are the plan's C(restore_test_schedule) (default V(daily)) and
+          C(rpo_check_schedule) (default V(hourly)).
+      type: dict
+      sample: {backup: [{schedule: "*:0/15", components: [orders-db]}, {schedule: daily, components: [sessions, uploads]}],
+               restore_test: daily, rpo_check: hourly}
     restore_batches:
       description: Component names in restore order; the members of one batch do not depend on each other.
       type: list

@@ -15,10 +15,12 @@ import re
 import subprocess
 import sys
 import typing as t
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
+from dateutil.rrule import rrulestr
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -32,6 +34,10 @@ SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplecho
 TEMPLATES = yaml.safe_load((ROOT / "awx" / "templates.yml").read_text().replace("!unsafe ", ""))
 JOB_TEMPLATES = TEMPLATES["awx_job_templates"]
 WORKFLOWS = TEMPLATES["awx_workflows"]
+SCHEDULES = TEMPLATES["awx_schedules"]
+# The job template each scheduled job runs, by the playbook it runs.
+SCHEDULED = {"playbooks/backup.yml": "resilience.dr backup", "playbooks/restore_test.yml": "resilience.dr restore test",
+             "playbooks/rpo_check.yml": "resilience.dr rpo check"}
 
 
 def playbook_text(playbook: str) -> str:
@@ -158,6 +164,41 @@ def test_level3_workflow_runs_restore_verify_approval_then_dns() -> None:
     asked = {question["variable"] for question in workflow["survey"]}
     assert asked <= accepted_variables("playbooks/level3_site.yml")
     assert "confirm" in asked
+
+
+def test_backup_restore_test_and_rpo_check_are_scheduled() -> None:
+    assert sorted(schedule["job_template"] for schedule in SCHEDULES) == sorted(SCHEDULED.values())
+    assert len({schedule["name"] for schedule in SCHEDULES}) == len(SCHEDULES)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=template_id)
+def test_schedule_launches_a_job_template_of_this_file(schedule: dict[str, t.Any]) -> None:
+    playbook = next(playbook for playbook, name in SCHEDULED.items() if name == schedule["job_template"])
+    templates = {template["name"]: template for template in JOB_TEMPLATES}
+    if schedule["job_template"] not in templates and not (ROOT / playbook).is_file():
+        pytest.skip(f"{playbook} and its job template are not in this tree yet")
+    assert schedule["job_template"] in templates, f"schedule {schedule['name']!r} launches an undeclared job template"
+    assert templates[schedule["job_template"]]["playbook"] == playbook
+    # A scheduled job gets no answers: every question it would be asked has a default.
+    for question in templates[schedule["job_template"]]["survey"]:
+        assert not question["required"] or "default" in question, f"{schedule['name']!r}: {question['variable']}"
+    assert "extra_data" not in schedule, "the job templates take no extra variables beyond their surveys"
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=template_id)
+def test_schedule_rrule_is_valid_for_awx(schedule: dict[str, t.Any]) -> None:
+    """The rules AWX checks (a DTSTART with its time zone, one RRULE with FREQ and INTERVAL, no SECONDLY, no
+    COUNT over 999), then the rule parsed as AWX parses it, with the next run within a day or so."""
+    rrule = schedule["rrule"]
+    assert re.fullmatch(r"DTSTART;TZID=[A-Za-z_/+-]+:\d{8}T\d{6} RRULE:[A-Z0-9=;,+-]+", rrule), rrule
+    rule = dict(part.split("=", 1) for part in rrule.split(" RRULE:")[1].split(";"))
+    assert rule.get("FREQ") in {"MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}, rrule
+    assert "INTERVAL" in rule and int(rule["INTERVAL"]) >= 1, f"AWX needs INTERVAL: {rrule}"
+    assert int(rule.get("COUNT", 1)) <= 999 and not ("COUNT" in rule and "UNTIL" in rule)
+    parsed = rrulestr(rrule.replace(" RRULE:", "\nRRULE:"), forceset=True)
+    now = datetime.now(timezone.utc)
+    following = parsed.after(now)
+    assert following is not None and (following - now).total_seconds() <= 8 * 24 * 3600, rrule
 
 
 @pytest.mark.parametrize("credential_type", TEMPLATES["awx_credential_types"], ids=template_id)

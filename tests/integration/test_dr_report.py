@@ -253,7 +253,8 @@ def test_plan_document_shows_what_each_procedure_last_achieved(ansible, tmp_path
         f"| {report['run_id']} |" in row
     assert "| sessions | redis | localhost | 15m | 1h | - | never | never | - |" in markdown
     assert "Escalation: Page the platform on-call." in markdown
-    assert "| orders-db | logical | not set | not set |" in markdown
+    # Without a schedule of its own, a component is backed up on the plan's backup_schedule (default daily).
+    assert "| orders-db | logical | daily | not set |" in markdown
 
     page = (document / "dr-plan.html").read_text()
     assert report["run_id"] in page

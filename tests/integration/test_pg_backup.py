@@ -137,3 +137,27 @@ def test_killed_pg_dump_leaves_no_backup(ansible, pg: Pg, unique, cleanup_databa
     assert backups(repository, f"killed-{unique}") == []
     component_dir = repository / f"killed-{unique}"
     assert not component_dir.exists() or [path.name for path in component_dir.iterdir()] == []
+
+
+def test_backup_of_a_table_locked_past_lock_wait_timeout_fails_and_stores_nothing(ansible, pg: Pg, unique,
+                                                                                  cleanup_databases, tmp_path):
+    database = f"bk_locked_{unique}"
+    cleanup_databases.append(database)
+    pg.execute("postgres", f'CREATE DATABASE "{database}"')
+    pg.execute(database, "CREATE TABLE held (id int); INSERT INTO held VALUES (1)")
+    repository = tmp_path / "repository"
+    holder = pg.connect(database)
+    holder.autocommit = False
+    try:
+        holder.cursor().execute("LOCK TABLE held IN ACCESS EXCLUSIVE MODE")  # a schema change that takes its time
+        started = time.monotonic()
+        result = ansible.module(BACKUP, {**pg.login, "repository": str(repository), "component": f"locked-{unique}",
+                                         "db": database, "lock_wait_timeout": 2})
+        waited = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result["failed"]
+    assert "lock_wait_timeout (2 s)" in result["msg"] and database in result["msg"] and "pg_locks" in result["msg"]
+    assert waited < 60
+    assert backups(repository, f"locked-{unique}") == []

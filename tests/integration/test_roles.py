@@ -316,23 +316,124 @@ def test_dns_role_refuses_a_record_without_health_check_before_moving_any(ansibl
 # backup schedule
 
 
-def test_backup_role_installs_a_timer_systemd_accepts(ansible, lab_plan, tmp_path):
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    """Each key of a unit file with its values in order (comments and section headers left out)."""
+    settings: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def systemd_verify(units: Path) -> None:
+    """systemd-analyze verify accepts every unit of the directory, without a warning."""
+    files = sorted(str(path) for path in units.iterdir() if path.suffix in (".service", ".timer"))
+    verify = subprocess.run(["systemd-analyze", "verify", *files], capture_output=True, text=True, check=False)
+    assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
+
+
+def test_backup_role_installs_a_timer_per_schedule_systemd_accepts(ansible, lab_plan, tmp_path):
     units = tmp_path / "units"
     units.mkdir()
-    playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    playbook = Path(sys.executable).parent / "ansible-playbook"
+    plan = copy.deepcopy(lab_plan)
+    plan["backup_schedule"] = "*-*-* 02:00:00"
+    plan["rpo_check_schedule"] = "*:0/15"
+    plan["components"][0]["backup"]["schedule"] = "*:0/30"  # orders-db
+    plan["components"][2]["backup"]["schedule"] = "*:0/30"  # uploads
     timer = role("backup", backup_timer=True, backup_timer_enable=False, backup_timer_unit_dir=str(units),
-                 backup_timer_schedule="*-*-* 02:00:00", backup_timer_plan_file="/etc/resilience-dr/shop front.yml",
-                 backup_timer_command=[playbook, "resilience.dr.backup", "-e", "@/etc/resilience-dr/shop front.yml"])
-    run = ansible.tasks([role("plan"), timer], {"dr_plan": lab_plan})
-    assert run.ok, run.tail()
-    service = (units / "resilience-dr-backup-shopfront.service").read_text()
-    assert f"ExecStart={playbook} resilience.dr.backup -e '@/etc/resilience-dr/shop front.yml'" in service
-    assert "OnCalendar=*-*-* 02:00:00" in (units / "resilience-dr-backup-shopfront.timer").read_text()
-    assert not any(result.get("backup_id") for result in run.results()), "installing the schedule backs nothing up"
-    verify = subprocess.run(["systemd-analyze", "verify", str(units / "resilience-dr-backup-shopfront.timer"),
-                             str(units / "resilience-dr-backup-shopfront.service")],
-                            capture_output=True, text=True, check=False)
-    assert verify.returncode == 0, verify.stderr
+                 backup_timer_plan_file="/etc/resilience-dr/shop front.yml",
+                 backup_timer_vault_password_file="/etc/resilience-dr/vault-pass",
+                 backup_timer_collections_path="/opt/resilience dr/collections", backup_timer_timeout="2h")
+    # A unit of an earlier single-timer install, and another plan's unit, which stays.
+    (units / "resilience-dr-backup-shopfront.service").write_text(
+        "[Unit]\nDescription=resilience.dr backup of shopfront\n\n[Service]\nType=oneshot\nExecStart=/bin/true\n")
+    other = units / "resilience-dr-backup-shopfront2-daily.timer"
+    other.write_text("[Unit]\nX-Resilience-DR-Plan=shopfront2\n\n[Timer]\nOnCalendar=daily\n")
 
-    again = ansible.tasks([role("plan"), timer], {"dr_plan": lab_plan})
-    assert again.ok and again.changed_count() == 0
+    check = ansible.tasks([role("plan"), timer], {"dr_plan": plan}, check=True)
+    assert check.ok and check.changed_count() > 0, check.tail()
+    assert {path.name for path in units.iterdir()} == {"resilience-dr-backup-shopfront.service", other.name}, \
+        "check mode writes and removes nothing"
+
+    run = ansible.tasks([role("plan"), timer], {"dr_plan": plan})
+    assert run.ok, run.tail()
+    assert not any(result.get("backup_id") for result in run.results()), "installing the schedule backs nothing up"
+    assert not (units / "resilience-dr-backup-shopfront.service").exists(), "the earlier single unit is replaced"
+    assert other.exists(), "another plan's units are left alone"
+    other.unlink()
+    names = {path.name for path in units.iterdir()}
+    assert names == {f"{name}.{kind}" for kind in ("service", "timer") for name in (
+        "resilience-dr-backup-shopfront-0-30", "resilience-dr-backup-shopfront-02-00-00",
+        "resilience-dr-restore-test-shopfront", "resilience-dr-rpo-check-shopfront")}
+
+    every_15_min = unit_settings(units / "resilience-dr-backup-shopfront-0-30.timer")
+    assert every_15_min["OnCalendar"] == ["*:0/30"] and every_15_min["Persistent"] == ["true"]
+    assert unit_settings(units / "resilience-dr-backup-shopfront-02-00-00.timer")["OnCalendar"] == ["*-*-* 02:00:00"]
+    assert unit_settings(units / "resilience-dr-restore-test-shopfront.timer")["OnCalendar"] == ["daily"]
+    assert unit_settings(units / "resilience-dr-rpo-check-shopfront.timer")["OnCalendar"] == ["*:0/15"]
+
+    vault = '--vault-password-file /etc/resilience-dr/vault-pass'
+    often = unit_settings(units / "resilience-dr-backup-shopfront-0-30.service")
+    assert often["ExecStart"] == [
+        f'{playbook} resilience.dr.backup -e "@/etc/resilience-dr/shop front.yml" '
+        f'-e "{{\\"site\\": \\"primary\\", \\"components\\": [\\"orders-db\\", \\"uploads\\"]}}" {vault}']
+    assert often["Environment"] == ['"ANSIBLE_COLLECTIONS_PATH=/opt/resilience dr/collections"']
+    assert often["TimeoutStartSec"] == ["2h"]
+    nightly = unit_settings(units / "resilience-dr-backup-shopfront-02-00-00.service")
+    assert '\\"components\\": [\\"sessions\\"]' in nightly["ExecStart"][0]
+    rpo_check = unit_settings(units / "resilience-dr-rpo-check-shopfront.service")
+    assert rpo_check["ExecStart"] == [
+        f'{playbook} resilience.dr.rpo_check -e "@/etc/resilience-dr/shop front.yml" -e "{{\\"site\\": \\"primary\\"}}" {vault}']
+    assert rpo_check["TimeoutStartSec"] == ["30min"]
+    restore_test = unit_settings(units / "resilience-dr-restore-test-shopfront.service")
+    assert restore_test["ExecStart"][0].startswith(f"{playbook} resilience.dr.restore_test -e ")
+    systemd_verify(units)
+
+    again = ansible.tasks([role("plan"), timer], {"dr_plan": plan})
+    assert again.ok and again.changed_count() == 0, again.tail()
+
+    # Every component back on the plan's schedule, no RPO check: the 30-minute and RPO check units go.
+    del plan["components"][0]["backup"]["schedule"], plan["components"][2]["backup"]["schedule"]
+    fewer = role("backup", backup_timer=True, backup_timer_enable=False, backup_timer_unit_dir=str(units),
+                 backup_timer_plan_file="/etc/resilience-dr/shop front.yml", backup_timer_rpo_check_schedule="")
+    changed = ansible.tasks([role("plan"), fewer], {"dr_plan": plan})
+    assert changed.ok, changed.tail()
+    assert {path.name for path in units.iterdir()} == {f"{name}.{kind}" for kind in ("service", "timer") for name in (
+        "resilience-dr-backup-shopfront-02-00-00", "resilience-dr-restore-test-shopfront")}
+    assert '\\"components\\": [\\"orders-db\\", \\"sessions\\", \\"uploads\\"]' in unit_settings(
+        units / "resilience-dr-backup-shopfront-02-00-00.service")["ExecStart"][0]
+    systemd_verify(units)
+    assert ansible.tasks([role("plan"), fewer], {"dr_plan": plan}).changed_count() == 0
+
+
+def test_backup_timer_schedule_puts_every_component_on_one_timer(ansible, lab_plan, tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    plan = copy.deepcopy(lab_plan)
+    plan["components"][0]["backup"]["schedule"] = "hourly"
+    timer = role("backup", backup_timer=True, backup_timer_enable=False, backup_timer_unit_dir=str(units),
+                 backup_timer_schedule="*-*-* 03:00:00", backup_timer_restore_test_schedule="",
+                 backup_timer_rpo_check_schedule="")
+    run = ansible.tasks([role("plan"), timer], {"dr_plan": plan})
+    assert run.ok, run.tail()
+    assert {path.name for path in units.iterdir()} == {"resilience-dr-backup-shopfront-03-00-00.service",
+                                                       "resilience-dr-backup-shopfront-03-00-00.timer"}
+    service = unit_settings(units / "resilience-dr-backup-shopfront-03-00-00.service")
+    # No component list: the run backs up every component the plan file has when it runs.
+    assert service["ExecStart"][0].endswith(' -e @/etc/resilience-dr/dr_plan.yml -e "{\\"site\\": \\"primary\\"}"')
+    assert "Environment" not in service and service["TimeoutStartSec"] == ["6h"]
+    systemd_verify(units)
+
+
+def test_backup_timer_refuses_a_schedule_systemd_cannot_parse(ansible, lab_plan, tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    plan = copy.deepcopy(lab_plan)
+    plan["components"][1]["backup"]["schedule"] = "every other tuesday"
+    run = ansible.tasks([role("plan"), role("backup", backup_timer=True, backup_timer_enable=False,
+                                            backup_timer_unit_dir=str(units))], {"dr_plan": plan})
+    assert not run.ok
+    assert "every other tuesday" in run.stdout
+    assert list(units.iterdir()) == [], "nothing is written before every schedule is known good"

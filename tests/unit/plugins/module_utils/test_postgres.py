@@ -331,3 +331,20 @@ def test_a_data_file_is_stored_while_pg_dump_writes_it_and_only_complete(tmp_pat
     assert backup.files["data/3339.dat"] == b"".join(rows) + b"\\.\n\n\n"
     assert uploader.dumped["3339.dat"] == (2000, expected.hexdigest())
     assert not data_file.exists() and toc.exists(), "stored data files are deleted; the table of contents stays for pg_restore --list"
+
+
+def test_pg_dump_gives_up_on_a_locked_table_after_lock_wait_timeout():
+    argv = _pg_logical_backup.dump_argv("/usr/bin/pg_dump", "/tmp/work/data", "00000003-1", jobs=4, lock_wait_timeout=300)
+    assert "--lock-wait-timeout=300s" in argv
+    assert argv[0] == "/usr/bin/pg_dump" and argv[-1] == "--file=/tmp/work/data"
+    assert {"--format=directory", "--jobs=4", "--compress=0", "--snapshot=00000003-1"} <= set(argv)
+
+
+def test_pg_dump_waits_for_locks_without_limit_at_lock_wait_timeout_zero():
+    argv = _pg_logical_backup.dump_argv("pg_dump", "/tmp/work/data", "00000003-1", jobs=1, lock_wait_timeout=0)
+    assert not [argument for argument in argv if argument.startswith("--lock-wait-timeout")]
+
+
+def test_a_negative_lock_wait_timeout_is_refused_before_connecting():
+    with pytest.raises(ConfigurationError, match="lock_wait_timeout"):
+        _pg_logical_backup.logical_backup(None, None, component="orders-db", database="orders", lock_wait_timeout=-1)
