@@ -196,8 +196,9 @@ def test_a_dump_whose_owner_role_the_sandbox_lacks_fails_naming_the_component(an
 
 
 def test_an_unknown_component_is_refused(ansible, backed_up):
-    run = ansible.playbook(PLAYBOOK, {**backed_up, "components": ["nope"]})
-    assert not run.ok and "The plan has no component nope" in " ".join(run.stdout.split()), run.tail()
+    for components in (["nope"], "nope"):
+        run = ansible.playbook(PLAYBOOK, {**backed_up, "components": components})
+        assert not run.ok and "The plan has no component nope;" in " ".join(run.stdout.split()), run.tail()
 
 
 def test_a_failed_test_notifies(ansible, backed_up):
