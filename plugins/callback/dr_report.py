@@ -69,7 +69,7 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
-from ansible_collections.resilience.dr.plugins.module_utils._report import (
+from ansible_collections.resilience.dr.plugins.plugin_utils._report import (
     Timeline,
     format_seconds,
     point_in_time_text,

@@ -27,7 +27,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     SourceUnavailable,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisTarget, redis_errors
-from ansible_collections.resilience.dr.plugins.module_utils._report import write_private
+from ansible_collections.resilience.dr.plugins.module_utils._atomic import write_private
 
 # PostgreSQL's defaults (scram_iterations, the salt length of pg_be_scram_build_secret).
 SCRAM_ITERATIONS = 4096

@@ -1,6 +1,6 @@
 # Copyright: resilience.dr contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The incident timeline of a run and the RTO/RPO it achieved.
+"""The incident timeline of a run and the RTO/RPO it achieved (controller side: the dr_report callback).
 
 The dr_report callback feeds a Timeline with what Ansible tells it (playbook,
 plays, task starts, task results); everything else happens here, in plain
@@ -61,6 +61,7 @@ import re
 import typing as t
 from datetime import datetime, timedelta
 
+from ansible_collections.resilience.dr.plugins.module_utils._atomic import write_private
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_duration, parse_time
 
@@ -843,22 +844,6 @@ def render_html(report: dict[str, t.Any]) -> str:
         f"<title>DR run report {escape(report['run_id'])}</title><style>{CSS}</style></head>"
         f"<body>{''.join(body)}</body></html>\n"
     )
-
-
-def write_private(path: str, text: str) -> None:
-    """Write a file created 0600 from the start, atomically (temporary file + rename)."""
-    temporary = f"{path}.tmp{os.getpid()}"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def write_report(report: dict[str, t.Any], directory: str) -> str:

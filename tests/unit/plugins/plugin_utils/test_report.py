@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils._report import (
+from ansible_collections.resilience.dr.plugins.plugin_utils._report import (
     Timeline,
     component_events,
     format_seconds,
