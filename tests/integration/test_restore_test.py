@@ -167,22 +167,28 @@ def test_a_flipped_byte_fails_the_test_naming_the_component_and_the_file(ansible
     assert not list(Path(backed_up["dr_plan"]["restore_test"]["base_dir"]).iterdir())
 
 
+def verified_orders_backup(ansible, lab, plan, include_globals: bool) -> None:
+    """A new verified logical backup of orders-db, the one the next restore test takes."""
+    pg = Pg(lab["sites"]["primary"]["postgresql"])
+    repository = plan["dr_plan"]["repository"]
+    taken = ansible.tasks([
+        {"name": "Run backup", "resilience.dr.pg_backup": {
+            "component": "orders-db", "db": lab["sites"]["primary"]["app"]["database"], "include_globals": include_globals,
+            **pg.login, "repository": repository["location"], "encryption_recipients": repository["encryption_recipients"]}},
+        {"name": "Run verify", "resilience.dr.backup_verify": {
+            "component": "orders-db", "repository": repository["location"],
+            "encryption_identity_file": repository["encryption_identity_file"]}},
+    ], {})
+    assert taken.ok, taken.tail()
+
+
 def test_a_dump_whose_owner_role_the_sandbox_lacks_fails_naming_the_component(ansible, lab, backed_up):
     """A real restore failure: a backup taken without its roles (include_globals: false) cannot be restored into
     a fresh cluster, which lacks the role owning the application's tables."""
     pg = Pg(lab["sites"]["primary"]["postgresql"])
     database = lab["sites"]["primary"]["app"]["database"]
     owner = pg.execute(database, "SELECT tableowner FROM pg_tables WHERE schemaname = 'public' LIMIT 1")[0][0]
-    repository = backed_up["dr_plan"]["repository"]
-    taken = ansible.tasks([
-        {"name": "Run backup", "resilience.dr.pg_backup": {
-            "component": "orders-db", "db": database, "include_globals": False, **pg.login,
-            "repository": repository["location"], "encryption_recipients": repository["encryption_recipients"]}},
-        {"name": "Run verify", "resilience.dr.backup_verify": {
-            "component": "orders-db", "repository": repository["location"],
-            "encryption_identity_file": repository["encryption_identity_file"]}},
-    ], {})
-    assert taken.ok, taken.tail()
+    verified_orders_backup(ansible, lab, backed_up, include_globals=False)
     before = production(lab)
     run = ansible.playbook(PLAYBOOK, {**backed_up, "components": ["orders-db"]})
     assert not run.ok
@@ -316,13 +322,20 @@ def test_a_logical_backup_goes_into_a_scratch_database_on_the_restore_test_serve
     plan = copy.deepcopy(backed_up)
     plan["dr_plan"]["restore_test"]["server"] = {"login_host": server["host"], "login_port": server["port"],
                                                  "login_user": server["user"], "login_password": server["password"]}
+    # With its roles: the server, like any fresh cluster, may lack the application's owner role.
+    verified_orders_backup(ansible, lab, plan, include_globals=True)
     databases = scratch.databases("")
     before = production(lab)
 
     run = ansible.playbook(PLAYBOOK, {**plan, "components": ["orders-db"]})
+    task = "Restore the logical backup into the scratch database and compare every table - orders-db"
+    # The roles the restore created there (the backup's, missing on that server) go too: the secondary serves
+    # later tests as a fresh site.
+    for created in {role for result in run.results(task) for role in result.get("roles_created") or []}:
+        scratch.drop_role(created)
     assert run.ok, run.tail()
     assert server["password"] not in run.stdout
-    restored = run.result("Restore the logical backup into the scratch database and compare every table - orders-db")
+    restored = run.result(task)
     assert "_restore_test_" in restored["target_db"] and restored["verified"]["tables"] > 0
     assert scratch.databases("") == databases, "the scratch database was left on the server"
     assert record(backups(plan, "orders-db")[-1])["ok"] is True
