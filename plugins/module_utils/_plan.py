@@ -331,15 +331,20 @@ def rds_sources(plan: dict[str, t.Any], site: str, component: dict[str, t.Any]) 
     return default_source, copies
 
 
+def _refuse_unknown_keys(mapping: dict[str, t.Any], known: t.AbstractSet[str], where: str, problems: list[str]) -> None:
+    """A key the plan's schema does not have is a problem (a misspelt key is never silently dropped)."""
+    unknown = sorted(map(str, set(mapping) - known))
+    if unknown:
+        problems.append(f"{where} has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(sorted(known))}")
+
+
 def _hook(hook: t.Any, where: str, default_host: str | None, problems: list[str]) -> dict[str, t.Any] | None:
     """One hook checked and with its defaults (name, timeout, host, check_safe), or None after a problem."""
     if not isinstance(hook, dict):
         problems.append(f"{where} must be a mapping with command (an argument list) or tasks (a task file)")
         return None
     found = len(problems)
-    unknown = sorted(set(hook) - HOOK_KEYS)
-    if unknown:
-        problems.append(f"{where} has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(sorted(HOOK_KEYS))}")
+    _refuse_unknown_keys(hook, HOOK_KEYS, where, problems)
     command, tasks = hook.get("command"), hook.get("tasks")
     if (command is None) == (tasks is None):
         problems.append(f"{where} needs exactly one of command (an argument list) or tasks (a task file)")
@@ -422,9 +427,7 @@ def _check_hooks(plan: dict[str, t.Any], problems: list[str]) -> None:
         if not isinstance(backup, dict):
             problems.append("dr_plan.backup must be a mapping (hooks)")
         else:
-            unknown = sorted(set(backup) - PLAN_BACKUP_KEYS)
-            if unknown:
-                problems.append(f"dr_plan.backup has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(sorted(PLAN_BACKUP_KEYS))}")
+            _refuse_unknown_keys(backup, PLAN_BACKUP_KEYS, "dr_plan.backup", problems)
             hooks(backup.get("hooks"), "dr_plan.backup.hooks", None, problems)
     places = [("", component) for component in plan.get("components") or [] if isinstance(component, dict)]
     for site, settings in (plan.get("sites") or {}).items():
@@ -524,9 +527,7 @@ def _validate_repositories(plan: dict[str, t.Any], problems: list[str]) -> None:
         if not isinstance(mapping, dict):
             problems.append(f"{where} must be a mapping (location and repository options)")
             continue
-        unknown = sorted(set(mapping) - REPOSITORY_KEYS)
-        if unknown:
-            problems.append(f"{where} has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(sorted(REPOSITORY_KEYS))}")
+        _refuse_unknown_keys(mapping, REPOSITORY_KEYS, where, problems)
     if not any(component.get("kind") in REPOSITORY_KINDS for component in plan.get("components") or [] if isinstance(component, dict)):
         return
     if not sites:
@@ -572,18 +573,12 @@ def _check_restore_test(plan: dict[str, t.Any], problems: list[str]) -> None:
         if not isinstance(settings, dict):
             problems.append(f"{where} must be a mapping ({', '.join(sorted(RESTORE_TEST_KEYS))})")
             continue
-        unknown = sorted(set(settings) - RESTORE_TEST_KEYS)
-        if unknown:
-            problems.append(f"{where} has unknown key(s) {', '.join(map(str, unknown))}; the keys are "
-                            f"{', '.join(sorted(RESTORE_TEST_KEYS))}")
+        _refuse_unknown_keys(settings, RESTORE_TEST_KEYS, where, problems)
         server = settings.get("server")
         if server is not None and not isinstance(server, dict):
             problems.append(f"{where}.server must be a mapping ({', '.join(sorted(RESTORE_TEST_SERVER_KEYS))})")
         elif server:
-            unknown = sorted(set(server) - RESTORE_TEST_SERVER_KEYS)
-            if unknown:
-                problems.append(f"{where}.server has unknown key(s) {', '.join(map(str, unknown))}; the keys are "
-                                f"{', '.join(sorted(RESTORE_TEST_SERVER_KEYS))}")
+            _refuse_unknown_keys(server, RESTORE_TEST_SERVER_KEYS, f"{where}.server", problems)
 
 
 def validate(plan: dict[str, t.Any]) -> list[str]:

@@ -487,3 +487,23 @@ def test_a_schedule_that_is_not_one_line_of_text_is_a_problem(schedule):
         "site secondary component orders-db backup.schedule",
     ]
     assert "systemd calendar expression on one line" in problems[0]
+
+
+def test_restore_test_settings_merge_over_the_plan_and_keep_the_server_password_secret():
+    settings = plan(restore_test={"base_dir": "/var/tmp", "server": {"login_host": "scratch-db", "login_password": "s3cret"}})
+    settings["components"][0]["restore_test"] = {"base_dir": "/srv/restore-test"}
+    resolved = redact(resolve(settings))  # as plan_validate and the plan role hand it out
+    first = settings["components"][0]["name"]
+    assert resolved["components"][first]["restore_test"]["base_dir"] == "/srv/restore-test"
+    assert resolved["components"][first]["restore_test"]["server"]["login_host"] == "scratch-db"
+    assert resolved["components"][first]["restore_test"]["server"]["login_password"] == REDACTED
+    assert secrets(settings)["components"][first]["restore_test"]["server"]["login_password"] == "s3cret"
+
+
+def test_unknown_restore_test_keys_are_named():
+    problems = validate(plan(restore_test={"basedir": "/var/tmp", "server": {"host": "x"}}))
+    assert any(problem.startswith("dr_plan.restore_test has unknown key(s) basedir; the keys are base_dir,")
+               for problem in problems), problems
+    assert any(problem.startswith("dr_plan.restore_test.server has unknown key(s) host; the keys are db, login_host,")
+               for problem in problems), problems
+    assert "dr_plan.restore_test must be a mapping" in validate(plan(restore_test="/var/tmp"))[0]
