@@ -429,16 +429,22 @@ def _check_hooks(plan: dict[str, t.Any], problems: list[str]) -> None:
         else:
             _refuse_unknown_keys(backup, PLAN_BACKUP_KEYS, "dr_plan.backup", problems)
             hooks(backup.get("hooks"), "dr_plan.backup.hooks", None, problems)
+    for site, component in _component_places(plan):
+        backup = component.get("backup")
+        if isinstance(backup, dict) and "hooks" in backup:
+            where = f"component {component.get('name')} backup.hooks"
+            hooks(backup["hooks"], f"site {site} {where}" if site else where, None, problems)
+
+
+def _component_places(plan: dict[str, t.Any]) -> list[tuple[str, dict[str, t.Any]]]:
+    """Every component mapping of the plan with its site: ("", component) for the plan's own, (site, override
+    with its name) for each site's component overrides."""
     places = [("", component) for component in plan.get("components") or [] if isinstance(component, dict)]
     for site, settings in (plan.get("sites") or {}).items():
         for name, override in (((settings or {}).get("components") or {}).items()):
             if isinstance(override, dict):
                 places.append((site, dict(override, name=name)))
-    for site, component in places:
-        backup = component.get("backup")
-        if isinstance(backup, dict) and "hooks" in backup:
-            where = f"component {component.get('name')} backup.hooks"
-            hooks(backup["hooks"], f"site {site} {where}" if site else where, None, problems)
+    return places
 
 
 def _check_schedule(value: t.Any, where: str, problems: list[str]) -> None:
@@ -455,12 +461,7 @@ def _check_schedules(plan: dict[str, t.Any], problems: list[str]) -> None:
     """The plan's <job>_schedule keys and backup.schedule of each component and of each site's overrides."""
     for job in PLAN_SCHEDULES:
         _check_schedule(plan.get(f"{job}_schedule"), f"dr_plan.{job}_schedule", problems)
-    places = [("", component) for component in plan.get("components") or [] if isinstance(component, dict)]
-    for site, settings in (plan.get("sites") or {}).items():
-        for name, override in (((settings or {}).get("components") or {}).items()):
-            if isinstance(override, dict):
-                places.append((site, dict(override, name=name)))
-    for site, component in places:
+    for site, component in _component_places(plan):
         backup = component.get("backup")
         if isinstance(backup, dict):
             where = f"component {component.get('name')} backup.schedule"
