@@ -49,12 +49,11 @@ options:
         key: report_dir
   fail_on_target_miss:
     description:
-      - When a component misses its RTO or RPO target, end ansible-playbook with exit status 2 after the play
-        recap, even though every task succeeded (the report says why).
-      - A callback cannot change the exit status ansible-playbook has already computed, so the callback ends
-        the process itself after every earlier callback (the output plugin's recap included) has run;
-        callbacks listed after this one in C(callbacks_enabled) then do not see the end of the playbook, and
-        further playbooks given on the same command line do not run.
+      - Whether a missed RTO or RPO target fails the run. The recovery playbooks end with the task
+        M(resilience.dr.recovery_targets), which fails when a component missed its target and this is set
+        (or the task's own O(resilience.dr.recovery_targets#module:fail_on_miss), or the extra variable
+        C(fail_on_target_miss) the recovery playbooks pass to it); ansible-playbook then ends with exit status 2
+        like any failed task. Your own playbooks add that task last to do the same.
       - Never applies in check mode, or when the run failed anyway.
     type: bool
     default: false
@@ -70,16 +69,15 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
 from ansible_collections.resilience.dr.plugins.plugin_utils._report import (
+    TARGETS_ACTIONS,
     Timeline,
     format_seconds,
     point_in_time_text,
-    should_fail,
+    publish_targets,
+    withdraw_targets,
     write_report,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._timing import utc_now
-
-# ansible-playbook's exit status when a host failed; a missed target is a failed recovery.
-TARGET_MISS_EXIT_STATUS = 2
 
 
 def _parts(result):
@@ -101,6 +99,7 @@ class CallbackModule(CallbackBase):
     def __init__(self, display=None):
         super().__init__(display=display)
         self.timeline = Timeline()
+        self._targets_file: str | None = None
 
     def v2_playbook_on_start(self, playbook):
         self.timeline.playbook_start(playbook._file_name, utc_now())
@@ -110,7 +109,16 @@ class CallbackModule(CallbackBase):
         self.timeline.play_start(play.get_name(), dict(extra_vars or {}), utc_now())
 
     def v2_playbook_on_task_start(self, task, is_conditional):
-        self.timeline.task_start(task._uuid, task.get_name(), task.action, utc_now())
+        moment = utc_now()
+        self.timeline.task_start(task._uuid, task.get_name(), task.action, moment)
+        # Called before the task's workers start, so the task finds what was measured up to its start.
+        if task.action in TARGETS_ACTIONS:
+            measured = self.timeline.targets_so_far(moment, bool(self.get_option("fail_on_target_miss")),
+                                                    bool(context.CLIARGS.get("check", False)))
+            self._targets_file = publish_targets(measured, previous=self._targets_file)
+        elif self._targets_file:
+            withdraw_targets(self._targets_file)
+            self._targets_file = None
 
     def v2_playbook_on_handler_task_start(self, task):
         self.timeline.task_start(task._uuid, task.get_name(), task.action, utc_now())
@@ -145,6 +153,8 @@ class CallbackModule(CallbackBase):
         }
         check_mode = bool(context.CLIARGS.get("check", False))
         self.timeline.finish(utc_now(), summary, check_mode=check_mode)
+        withdraw_targets(self._targets_file)
+        self._targets_file = None
         fail_on_miss = self.get_option("fail_on_target_miss")
         try:
             report = self.timeline.report(fail_on_target_miss=fail_on_miss)
@@ -162,11 +172,3 @@ class CallbackModule(CallbackBase):
         )
         for miss in report["targets"]["misses"]:
             self._display.warning(f"DR target missed: {miss}")
-        if should_fail(report) and report["run"]["ok"]:
-            self._display.error(
-                f"dr_report: {len(report['targets']['misses'])} recovery target(s) missed and fail_on_target_miss "
-                f"is set; ending with exit status {TARGET_MISS_EXIT_STATUS} (see {directory}/report.md)"
-            )
-            # ansible-playbook has already computed its exit status and lets no callback change it;
-            # SystemExit is the one way out that is not turned into a warning (see docs/reports.md).
-            raise SystemExit(TARGET_MISS_EXIT_STATUS)

@@ -58,6 +58,7 @@ import html
 import json
 import os
 import re
+import tempfile
 import typing as t
 from datetime import datetime, timedelta
 
@@ -66,6 +67,11 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Confi
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_duration, parse_time
 
 REPORT_VERSION = 1
+# The environment variable naming the file where the dr_report callback leaves the measurements so far for the
+# recovery_targets task (a task's worker process inherits the controller's environment).
+TARGETS_FILE_VARIABLE = "DR_REPORT_TARGETS_FILE"
+# The task that checks the targets (plugins/action/recovery_targets.py), as a playbook may name it.
+TARGETS_ACTIONS = frozenset({"resilience.dr.recovery_targets", "recovery_targets"})
 MESSAGE_LIMIT = 500
 RECOVERY_KINDS = ("restore", "verify", "dns_failover")
 # What a recovery reports about the backup each component came from (playbooks/tasks/restore_sources.yml).
@@ -294,6 +300,9 @@ class Timeline:
         self.incident_start_value: t.Any = None
         self.target_time_value: t.Any = None
         self.check_mode = False
+        # fail_on_miss as the recovery_targets task decided it (its option, else the callback's).
+        self.targets_fail_on_miss: bool | None = None
+        self.targets_failed_run = False
         self.stats: dict[str, dict[str, int]] = {}
         self.problems: list[str] = []
 
@@ -340,6 +349,9 @@ class Timeline:
         if preview:
             entry["preview"] = True
         self.tasks.append(entry)
+        if task_action in TARGETS_ACTIONS and isinstance(result, dict) and isinstance(result.get("fail_on_miss"), bool):
+            self.targets_fail_on_miss = result["fail_on_miss"]
+            self.targets_failed_run = self.targets_failed_run or status == "failed"
         if status in ("skipped", "unreachable") or censored or preview:
             return
         for part, part_status in _result_parts(result, status):
@@ -406,6 +418,8 @@ class Timeline:
         }
 
     def report(self, fail_on_target_miss: bool = False) -> dict[str, t.Any]:
+        if self.targets_fail_on_miss is not None:
+            fail_on_target_miss = self.targets_fail_on_miss
         if self.started is None:
             raise ConfigurationError("the run recorded no playbook start; there is nothing to report")
         finished = self.finished or self.started
@@ -530,7 +544,8 @@ class Timeline:
             "rto_seconds": rto_seconds,
             "rto_end": last_recovery,
             "rpo_seconds": rpo_seconds,
-            "targets": {"verdict": verdict, "misses": misses, "fail_on_target_miss": fail_on_target_miss},
+            "targets": {"verdict": verdict, "misses": misses, "fail_on_target_miss": fail_on_target_miss,
+                        "failed_run": self.targets_failed_run},
             "components": sorted(components.values(), key=lambda entry: entry["recovered_at"] or ""),
             "dns": dns,
             "write_freeze": {
@@ -545,6 +560,20 @@ class Timeline:
             "problems": self.problems,
         }
 
+    def targets_so_far(self, moment: datetime, fail_on_target_miss: bool, check_mode: bool) -> dict[str, t.Any]:
+        """The targets' verdict of the run up to moment, for the recovery_targets task; the timeline stays as it was."""
+        problems, finished, was_check_mode = list(self.problems), self.finished, self.check_mode
+        self.finished, self.check_mode = moment, check_mode
+        try:
+            report = self.report(fail_on_target_miss=fail_on_target_miss)
+        finally:
+            self.problems, self.finished, self.check_mode = problems, finished, was_check_mode
+        return {
+            "run_id": report["run_id"], "run_ok": report["run"]["ok"], "verdict": report["targets"]["verdict"],
+            "misses": report["targets"]["misses"], "fail_on_target_miss": fail_on_target_miss,
+            "rto_seconds": report["rto_seconds"], "rpo_seconds": report["rpo_seconds"],
+        }
+
 
 def point_in_time_text(point: dict[str, t.Any]) -> str:
     """The run's point in time and its widest gap, in one sentence (report and the run's final message)."""
@@ -555,6 +584,26 @@ def point_in_time_text(point: dict[str, t.Any]) -> str:
         return f"{asked}: the point reached is unknown"
     return (f"{asked}: widest gap {format_seconds(point['widest_gap_s'])} ({point['widest_gap_component']}); "
             "the application's state is only as consistent as that gap")
+
+
+def publish_targets(measured: dict[str, t.Any], previous: str | None = None) -> str:
+    """Write the measurements so far to a new private file and name it in TARGETS_FILE_VARIABLE; return its path."""
+    withdraw_targets(previous)
+    descriptor, path = tempfile.mkstemp(prefix="dr_report-targets-", suffix=".json")
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(measured, handle)
+    os.environ[TARGETS_FILE_VARIABLE] = path
+    return path
+
+
+def withdraw_targets(path: str | None) -> None:
+    """Remove a file publish_targets wrote, and its name from the environment."""
+    os.environ.pop(TARGETS_FILE_VARIABLE, None)
+    if path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def should_fail(report: dict[str, t.Any]) -> bool:
@@ -632,8 +681,10 @@ def render_markdown(report: dict[str, t.Any]) -> str:
         lines.append(f"- Point in time: {point_in_time_text(point)}")
     for miss in report["targets"]["misses"]:
         lines.append(f"  - {miss}")
-    if report["targets"]["verdict"] == "missed" and report["targets"]["fail_on_target_miss"]:
-        lines.append("  - fail_on_target_miss is set: this run ends with a failure exit status")
+    if should_fail(report):
+        lines.append("  - fail_on_target_miss is set: " + (
+            "the task resilience.dr.recovery_targets failed the run" if report["targets"].get("failed_run")
+            else "a run fails on it only when the playbook ends with the task resilience.dr.recovery_targets"))
     freeze = report.get("write_freeze")
     if freeze:
         lines.append(

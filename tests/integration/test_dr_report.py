@@ -70,7 +70,11 @@ def plan(rto: str, rpo: str) -> dict:
     ]}
 
 
-def run_recovery(ansible, tmp_path, seeded, extravars, env=None, playbook="recover_orders.yml", heartbeat=None):
+TARGETS_TASK = "Compare the achieved RTO and RPO with the plan's targets"
+
+
+def run_recovery(ansible, tmp_path, seeded, extravars, env=None, playbook="recover_orders.yml", heartbeat=None,
+                 targets_task=False, check=False, callback=True):
     tasks = [
         {"name": f"Restore {COMPONENT} from the newest verified backup",
          "report_restore_stand_in": {"repository": seeded["repository"], "component": COMPONENT, "hold_s": 1.5}},
@@ -82,17 +86,22 @@ def run_recovery(ansible, tmp_path, seeded, extravars, env=None, playbook="recov
     if heartbeat:
         tasks.insert(2, {"name": "Record the newest heartbeat recovered", "ansible.builtin.set_fact": {
             "dr_heartbeat": {"component": COMPONENT, "time": heartbeat}}})
+    if targets_task:
+        # As the level playbooks end.
+        tasks.append({"name": TARGETS_TASK, "resilience.dr.recovery_targets": {
+            "fail_on_miss": "{{ fail_on_target_miss | default(omit) }}"}})
     play = [{"name": "Recover orders-db", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / playbook
     path.write_text(yaml.safe_dump(play, sort_keys=False))
     reports = tmp_path / "reports"
-    environment = {
-        "ANSIBLE_CALLBACKS_ENABLED": "resilience.dr.dr_report",
-        "DR_REPORT_DIR": str(reports),
-        "ANSIBLE_LIBRARY": str(LIBRARY),
-    }
+    environment = {"DR_REPORT_DIR": str(reports), "ANSIBLE_LIBRARY": str(LIBRARY)}
+    if callback:
+        environment["ANSIBLE_CALLBACKS_ENABLED"] = "resilience.dr.dr_report"
     environment.update(env or {})
-    run = ansible.playbook(path, extravars, env=environment)
+    run = ansible.playbook(path, extravars, env=environment, check=check)
+    if not callback:
+        return run, None, None
     found = sorted(reports.glob("*/report.json"))
     assert len(found) == 1, f"expected one report in {reports}, found {found}; output:\n{run.tail()}"
     return run, found[0].parent, json.loads(found[0].read_text())
@@ -161,20 +170,81 @@ def test_report_rto_defaults_to_the_playbook_start(ansible, tmp_path, seeded):
     assert 1.5 <= report["rto_seconds"] < 30
 
 
+def targets_result(run) -> tuple[str, dict]:
+    """The event (runner_on_ok, runner_on_failed, runner_on_skipped) and result of the recovery_targets task."""
+    for event in run.events:
+        data = event.get("event_data", {})
+        if data.get("task") == TARGETS_TASK and event.get("event") in (
+                "runner_on_ok", "runner_on_failed", "runner_on_skipped"):
+            return event["event"], data.get("res") or {}
+    raise AssertionError(f"the task {TARGETS_TASK!r} did not run:\n{run.tail()}")
+
+
 def test_missed_target_fails_the_run_with_fail_on_target_miss(ansible, tmp_path, seeded):
     incident = datetime.now(timezone.utc) - timedelta(seconds=5)
     run, directory, report = run_recovery(
         ansible, tmp_path, seeded, {"dr_plan": plan(rto="1h", rpo="1m"), "incident_start": iso(incident)},
-        env={"DR_REPORT_FAIL_ON_TARGET_MISS": "true"},
+        env={"DR_REPORT_FAIL_ON_TARGET_MISS": "true"}, targets_task=True,
     )
-    # Every task succeeded; the missed RPO alone fails the run.
+    # Every recovery task succeeded; the missed RPO alone fails the run, through its last task.
     assert run.rc == 2, run.tail()
-    assert sum(run.stats.get("failures", {}).values()) == 0
-    assert report["targets"]["verdict"] == "missed"
-    [miss] = report["targets"]["misses"]
+    assert sum(run.stats.get("failures", {}).values()) == 1
+    event, result = targets_result(run)
+    assert event == "runner_on_failed"
+    [miss] = result["misses"]
     assert miss.startswith(f"{COMPONENT}: RPO 9m 5") and miss.endswith("exceeds the target 1m (1m 00s)")
-    assert "recovery target(s) missed" in run.stdout
-    assert "fail_on_target_miss is set" in (directory / "report.md").read_text()
+    assert result["verdict"] == "missed" and result["fail_on_miss"] is True
+    assert result["msg"] == f"1 recovery target(s) missed: {miss} (fail_on_target_miss is set)"
+    assert report["targets"]["verdict"] == "missed" and report["targets"]["misses"] == [miss]
+    assert report["targets"]["failed_run"] is True
+    assert "the task resilience.dr.recovery_targets failed the run" in (directory / "report.md").read_text()
+    # The play recap and the callback's own last line still come after the failed task.
+    assert run.stdout.index("PLAY RECAP") < run.stdout.index(f"DR report {report['run_id']}")
+
+
+def test_the_extra_variable_fail_on_target_miss_decides_over_the_callback_setting(ansible, tmp_path, seeded):
+    incident = datetime.now(timezone.utc) - timedelta(seconds=5)
+    extravars = {"dr_plan": plan(rto="1h", rpo="1m"), "incident_start": iso(incident)}
+    run, _directory, report = run_recovery(ansible, tmp_path, seeded, {**extravars, "fail_on_target_miss": "true"},
+                                           targets_task=True)
+    assert run.rc == 2, run.tail()
+    assert targets_result(run)[0] == "runner_on_failed" and report["targets"]["fail_on_target_miss"] is True
+
+    run, _directory, report = run_recovery(ansible, tmp_path / "off", seeded, {**extravars, "fail_on_target_miss": False},
+                                           env={"DR_REPORT_FAIL_ON_TARGET_MISS": "true"}, targets_task=True)
+    assert run.ok, run.tail()
+    event, result = targets_result(run)
+    assert event == "runner_on_ok" and result["verdict"] == "missed" and result["fail_on_miss"] is False
+    assert result["msg"].startswith("1 recovery target(s) missed: orders-db: RPO")
+    assert report["targets"]["failed_run"] is False
+
+
+def test_a_met_target_passes_and_check_mode_never_fails(ansible, tmp_path, seeded):
+    run, _directory, _report = run_recovery(ansible, tmp_path, seeded, {"dr_plan": plan(rto="1h", rpo="1h")},
+                                            env={"DR_REPORT_FAIL_ON_TARGET_MISS": "true"}, targets_task=True)
+    assert run.ok, run.tail()
+    event, result = targets_result(run)
+    assert event == "runner_on_ok" and result["verdict"] == "met" and result["misses"] == []
+    assert result["rpo_seconds"] >= 600
+
+    run, _directory, report = run_recovery(ansible, tmp_path / "check", seeded, {"dr_plan": plan(rto="1s", rpo="1m")},
+                                           env={"DR_REPORT_FAIL_ON_TARGET_MISS": "true"}, targets_task=True, check=True)
+    assert run.ok, run.tail()
+    assert targets_result(run)[1]["verdict"] == "check_mode" and report["targets"]["verdict"] == "check_mode"
+
+
+def test_without_the_callback_the_targets_task_is_skipped_unless_asked_to_fail(ansible, tmp_path, seeded):
+    run, _directory, _report = run_recovery(ansible, tmp_path, seeded, {"dr_plan": plan(rto="1s", rpo="1m")},
+                                            targets_task=True, callback=False)
+    assert run.ok, run.tail()
+    assert targets_result(run)[0] == "runner_on_skipped"
+
+    run, _directory, _report = run_recovery(ansible, tmp_path / "asked", seeded,
+                                            {"dr_plan": plan(rto="1s", rpo="1m"), "fail_on_target_miss": True},
+                                            targets_task=True, callback=False)
+    assert run.rc == 2, run.tail()
+    event, result = targets_result(run)
+    assert event == "runner_on_failed" and "enable the resilience.dr.dr_report callback" in result["msg"]
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian package chromium is not installed (make setup)")
