@@ -26,7 +26,7 @@ export PATH := $(BIN):$(PATH)
 ANSIBLE_PLAYBOOK := $(BIN)/ansible-playbook
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv collections lock lab-up lab-down lab-check drill test lint sanity units integration molecule bench clean
+.PHONY: help setup venv collections lock lab-up lab-down lab-check drill test lint sanity units units-min integration molecule bench clean
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,7 +79,7 @@ DISASTER ?= drop_database
 drill: lab-up ## The disaster drill on the lab: DISASTER=drop_database|corrupt_datadir|flush_redis|delete_uploads|bad_write|site_loss, DRILL_SIZE=small|medium|large
 	$(ANSIBLE_PLAYBOOK) playbooks/drill.yml -e disaster=$(DISASTER)
 
-test: setup lint sanity units integration molecule ## Every check CI runs
+test: setup lint sanity units units-min integration molecule ## Every check CI runs
 
 lint: ## ansible-lint, profile production
 	$(BIN)/ansible-lint
@@ -90,6 +90,9 @@ sanity: ## ansible-test sanity (no ignore entries)
 units: ## ansible-test units for module_utils and modules, then again 400 days ahead in another time zone
 	scripts/ansible-test.sh units --venv --python $(PYTHON_VERSION) --color no --requirements
 	scripts/units-shifted-clock.sh
+
+units-min: | $(UV) ## The unit tests again with the lowest library versions requirements.txt allows
+	UV=$(UV) PYTHON_VERSION=$(PYTHON_VERSION) scripts/units-min.sh
 
 integration: lab-up ## Modules, roles and playbooks through ansible-playbook against the lab (INTEGRATION_WORKERS labs)
 	$(call worker_labs,scripts/lab-running.sh || $(ANSIBLE_PLAYBOOK) playbooks/lab.yml)

@@ -360,8 +360,13 @@ def logical_backup(
         properties = database_properties(main, database) or {}
         tables = _pg_verify.user_tables(main)
         without_checksum = [_pg_verify.qualified(schema, table) for schema, table, size in tables if size > checksum_max_bytes]
+        # Both clients are checked before the repository is touched: pg_dumpall runs first in the backup.
         tool_version = program_version(runner, pg_dump)
-        check_client_version(tool_version, info["server_version_num"], "pg_dump")
+        check_client_version(tool_version, info["server_version_num"], "pg_dump", path=pg_dump, where=params.where)
+        pg_dumpall = program("pg_dumpall", pg_bin_dir) if include_globals else None
+        if pg_dumpall is not None:
+            check_client_version(program_version(runner, pg_dumpall), info["server_version_num"], "pg_dumpall",
+                                 path=pg_dumpall, where=params.where)
         plan = {
             "component": component, "method": "logical", "database": database, "server": params.where,
             "server_version": info["server_version"], "system_identifier": info["system_identifier"],
@@ -384,8 +389,9 @@ def logical_backup(
 
         result = _run_backup(repository, runner, main, params, plan, snapshot, {
             "jobs": jobs, "checksum_max_bytes": checksum_max_bytes, "include_globals": include_globals,
-            "superuser": info["superuser"], "pg_dump": pg_dump, "pg_restore": program("pg_restore", pg_bin_dir),
-            "pg_bin_dir": pg_bin_dir, "temp_dir": temp_dir, "lock_wait_timeout": lock_wait_timeout,
+            "superuser": info["superuser"], "pg_dump": pg_dump, "pg_dumpall": pg_dumpall,
+            "pg_restore": program("pg_restore", pg_bin_dir),
+            "temp_dir": temp_dir, "lock_wait_timeout": lock_wait_timeout,
             "tool_version": tool_version, "retention_class": retention_class,
             "consistency_point": {"time": format_time(snapshot_time), "lsn": snapshot_lsn},
             "source": {
@@ -413,9 +419,8 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
     try:
         with repository.new_backup(plan["component"], kind="postgresql", method="logical",
                                    retention_class=settings["retention_class"]) as backup:
-            if settings["include_globals"]:
-                pg_dumpall = program("pg_dumpall", settings["pg_bin_dir"])
-                backup.add_bytes(GLOBALS_FILE, _globals(runner, pg_dumpall, database, settings["superuser"]))
+            if settings["pg_dumpall"]:
+                backup.add_bytes(GLOBALS_FILE, _globals(runner, settings["pg_dumpall"], database, settings["superuser"]))
             verification = checks.submit(_pg_verify.generated_fingerprints, fingerprinter, main, settings["checksum_max_bytes"])
             dump = runner.start(dump_argv(settings["pg_dump"], directory, snapshot, jobs, settings["lock_wait_timeout"]),
                                 what=f"pg_dump of database {database} on {params.where}")

@@ -41,16 +41,19 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
 from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import DUMP_DIRECTORY, GLOBALS_FILE
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     ConnectionParams,
+    check_client_version,
     choose_pg_backup,
     connect,
     connected,
     database_properties,
     identifier,
     program,
+    program_version,
     psycopg2,
     query,
     query_one,
     role_exists,
+    server_info,
     sql,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
@@ -188,6 +191,11 @@ def logical_restore(
                 "the old one is kept as <name>_before_<time>), or choose another target_db",
                 database=target,
             )
+        # Before the globals or the new database are written: a pg_restore too old for the server or the
+        # archive would fail only after both.
+        pg_restore = program("pg_restore", pg_bin_dir)
+        check_client_version(program_version(runner, pg_restore), server_info(admin)["server_version_num"],
+                             "pg_restore", path=pg_restore, where=params.where, dumped_by=manifest.tools.get("pg_dump"))
         globals_plan = _globals_plan(repository, entry, admin) if restore_globals else None
         result.update(
             changed=True, action="replace" if before["exists"] else "create",
@@ -205,7 +213,7 @@ def logical_restore(
         try:
             _create_database(admin, temporary, before, manifest.source, params)
             checked = _restore_verified(repository, entry, runner, params, expected, {
-                "pg_bin_dir": pg_bin_dir, "database": temporary, "work": work, "jobs": jobs})
+                "pg_restore": pg_restore, "database": temporary, "work": work, "jobs": jobs})
             _set_marker(admin, temporary, marker_text(entry.backup_id, component, format_time(stamp)))
             _swap(admin, params, maintenance_db, target, temporary, previous, before, entry.label)
         except SwapFailed:
@@ -382,7 +390,7 @@ def _restore_verified(repository: Repository, entry: BackupEntry, runner: Comman
     output = _Output()
     try:
         restore = runner.start(
-            [program("pg_restore", settings["pg_bin_dir"]), f"--dbname={conninfo(database)}", f"--jobs={jobs}",
+            [settings["pg_restore"], f"--dbname={conninfo(database)}", f"--jobs={jobs}",
              "--exit-on-error", "--verbose", os.path.join(work, DUMP_DIRECTORY)],
             environment={"LC_MESSAGES": "C"}, what=f"pg_restore of {entry.label} into {database}")
         while restore.poll() is None:

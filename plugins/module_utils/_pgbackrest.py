@@ -37,7 +37,9 @@ class PgBackRest:
         self.stanza = stanza
         self.config = config
         self.os_user = os_user
-        self.path = runner.require("pgbackrest", "install pgBackRest (Debian: pgbackrest)")
+        self.path = runner.require(
+            "pgbackrest", "install pgBackRest (Debian: pgbackrest; RHEL: pgbackrest from the PostgreSQL project's common "
+            "repository, with EPEL)")
 
     def argv(self, command: str, *options: str) -> list[str]:
         argv = [self.path]

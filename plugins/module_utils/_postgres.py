@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import typing as t
 from dataclasses import dataclass
@@ -271,6 +272,13 @@ def role_exists(connection: t.Any, name: str) -> bool:
     return query_one(connection, "SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)) is not None
 
 
+# Where the client that reads every supported server comes from (bindep.txt names the packages).
+CLIENT_PACKAGES = (
+    "the PostgreSQL project's packages: postgresql-client-17 from apt.postgresql.org (Debian, Ubuntu) or "
+    "postgresql17 from download.postgresql.org/pub/repos/yum (RHEL)"
+)
+
+
 def program(name: str, bin_dir: str | None) -> str:
     """Path of a PostgreSQL client program, from pg_bin_dir or PATH."""
     if bin_dir:
@@ -281,7 +289,7 @@ def program(name: str, bin_dir: str | None) -> str:
     found = shutil.which(name)
     if found is None:
         raise DependencyMissing(
-            f"the PostgreSQL program {name} is not on PATH; install the PostgreSQL client (Debian: postgresql-client) "
+            f"the PostgreSQL program {name} is not on PATH; install the PostgreSQL client ({CLIENT_PACKAGES}) "
             "or set pg_bin_dir to the directory holding it"
         )
     return found
@@ -293,17 +301,33 @@ def program_version(runner: t.Any, path: str) -> str:
     return output[2] if len(output) > 2 else " ".join(output)
 
 
-def check_client_version(tool_version: str, server_version_num: int, tool: str) -> None:
-    """pg_dump must not be older than the server it dumps."""
-    try:
-        tool_major = int(tool_version.split(".")[0])
-    except ValueError:
-        return
+def major_version(version: str) -> int | None:
+    """17 from '17.2', '17beta1' or '17'; None when version does not start with one."""
+    found = re.match(r"(\d+)", version.strip())
+    return int(found.group(1)) if found else None
+
+
+def check_client_version(tool_version: str, server_version_num: int, tool: str, *, path: str | None = None,
+                         where: str | None = None, dumped_by: str | None = None) -> None:
+    """A client program must not be older than the server it talks to: pg_dump and pg_dumpall refuse a newer
+    server, and what an older pg_restore writes may not be what the newer server expects. pg_restore must also
+    be at least the pg_dump that made the archive (dumped_by), or it cannot read the archive's header."""
+    tool_major = major_version(tool_version)
+    if tool_major is None:
+        return  # a version we cannot read: let the program speak for itself
     server_major = server_version_num // 10000
-    if tool_major < server_major:
+    needed = server_major
+    reasons = [f"the server{f' {where}' if where else ''} is PostgreSQL {server_major}"]
+    dumped_major = major_version(dumped_by) if dumped_by else None
+    if dumped_major is not None:
+        needed = max(needed, dumped_major)
+        reasons.append(f"the backup was dumped by pg_dump {dumped_by}")
+    if tool_major < needed:
         raise DependencyMissing(
-            f"{tool} {tool_version} is older than the server (PostgreSQL {server_major}); install the client of "
-            f"version {server_major} or newer and point pg_bin_dir at it"
+            f"{tool} {tool_version}{f' ({path})' if path else ''} is older than PostgreSQL {needed}: "
+            f"{' and '.join(reasons)}. Nothing was changed. Install the PostgreSQL client {needed} or newer "
+            f"(17 reads servers 13 to 17; {CLIENT_PACKAGES}) and set pg_bin_dir to its directory if it is not "
+            "the first on PATH"
         )
 
 

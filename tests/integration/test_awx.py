@@ -317,26 +317,110 @@ def test_configure_playbook_uses_only_options_the_awx_collection_has() -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_execution_environment_build_context(tmp_path: Path) -> None:
+# What an execution environment installs for each program: (Debian package, RHEL/UBI 9 package).
+# The PostgreSQL client is 17, the newest: it dumps and restores servers 13 to 17.
+EE_PACKAGES = {
+    "pg_dump": ("postgresql-client-17", "postgresql17"),
+    "pg_dumpall": ("postgresql-client-17", "postgresql17"),
+    "pg_restore": ("postgresql-client-17", "postgresql17"),
+    "pgbackrest": ("pgbackrest", "pgbackrest"),
+    "redis-cli": ("redis-tools", "redis"),
+    "dig": ("bind9-dnsutils", "bind-utils"),
+    "zstd": ("zstd", "zstd"),
+    "age": ("age", "age"),
+}
+# Programs the modules run only on a database server's own host (a physical restore, a restore
+# test's sandbox cluster or redis-server): they come with the server, never with an execution environment.
+SERVER_PROGRAMS = {"initdb", "pg_ctl", "redis-server", "systemctl", "setpriv"}
+# ansible-builder's platforms: bindep evaluates the file with these on the image.
+PLATFORMS = {"dpkg": ["platform:dpkg", "platform:debian", "default"],
+             "rpm": ["platform:rpm", "platform:redhat", "default"]}
+
+
+def bindep_packages(text: str, platform: str) -> set[str]:
+    from bindep.depends import Depends  # installed with ansible-builder
+
+    return {rule[0] for rule in Depends(text).active_rules(PLATFORMS[platform])}
+
+
+def programs_the_modules_run() -> set[str]:
+    """Every program module_utils looks up: program("pg_dump", ...), runner.require("pgbackrest", ...)."""
+    found: set[str] = set()
+    for path in (ROOT / "plugins").rglob("*.py"):
+        found |= set(re.findall(r"""(?:\bprogram|\.require)\(\s*["']([\w.-]+)["']""", path.read_text()))
+    return found
+
+
+def test_bindep_names_every_program_for_debian_and_rhel() -> None:
+    text = (ROOT / "bindep.txt").read_text()
+    assert bindep_packages(text, "dpkg") == {debian for debian, _rhel in EE_PACKAGES.values()}
+    assert bindep_packages(text, "rpm") == {rhel for _debian, rhel in EE_PACKAGES.values()}
+    run = programs_the_modules_run()
+    assert {"pg_dump", "pg_restore", "pgbackrest"} <= run, run
+    assert run - SERVER_PROGRAMS <= set(EE_PACKAGES), f"not in bindep.txt: {run - SERVER_PROGRAMS - set(EE_PACKAGES)}"
+
+
+EE_FILES = {
+    "execution-environment.yml": {"image": "python:3.11-slim-bookworm", "package_manager": "/usr/bin/apt-get", "platform": "dpkg"},
+    "execution-environment-ubi.yml": {"image": "registry.access.redhat.com/ubi9/ubi", "package_manager": "/usr/bin/dnf",
+                                      "platform": "rpm"},
+}
+
+
+def check_pgdg_apt(containerfile: str) -> None:
+    """The PostgreSQL project's apt repository, trusted for itself only, with its key fetched over HTTPS."""
+    key = "/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc"
+    assert re.search(rf"curl --fail .*--output {re.escape(key)} https://www\.postgresql\.org/media/keys/ACCC4CF8\.asc",
+                     containerfile), containerfile
+    assert f'"deb [signed-by={key}] https://apt.postgresql.org/pub/repos/apt ${{VERSION_CODENAME}}-pgdg main"' \
+        in containerfile, containerfile
+
+
+def check_pgdg_dnf(containerfile: str) -> None:
+    """PGDG's PostgreSQL 17 and common repositories with package signatures checked, and EPEL from its signed release package."""
+    line = next(line for line in containerfile.splitlines() if "/etc/yum.repos.d/pgdg.repo" in line)
+    sections = re.findall(r"'\[([\w-]+)\]'((?:\s+'[^'\[]*')+)", line)
+    repos = {name: dict(re.findall(r"'(\w+)=([^']*)'", body)) for name, body in sections}
+    assert set(repos) == {"pgdg17", "pgdg-common"}, line
+    assert repos["pgdg17"]["baseurl"] == "https://download.postgresql.org/pub/repos/yum/17/redhat/rhel-$releasever-$basearch"
+    for repo in repos.values():
+        assert repo["gpgcheck"] == "1" and repo["baseurl"].startswith("https://download.postgresql.org/"), repo
+        assert all(key.startswith("https://download.postgresql.org/pub/repos/yum/keys/") for key in repo["gpgkey"].split())
+    assert re.search(r"rpm --import https://dl\.fedoraproject\.org/pub/epel/RPM-GPG-KEY-EPEL-9 && dnf install -y "
+                     r"--setopt=localpkg_gpgcheck=1 https://dl\.fedoraproject\.org/pub/epel/epel-release-latest-9", containerfile)
+
+
+@pytest.mark.parametrize("definition", sorted(EE_FILES))
+def test_execution_environment_build_context(tmp_path: Path, definition: str) -> None:
+    expected = EE_FILES[definition]
     context = tmp_path / "context"
     run = subprocess.run(
-        [str(BIN / "ansible-builder"), "create", "--file", "execution-environment.yml",
+        [str(BIN / "ansible-builder"), "create", "--file", definition,
          "--context", str(context), "--output-filename", "Containerfile"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     containerfile = (context / "Containerfile").read_text()
-    assert "python:3.11-slim-bookworm" in containerfile
-    assert 'PKGMGR="/usr/bin/apt-get"' in containerfile
+    assert expected["image"] in containerfile
+    assert f'PKGMGR="{expected["package_manager"]}"' in containerfile
     assert "ansible-galaxy collection install" in containerfile
+    # Repositories are added from their keys, never by running a downloaded script.
+    assert not re.search(r"\|\s*(sudo\s+)?(ba)?sh\b", containerfile), containerfile
+    (check_pgdg_apt if expected["platform"] == "dpkg" else check_pgdg_dnf)(containerfile)
+    # The repository setup comes before the packages are installed.
+    assert containerfile.index("pgdg") < containerfile.index("install-from-bindep")
+    # The image's last check runs a program of every package (pg_dump stands for the PostgreSQL client's).
+    final_check = next(line for line in containerfile.splitlines() if "pg_dump --version" in line)
+    for program in set(EE_PACKAGES) - {"pg_dumpall", "pg_restore"}:
+        assert re.search(rf"\b{re.escape(program)}\b", final_check), f"{program} is not checked by the build"
 
     build = context / "_build"
     python_requirements = (build / "requirements.txt").read_text()
     for requirement in ("boto3", "botocore", "dnspython", "psycopg2-binary", "pyrage", "redis", "zstandard"):
         assert re.search(rf"^{requirement}\b", python_requirements, re.M), f"{requirement} missing from the EE"
-    system = (build / "bindep.txt").read_text()
-    for package in ("postgresql-client-15", "pgbackrest", "redis-tools", "bind9-dnsutils", "zstd", "age"):
-        assert re.search(rf"^{package}\s", system, re.M), f"{package} missing from the EE"
+    system = bindep_packages((build / "bindep.txt").read_text(), expected["platform"])
+    wanted = {packages[0 if expected["platform"] == "dpkg" else 1] for packages in EE_PACKAGES.values()}
+    assert system == wanted, f"{definition} installs {sorted(system)}"
 
     galaxy = yaml.safe_load((build / "requirements.yml").read_text())
     collections = {entry["name"] for entry in galaxy["collections"]}

@@ -30,7 +30,7 @@ COLLECTIONS = ROOT / ".collections" / "ansible_collections"
 NEEDED = [
     "MANIFEST.json", "FILES.json", "README.md", "COPYING",
     "meta/runtime.yml", "meta/execution-environment.yml",
-    "requirements.txt", "bindep.txt", "execution-environment.yml",
+    "requirements.txt", "bindep.txt", "execution-environment.yml", "execution-environment-ubi.yml",
     "plugins/modules/", "plugins/module_utils/", "plugins/callback/dr_report.py", "plugins/doc_fragments/",
     "plugins/filter/", "roles/backup/meta/argument_specs.yml", "roles/backup/templates/",
     "playbooks/level1_component.yml", "playbooks/tasks/restore_step.yml", "playbooks/templates/",
