@@ -28,7 +28,7 @@ description:
   - The write freeze of a failback (the fact C(dr_write_freeze) - C(site), C(components), C(start), C(end),
     C(duration_s), C(thawed)) is reported as C(write_freeze), the failback's downtime, and named in the last line.
   - Each component's achieved RTO and RPO is compared with its C(rto) and C(rpo) in the C(dr_plan) extra
-    variable.
+    variable, or, without one, the C(dr_plan) variable of the inventory's C(all) group (where AWX keeps it).
   - The callback must be enabled, with C(callbacks_enabled = resilience.dr.dr_report) in ansible.cfg or
     C(ANSIBLE_CALLBACKS_ENABLED=resilience.dr.dr_report) (the collection's execution environment sets the latter).
   - With O(report_s3_url) set, the three files are also uploaded to C(<report_s3_url>/<run id>/) with server-side
@@ -160,8 +160,17 @@ class CallbackModule(CallbackBase):
         self.timeline.playbook_start(playbook._file_name, utc_now())
 
     def v2_playbook_on_play_start(self, play):
-        extra_vars = dict(play.get_variable_manager().extra_vars or {})
+        variable_manager = play.get_variable_manager()
+        extra_vars = dict(variable_manager.extra_vars or {})
         self.report_overrides = {name: extra_vars[name] for name in OVERRIDES.values() if name in extra_vars}
+        if "dr_plan" not in extra_vars:
+            # AWX keeps the plan in the inventory's variables: its name and targets (literal keys, read
+            # untemplated) come from there.
+            inventory = getattr(variable_manager, "_inventory", None)
+            group = inventory.groups.get("all") if inventory is not None else None
+            plan = group.get_vars().get("dr_plan") if group is not None else None
+            if plan is not None:
+                extra_vars["dr_plan"] = plan
         self.timeline.play_start(play.get_name(), extra_vars, utc_now())
 
     def v2_playbook_on_task_start(self, task, is_conditional):

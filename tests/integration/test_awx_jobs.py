@@ -704,6 +704,8 @@ def test_level1_template_refuses_on_the_survey_default_then_restores_the_compone
     # What the incident review reads after the job: the report in the S3 prefix names the restore.
     report = report_store.new_report(reports, "level1_component")
     assert report["run"]["ok"] and report["rto_seconds"] is not None
+    # The plan is the inventory's: the report compares with its targets all the same.
+    assert report["application"] == "shopfront" and report["targets"]["verdict"] == "met", report["targets"]
     restored = [entry for entry in report["components"] if entry["restores"]]
     assert [entry["component"] for entry in restored] == ["orders-db"]
     assert restored[0]["backup_id"] in backed_up["after"]["orders-db"]
