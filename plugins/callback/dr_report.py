@@ -28,9 +28,15 @@ description:
   - The write freeze of a failback (the fact C(dr_write_freeze) - C(site), C(components), C(start), C(end),
     C(duration_s), C(thawed)) is reported as C(write_freeze), the failback's downtime, and named in the last line.
   - Each component's achieved RTO and RPO is compared with its C(rto) and C(rpo) in the C(dr_plan) extra
-    variable.
+    variable, or, without one, the C(dr_plan) variable of the inventory's C(all) group (where AWX keeps it).
   - The callback must be enabled, with C(callbacks_enabled = resilience.dr.dr_report) in ansible.cfg or
-    C(ANSIBLE_CALLBACKS_ENABLED=resilience.dr.dr_report).
+    C(ANSIBLE_CALLBACKS_ENABLED=resilience.dr.dr_report) (the collection's execution environment sets the latter).
+  - With O(report_s3_url) set, the three files are also uploaded to C(<report_s3_url>/<run id>/) with server-side
+    encryption, so the report outlives the machine or container that ran the playbook (an AWX job). A failed upload
+    is an error message naming the object and the local copy; it never changes the run's result.
+  - Each option can be set for one run by an extra variable (C(dr_report_dir), C(dr_report_s3_url),
+    C(dr_report_s3_endpoint_url), C(dr_report_s3_sse), C(dr_report_s3_sse_kms_key_id)), which wins over the
+    environment and ansible.cfg; an AWX job template sets them in its extra variables.
 author:
   - resilience.dr maintainers (@resilience-dr)
 requirements:
@@ -40,6 +46,7 @@ options:
     description:
       - Directory the reports are written to, one sub-directory per run. A relative path is taken from the
         directory ansible-playbook runs in.
+      - Extra variable C(dr_report_dir) overrides it.
     type: path
     default: reports
     env:
@@ -47,6 +54,50 @@ options:
     ini:
       - section: callback_dr_report
         key: report_dir
+  report_s3_url:
+    description:
+      - An C(s3://bucket/prefix) the report files are uploaded to, under C(<run id>/), after they are written
+        locally. Credentials and region come from the environment as for boto3 (C(AWS_ACCESS_KEY_ID),
+        C(AWS_SECRET_ACCESS_KEY), C(AWS_SESSION_TOKEN) or C(AWS_SECURITY_TOKEN), C(AWS_REGION), an instance role).
+      - Extra variable C(dr_report_s3_url) overrides it.
+    type: str
+    env:
+      - name: DR_REPORT_S3_URL
+    ini:
+      - section: callback_dr_report
+        key: report_s3_url
+  report_s3_endpoint_url:
+    description:
+      - The S3 endpoint for an S3-compatible store (MinIO, Ceph); unset for AWS itself.
+      - Extra variable C(dr_report_s3_endpoint_url) overrides it.
+    type: str
+    env:
+      - name: DR_REPORT_S3_ENDPOINT_URL
+    ini:
+      - section: callback_dr_report
+        key: report_s3_endpoint_url
+  report_s3_sse:
+    description:
+      - Server-side encryption of the uploaded files.
+      - Extra variable C(dr_report_s3_sse) overrides it.
+    type: str
+    choices: [AES256, aws:kms]
+    default: AES256
+    env:
+      - name: DR_REPORT_S3_SSE
+    ini:
+      - section: callback_dr_report
+        key: report_s3_sse
+  report_s3_sse_kms_key_id:
+    description:
+      - The KMS key of O(report_s3_sse=aws:kms); unset uses the account's default key for S3.
+      - Extra variable C(dr_report_s3_sse_kms_key_id) overrides it.
+    type: str
+    env:
+      - name: DR_REPORT_S3_SSE_KMS_KEY_ID
+    ini:
+      - section: callback_dr_report
+        key: report_s3_sse_kms_key_id
   fail_on_target_miss:
     description:
       - Whether a missed RTO or RPO target fails the run. The recovery playbooks end with the task
@@ -77,6 +128,7 @@ from ansible_collections.resilience.dr.plugins.plugin_utils._report import (
     withdraw_targets,
     write_report,
 )
+from ansible_collections.resilience.dr.plugins.plugin_utils._report_upload import OVERRIDES, report_settings, upload_report
 from ansible_collections.resilience.dr.plugins.module_utils._timing import utc_now
 
 
@@ -100,13 +152,25 @@ class CallbackModule(CallbackBase):
         super().__init__(display=display)
         self.timeline = Timeline()
         self._targets_file: str | None = None
+        # The report settings the run's extra variables give (an AWX job template has no environment of its own).
+        self.report_overrides: dict = {}
 
     def v2_playbook_on_start(self, playbook):
         self.timeline.playbook_start(playbook._file_name, utc_now())
 
     def v2_playbook_on_play_start(self, play):
-        extra_vars = play.get_variable_manager().extra_vars
-        self.timeline.play_start(play.get_name(), dict(extra_vars or {}), utc_now())
+        variable_manager = play.get_variable_manager()
+        extra_vars = dict(variable_manager.extra_vars or {})
+        self.report_overrides = {name: extra_vars[name] for name in OVERRIDES.values() if name in extra_vars}
+        if "dr_plan" not in extra_vars:
+            # AWX keeps the plan in the inventory's variables: its name and targets (literal keys, read
+            # untemplated) come from there.
+            inventory = getattr(variable_manager, "_inventory", None)
+            group = inventory.groups.get("all") if inventory is not None else None
+            plan = group.get_vars().get("dr_plan") if group is not None else None
+            if plan is not None:
+                extra_vars["dr_plan"] = plan
+        self.timeline.play_start(play.get_name(), extra_vars, utc_now())
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         moment = utc_now()
@@ -157,18 +221,27 @@ class CallbackModule(CallbackBase):
         self._targets_file = None
         fail_on_miss = self.get_option("fail_on_target_miss")
         try:
+            settings = report_settings({option: self.get_option(option) for option in OVERRIDES}, self.report_overrides)
             report = self.timeline.report(fail_on_target_miss=fail_on_miss)
-            directory = write_report(report, self.get_option("report_dir"))
+            directory = write_report(report, settings.report_dir)
         except (DrError, OSError) as error:
             self._display.error(f"dr_report: no report was written: {error}")
             return
+        uploaded = ""
+        if settings.s3_url:
+            try:
+                uploaded = f" and {upload_report(directory, settings)}/"
+            except (DrError, OSError) as error:
+                # The run's result stands; only where its report is kept changes.
+                self._display.error(f"dr_report: the report was not uploaded to {settings.s3_url}: {error}; "
+                                    f"the local copy is {directory}")
         point = point_in_time_text(report["point_in_time"])
         freeze = report.get("write_freeze")
         frozen = f", write freeze {format_seconds(freeze.get('duration_s'))}" if freeze else ""
         self._display.display(
             f"DR report {report['run_id']}: RTO {format_seconds(report['rto_seconds'])}, "
             f"RPO {format_seconds(report['rpo_seconds'])}{frozen}, targets {report['targets']['verdict']}"
-            f"{'; ' + point if point else ''} -> {directory}"
+            f"{'; ' + point if point else ''} -> {directory}{uploaded}"
         )
         for miss in report["targets"]["misses"]:
             self._display.warning(f"DR target missed: {miss}")

@@ -28,7 +28,7 @@ BIN = Path(sys.executable).parent
 # Tags of level3_site.yml the level 3 workflow runs one by one.
 LEVEL3_STAGE_TAGS = {"restore", "verify", "dns_failover"}
 # Templates that only read production: everything else must ask for confirm.
-NON_DESTRUCTIVE = {"playbooks/backup.yml", "playbooks/drill.yml", "playbooks/rpo_check.yml", "playbooks/restore_test.yml"}
+NON_DESTRUCTIVE = {"playbooks/backup.yml", "playbooks/rpo_check.yml", "playbooks/restore_test.yml"}
 SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
 
 TEMPLATES = yaml.safe_load((ROOT / "awx" / "templates.yml").read_text().replace("!unsafe ", ""))
@@ -101,19 +101,6 @@ def test_survey_questions_are_valid_for_awx(template: dict[str, t.Any]) -> None:
             # AWX passes the answers as a list; the default is newline separated.
             defaults = [value for value in question.get("default", "").split("\n") if value]
             assert set(defaults) <= set(question["choices"]), f"{where}: default not among the choices"
-
-
-# Questions whose choices the playbook must name (it dispatches on them).
-DISPATCHED = {"disaster"}
-
-
-@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
-def test_choices_the_playbook_dispatches_on_are_known_to_it(template: dict[str, t.Any]) -> None:
-    text = playbook_text(template["playbook"])
-    for question in template["survey"]:
-        if question["variable"] in DISPATCHED:
-            unknown = [choice for choice in question["choices"] if not re.search(rf"\b{choice}\b", text)]
-            assert not unknown, f"{template['name']!r} offers {question['variable']} {unknown}, unknown to {template['playbook']}"
 
 
 @pytest.mark.parametrize(
@@ -212,18 +199,72 @@ def test_credential_type_injects_only_its_inputs_and_hides_secrets(credential_ty
                 assert used in fields or used == "tower", f"{credential_type['name']!r} injects unknown {used!r}"
 
 
+# AWX's own credential types: SSH to the plan's hosts, and AWS keys in the environment.
+BUILTIN_CREDENTIAL_TYPES = {"Machine", "Amazon Web Services"}
+
+
 def test_job_template_credentials_are_defined_types() -> None:
     types = {credential_type["name"] for credential_type in TEMPLATES["awx_credential_types"]}
+    assert set(TEMPLATES["awx_builtin_credential_types"]) == BUILTIN_CREDENTIAL_TYPES
+    assert not types & BUILTIN_CREDENTIAL_TYPES, "a custom credential type must not take the name of one of AWX's"
     for template in JOB_TEMPLATES:
-        assert set(template["credentials"]) <= types, template["name"]
+        assert set(template["credentials"]) <= types | BUILTIN_CREDENTIAL_TYPES, template["name"]
+
+
+def test_aws_keys_come_from_awxs_own_credential_type() -> None:
+    """AWX's Amazon Web Services type injects AWS_ACCESS_KEY_ID and friends; a custom type doing the same would
+    be a second place for the same keys (and AWX refuses two credentials setting one variable on a job)."""
+    for credential_type in TEMPLATES["awx_credential_types"]:
+        injected = set((credential_type["injectors"].get("env") or {}))
+        assert not {name for name in injected if name.startswith("AWS_")}, credential_type["name"]
 
 
 @pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
 def test_job_template_gets_every_credential_type(template: dict[str, t.Any]) -> None:
     """Every playbook resolves the whole plan first: a variable the plan refers to (the TSIG key in a
-    backup job, say) that no credential of the job injects fails the job before it does anything."""
-    missing = {kind["name"] for kind in TEMPLATES["awx_credential_types"]} - set(template["credentials"])
+    backup job, say) that no credential of the job injects fails the job before it does anything; and the
+    plan's hosts are reached with the Machine credential, AWS with the Amazon Web Services one."""
+    every = {kind["name"] for kind in TEMPLATES["awx_credential_types"]} | BUILTIN_CREDENTIAL_TYPES
+    missing = every - set(template["credentials"])
     assert not missing, f"{template['name']!r} lacks credential types {sorted(missing)}"
+
+
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
+def test_job_template_tells_the_report_callback_where_the_report_goes(template: dict[str, t.Any]) -> None:
+    """A job template has no environment of its own: the extra vars the dr_report callback reads at play start
+    carry the S3 prefix, filled in by configure.yml from its own variables."""
+    from ansible_collections.resilience.dr.plugins.plugin_utils._report_upload import OVERRIDES
+
+    extra_vars = template.get("extra_vars") or {}
+    assert extra_vars.get("dr_report_s3_url") == "{{ awx_report_s3_url }}", template["name"]
+    assert set(extra_vars) <= set(OVERRIDES.values()), f"{template['name']!r}: the callback reads no {sorted(extra_vars)}"
+    configure = (ROOT / "awx" / "configure.yml").read_text()
+    for used in re.findall(r"\{\{\s*([A-Za-z0-9_]+)", " ".join(extra_vars.values())):
+        assert re.search(rf"^    {used}:", configure, re.M), f"configure.yml does not define {used}"
+
+
+def test_execution_environment_enables_the_report_callback() -> None:
+    definition = yaml.safe_load((ROOT / "execution-environment.yml").read_text())
+    final = definition["additional_build_steps"]["append_final"]
+    assert "ENV ANSIBLE_CALLBACKS_ENABLED=resilience.dr.dr_report" in final
+
+
+def test_project_tag_and_image_follow_the_collection_version() -> None:
+    """The playbooks (project checkout) and the roles and modules (the image) come from the same release."""
+    version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
+    assert TEMPLATES["awx_project"]["scm_branch"] == f"v{version}", "awx_project.scm_branch must be the release tag"
+    image = TEMPLATES["awx_execution_environment"]["image"]
+    assert image.rsplit(":", 1)[-1] == version, f"the execution environment {image} must be tagged {version}"
+
+
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=template_id)
+def test_job_template_runs_a_playbook_the_collection_ships(template: dict[str, t.Any]) -> None:
+    """The lab-only playbooks (the drill reads .lab/lab.json) have no place in AWX."""
+    text = playbook_text(template["playbook"])
+    assert "lab.json" not in text and "LAB_DIR" not in text, f"{template['playbook']} needs the lab"
+    galaxy = (ROOT / "galaxy.yml").read_text()
+    assert not re.search(rf"^\s*- exclude .*\b{re.escape(template['playbook'])}\b", galaxy, re.M), \
+        f"{template['playbook']} is not shipped in the collection"
 
 
 def test_configure_playbook_passes_syntax_check() -> None:
