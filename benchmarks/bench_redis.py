@@ -32,15 +32,14 @@ from pathlib import Path
 
 from benchmarks.common import CACHE, Comparison, lab_facts, timed
 
-from ansible_collections.resilience.dr.plugins.module_utils import _redis as rd
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
-from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import (
-    KEYS_FILE,
-    Service,
-    key_records,
-    redis_backup,
-    redis_restore,
-)
+from ansible_collections.resilience.dr.plugins.module_utils._redis.backup import redis_backup
+from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, redis_errors
+from ansible_collections.resilience.dr.plugins.module_utils._redis.keydump import KEYS_FILE
+from ansible_collections.resilience.dr.plugins.module_utils._redis.protocol import RawConnection
+from ansible_collections.resilience.dr.plugins.module_utils._redis.restore import key_records, redis_restore
+from ansible_collections.resilience.dr.plugins.module_utils._redis.service import Service
+from ansible_collections.resilience.dr.plugins.module_utils._redis.snapshot import bgsave
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 KEYS = int(os.environ.get("BENCH_REDIS_KEYS", "1000000"))
@@ -52,13 +51,13 @@ def _ctl(facts: dict, action: str) -> None:
     subprocess.run([facts["ctl"], action], check=True, capture_output=True)
 
 
-def _wait_loaded(target: rd.RedisTarget) -> None:
+def _wait_loaded(target: RedisTarget) -> None:
     client = target.client()
     while True:
         try:
             if not client.info("persistence")["loading"]:
                 return
-        except rd.redis_errors():
+        except redis_errors():
             pass
         time.sleep(0.05)
 
@@ -76,14 +75,14 @@ def _place_rdb(facts: dict, rdb: Path) -> None:
         os.chown(path, owner.st_uid, owner.st_gid)
 
 
-def _bare_restart(facts: dict, target: rd.RedisTarget, rdb: Path) -> None:
+def _bare_restart(facts: dict, target: RedisTarget, rdb: Path) -> None:
     _ctl(facts, "stop")
     _place_rdb(facts, rdb)
     _ctl(facts, "start")
     _wait_loaded(target)
 
 
-def _data_set(facts: dict, target: rd.RedisTarget) -> Path:
+def _data_set(facts: dict, target: RedisTarget) -> Path:
     """The RDB of KEYS keys of VALUE_SIZE bytes, made once and cached."""
     path = CACHE / f"redis-{KEYS}-keys.rdb"
     if path.exists():
@@ -92,7 +91,7 @@ def _data_set(facts: dict, target: rd.RedisTarget) -> Path:
     target.client().flushall()
     rng = random.Random(20261123)
     block = rng.randbytes(1 << 16)
-    with rd.RawConnection(target) as connection:
+    with RawConnection(target) as connection:
         for start in range(0, KEYS, 1000):
             commands = []
             for number in range(start, min(start + 1000, KEYS)):
@@ -100,12 +99,12 @@ def _data_set(facts: dict, target: rd.RedisTarget) -> Path:
                 command = (b"SET", b"object:%d" % number, block[offset:offset + VALUE_SIZE])
                 commands.append(command + (b"PX", b"%d" % 86_400_000) if number % 10 == 0 else command)
             connection.pipeline("SET", commands)
-    rd.bgsave(target, target.client(), 600)
+    bgsave(target, target.client(), 600)
     shutil.copyfile(Path(facts["data_dir"]) / "dump.rdb", path)
     return path
 
 
-def _naive_restore(target: rd.RedisTarget, records: list[tuple[int, bytes, bytes, int]]) -> None:
+def _naive_restore(target: RedisTarget, records: list[tuple[int, bytes, bytes, int]]) -> None:
     client = target.client()
     pipe = client.pipeline(transaction=False)
     for _db, key, value, expire_at in records:
@@ -150,7 +149,7 @@ def _redis_cli_pipe(facts: dict, commands: Path) -> None:
 
 def run() -> list[Comparison]:
     facts = lab_facts()["sites"]["secondary"]["redis"]
-    target = rd.RedisTarget(host="127.0.0.1", port=int(facts["port"]), password=facts["password"])
+    target = RedisTarget(host="127.0.0.1", port=int(facts["port"]), password=facts["password"])
     service = Service(CommandRunner(), service=None, stop_command=[facts["ctl"], "stop"],
                       start_command=[facts["ctl"], "start"])
     workdir = Path(tempfile.mkdtemp(prefix="bench-redis-"))

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Options for connecting to a Redis server, as community.general.redis names them.
 
-Matches connection_argument_spec() in plugins/module_utils/_redis.py.
+Matches connection_argument_spec() in plugins/module_utils/_redis/client.py.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     ConfigurationError,
     SourceUnavailable,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisTarget, redis_errors
+from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, redis_errors
 from ansible_collections.resilience.dr.plugins.module_utils._atomic import write_private
 
 # PostgreSQL's defaults (scram_iterations, the salt length of pg_be_scram_build_secret).

@@ -34,6 +34,15 @@ class DependencyMissing(DrError):
     """A Python library or a program the operation needs is not installed."""
 
 
+def missing_library_message(library: str, purpose: str) -> str:
+    """The message for a Python library that is not installed on the host running the module."""
+    return (
+        f"the Python library {library} is required {purpose} but is not installed for the Python "
+        f"that runs this module; install it there (pip install {library}) or set ansible_python_interpreter "
+        f"to a Python that has it"
+    )
+
+
 class SourceUnavailable(DrError):
     """A server, endpoint or file the operation reads from cannot be reached."""
 

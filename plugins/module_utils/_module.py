@@ -32,15 +32,6 @@ def run_module(module: t.Any, work: t.Callable[[], dict[str, t.Any]]) -> None:
     module.exit_json(**result)
 
 
-def missing_library_message(library: str, purpose: str) -> str:
-    """The message for a Python library that is not installed on the host running the module."""
-    return (
-        f"the Python library {library} is required {purpose} but is not installed for the Python "
-        f"that runs this module; install it there (pip install {library}) or set ansible_python_interpreter "
-        f"to a Python that has it"
-    )
-
-
 def mask_options(module: t.Any, *names: str) -> None:
     """Mask the values of these options in the result and the invocation, as no_log options are.
 

@@ -24,8 +24,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     ConfigurationError,
     DependencyMissing,
     SourceUnavailable,
+    missing_library_message,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._module import missing_library_message
 
 try:
     import psycopg2

@@ -40,7 +40,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     SourceUnavailable,
     WaitTimeout,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisTarget, redis_errors
+from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, redis_errors
 
 PG_SETTING = "default_transaction_read_only"
 PG_MARKER = "resilience_dr.write_freeze"

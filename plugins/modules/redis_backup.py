@@ -134,8 +134,8 @@ files:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisTarget, connection_argument_spec
-from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import redis_backup
+from ansible_collections.resilience.dr.plugins.module_utils._redis.backup import redis_backup
+from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, connection_argument_spec
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     open_repository,
     plan_repository_argument_spec,

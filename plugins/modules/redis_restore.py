@@ -239,8 +239,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisTarget, connection_argument_spec, split_command
-from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import Service, redis_restore
+from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, connection_argument_spec
+from ansible_collections.resilience.dr.plugins.module_utils._redis.restore import redis_restore
+from ansible_collections.resilience.dr.plugins.module_utils._redis.service import Service, split_command
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     IDENTITY_MUTUALLY_EXCLUSIVE,
     open_repository,

@@ -104,7 +104,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.resilience.dr.plugins.module_utils import _write_freeze
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisTarget, connection_argument_spec
+from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, connection_argument_spec
 
 
 def main() -> None:

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from pyrage import x25519
 
-from ansible_collections.resilience.dr.plugins.module_utils import _redis as rd
-from ansible_collections.resilience.dr.plugins.module_utils import _redis_commands as rc
-from ansible_collections.resilience.dr.plugins.module_utils._redis_operations import KEYS_FILE, LEGACY_KEYS_FILE, key_records
+from ansible_collections.resilience.dr.plugins.module_utils._redis.commands import parse_command
+from ansible_collections.resilience.dr.plugins.module_utils._redis.keydump import HEADER, KEYS_FILE, LEGACY_KEYS_FILE, RECORD
+from ansible_collections.resilience.dr.plugins.module_utils._redis.protocol import RawConnection
+from ansible_collections.resilience.dr.plugins.module_utils._redis.restore import key_records
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 from .conftest import Ansible
@@ -240,11 +241,11 @@ def test_online_restore_reads_backups_in_the_first_key_dump_format(ansible, serv
     # (records); the test writes one from the same keys with the repository library.
     source = open_repository({**backups["repository"], **backups["identity"]})
     entry = source.find(COMPONENT, backups["online"])
-    data = bytearray(rd.HEADER)
+    data = bytearray(HEADER)
     counts: dict[str, int] = {}
     with key_records(source, entry) as records:
         for db, key, payload, expire_at in records:
-            data += rd.RECORD.pack(db, len(key), len(payload), expire_at) + key + payload
+            data += RECORD.pack(db, len(key), len(payload), expire_at) + key + payload
             counts[str(db)] = counts.get(str(db), 0) + 1
     repository = open_repository({"repository": str(tmp_path / "repository"), "compression_level": 1})
     with repository.new_backup(COMPONENT, kind="redis", method="online") as backup:
@@ -276,9 +277,9 @@ def test_a_forged_online_backup_is_refused_naming_the_command_and_the_server_is_
     stream = source.read_bytes(entry, KEYS_FILE)
     position = 0
     for _command in range(1001):  # SELECT 0 and 1000 keys
-        position, _head, arguments = rc.parse_command(stream, position, "dump")
+        position, _head, arguments = parse_command(stream, position, "dump")
     forged_key = arguments[1]
-    evil = rd.RawConnection.pack([[b"CONFIG", b"SET", b"dir", b"/tmp"]])
+    evil = RawConnection.pack([[b"CONFIG", b"SET", b"dir", b"/tmp"]])
     repository = open_repository({"repository": str(tmp_path / "repository"), "compression_level": 1})
     with repository.new_backup(COMPONENT, kind="redis", method="online") as backup:
         backup.add_bytes(KEYS_FILE, stream[:position] + evil + stream[position:])

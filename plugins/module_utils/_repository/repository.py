@@ -201,6 +201,17 @@ def no_backup_before_message(component: str, wanted: str, target_time: datetime,
     )
 
 
+def not_wanted_message(entry: BackupEntry, wanted: str, kind: str | None) -> str:
+    """Why the backup a backup_id names is not one the restore can take: its kind and method are others."""
+    manifest = entry.manifest
+    found_kind, found_method = (manifest.kind, manifest.method) if manifest is not None else ("unknown", "unknown")
+    other_method = f"restore it with method {found_method}, or " if kind is not None and found_kind == kind else ""
+    return (
+        f"{entry.label} is a {found_kind} backup (method {found_method}), not a {wanted} backup; {other_method}"
+        f"give the backup_id of a {wanted} backup (backup_info lists each backup's kind and method)"
+    )
+
+
 def would_restore_message(entry: BackupEntry, target: str) -> str:
     """What a check-mode restore says it would do: which backup, consistent to when, into what."""
     return (f"check mode: would restore {entry.label} (consistent to {format_time(consistent_at(entry))}) "
@@ -414,22 +425,34 @@ class Repository:
             "backup_info lists the backups there"
         )
 
-    def select_backup(self, component: str, backup_id: str | None = None) -> BackupEntry:
-        """The backup to restore: the one asked for, else the newest verified, else the newest complete."""
-        return self.choose_backup(component, backup_id).entry
+    def select_backup(self, component: str, backup_id: str | None = None, *, target_time: datetime | None = None,
+                      kind: str | None = None, method: str | None = None) -> BackupEntry:
+        """The backup to restore: the one asked for, else the newest verified, else the newest complete
+        (of that kind and method, consistent at or before target_time, when given); see choose_backup."""
+        return self.choose_backup(component, backup_id, target_time=target_time, kind=kind, method=method).entry
 
     def choose_backup(self, component: str, backup_id: str | None = None, *,
                       accept: t.Callable[[BackupEntry], bool] | None = None, wanted: str = "",
-                      target_time: datetime | None = None) -> Selection:
+                      target_time: datetime | None = None, kind: str | None = None,
+                      method: str | None = None) -> Selection:
         """The backup to restore, and the newer ones passed over because they cannot be restored.
 
-        backup_id: exactly that backup (refused when it cannot be restored).
+        backup_id: exactly that backup (refused when it cannot be restored, or
+        is not of the kind and method asked for; `accept` does not judge it).
         Else the newest verified backup, else the newest complete one, among
-        those `accept` takes (a kind or method; `wanted` names it in errors).
+        those of `kind` and `method` (when given) that `accept` takes;
+        `wanted` names them in errors (by default the kind and method).
         target_time: only backups whose consistency point is at or before it
         count; the ones after it are expected to be left alone (no warning),
         and none early enough is an error naming the points there are.
         """
+        wanted = wanted or " ".join(part for part in (kind, method) if part)
+        filtered = accept is not None or kind is not None or method is not None
+
+        def of_kind(entry: BackupEntry) -> bool:
+            manifest = entry.manifest
+            return manifest is not None and kind in (None, manifest.kind) and method in (None, manifest.method)
+
         if backup_id and target_time is not None:
             raise ConfigurationError(
                 f"component {component}: backup_id ({backup_id}) and target_time ({format_time(target_time)}) exclude "
@@ -448,11 +471,13 @@ class Repository:
                 )
             if not entry.usable:
                 raise BackupNotFound(f"{entry.label} cannot be restored: it is {entry.status} ({entry.error})")
+            if not of_kind(entry):
+                raise ConfigurationError(not_wanted_message(entry, wanted, kind), backup_id=entry.backup_id)
             return Selection(entry, [])
         entries = self._component_backups(check_component(component))
 
         def relevant(entry: BackupEntry) -> bool:
-            return accept is None or entry.manifest is None or accept(entry)
+            return entry.manifest is None or (of_kind(entry) and (accept is None or accept(entry)))
 
         def in_time(entry: BackupEntry) -> bool:
             return target_time is None or consistent_at(entry) <= target_time
@@ -467,7 +492,7 @@ class Repository:
                                  component=component)
         if chosen is None:
             other = [entry for entry in entries if entry.usable]
-            if other and accept is not None:
+            if other and filtered:
                 newest = other[-1].manifest
                 raise BackupNotFound(
                     f"component {component} has no complete {wanted} backup in {self.location}; the newest usable "

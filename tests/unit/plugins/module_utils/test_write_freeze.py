@@ -9,7 +9,7 @@ import json
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.resilience.dr.plugins.module_utils._redis import RedisTarget
+from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget
 from ansible_collections.resilience.dr.plugins.module_utils._write_freeze import (
     PG_MARKER,
     REDIS_FREEZE_BASE,

@@ -290,10 +290,10 @@ class SteppingClock:
         return self.moment
 
 
-def take_at(repository, clock, moment, method="raw", component="orders-db"):
+def take_at(repository, clock, moment, method="raw", component="orders-db", kind="test"):
     """A backup started at `moment` whose data is consistent to that moment."""
     clock.moment = moment
-    with repository.new_backup(component, kind="test", method=method) as backup:
+    with repository.new_backup(component, kind=kind, method=method) as backup:
         backup.add_bytes("data/rows.txt", f"rows at {moment}".encode())
         backup.consistency_point = {"time": format_time(moment)}
     return backup.backup_id
@@ -380,6 +380,46 @@ def test_target_time_keeps_to_the_method_asked_for(clocked):
                                              r"2026-11-23T04:30:00Z; the oldest is 2026-11-23T05:00:00Z"):
         repository.choose_backup("orders-db", target_time=AT_4 + timedelta(minutes=30), wanted="test rdb",
                                  accept=lambda entry: entry.manifest.method == "rdb")
+
+
+def test_select_backup_keeps_to_the_kind_and_method_asked_for(clocked, tmp_path):
+    repository, clock = clocked
+    rdb = take_at(repository, clock, AT_4, method="rdb")
+    online = take_at(repository, clock, AT_5, method="online")
+    files = take_at(repository, clock, AT_6, method="tar", kind="files")
+    assert repository.select_backup("orders-db", kind="test", method="rdb").backup_id == rdb
+    assert repository.select_backup("orders-db", kind="test").backup_id == online
+    assert repository.select_backup("orders-db", method="rdb").backup_id == rdb
+    assert repository.select_backup("orders-db").backup_id == files
+    assert repository.select_backup("orders-db", kind="test", target_time=AT_4).backup_id == rdb
+    with pytest.raises(BackupNotFound, match=rf"component orders-db has no complete test logical backup in .*; the "
+                                             rf"newest usable one, {files}, is a files backup taken with method tar"):
+        repository.select_backup("orders-db", kind="test", method="logical")
+    with pytest.raises(BackupNotFound, match=r"no complete test online backup in .* consistent at or before "
+                                             r"target_time 2026-11-23T04:30:00Z; the oldest is 2026-11-23T05:00:00Z"):
+        repository.select_backup("orders-db", kind="test", method="online", target_time=AT_4 + timedelta(minutes=30))
+    # A broken newer backup of another kind or method is not one this restore passes over.
+    corrupt(tmp_path, files)
+    with pytest.raises(IntegrityError):
+        backup_verify(repository, component="orders-db", backup_id=files)
+    assert repository.choose_backup("orders-db", kind="test", method="rdb").skipped == []
+    assert [entry.backup_id for entry in repository.choose_backup("orders-db").skipped] == [files]
+
+
+def test_a_backup_id_of_another_kind_or_method_is_refused_saying_what_it_is(clocked):
+    repository, clock = clocked
+    rdb = take_at(repository, clock, AT_4, method="rdb")
+    files = take_at(repository, clock, AT_5, method="tar", kind="files")
+    with pytest.raises(ConfigurationError, match=rf"^backup {rdb} of component orders-db is a test backup \(method rdb\), "
+                                                 r"not a test online backup; restore it with method rdb, or give the "
+                                                 r"backup_id of a test online backup \(backup_info lists"):
+        repository.select_backup("orders-db", rdb, kind="test", method="online")
+    with pytest.raises(ConfigurationError, match=rf"^backup {files} of component orders-db is a files backup "
+                                                 r"\(method tar\), not a test backup; give the backup_id of a test "
+                                                 r"backup \(backup_info lists each backup's kind and method\)$"):
+        repository.select_backup("orders-db", files, kind="test")
+    assert repository.select_backup("orders-db", rdb, kind="test", method="rdb").backup_id == rdb
+    assert repository.select_backup("orders-db", files).backup_id == files  # nothing asked for: any kind
 
 
 def test_backup_id_and_target_time_exclude_each_other(clocked):

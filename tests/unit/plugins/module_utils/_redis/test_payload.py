@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils import _redis_payload as payload
+from ansible_collections.resilience.dr.plugins.module_utils._redis import payload
 
-FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "redis_payloads.json").read_text())
+FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "payloads.json").read_text())
 TRAILER = bytes.fromhex("0a00") + bytes(8)  # RDB version 10, CRC64 (not read)
 
 

@@ -24,8 +24,8 @@ import re
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import IntegrityError
+from ansible_collections.resilience.dr.plugins.module_utils._redis.keydump import REPLACE
 
-REPLACE = b"$7\r\nREPLACE\r\n"
 STORED_TAIL = b"$6\r\nABSTTL\r\n"
 # A RESTORE as redis_backup stores it: the head up to the key's length, then from the end of the key up to the
 # payload's length (the TTL's declared length and its digits), then after the payload _STORED_END.
