@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import (
+from ansible_collections.resilience.dr.plugins.module_utils._dns.records import (
     Endpoint,
     RecordSet,
     describe,
