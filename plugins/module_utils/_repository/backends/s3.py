@@ -27,25 +27,28 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.backends
     S3Writer,
 )
 
-# boto3 takes most of a second to import; it is imported only for S3 repositories.
+# boto3 takes most of a second to import, botocore's exceptions (module_utils/_aws) a tenth:
+# both are imported only for S3 repositories, never for a local one.
 boto3: t.Any = None
 botocore: t.Any = None
+aws: t.Any = None
 
 
 def _import_boto3() -> None:
-    global boto3, botocore  # pylint: disable=global-statement
+    global boto3, botocore, aws  # pylint: disable=global-statement
     if boto3 is not None:
         return
     try:
         import boto3 as _boto3  # pylint: disable=import-outside-toplevel
         import botocore.config  # pylint: disable=import-outside-toplevel,unused-import
-        import botocore.exceptions  # pylint: disable=import-outside-toplevel,unused-import
     except ImportError:
         raise DependencyMissing(
             "the Python library boto3 is required for an s3:// repository but is not installed for the Python "
             "that runs this module; install it there (pip install boto3)"
         ) from None
-    boto3, botocore = _boto3, sys.modules["botocore"]
+    from ansible_collections.resilience.dr.plugins.module_utils import _aws  # pylint: disable=import-outside-toplevel
+
+    boto3, botocore, aws = _boto3, sys.modules["botocore"], _aws
 
 
 # Connections kept per S3 client: enough for the parts of several files
@@ -69,13 +72,9 @@ class S3Options:
     object_lock_days: int | None = None
 
 
+_IAM_HINT = "; the credentials lack permission for this (see the IAM policy in docs/repository-format.md)"
 MISSING = ("NoSuchKey", "404", "NotFound")
 PRECONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict", "412")
-
-
-def _aws_error_code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 class S3Backend(Backend):
@@ -171,24 +170,23 @@ class S3Backend(Backend):
         """One S3 API call (with client, or the backend's own); failures become a RepositoryError naming the object and the AWS error."""
         try:
             return getattr(client or self.client, operation)(**arguments)
-        except botocore.exceptions.ClientError as error:
-            code = _aws_error_code(error)
+        except aws.ClientError as error:
+            code = aws.error_code(error, default="")
             hints = {
                 "NoSuchBucket": f"; the bucket {self.bucket} does not exist (create it, or check the repository URL and region)",
-                "AccessDenied": "; the credentials lack permission for this (see the IAM policy in docs/repository-format.md)",
                 "InvalidAccessKeyId": "; the access key is not known to this endpoint",
                 "SignatureDoesNotMatch": "; the secret key does not match the access key",
             }
+            hint = _IAM_HINT if aws.is_access_denied(error) else hints.get(code, "")
             raise RepositoryError(
-                f"S3 {operation} of s3://{self.bucket}/{key} failed: {code or 'error'}: "
-                f"{error.response.get('Error', {}).get('Message', error)}{hints.get(code, '')}",
+                f"S3 {operation} of s3://{self.bucket}/{key} failed: {code or 'error'}: {aws.error_message(error)}{hint}",
                 aws_error_code=code or None,
             ) from None
-        except botocore.exceptions.EndpointConnectionError as error:
+        except aws.EndpointConnectionError as error:
             raise RepositoryError(
                 f"cannot reach the S3 endpoint for {self.location}: {error}; check endpoint_url, region and the network",
             ) from None
-        except botocore.exceptions.BotoCoreError as error:
+        except aws.BotoCoreError as error:
             raise RepositoryError(f"S3 {operation} of s3://{self.bucket}/{key} failed: {error}") from None
 
     def list_objects(self, prefix: str) -> t.Iterator[StoredObject]:
