@@ -31,23 +31,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ansible_collections.resilience.dr.plugins.module_utils._aws import (
+    BotoCoreError,
+    ClientError,
+    error_code,
+    is_access_denied,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     ConfigurationError,
     DrError,
     SourceUnavailable,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._timing import Clock, format_time, utc_now
-
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:  # pragma: no cover - the module reports the missing library
-
-    class BotoCoreError(Exception):  # type: ignore[no-redef]
-        """Stands in while botocore is not installed."""
-
-    class ClientError(Exception):  # type: ignore[no-redef]
-        """Stands in while botocore is not installed."""
-
 
 UNDELETE = "undelete"
 ROLL_BACK = "roll_back"
@@ -119,11 +114,6 @@ class Plan:
             counts[change.action] += 1
         counts.update(newer_kept=len(self.newer_kept), unchanged=self.unchanged, objects_at_time=self.keys_at_time)
         return counts
-
-
-def error_code(error: BaseException) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", type(error).__name__))
 
 
 def _history(versions: t.Iterable[Version]) -> dict[str, list[Version]]:
@@ -203,9 +193,8 @@ class S3Restore:
         self.concurrency = max(1, concurrency)
 
     def fail(self, error: BaseException, what: str) -> t.NoReturn:
-        code = error_code(error)
-        hint = _IAM_HINT if code in ("AccessDenied", "AllAccessDisabled") else "check the bucket name, endpoint_url and region"
-        raise SourceUnavailable(f"{what} failed ({code}: {error}); {hint}") from None
+        hint = _IAM_HINT if is_access_denied(error) else "check the bucket name, endpoint_url and region"
+        raise SourceUnavailable(f"{what} failed ({error_code(error)}: {error}); {hint}") from None
 
     def check_versioning(self) -> str:
         try:

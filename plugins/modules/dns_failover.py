@@ -281,7 +281,8 @@ from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import Request, Tools, failover  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import Tools, failover  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._dns.plan import Request  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns import health, query  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.route53 import Route53Provider  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.rfc2136 import TSIG_ALGORITHMS, Rfc2136Provider  # noqa: E402

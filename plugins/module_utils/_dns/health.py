@@ -15,7 +15,8 @@ from urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import HealthCheck, format_endpoint
+from ansible_collections.resilience.dr.plugins.module_utils._dns.plan import HealthCheck
+from ansible_collections.resilience.dr.plugins.module_utils._dns.records import format_endpoint
 from ansible_collections.resilience.dr.plugins.module_utils._timing import Stopwatch
 
 

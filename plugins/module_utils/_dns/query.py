@@ -13,7 +13,7 @@ import ipaddress
 import socket
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import (
+from ansible_collections.resilience.dr.plugins.module_utils._dns.records import (
     QUERY_TIMEOUT,
     Endpoint,
     Observation,

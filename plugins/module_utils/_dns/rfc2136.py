@@ -14,7 +14,7 @@ from __future__ import annotations
 import binascii
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import (
+from ansible_collections.resilience.dr.plugins.module_utils._dns.records import (
     QUERY_TIMEOUT,
     Endpoint,
     RecordSet,

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import (
+from ansible_collections.resilience.dr.plugins.module_utils._aws import (
+    BotoCoreError,
+    ClientError,
+    error_code,
+    error_message,
+    failure,
+    is_access_denied,
+)
+from ansible_collections.resilience.dr.plugins.module_utils._dns.records import (
     Endpoint,
     RecordSet,
     describe,
@@ -32,33 +40,14 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
 )
 from ansible_collections.resilience.dr.plugins.module_utils._timing import wait_for
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:  # pragma: no cover - the module reports the missing library
-
-    class BotoCoreError(Exception):  # type: ignore[no-redef]
-        """Stands in while botocore is not installed."""
-
-    class ClientError(Exception):  # type: ignore[no-redef]
-        """Stands in while botocore is not installed."""
-
-
 ResolveHost = t.Callable[[str, int], Endpoint]
 
+# Route 53 is global: no region to check when it cannot be reached.
+_UNREACHABLE_HINT = "check endpoint_url, the network and the credentials"
 _IAM_HINT = (
     "the credentials need route53:GetHostedZone, route53:ListHostedZonesByName, "
     "route53:ListResourceRecordSets, route53:ChangeResourceRecordSets and route53:GetChange (see docs/dns-failover.md)"
 )
-
-
-def error_code(error: BaseException) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", type(error).__name__))
-
-
-def error_message(error: BaseException) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Message", error))
 
 
 class Route53Provider:
@@ -101,13 +90,11 @@ class Route53Provider:
                     f"({error_message(error)}); check hosted_zone_id, or give zone to find it by name",
                     hosted_zone_id=self.zone_id,
                 ) from None
-            if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            if is_access_denied(error):
                 raise ConfigurationError(f"Route 53 denied {what}: {error_message(error)}; {_IAM_HINT}") from None
-            raise SourceUnavailable(f"Route 53 failed to {what}: {code}: {error_message(error)}") from None
+            raise failure(error, "Route 53", what, _IAM_HINT) from None
         except BotoCoreError as error:
-            raise SourceUnavailable(
-                f"Route 53 could not be reached to {what}: {error}; check endpoint_url, the network and the credentials"
-            ) from None
+            raise failure(error, "Route 53", what, _IAM_HINT, _UNREACHABLE_HINT) from None
 
     # ---- reading
 
@@ -206,7 +193,7 @@ class Route53Provider:
                     f"not at all). Run again to read the record anew",
                     hosted_zone_id=self.zone_id,
                 ) from None
-            if code in ("AccessDenied", "AccessDeniedException"):
+            if is_access_denied(error):
                 raise ConfigurationError(
                     f"Route 53 denied the change of {change}: {error_message(error)}; nothing was changed. {_IAM_HINT}"
                 ) from None

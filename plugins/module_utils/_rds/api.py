@@ -20,10 +20,16 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime, timedelta, timezone
 
+from ansible_collections.resilience.dr.plugins.module_utils._aws import (
+    BotoCoreError,
+    ClientError,
+    error_code,
+    error_message,
+    failure,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     ConfigurationError,
     DrError,
-    SourceUnavailable,
     WaitTimeout,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._timing import (
@@ -34,17 +40,6 @@ from ansible_collections.resilience.dr.plugins.module_utils._timing import (
     utc_now,
     wait_for,
 )
-
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:  # pragma: no cover - the module reports the missing library
-
-    class BotoCoreError(Exception):  # type: ignore[no-redef]
-        """Stands in while botocore is not installed."""
-
-    class ClientError(Exception):  # type: ignore[no-redef]
-        """Stands in while botocore is not installed."""
-
 
 RESTORED_FROM_TAG = "resilience.dr:restored-from"
 RESTORE_TIME_TAG = "resilience.dr:restore-time"
@@ -75,18 +70,7 @@ NOT_FOUND = {
     "instance": ("DBInstanceNotFound", "DBInstanceNotFoundFault"),
     "snapshot": ("DBSnapshotNotFound", "DBSnapshotNotFoundFault"),
 }
-ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "NotAuthorized")
 KMS_ERRORS = ("KMSKeyNotAccessibleFault", "KMSKeyNotAccessible", "InvalidKMSKey")
-
-
-def error_code(error: BaseException) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", type(error).__name__))
-
-
-def error_message(error: BaseException) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Message", error))
 
 
 def tags_to_dict(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
@@ -130,20 +114,14 @@ class Rds:
             code = error_code(error)
             if missing and code in NOT_FOUND[missing]:
                 return None
-            message = f"RDS in {self.region} failed to {what}: {code}: {error_message(error)}"
-            if code in ACCESS_DENIED:
-                raise ConfigurationError(f"{message}; {self.iam_hint}") from None
             if code in KMS_ERRORS:
                 raise ConfigurationError(
-                    f"{message}; kms_key_id must name a KMS key in {self.region} that these credentials may use "
-                    f"(kms:CreateGrant, kms:DescribeKey)"
+                    f"RDS in {self.region} failed to {what}: {code}: {error_message(error)}; kms_key_id must name a "
+                    f"KMS key in {self.region} that these credentials may use (kms:CreateGrant, kms:DescribeKey)"
                 ) from None
-            raise SourceUnavailable(message) from None
+            raise failure(error, f"RDS in {self.region}", what, self.iam_hint) from None
         except BotoCoreError as error:
-            raise SourceUnavailable(
-                f"RDS in {self.region} could not be reached to {what}: {error}; check region, endpoint_url, the "
-                f"network and the credentials"
-            ) from None
+            raise failure(error, f"RDS in {self.region}", what, self.iam_hint) from None
 
     def instance(self, identifier: str) -> dict[str, t.Any] | None:
         found = self.call(

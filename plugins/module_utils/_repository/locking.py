@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import LockHeld, RepositoryError, StaleLock
-from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import Backend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.base import Backend
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, utc_now
 
 LOCK_NAME = "lock.json"

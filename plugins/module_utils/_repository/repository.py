@@ -33,7 +33,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
 from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME, SignatureError, Signer, Verifier
-from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import Backend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.base import Backend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import LOCK_NAME, ComponentLock, LockInfo, stale_reason
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import (
     BACKUP_ID_PATTERN,

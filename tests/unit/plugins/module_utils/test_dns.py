@@ -11,22 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import (
+from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import Tools, failover, verify_convergence
+from ansible_collections.resilience.dr.plugins.module_utils._dns.gates import evaluate_gates, refuse_failed_gates
+from ansible_collections.resilience.dr.plugins.module_utils._dns.plan import HealthCheck, Request, make_plan, record_diff
+from ansible_collections.resilience.dr.plugins.module_utils._dns.records import (
     Endpoint,
-    HealthCheck,
     Observation,
     RecordSet,
-    Request,
-    Tools,
-    evaluate_gates,
-    failover,
-    make_plan,
     normalize_values,
     parse_endpoint,
     qualify_record,
-    record_diff,
-    refuse_failed_gates,
-    verify_convergence,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._dns.route53 import Route53Provider
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (

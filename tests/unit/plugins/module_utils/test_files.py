@@ -22,7 +22,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     SourceUnavailable,
     VerificationFailed,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
 COMPONENT = "uploads"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyrage import x25519
 
-from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
 

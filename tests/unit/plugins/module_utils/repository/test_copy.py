@@ -17,7 +17,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     IntegrityError,
     RepositoryError,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy import copy_backups
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_options import (

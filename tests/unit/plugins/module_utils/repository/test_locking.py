@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError, LockHeld, StaleLock
-from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import ComponentLock, LockInfo
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
 

@@ -20,7 +20,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     RepositoryError,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
-from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info, backup_prune, backup_verify
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (

@@ -14,7 +14,7 @@ import pytest
 from pyrage import x25519
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, IntegrityError
-from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import LocalBackend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy import copy_backups
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info, backup_verify
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
