@@ -873,12 +873,13 @@ def _overridden(plan: dict[str, t.Any], site: str, part: str, owner: str | None,
     return value is not None
 
 
-def undefined_needed(plan: t.Any, site: str = "primary", component: str | None = None,
+def undefined_needed(plan: t.Any, site: str = "primary", components: t.Collection[str] | None = None,
                      uses: t.Iterable[str] = PLAN_PARTS) -> list[str]:
     """A problem for each undefined variable of the plan that a run on site needs.
 
-    The run needs every secret of the parts it uses (uses: PLAN_PARTS; with component, of that component
-    alone among the components) and every value outside a secret, which checking and ordering the plan read.
+    The run needs every secret of the parts it uses (uses: PLAN_PARTS; of the components, those named in
+    components alone, every one when it is None or empty) and every value outside a secret, which checking and
+    ordering the plan read.
     """
     if not isinstance(plan, dict):
         return []
@@ -896,7 +897,7 @@ def undefined_needed(plan: t.Any, site: str = "primary", component: str | None =
         if not in_secret and part:
             problems.append(f"{where} is the variable {name}, which is not defined; define it (every value of the plan "
                             "outside its secrets is read on every run)")
-        elif part == "plan" or (part in used and (part != "components" or component in (None, "", owner))):
+        elif part == "plan" or (part in used and (part != "components" or not components or owner in components)):
             subject = f"component {owner}" if owner else f"the plan's {part}" if part != "plan" else "the plan"
             problems.append(f"{subject} needs the variable {name} ({where}), which is not defined; define it, for "
                             "example in a vault file given with -e @secrets.yml --ask-vault-password")

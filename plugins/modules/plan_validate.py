@@ -60,6 +60,13 @@ options:
       - A component that must exist in the plan (level 1 recovery); returned resolved as RV(component).
       - Of the components' secrets, the run then needs this component's alone.
     type: str
+  components:
+    description:
+      - The components the run acts on (a backup of some of them); of the components' secrets, the run needs theirs
+        alone. Empty - every component, or O(component) alone when it is given.
+    type: list
+    elements: str
+    default: []
   uses:
     description:
       - The parts of the plan whose secrets the run needs - C(repository) (the repository of O(site)), C(components)
@@ -237,6 +244,7 @@ def main() -> None:
             component=dict(type="str"),
             target_time=dict(type="str"),
             incident_start=dict(type="str"),
+            components=dict(type="list", elements="str", default=[]),
             uses=dict(type="list", elements="str", choices=list(PLAN_PARTS), default=list(PLAN_PARTS)),
         ),
         supports_check_mode=True,
@@ -248,7 +256,8 @@ def main() -> None:
 
     def work() -> dict:
         # An undefined variable the run needs fails here, before anything is stopped, naming it and its component.
-        missing = undefined_needed(params["plan"], params["site"], params["component"], params["uses"])
+        acted_on = params["components"] + ([params["component"]] if params["component"] else [])
+        missing = undefined_needed(params["plan"], params["site"], acted_on, params["uses"])
         if missing:
             raise PlanError(missing)
         plan = redact(resolve(params["plan"], params["site"]))

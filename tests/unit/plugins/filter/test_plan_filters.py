@@ -49,8 +49,8 @@ def test_mark_undefined_names_each_undefined_variable_and_keeps_the_rest():
 
 def test_a_one_component_run_needs_that_components_secret_alone():
     marked = render("{{ dr_plan | mark_undefined }}", {"dr_plan": vaulted_plan(), "vault_orders_db_password": "pw1"})
-    assert undefined_needed(marked, component="orders-db", uses=["repository", "components"]) == []
-    problems = undefined_needed(marked, component="sessions", uses=["repository", "components"])
+    assert undefined_needed(marked, components=["orders-db"], uses=["repository", "components"]) == []
+    problems = undefined_needed(marked, components=["sessions"], uses=["repository", "components"])
     assert len(problems) == 1 and "component sessions" in problems[0] and "vault_sessions_password" in problems[0]
 
 

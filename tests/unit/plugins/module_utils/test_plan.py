@@ -538,14 +538,14 @@ def test_a_run_needs_the_secrets_of_the_parts_it_uses_and_of_its_site_alone():
                                                   "vault_sessions_password", "vault_slack_incident_webhook",
                                                   "vault_tsig_secret"]
     # A check run of one component: that component's secret and the repository's, nothing else.
-    assert needed_variables(component="orders-db", uses=["repository", "components"]) == [
+    assert needed_variables(components=["orders-db"], uses=["repository", "components"]) == [
         "vault_orders_db_password", "vault_repository_secret_key"]
-    assert needed_variables(component="uploads", uses=["components"]) == []
+    assert needed_variables(components=["uploads"], uses=["components"]) == []
     assert needed_variables(uses=["dns"]) == ["vault_tsig_secret"]
 
 
 def test_an_undefined_secret_the_run_needs_is_named_with_its_component():
-    problems = undefined_needed(plan_with_undefined(), component="sessions", uses=["components"])
+    problems = undefined_needed(plan_with_undefined(), components=["sessions"], uses=["components"])
     assert problems == [
         "component sessions needs the variable vault_sessions_password (components[sessions].connection.login_password), "
         "which is not defined; define it, for example in a vault file given with -e @secrets.yml --ask-vault-password"
@@ -557,7 +557,7 @@ def test_an_undefined_secret_the_run_needs_is_named_with_its_component():
 def test_an_undefined_value_outside_the_secrets_is_needed_by_every_run():
     copied = plan_with_undefined()
     copied["components"][2]["connection"]["path"] = UNDEFINED_MARKER + "uploads_path"
-    problems = undefined_needed(copied, component="orders-db", uses=["components"])
+    problems = undefined_needed(copied, components=["orders-db"], uses=["components"])
     assert len(problems) == 2 and "components[uploads].connection.path is the variable uploads_path" in problems[1]
 
 
