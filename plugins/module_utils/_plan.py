@@ -64,7 +64,7 @@ REDACTED = "********"
 # What an undefined variable of the plan becomes on its way from the controller (see undefined_needed).
 UNDEFINED_MARKER = "<resilience.dr undefined variable> "
 # The parts of a plan a run may use (plan_validate's `uses`); a component run uses one component.
-PLAN_PARTS = ("repository", "components", "dns", "notifications")
+PLAN_PARTS = ("repository", "components", "dns", "notifications", "security", "restore_test")
 # The keys of a repository mapping (top-level or a site's): `location` plus every option the repository
 # modules share (plugins/module_utils/_repository/options.py). Any other key is a plan error, so a
 # misspelt key is never silently dropped on its way to the modules.
@@ -852,7 +852,7 @@ def _part(plan: dict[str, t.Any], site: str, path: tuple[t.Any, ...]) -> tuple[s
         return "components", str(item.get("name")) if isinstance(item, dict) else None
     elif path[0] == "notifications":
         return "notifications", None
-    if path[:1] in (("repository",), ("dns",)):
+    if path and path[0] in ("repository", "dns", "security", "restore_test"):
         return str(path[0]), None
     return "plan", None
 

@@ -70,12 +70,13 @@ options:
   uses:
     description:
       - The parts of the plan whose secrets the run needs - C(repository) (the repository of O(site)), C(components)
-        (every component, or O(component) alone), C(dns) and C(notifications). A secret of any other part may be
+        (every component, or O(component) alone), C(dns), C(notifications), C(security) (the credentials a security
+        incident rotates) and C(restore_test) (the restore test's server). A secret of any other part may be
         an undefined variable (see P(resilience.dr.mark_undefined#filter)); a value outside the secrets may not.
     type: list
     elements: str
-    choices: [repository, components, dns, notifications]
-    default: [repository, components, dns, notifications]
+    choices: [repository, components, dns, notifications, security, restore_test]
+    default: [repository, components, dns, notifications, security, restore_test]
   target_time:
     description:
       - The point in time the run restores every component to (the last moment the data was right), ISO 8601;

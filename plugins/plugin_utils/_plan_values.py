@@ -47,8 +47,8 @@ def plain(value: t.Any) -> t.Any:
     slowly; resolving the plan copies it many times, so convert it once.
     """
     if isinstance(value, Mapping):
-        # Bind each key now: the lambdas run before the next turn of the loop.
-        return {_read(lambda key=key: key): _read(lambda key=key: value[key]) for key in value}
+        # Reading a value templates it; the default argument binds each key to its own lambda.
+        return {plain(key): _read(lambda key=key: value[key]) for key in value}
     if isinstance(value, (list, tuple)):
         return [_read(lambda index=index: value[index]) for index in range(len(value))]
     for kind in (bool, str, int, float):

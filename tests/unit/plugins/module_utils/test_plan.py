@@ -564,3 +564,14 @@ def test_an_undefined_value_outside_the_secrets_is_needed_by_every_run():
 def test_an_undefined_secret_is_no_secret_value_to_mask():
     values = secret_values(plan_with_undefined())
     assert not any(value.startswith(UNDEFINED_MARKER) for value in values)
+
+
+def test_the_security_and_restore_test_secrets_are_needed_by_their_own_runs_alone():
+    copied = plan_with_undefined()
+    copied["security"] = {"credentials": [{"name": "db user", "aws": {"secret_key": UNDEFINED_MARKER + "vault_aws_key"}}]}
+    copied["restore_test"] = {"server": {"login_password": UNDEFINED_MARKER + "vault_scratch_password"}}
+    level1 = undefined_needed(copied, components=["uploads"], uses=["repository", "components", "notifications"])
+    assert not any("vault_aws_key" in problem or "vault_scratch_password" in problem for problem in level1)
+    assert any("the plan's security needs the variable vault_aws_key" in problem
+               for problem in undefined_needed(copied, uses=["security"]))
+    assert any("vault_scratch_password" in problem for problem in undefined_needed(copied, uses=["restore_test"]))
