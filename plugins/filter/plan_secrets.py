@@ -15,6 +15,9 @@ description:
   - Use it in the arguments of the one task that needs a secret, and only for module options that are
     C(no_log) (or on a task with C(no_log=true)); never keep its result in a fact.
   - The secret keys are listed in C(docs/dr-plan.md).
+  - A secret whose variable is not defined is left out, so a run needs only the secrets of the parts it uses;
+    the C(resilience.dr.plan) role has already refused a run that needs one
+    (see P(resilience.dr.mark_undefined#filter)).
 author:
   - resilience.dr maintainers (@resilience-dr)
 positional: site
@@ -55,31 +58,25 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.resilience.dr.plugins.module_utils._plan import secrets
+from ansible_collections.resilience.dr.plugins.module_utils._plan import secrets, undefined_variable
+from ansible_collections.resilience.dr.plugins.plugin_utils._plan_values import plain
 
 
-def _plain(value: t.Any) -> t.Any:
-    """The value as built-in dicts, lists and scalars.
-
-    Ansible hands filters its own (tagged) containers, which copy.deepcopy walks
-    slowly; resolving the plan copies it many times, so convert it once.
-    """
-    if isinstance(value, Mapping):
-        return {_plain(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    for kind in (bool, str, int, float):
-        if isinstance(value, kind):
-            # Exactly the plain type (a bool is an int, Ansible's unsafe text a str): a subclass is converted.
-            return value if value.__class__ is kind else kind(value)
-    return value
+def _defined(value: t.Any) -> t.Any:
+    """The secrets without those whose variable is undefined (a part the run does not use: plan_validate
+    refuses a run that needs one)."""
+    if not isinstance(value, dict):
+        return value
+    kept = {key: _defined(item) for key, item in value.items() if undefined_variable(item) is None}
+    # A part left without secrets is left out, as parts without a secret are.
+    return {key: item for key, item in kept.items() if item != {}}
 
 
 def plan_secrets(plan: t.Any, site: str = "primary") -> dict[str, t.Any]:
     if not isinstance(plan, Mapping):
         raise AnsibleFilterError(f"plan_secrets needs the DR plan (a dictionary), not {type(plan).__name__}")
     try:
-        return secrets(_plain(plan), site)
+        return _defined(secrets(plain(plan), site))
     except ConfigurationError as error:
         # The message names the plan's problems, never a secret.
         raise AnsibleFilterError(error.message) from None

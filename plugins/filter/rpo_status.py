@@ -60,7 +60,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.resilience.dr.plugins.filter.plan_secrets import _plain
+from ansible_collections.resilience.dr.plugins.plugin_utils._plan_values import plain as _plain
 from ansible_collections.resilience.dr.plugins.module_utils._rpo_check import rpo_status as _rpo_status
 
 

@@ -48,7 +48,7 @@ from collections.abc import Mapping, Sequence
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.resilience.dr.plugins.filter.plan_secrets import _plain
+from ansible_collections.resilience.dr.plugins.plugin_utils._plan_values import plain as _plain
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._systemd import unit_names
 

@@ -31,6 +31,10 @@ description:
     C(docs/dr-plan.md)). Tasks read a secret where they use it, with the filter
     P(resilience.dr.plan_secrets#filter), and hand it to a module option that is C(no_log). The plan's secrets
     are also masked in the module's invocation.
+  - A run needs only the secrets of the parts it acts on (O(uses), O(component)). Give the plan through the filter
+    P(resilience.dr.mark_undefined#filter) and a variable the plan names that is not defined reaches this module as
+    a marker - tolerated in a secret of a part the run does not use, and otherwise a problem that names the
+    variable and the component (or part) that needs it, found before anything is stopped or restored.
 author:
   - resilience.dr maintainers (@resilience-dr)
 extends_documentation_fragment:
@@ -52,8 +56,27 @@ options:
     type: str
     default: primary
   component:
-    description: A component that must exist in the plan (level 1 recovery); returned resolved as RV(component).
+    description:
+      - A component that must exist in the plan (level 1 recovery); returned resolved as RV(component).
+      - Of the components' secrets, the run then needs this component's alone.
     type: str
+  components:
+    description:
+      - The components the run acts on (a backup of some of them); of the components' secrets, the run needs theirs
+        alone. Empty - every component, or O(component) alone when it is given.
+    type: list
+    elements: str
+    default: []
+  uses:
+    description:
+      - The parts of the plan whose secrets the run needs - C(repository) (the repository of O(site)), C(components)
+        (every component, or O(component) alone), C(dns), C(notifications), C(security) (the credentials a security
+        incident rotates) and C(restore_test) (the restore test's server). A secret of any other part may be
+        an undefined variable (see P(resilience.dr.mark_undefined#filter)); a value outside the secrets may not.
+    type: list
+    elements: str
+    choices: [repository, components, dns, notifications, security, restore_test]
+    default: [repository, components, dns, notifications, security, restore_test]
   target_time:
     description:
       - The point in time the run restores every component to (the last moment the data was right), ISO 8601;
@@ -73,6 +96,12 @@ EXAMPLES = r"""
     plan: "{{ dr_plan }}"
     site: secondary
   register: dr
+
+- name: Check the plan for a check run of orders-db, which needs no other component's secrets
+  resilience.dr.plan_validate:
+    plan: "{{ dr_plan | resilience.dr.mark_undefined }}"
+    component: orders-db
+    uses: [repository, components]
 
 - name: Show the order components will be restored in
   ansible.builtin.debug:
@@ -203,7 +232,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils import _point_in_time as point_in_time
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._plan import redact, resolve, secret_values
+from ansible_collections.resilience.dr.plugins.module_utils._plan import (
+    PLAN_PARTS, PlanError, redact, resolve, secret_values, undefined_needed,
+)
 
 
 def main() -> None:
@@ -214,6 +245,8 @@ def main() -> None:
             component=dict(type="str"),
             target_time=dict(type="str"),
             incident_start=dict(type="str"),
+            components=dict(type="list", elements="str", default=[]),
+            uses=dict(type="list", elements="str", choices=list(PLAN_PARTS), default=list(PLAN_PARTS)),
         ),
         supports_check_mode=True,
     )
@@ -223,6 +256,11 @@ def main() -> None:
     module.no_log_values.update(secret_values(params["plan"]))
 
     def work() -> dict:
+        # An undefined variable the run needs fails here, before anything is stopped, naming it and its component.
+        acted_on = params["components"] + ([params["component"]] if params["component"] else [])
+        missing = undefined_needed(params["plan"], params["site"], acted_on, params["uses"])
+        if missing:
+            raise PlanError(missing)
         plan = redact(resolve(params["plan"], params["site"]))
         for warning in plan["warnings"]:
             module.warn(warning)

@@ -202,6 +202,33 @@ class Ansible:
         return results[-1]
 
 
+# Where the lab's plan holds each secret, and the vault variable an operator's plan names instead (README.md,
+# "Getting started": the plan names vault_* variables and the vault file defines them).
+LAB_PLAN_VAULT_VARIABLES: dict[tuple[t.Any, ...], str] = {
+    ("components", 0, "connection", "login_password"): "vault_orders_db_password",
+    ("components", 1, "connection", "login_password"): "vault_sessions_password",
+    ("sites", "secondary", "components", "orders-db", "connection", "login_password"): "vault_dr_orders_db_password",
+    ("sites", "secondary", "components", "sessions", "connection", "login_password"): "vault_dr_sessions_password",
+    ("dns", "tsig_key_secret"): "vault_tsig_key_secret",
+}
+
+
+def vaulted_lab_plan(plan: dict[str, t.Any]) -> tuple[dict[str, t.Any], dict[str, str]]:
+    """The lab's DR plan as an operator writes it, each secret a vault_* variable, and the secrets by variable.
+
+    plan is the content of the lab's dr_plan.yml ({"dr_plan": ...}); it is not changed.
+    """
+    vaulted = json.loads(json.dumps(plan))
+    secrets = {}
+    for path, variable in LAB_PLAN_VAULT_VARIABLES.items():
+        parent = vaulted["dr_plan"]
+        for step in path[:-1]:
+            parent = parent[step]
+        secrets[variable] = parent[path[-1]]
+        parent[path[-1]] = "{{ " + variable + " }}"
+    return vaulted, secrets
+
+
 @pytest.fixture(scope="session")
 def lab() -> dict[str, t.Any]:
     facts = LAB_DIR / "lab.json"
