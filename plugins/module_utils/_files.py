@@ -28,6 +28,7 @@ import threading
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local_writers import file_digest
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
 
@@ -90,18 +91,6 @@ def excluded(name: str, patterns: t.Sequence[str]) -> bool:
 # ---------------------------------------------------------------- listings
 
 
-def _digest_file(path: str) -> str:
-    digest = hashlib.sha256()
-    buffer = memoryview(bytearray(CHUNK))
-    with open(path, "rb", buffering=0) as handle:
-        while True:
-            size = handle.readinto(buffer)
-            if not size:
-                break
-            digest.update(buffer[:size])
-    return digest.hexdigest()
-
-
 @functools.lru_cache(maxsize=256)
 def _owner_names(uid: int, gid: int) -> tuple[str, str]:
     try:
@@ -133,7 +122,7 @@ def entry_of(path: str, st: os.stat_result, digest: bool = True, written: Writte
         entry.update(type="file", size=st.st_size, mtime=int(st.st_mtime))
         if digest:
             known = written.get((st.st_dev, st.st_ino)) if written else None
-            entry["sha256"] = known[1] if known is not None and known[0] == st.st_size else _digest_file(path)
+            entry["sha256"] = known[1] if known is not None and known[0] == st.st_size else file_digest(path)[1]
     else:
         entry["type"] = "special"
     return entry

@@ -18,7 +18,7 @@ import threading
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import IntegrityError, RepositoryError
-from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.base import HASH_CHUNK, size_mismatch
+from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.base import HASH_CHUNK, ReadBackWriter, size_mismatch
 
 if t.TYPE_CHECKING:
     from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
@@ -272,24 +272,17 @@ def file_digest(path: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-class LocalVerifiedWriter:
+class LocalVerifiedWriter(ReadBackWriter):
     """A local file checked before it is renamed into place: read back and hashed while fsync writes it out.
 
     The read-back is served by the page cache, i.e. it checks the bytes the
     kernel hands to the disk (the source was read right, nothing is missing
     or out of order, nothing else wrote the file); fsync's success is the
-    disk's word that it stored them.
+    disk's word that it stored them. A writer a subclass of the backend wraps
+    is checked by reading the object back afterwards, as any backend's.
     """
 
     chunk_size = HASH_CHUNK
-
-    def __init__(self, backend: LocalBackend, key: str) -> None:
-        self._backend = backend
-        self._key = key
-        self._writer = backend.open_write(key)
-
-    def write(self, data: bytes) -> int:
-        return self._writer.write(data)
 
     def copy_file(self, source: t.BinaryIO) -> bool:
         if not isinstance(self._writer, LocalWriter):
@@ -301,13 +294,4 @@ class LocalVerifiedWriter:
         if isinstance(self._writer, LocalWriter):
             self._writer.commit((size, sha256))
             return "read back"
-        self._writer.commit()
-        try:
-            self._backend.check_stored(self._key, size, sha256)
-        except IntegrityError:
-            self._backend.delete([self._key])  # never leave a wrong object where a resume would look
-            raise
-        return "read back"
-
-    def abort(self) -> None:
-        self._writer.abort()
+        return super().commit(size, sha256)
