@@ -276,19 +276,10 @@ def _limited(names: list[str]) -> list[str]:
 
 def select_files_backup(repository: Repository, component: str, backup_id: str | None,
                         target_time: datetime | None = None) -> Selection:
-    """The backup to restore (and the newer ones passed over), refused when it is not a files backup.
+    """The files backup to restore (and the newer ones passed over); a backup of another kind is refused naming it.
 
     target_time: the newest one consistent at or before it."""
-    selection = repository.choose_backup(component, backup_id, target_time=target_time)
-    entry = selection.entry
-    manifest = entry.manifest
-    if manifest is None or manifest.kind != KIND:
-        kind = f"a {manifest.kind} backup (method {manifest.method})" if manifest else "not a readable backup"
-        raise ConfigurationError(
-            f"{entry.label} is {kind}, not a files backup, so files_restore cannot restore it; give the component "
-            "(and backup_id) of a files_backup backup; backup_info lists each backup's kind", backup_id=entry.backup_id,
-        )
-    return selection
+    return repository.choose_backup(component, backup_id, target_time=target_time, kind=KIND)
 
 
 def files_restore(repository: Repository, *, component: str, path: str, backup_id: str | None = None,

@@ -364,15 +364,5 @@ def choose_pg_backup(repository: t.Any, component: str, backup_id: str | None, m
     Logical and physical backups of a component live side by side; a restore
     of one method never picks the other.
     """
-    selection = repository.choose_backup(
-        component, backup_id, wanted=f"PostgreSQL {method}", target_time=target_time,
-        accept=lambda entry: entry.manifest.kind == "postgresql" and entry.manifest.method == method,
-    )
-    manifest = selection.entry.manifest
-    if manifest.kind != "postgresql" or manifest.method != method:
-        raise ConfigurationError(
-            f"{selection.entry.label} is a {manifest.kind} {manifest.method} backup, not a PostgreSQL {method} one; "
-            f"restore it with method: {manifest.method}" if manifest.kind == "postgresql" else
-            f"{selection.entry.label} is a {manifest.kind} backup, not a PostgreSQL one"
-        )
-    return selection
+    return repository.choose_backup(component, backup_id, target_time=target_time, kind="postgresql", method=method,
+                                    wanted=f"PostgreSQL {method}")

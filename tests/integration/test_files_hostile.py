@@ -181,7 +181,12 @@ def test_a_backup_of_another_kind_is_refused(ansible, place):
     before = fingerprint(place / "live")
     result = ansible.module(RESTORE, {"repository": repository, "component": "orders-db", "path": str(place / "live")})
     assert result["failed"]
-    assert f"backup {backup_id} of component orders-db is a postgresql backup (method tar), not a files backup" in result["msg"]
+    assert (f"component orders-db has no complete files backup in {repository}; the newest usable one, {backup_id}, "
+            "is a postgresql backup taken with method tar") in result["msg"]
+    assert_no_traceback(result)
+    named = ansible.module(RESTORE, {"repository": repository, "component": "orders-db", "path": str(place / "live"),
+                                     "backup_id": backup_id})
+    assert f"backup {backup_id} of component orders-db is a postgresql backup (method tar), not a files backup" in named["msg"]
     assert_no_traceback(result)
     assert fingerprint(place / "live") == before
 

@@ -14,7 +14,7 @@ import tarfile
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils import _files, _files_restore
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
+from ansible_collections.resilience.dr.plugins.module_utils._errors import BackupNotFound, ConfigurationError, SourceUnavailable
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._safe_extract import InsufficientSpace
@@ -63,9 +63,12 @@ def test_a_backup_of_another_kind_is_refused_naming_its_kind(repository, tmp_pat
     target = tmp_path / "live"
     target.mkdir()
     (target / "keep").write_text("live\n")
+    with pytest.raises(BackupNotFound, match=rf"component uploads has no complete files backup in .*; the newest usable "
+                                             rf"one, {backup.backup_id}, is a redis backup taken with method rdb"):
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
     with pytest.raises(ConfigurationError, match=rf"backup {backup.backup_id} of component uploads is a redis backup "
                                                  r"\(method rdb\), not a files backup"):
-        _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(target), backup_id=backup.backup_id)
     assert fingerprint(target) == {"keep": hashlib.sha256(b"live\n").hexdigest()}
 
 

@@ -19,10 +19,12 @@ from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import Ro
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     ConnectionParams,
     check_client_version,
+    choose_pg_backup,
     major_version,
     program,
     program_version,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 GLOBALS = (Path(__file__).parent / "fixtures" / "pg_globals.sql").read_text()
 
@@ -396,3 +398,19 @@ def test_program_version_reads_what_the_client_prints(tmp_path):
     script.write_text("#!/bin/sh\necho 'pg_restore (PostgreSQL) 17.2 (Debian 17.2-1.pgdg120+1)'\n")
     script.chmod(0o755)
     assert program_version(CommandRunner({}), program("pg_restore", str(tmp_path))) == "17.2"
+
+
+def test_a_restore_of_one_method_never_picks_a_backup_of_the_other(tmp_path):
+    repository = open_repository({"repository": str(tmp_path / "repository"), "compression_level": 1})
+    ids = {}
+    for method in ("logical", "physical"):  # the physical backup is the newer one
+        with repository.new_backup("orders-db", kind="postgresql", method=method) as backup:
+            backup.add_bytes("data/marker", method.encode())
+        ids[method] = backup.backup_id
+        time.sleep(1.1)  # backup ids carry the second they were taken
+    assert choose_pg_backup(repository, "orders-db", None, "logical").entry.backup_id == ids["logical"]
+    assert choose_pg_backup(repository, "orders-db", None, "physical").entry.backup_id == ids["physical"]
+    with pytest.raises(ConfigurationError, match=rf"^backup {ids['physical']} of component orders-db is a postgresql "
+                                                 r"backup \(method physical\), not a PostgreSQL logical backup; restore "
+                                                 r"it with method physical"):
+        choose_pg_backup(repository, "orders-db", ids["physical"], "logical")
