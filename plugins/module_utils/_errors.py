@@ -25,6 +25,20 @@ class DrError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def with_context(self, context: str) -> DrError:
+        """A copy of this error whose message ends with context: what else went wrong while failing.
+
+        The copy keeps the class and the details, so that handlers and the failure result see the same
+        error; raise it `from` the original. The original is left as it was, so that a caller still
+        holding it never sees its message change.
+        """
+        extended = self.__class__.__new__(self.__class__)
+        extended.__dict__.update(self.__dict__)
+        extended.details = dict(self.details)
+        extended.message = f"{self.message}; {context}"
+        Exception.__init__(extended, extended.message)
+        return extended
+
 
 class ConfigurationError(DrError):
     """Options that cannot work together, beyond what the argument spec checks."""
