@@ -539,3 +539,21 @@ def test_published_targets_are_a_private_file_named_in_the_environment_and_withd
     withdraw_targets(second)
     assert not os.path.exists(second) and TARGETS_FILE_VARIABLE not in os.environ
     withdraw_targets(second)  # twice is harmless
+
+
+CHECK_MODE_RUN = [
+    {"event": "playbook_start", "time": "2026-11-23T04:00:00Z", "playbook": "playbooks/level2_application.yml"},
+    {"event": "play_start", "time": "2026-11-23T04:00:00Z", "name": "Level 2", "extra_vars": {}},
+    {"event": "task_start", "time": "2026-11-23T04:00:00Z", "task_id": "a", "name": "Stop the application",
+     "action": "ansible.builtin.systemd"},
+    {"event": "task_result", "time": "2026-11-23T04:00:02Z", "task_id": "a", "status": "ok", "result": {}},
+    {"event": "stats", "time": "2026-11-23T04:00:03Z", "stats": {}, "check_mode": True},
+]
+
+
+@pytest.mark.parametrize("name", ["level1", "level3", "everything", "check_mode"])
+def test_markdown_and_html_are_rendered_exactly_as_the_stored_reports(name):
+    events = CHECK_MODE_RUN if name == "check_mode" else fixture(name)["events"]
+    report = replay(events).report(fail_on_target_miss=True)
+    assert render_markdown(report) == (FIXTURES / f"report_{name}.md").read_text()
+    assert render_html(report) == (FIXTURES / f"report_{name}.html").read_text()
