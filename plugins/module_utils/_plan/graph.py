@@ -14,6 +14,7 @@ import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 
+
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
     """A dependency cycle as a path (a -> b -> a), or None."""
     state: dict[str, int] = {}  # 1 visiting, 2 done

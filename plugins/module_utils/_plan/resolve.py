@@ -20,6 +20,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.schedules impo
 from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import copy_sites, rds_sources, site_repository, standbys
 from ansible_collections.resilience.dr.plugins.module_utils._plan.validate import PlanError, validate, warnings
 
+
 def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
     """The plan as one site sees it; raises PlanError listing every problem."""
     problems = validate(plan)

@@ -16,6 +16,7 @@ import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import merge, site_component
 
+
 def standbys(plan: dict[str, t.Any], site: str) -> list[dict[str, str]]:
     """The warm standbys that a backup taken on site keeps on the other sites: each physical component whose
     restore.standby is true on another site, as {"site", "component"}, in plan order."""

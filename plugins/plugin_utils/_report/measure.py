@@ -140,6 +140,7 @@ def point_gap(entry: dict[str, t.Any], problems: list[str]) -> datetime | None:
     entry["point_gap_s"] = round(max((requested - reached).total_seconds(), 0.0), 3) if reached else None
     return requested
 
+
 def point_in_time(target_time: t.Any, components: dict[str, dict[str, t.Any]], problems: list[str]) -> dict[str, t.Any]:
     """The run's requested point in time and the widest gap to what a component reached."""
     target = None
