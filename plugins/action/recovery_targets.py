@@ -19,7 +19,7 @@ import typing as t
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.resilience.dr.plugins.plugin_utils._report import TARGETS_FILE_VARIABLE
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.targets import TARGETS_FILE_VARIABLE
 
 ARGUMENT_SPEC: dict[str, t.Any] = {
     "fail_on_miss": {"type": "bool"},

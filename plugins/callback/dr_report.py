@@ -117,18 +117,15 @@ options:
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
+from ansible.utils.display import Display
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
-from ansible_collections.resilience.dr.plugins.plugin_utils._report import (
-    TARGETS_ACTIONS,
-    Timeline,
-    format_seconds,
-    point_in_time_text,
-    publish_targets,
-    withdraw_targets,
-    write_report,
-)
-from ansible_collections.resilience.dr.plugins.plugin_utils._report_upload import OVERRIDES, report_settings, upload_report
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.targets import TARGETS_ACTIONS, publish_targets, withdraw_targets
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.timeline import Timeline
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.upload import OVERRIDES, report_settings, upload_report
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import format_seconds
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.words import point_in_time_text
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.write import write_report
 from ansible_collections.resilience.dr.plugins.module_utils._timing import utc_now
 
 
@@ -148,7 +145,7 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = "resilience.dr.dr_report"
     CALLBACK_NEEDS_ENABLED = True
 
-    def __init__(self, display=None):
+    def __init__(self, display: Display | None = None) -> None:
         super().__init__(display=display)
         self.timeline = Timeline()
         self._targets_file: str | None = None

@@ -58,7 +58,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.resilience.dr.plugins.module_utils._plan import secrets, undefined_variable
+from ansible_collections.resilience.dr.plugins.module_utils._plan.secrets import secrets, undefined_variable
 from ansible_collections.resilience.dr.plugins.plugin_utils._plan_values import plain
 
 

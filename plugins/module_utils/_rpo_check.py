@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._plan import REPOSITORY_KINDS
+from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import REPOSITORY_KINDS
 
 NOT_CHECKED = {
     "rds": "not checked here: give the rds_backup_info result of each site's region (rpo_check reads them)",

@@ -232,9 +232,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils import _point_in_time as point_in_time
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._plan import (
-    PLAN_PARTS, PlanError, redact, resolve, secret_values, undefined_needed,
-)
+from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import PLAN_PARTS
+from ansible_collections.resilience.dr.plugins.module_utils._plan.resolve import resolve
+from ansible_collections.resilience.dr.plugins.module_utils._plan.secrets import redact, secret_values, undefined_needed
+from ansible_collections.resilience.dr.plugins.module_utils._plan.validate import PlanError
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ Ansible 2.19 hands a filter the plan as a lazy container: each value is
 templated when it is read, and a value naming an undefined variable (a vault
 secret the run was not given) raises then. Reading the plan value by value
 lets a run go on without the secrets of the parts it does not use: each
-undefined value becomes a marker naming its variable (module_utils/_plan.py,
+undefined value becomes a marker naming its variable (module_utils/_plan/secrets.py,
 UNDEFINED_MARKER), which plan_validate turns into a clear problem when the run
 does need it.
 """
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleUndefinedVariable
 from jinja2.exceptions import UndefinedError
 
-from ansible_collections.resilience.dr.plugins.module_utils._plan import UNDEFINED_MARKER
+from ansible_collections.resilience.dr.plugins.module_utils._plan.secrets import UNDEFINED_MARKER
 
 # "'vault_orders_db_password' is undefined" -> the variable's name.
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")

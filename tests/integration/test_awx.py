@@ -233,7 +233,7 @@ def test_job_template_gets_every_credential_type(template: dict[str, t.Any]) -> 
 def test_job_template_tells_the_report_callback_where_the_report_goes(template: dict[str, t.Any]) -> None:
     """A job template has no environment of its own: the extra vars the dr_report callback reads at play start
     carry the S3 prefix, filled in by configure.yml from its own variables."""
-    from ansible_collections.resilience.dr.plugins.plugin_utils._report_upload import OVERRIDES
+    from ansible_collections.resilience.dr.plugins.plugin_utils._report.upload import OVERRIDES
 
     extra_vars = template.get("extra_vars") or {}
     assert extra_vars.get("dr_report_s3_url") == "{{ awx_report_s3_url }}", template["name"]

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.resilience.dr.plugins.plugin_utils._report import format_seconds
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import format_seconds
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 from .conftest import REPOSITORY_ROOT

@@ -17,7 +17,7 @@ from ansible.template import Templar, trust_as_template
 
 from ansible_collections.resilience.dr.plugins.filter.mark_undefined import mark_undefined
 from ansible_collections.resilience.dr.plugins.filter.plan_secrets import plan_secrets
-from ansible_collections.resilience.dr.plugins.module_utils._plan import UNDEFINED_MARKER, undefined_needed
+from ansible_collections.resilience.dr.plugins.module_utils._plan.secrets import UNDEFINED_MARKER, undefined_needed
 
 PLAN = json.loads((Path(__file__).parents[1] / "module_utils" / "fixtures" / "plan_shopfront.json").read_text())
 

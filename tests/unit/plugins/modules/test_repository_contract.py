@@ -91,7 +91,7 @@ def test_every_repository_module_accepts_every_documented_key(name, monkeypatch)
 
 
 def test_the_plan_accepts_exactly_the_keys_the_modules_take():
-    from ansible_collections.resilience.dr.plugins.module_utils._plan import REPOSITORY_KEYS
+    from ansible_collections.resilience.dr.plugins.module_utils._plan.validate import REPOSITORY_KEYS
 
     # plan_validate refuses any other key in a repository mapping, so none is dropped on its way to a module.
     assert {"repository" if key == "location" else key for key in REPOSITORY_KEYS} == set(plan_repository_argument_spec())

@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DrError
-from ansible_collections.resilience.dr.plugins.plugin_utils._report_upload import (
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.upload import (
     REPORT_FILES,
     ReportSettings,
     report_settings,

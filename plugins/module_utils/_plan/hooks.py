@@ -1,0 +1,118 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Consistency hooks of a DR plan: backup.hooks of the plan and of each component, checked and with defaults.
+
+Commands (argument lists, never a shell) or task files run before and after
+the backups (docs/dr-plan.md, "Consistency hooks").
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import component_places, refuse_unknown_keys, seconds
+
+# Consistency hooks (docs/dr-plan.md, "Consistency hooks"): backup.hooks.pre / .post of the plan and of a component.
+HOOK_STAGES = ("pre", "post")
+HOOK_KEYS = frozenset(("name", "command", "chdir", "tasks", "timeout", "host", "check_safe"))
+HOOK_TIMEOUT = 300
+# The keys of the plan's top-level backup mapping.
+PLAN_BACKUP_KEYS = frozenset(("hooks",))
+
+
+def _hook(hook: t.Any, where: str, default_host: str | None, problems: list[str]) -> dict[str, t.Any] | None:
+    """One hook checked and with its defaults (name, timeout, host, check_safe), or None after a problem."""
+    if not isinstance(hook, dict):
+        problems.append(f"{where} must be a mapping with command (an argument list) or tasks (a task file)")
+        return None
+    found = len(problems)
+    refuse_unknown_keys(hook, HOOK_KEYS, where, problems)
+    command, tasks = hook.get("command"), hook.get("tasks")
+    if (command is None) == (tasks is None):
+        problems.append(f"{where} needs exactly one of command (an argument list) or tasks (a task file)")
+    if isinstance(command, str):
+        problems.append(
+            f"{where}.command is the string {command!r}; write it as a list of arguments "
+            f"(command: {command.split()!r}): hooks never run through a shell"
+        )
+    elif command is not None and (
+        not isinstance(command, list) or not command
+        or any(isinstance(part, bool) or not isinstance(part, (str, int, float)) for part in command)
+    ):
+        problems.append(f"{where}.command must be a non-empty list of arguments (strings), like [systemctl, stop, app]")
+    if tasks is not None and (not isinstance(tasks, str) or not tasks.strip()):
+        problems.append(f"{where}.tasks must be the path of a task file, like hooks/pause-writes.yml")
+    chdir = hook.get("chdir")
+    if chdir is not None and (tasks is not None or not isinstance(chdir, str) or not chdir):
+        problems.append(f"{where}.chdir must be a directory (a string), and only goes with command")
+    for key in ("name", "host"):
+        if hook.get(key) is not None and (not isinstance(hook[key], str) or not hook[key].strip()):
+            problems.append(f"{where}.{key} must be a non-empty string")
+    check_safe = hook.get("check_safe", False)
+    if not isinstance(check_safe, bool):
+        problems.append(f"{where}.check_safe is {check_safe!r}; write true or false")
+    timeout = hook.get("timeout", HOOK_TIMEOUT)
+    if isinstance(timeout, bool):
+        problems.append(f"{where}.timeout is {timeout!r}; give seconds (300) or a duration (5m)")
+    else:
+        timeout = seconds(timeout, f"{where}.timeout", problems)
+        if timeout is not None and timeout <= 0:
+            problems.append(f"{where}.timeout must be more than 0 seconds")
+    if len(problems) > found:
+        return None
+    argv = [str(part) for part in command] if command is not None else None
+    return {
+        "name": hook.get("name") or (" ".join(argv) if argv else str(tasks)),
+        "kind": "command" if argv else "tasks",
+        "command": argv,
+        "chdir": chdir,
+        "tasks": tasks,
+        "timeout": timeout,
+        "host": hook.get("host") or default_host,
+        "check_safe": check_safe,
+    }
+
+
+def hooks(value: t.Any, where: str, default_host: str | None, problems: list[str]) -> dict[str, list[dict[str, t.Any]]]:
+    """A backup.hooks mapping checked, each hook with its defaults: {"pre": [...], "post": [...]}.
+
+    where names the mapping in messages (dr_plan.backup.hooks, component orders-db backup.hooks); default_host
+    is the host a hook without `host` runs on (None: the host the play runs on, the controller).
+    """
+    resolved: dict[str, list[dict[str, t.Any]]] = {stage: [] for stage in HOOK_STAGES}
+    if value is None:
+        return resolved
+    if not isinstance(value, dict):
+        problems.append(f"{where} must be a mapping with pre and/or post (lists of hooks)")
+        return resolved
+    unknown = sorted(set(value) - set(HOOK_STAGES))
+    if unknown:
+        problems.append(f"{where} has unknown key(s) {', '.join(map(str, unknown))}; the keys are pre and post")
+    for stage in HOOK_STAGES:
+        items = value.get(stage)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            problems.append(f"{where}.{stage} must be a list of hooks (each with command or tasks)")
+            continue
+        for position, item in enumerate(items, start=1):
+            hook = _hook(item, f"{where}.{stage}[{position}]", default_host, problems)
+            if hook is not None:
+                resolved[stage].append(hook)
+    return resolved
+
+
+def check_hooks(plan: dict[str, t.Any], problems: list[str]) -> None:
+    """backup.hooks of the plan, of each component, and of each site's component overrides."""
+    backup = plan.get("backup")
+    if backup is not None:
+        if not isinstance(backup, dict):
+            problems.append("dr_plan.backup must be a mapping (hooks)")
+        else:
+            refuse_unknown_keys(backup, PLAN_BACKUP_KEYS, "dr_plan.backup", problems)
+            hooks(backup.get("hooks"), "dr_plan.backup.hooks", None, problems)
+    for site, component in component_places(plan):
+        backup = component.get("backup")
+        if isinstance(backup, dict) and "hooks" in backup:
+            where = f"component {component.get('name')} backup.hooks"
+            hooks(backup["hooks"], f"site {site} {where}" if site else where, None, problems)

@@ -1,0 +1,106 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A DR plan resolved for one site: what the recovery and backup playbooks read.
+
+Each component's connection with the site's overrides applied, its RPO and
+RTO in seconds, hooks and schedule with their defaults; the order to restore
+in (batches and the steps of each), the order to start services in, who
+depends on whom, the site's repository and where its backups are copied,
+the warm standbys it keeps, and each DNS record's value per site.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.resilience.dr.plugins.module_utils._plan.graph import batches, restore_steps
+from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import hooks
+from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import merge, seconds, site_component
+from ansible_collections.resilience.dr.plugins.module_utils._plan.schedules import PLAN_SCHEDULES, schedules
+from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import copy_sites, rds_sources, site_repository, standbys
+from ansible_collections.resilience.dr.plugins.module_utils._plan.validate import PlanError, validate, warnings
+
+
+def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
+    """The plan as one site sees it; raises PlanError listing every problem."""
+    problems = validate(plan)
+    sites = plan.get("sites") or {}
+    if not problems and site not in sites:
+        problems.append(f"site {site} is not in dr_plan.sites ({', '.join(sites)})")
+    if problems:
+        raise PlanError(problems)
+    settings = sites[site] or {}
+    site_services = settings.get("services") or {}
+
+    components: dict[str, dict[str, t.Any]] = {}
+    order = []
+    graph: dict[str, list[str]] = {}
+    for component in plan["components"]:
+        name = component["name"]
+        resolved = site_component(plan, site, component)
+        resolved.setdefault("connection", {})
+        resolved.setdefault("depends_on", [])
+        resolved["rpo_seconds"] = seconds(resolved.get("rpo"), name, [])
+        resolved["rto_seconds"] = seconds(resolved.get("rto"), name, [])
+        resolved["host"] = resolved.get("host") or "localhost"
+        resolved["restore_test"] = {**(plan.get("restore_test") or {}), **(resolved.get("restore_test") or {})}
+        resolved["backup"] = dict(resolved.get("backup") or {})
+        resolved["backup"]["hooks"] = hooks(resolved["backup"].get("hooks"), f"component {name} backup.hooks",
+                                            resolved["host"], [])
+        resolved["backup"]["schedule"] = (resolved["backup"].get("schedule") or plan.get("backup_schedule")
+                                          or PLAN_SCHEDULES["backup"])
+        if resolved.get("kind") == "rds":
+            default_source, resolved["copies"] = rds_sources(plan, site, resolved)
+            resolved["restore"] = dict(resolved.get("restore") or {})
+            resolved["restore"].setdefault("source", default_source)
+        components[name] = resolved
+        order.append(name)
+        graph[name] = list(resolved["depends_on"])
+
+    services: dict[str, dict[str, t.Any]] = {}
+    service_graph: dict[str, list[str]] = {}
+    for service in plan.get("services") or []:
+        resolved = merge(service, site_services.get(service["name"]) or {})
+        resolved.setdefault("requires", [])
+        resolved.setdefault("after", [])
+        resolved["host"] = resolved.get("host") or "localhost"
+        services[service["name"]] = resolved
+        service_graph[service["name"]] = list(resolved["after"])
+
+    dependants: dict[str, dict[str, list[str]]] = {name: {"components": [], "services": []} for name in components}
+    for name, component in components.items():
+        for dependency in component["depends_on"]:
+            dependants[dependency]["components"].append(name)
+    for name, service in services.items():
+        for needed in service["requires"]:
+            dependants[needed]["services"].append(name)
+
+    restore_batches = batches(graph, order)
+    dns_records = []
+    for record in (plan.get("dns") or {}).get("records") or []:
+        values = record.get("values") or {}
+        resolved_record = dict(record)
+        resolved_record["site_values"] = {
+            name: values.get(name) or [(sites[name] or {}).get("address")] for name in sites
+        }
+        dns_records.append(resolved_record)
+
+    return {
+        "name": plan["name"],
+        "site": site,
+        "repository": site_repository(plan, site),
+        "repositories": {name: site_repository(plan, name) for name in sites},
+        "copy_to": copy_sites(plan, site),
+        "standbys": standbys(plan, site),
+        "backup": {"hooks": hooks((plan.get("backup") or {}).get("hooks"), "dr_plan.backup.hooks", None, [])},
+        "warnings": warnings(plan),
+        "address": settings.get("address"),
+        "components": components,
+        "schedules": schedules(plan, components),
+        "restore_batches": restore_batches,
+        "restore_steps": restore_steps(restore_batches, components),
+        "services": services,
+        "service_batches": batches(service_graph, list(services)),
+        "dependants": dependants,
+        "dns_records": dns_records,
+    }
