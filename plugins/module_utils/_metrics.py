@@ -25,7 +25,9 @@ try:
     from prometheus_client.core import GaugeMetricFamily
     from prometheus_client.parser import text_string_to_metric_families
 except ImportError:  # reported when the file is written
-    CollectorRegistry = None
+    HAS_PROMETHEUS_CLIENT = False
+else:
+    HAS_PROMETHEUS_CLIENT = True
 
 # name -> (help text, label names). Every value is a gauge.
 METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -56,11 +58,21 @@ NAME_PATTERN = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
 def require_prometheus_client() -> None:
-    if CollectorRegistry is None:
+    if not HAS_PROMETHEUS_CLIENT:
         raise DependencyMissing(
             "the Python library prometheus-client is required to write the metrics file but is not installed "
             "for the Python that runs this module; install it there (pip install prometheus-client)"
         )
+
+
+def _as_number(value: object) -> float | None:
+    """The value as float() reads it (a number or a numeric string), or None for anything else."""
+    if not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def check_samples(samples: t.Sequence[t.Mapping[str, t.Any]]) -> list[tuple[str, dict[str, str], float]]:
@@ -78,9 +90,8 @@ def check_samples(samples: t.Sequence[t.Mapping[str, t.Any]]) -> list[tuple[str,
             problems.append(f"{where} has labels {', '.join(sorted(labels)) or 'none'}; it needs exactly {', '.join(wanted)}")
             continue
         value = sample.get("value")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
+        number = _as_number(value)
+        if number is None:
             problems.append(f"{where} has value {value!r}, which is not a number")
             continue
         if math.isnan(number):

@@ -47,8 +47,8 @@ def _rds_rows(name: str, rpo: int | None, sites: t.Mapping[str, t.Mapping[str, t
     for site, found in sites.items():
         newest = found.get("newest") or None
         region = found.get("region")
-        row = {"component": name, "site": site, "kind": "rds", "checked": True, "backup_id": None, "age_s": None,
-               "rpo_s": rpo, "over": False, "note": ""}
+        row: dict[str, t.Any] = {"component": name, "site": site, "kind": "rds", "checked": True, "backup_id": None,
+                                 "age_s": None, "rpo_s": rpo, "over": False, "note": ""}
         if newest is None:
             row["over"] = True
             row["note"] = (f"no available DB snapshot in {region} carries the tags "

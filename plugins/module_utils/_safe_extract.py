@@ -225,7 +225,9 @@ class Extractor:
             member = archive.next()
             if member is None:
                 break
-            archive.members.clear()  # nothing looks members up; the list would grow with the archive
+            # Nothing looks members up; the list would grow with the archive. typeshed does not declare
+            # TarFile.members, and getmembers() would read the whole stream first.
+            archive.members.clear()  # type: ignore[attr-defined]
             self.current = member.name
             checked = member_path(member.name)
             if isinstance(checked, str):

@@ -32,10 +32,10 @@ def _marker(error: Exception) -> str:
     return UNDEFINED_MARKER + (found.group(1) if found else message.splitlines()[0] if message else "unknown")
 
 
-def _read(read: t.Callable[[], t.Any]) -> t.Any:
-    """The plain value that read() gives, or the marker of the undefined variable it names."""
+def _read(container: t.Any, key: t.Any) -> t.Any:
+    """The plain value of container[key], or the marker of the undefined variable it names."""
     try:
-        return plain(read())
+        return plain(container[key])
     except (UndefinedError, AnsibleUndefinedVariable) as error:
         return _marker(error)
 
@@ -47,10 +47,10 @@ def plain(value: t.Any) -> t.Any:
     slowly; resolving the plan copies it many times, so convert it once.
     """
     if isinstance(value, Mapping):
-        # Reading a value templates it; the default argument binds each key to its own lambda.
-        return {plain(key): _read(lambda key=key: value[key]) for key in value}
+        # Reading a value templates it, so each value is read inside _read, where an undefined one is caught.
+        return {plain(key): _read(value, key) for key in value}
     if isinstance(value, (list, tuple)):
-        return [_read(lambda index=index: value[index]) for index in range(len(value))]
+        return [_read(value, index) for index in range(len(value))]
     for kind in (bool, str, int, float):
         if isinstance(value, kind):
             # Exactly the plain type (a bool is an int, Ansible's unsafe text a str): a subclass is converted.

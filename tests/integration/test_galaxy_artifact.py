@@ -39,7 +39,7 @@ NEEDED = [
 ]
 # None of these (a path, or everything under a directory) may be in the artifact.
 FORBIDDEN = [
-    "Makefile", "ansible.cfg", "galaxy.yml", ".ansible-lint", ".gitignore", ".ci/",
+    "Makefile", "ansible.cfg", "galaxy.yml", ".ansible-lint", "mypy.ini", ".gitignore", ".ci/",
     "scripts/", "benchmarks/", "tests/", "inventory/", "extensions/",
     "requirements-dev.in", "requirements-dev.txt", "changelogs/fragments/",
     "roles/lab/", "playbooks/lab.yml", "playbooks/lab_check.yml", "playbooks/drill.yml",

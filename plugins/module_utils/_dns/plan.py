@@ -83,6 +83,7 @@ class Request:
             raise ConfigurationError(f"skip_gates names unknown gates {', '.join(unknown)}; the gates are {', '.join(GATES)}")
         health_check = parse_health_check(params.get("health_check"))
         wanted = normalize_values(rtype, values)
+        verify_timeout = params.get("verify_timeout")
         if health_check is None and "health" not in skip:
             raise ConfigurationError(
                 f"no health_check is given for the new target of {params['record']} {rtype} "
@@ -105,7 +106,7 @@ class Request:
             rpo_seconds=_optional_float(params.get("rpo_seconds")),
             verify=bool(params.get("verify", True)),
             verify_servers=tuple(params.get("verify_servers") or ()),
-            verify_timeout=float(params.get("verify_timeout") if params.get("verify_timeout") is not None else 120),
+            verify_timeout=120.0 if verify_timeout is None else float(verify_timeout),
             port=int(params.get("port") or 53),
         )
 

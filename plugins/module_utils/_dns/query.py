@@ -137,7 +137,8 @@ def resolve(host: str, port: int, via: Endpoint | None = None) -> Endpoint:
             f"the name server {host} has no address: {error}; give the servers to verify as addresses in verify_servers",
             server=host,
         ) from None
-    addresses = [info[4][0] for info in infos]
+    # Only IPv4 and IPv6 addresses start with a string; a name resolves to no other family.
+    addresses = [info[4][0] for info in infos if isinstance(info[4][0], str)]
     ipv4 = [address for address in addresses if ":" not in address]
     return Endpoint(normalize_name(host)[:-1], (ipv4 or addresses)[0], port)
 

@@ -155,8 +155,7 @@ def newest_snapshot(rds: Rds, tags: dict[str, str], not_after: datetime | None =
     if early:
         return max(early, key=lambda snapshot: (snapshot_time(snapshot), str(snapshot.get("DBSnapshotIdentifier"))))
     seen = "; ".join(
-        f"{snapshot.get('DBSnapshotIdentifier')} ({snapshot.get('Status')}, taken "
-        f"{format_time(snapshot_time(snapshot)) if snapshot_time(snapshot) else 'at an unknown time'})"
+        f"{snapshot.get('DBSnapshotIdentifier')} ({snapshot.get('Status')}, taken {_when_taken(snapshot)})"
         for snapshot in tagged
     ) or "none"
     when = f" taken at or before {format_time(not_after)}" if not_after is not None else ""
@@ -166,6 +165,11 @@ def newest_snapshot(rds: Rds, tags: dict[str, str], not_after: datetime | None =
         f"backup role with the site's region in the plan), or name one with db_snapshot_identifier",
         snapshot_tags=tags,
     )
+
+
+def _when_taken(snapshot: dict[str, t.Any]) -> str:
+    taken = snapshot_time(snapshot)
+    return format_time(taken) if taken is not None else "at an unknown time"
 
 
 def used_snapshot_facts(snapshot: dict[str, t.Any] | None, region: str, clock: Clock = utc_now) -> dict[str, t.Any] | None:
@@ -394,7 +398,7 @@ def wait_available(rds: Rds, request: RestoreRequest, progress: Progress) -> dic
     target_id = request.db_instance_identifier
     return wait_until(
         lambda: rds.instance(target_id), resource=f"DB instance {target_id} in {rds.region}",
-        status_key="DBInstanceStatus", wanted=lambda found: bool(found) and found.get("DBInstanceStatus") == "available",
+        status_key="DBInstanceStatus", wanted=lambda found: found is not None and found.get("DBInstanceStatus") == "available",
         failed=INSTANCE_FAILED, timeout=request.wait_timeout, progress=progress, interval=request.poll_interval,
         hint="Run again with a longer wait_timeout to keep waiting (the restore is not repeated), or look at the "
              "instance's events (aws rds describe-events --source-identifier " + target_id + ").",

@@ -253,6 +253,8 @@ def apply(
             for action in actions:
                 _wait_gone(by_region[action.region], action.db_snapshot_identifier, request, progress)
         return result
+    snapshot: dict[str, t.Any] | None
+    copy: dict[str, t.Any] | None
     if request.wait:
         snapshot = _wait_available(source, request.db_snapshot_identifier, request, progress)
         copy = _wait_available(destination, request.copy_identifier, request, progress) if destination else None
@@ -276,7 +278,7 @@ def _wait_available(rds: Rds, identifier: str, request: SnapshotRequest, progres
         return rds.snapshot(identifier)
 
     item = wait_until(
-        read, resource=resource, status_key="Status", wanted=lambda found: bool(found) and found.get("Status") == "available",
+        read, resource=resource, status_key="Status", wanted=lambda found: found is not None and found.get("Status") == "available",
         failed=SNAPSHOT_FAILED, timeout=request.wait_timeout, progress=progress, interval=request.poll_interval,
         hint="The snapshot keeps being made: run again with a longer wait_timeout, or with wait: false.",
     )

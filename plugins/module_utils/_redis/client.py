@@ -22,20 +22,21 @@ try:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 except ImportError:  # reported by require_redis() when a server is contacted
-    redis = None
-    redis_exceptions = None
+    HAS_REDIS = False
+else:
+    HAS_REDIS = True
 
 BATCH = 1000  # keys per pipelined round trip (SCAN COUNT, DUMP, comparisons)
 KIND = "redis"  # the kind redis_backup records in a backup's manifest, and the one redis_restore takes
 
 
 def require_redis() -> None:
-    if redis is None:
+    if not HAS_REDIS:
         raise DependencyMissing(missing_library_message("redis", "to talk to Redis servers"))
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
-    return (redis_exceptions.RedisError, OSError) if redis_exceptions is not None else (OSError,)
+    return (redis_exceptions.RedisError, OSError) if HAS_REDIS else (OSError,)
 
 
 def connection_argument_spec() -> dict[str, t.Any]:

@@ -265,7 +265,7 @@ class AddReplace(CheckedCommands):
 
     def __init__(self, sink: t.Any, what: str) -> None:
         super().__init__(sink, what)
-        self.replaced = []
+        self.replaced: list[bytes] = []
 
     def send(self, command: t.Any, head_end: int, arguments: list[bytes]) -> None:
         parts = self.replaced

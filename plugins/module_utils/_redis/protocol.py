@@ -7,6 +7,7 @@ a stream that pushes a restore's commands as fast as the server takes them.
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import typing as t
@@ -43,7 +44,8 @@ class RawConnection:
         except OSError as error:
             raise SourceUnavailable(f"Redis at {target.address}: cannot connect: {error}", server=target.address) from None
         self.sock = sock
-        self.reader = sock.makefile("rb", buffering=1024 * 1024)
+        # What makefile("rb", buffering=...) builds, spelled out so the reader is known to have read1.
+        self.reader = io.BufferedReader(sock.makefile("rb", buffering=0), buffer_size=1024 * 1024)
         if target.password:
             auth = [b"AUTH", target.user.encode(), target.password.encode()] if target.user else [
                 b"AUTH", target.password.encode()]
@@ -129,7 +131,7 @@ class RawConnection:
             raise SourceUnavailable(f"Redis at {self.target.address}: {what} failed: {error}",
                                     server=self.target.address) from None
 
-    def pipeline(self, what: str, commands: list[t.Sequence[t.Any]]) -> list[t.Any]:
+    def pipeline(self, what: str, commands: t.Sequence[t.Sequence[t.Any]]) -> list[t.Any]:
         """Send commands at once and return their replies; an error reply fails the whole batch."""
         self.send(what, commands)
         answers = self.replies(what, len(commands))

@@ -71,6 +71,8 @@ def redis_restore(repository: Repository, target: RedisTarget, runner: CommandRu
                                          method=method or (None if backup_id else "rdb"))
     entry = selection.entry
     manifest = entry.manifest
+    if manifest is None:  # choose_backup returns complete backups only, each with its manifest
+        raise BackupNotFound(f"{entry.label} has no readable manifest ({entry.status}: {entry.error})")
     method = manifest.method
     verification = repository.verification_data(entry)
     result: dict[str, t.Any] = {"changed": False, "component": component, "backup_id": entry.backup_id,
@@ -188,7 +190,8 @@ def _key_commands(repository: Repository, entry: BackupEntry, name: str, *,
 def _restored_keys(entry: BackupEntry, name: str, produce: t.Callable[[t.Any], None], answered: int,
                    what: str) -> dict[str, int]:
     """Keys restored per database: as the backup recorded, once every command was answered +OK."""
-    recorded = {db: int(count) for db, count in ((entry.manifest.extra or {}).get("keys") or {}).items()}
+    extra = entry.manifest.extra if entry.manifest is not None else None
+    recorded = {db: int(count) for db, count in ((extra or {}).get("keys") or {}).items()}
     if not recorded:  # not recorded: count the commands
         counter = CommandCounter(what)
         produce(counter)

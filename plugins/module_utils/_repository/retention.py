@@ -103,7 +103,9 @@ def plan_retention(candidates: t.Iterable[Candidate], policy: RetentionPolicy, n
     pending = list(reasons)
     while pending:
         dependant = by_id.get(pending.pop())
-        parent = dependant.depends_on if dependant else None
+        if dependant is None:
+            continue
+        parent = dependant.depends_on
         if parent and parent in by_id:
             if parent not in reasons:
                 pending.append(parent)

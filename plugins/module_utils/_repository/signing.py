@@ -34,19 +34,23 @@ import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DependencyMissing, IntegrityError
 
+if t.TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
 try:
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 except ImportError:  # reported when signing is actually used
-    serialization = None
-    ed25519 = None
+    HAS_CRYPTOGRAPHY = False
 
     class InvalidSignature(Exception):  # type: ignore[no-redef]
         """Stands in for cryptography's exception when the library is missing."""
 
     class UnsupportedAlgorithm(Exception):  # type: ignore[no-redef]
         """Stands in for cryptography's exception when the library is missing."""
+else:
+    HAS_CRYPTOGRAPHY = True
 
 
 SIGNATURE_NAME = "manifest.json.sig"
@@ -60,7 +64,7 @@ class SignatureError(IntegrityError):
 
 
 def require_cryptography() -> None:
-    if ed25519 is None:
+    if not HAS_CRYPTOGRAPHY:
         raise DependencyMissing(
             "the Python library cryptography is required for signed manifests but is not installed for the Python "
             "that runs this module; install it there (pip install cryptography)"
@@ -96,6 +100,7 @@ class Signer:
                 data = handle.read()
         except OSError as error:
             raise ConfigurationError(f"signing_key_file {path} cannot be read: {error.strerror}") from None
+        key: PrivateKeyTypes  # any algorithm until the check below
         try:
             if data.lstrip().startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
                 key = serialization.load_ssh_private_key(data, password=None)
