@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils import _pg_physical, _pg_rpo, _pgbackrest
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import pgbackrest, physical_restore, rpo
 
 # pgbackrest info --output=json of a stanza whose repo1 (the lost site's) is gone, as pgBackRest 2.45 prints it.
 REPO1_LOST = {
@@ -23,45 +23,45 @@ REPO1_LOST = {
 
 
 def test_repositories_name_the_lost_one_and_the_newest_wal_of_the_survivor():
-    found = _pgbackrest.repositories(REPO1_LOST)
+    found = pgbackrest.repositories(REPO1_LOST)
     assert [(item["repo"], item["state"], item["available"]) for item in found] == [(1, "missing", False), (2, "ok", True)]
     assert found[0]["newest_wal"] is None and found[0]["backups"] == 0
     assert found[1]["newest_wal"] == "000000010000000000000005" and found[1]["archive_id"] == "15-1"
     assert found[1]["newest_backup"] == "20261205-210933F" and found[1]["newest_backup_time"] == "2026-12-05T21:09:35Z"
-    assert "repo1 missing (missing stanza path)" in _pgbackrest.describe_repositories(found)
+    assert "repo1 missing (missing stanza path)" in pgbackrest.describe_repositories(found)
 
 
 def test_restore_chooses_the_first_repository_holding_the_backup():
-    found = _pgbackrest.repositories(REPO1_LOST)
-    labels = _pg_physical.recorded_labels({"label": "20261205-210929F", "repos": [
+    found = pgbackrest.repositories(REPO1_LOST)
+    labels = physical_restore.recorded_labels({"label": "20261205-210929F", "repos": [
         {"repo": 1, "label": "20261205-210929F"}, {"repo": 2, "label": "20261205-210933F"}]})
-    assert _pgbackrest.choose_repository(found, labels, None, "primary") == (2, "20261205-210933F")
+    assert pgbackrest.choose_repository(found, labels, None, "primary") == (2, "20261205-210933F")
     with pytest.raises(SourceUnavailable, match="repo1 is missing"):
-        _pgbackrest.choose_repository(found, labels, 1, "primary")
+        pgbackrest.choose_repository(found, labels, 1, "primary")
     with pytest.raises(ConfigurationError, match="pgbackrest_repo 3"):
-        _pgbackrest.choose_repository(found, labels, 3, "primary")
+        pgbackrest.choose_repository(found, labels, 3, "primary")
     # A record from before several repositories: its one label, wherever it is.
-    assert _pg_physical.recorded_labels({"label": "20261205-210933F"}) == {None: "20261205-210933F"}
-    assert _pgbackrest.choose_repository(found, {None: "20261205-210933F"}, None, "primary") == (2, "20261205-210933F")
+    assert physical_restore.recorded_labels({"label": "20261205-210933F"}) == {None: "20261205-210933F"}
+    assert pgbackrest.choose_repository(found, {None: "20261205-210933F"}, None, "primary") == (2, "20261205-210933F")
     with pytest.raises(SourceUnavailable, match="holds no backup labelled 20261101-000000F"):
-        _pgbackrest.choose_repository(found, {None: "20261101-000000F"}, None, "primary")
+        pgbackrest.choose_repository(found, {None: "20261101-000000F"}, None, "primary")
 
 
 def test_backup_into_every_repository_refuses_a_lost_one():
-    found = _pgbackrest.repositories(REPO1_LOST)
+    found = pgbackrest.repositories(REPO1_LOST)
     with pytest.raises(SourceUnavailable, match=r"repo1 missing.*pgbackrest_repos to the reachable ones \(\[2\]\)"):
-        _pg_physical.backup_repositories(found, None, "primary", creating=False)
-    assert _pg_physical.backup_repositories(found, [2], "primary", creating=False) == [2]
+        physical_restore.backup_repositories(found, None, "primary", creating=False)
+    assert physical_restore.backup_repositories(found, [2], "primary", creating=False) == [2]
     with pytest.raises(ConfigurationError, match="repo3"):
-        _pg_physical.backup_repositories(found, [3], "primary", creating=False)
-    assert _pg_physical.backup_repositories([], None, "primary", creating=True) == [None]
+        physical_restore.backup_repositories(found, [3], "primary", creating=False)
+    assert physical_restore.backup_repositories([], None, "primary", creating=True) == [None]
 
 
 def test_pgbackrest_found_in_archive_command():
     command = "pgbackrest --config=/etc/pgbackrest/orders.conf --stanza=orders archive-push %p"
-    assert _pg_rpo.pgbackrest_of(command) == ("/etc/pgbackrest/orders.conf", "orders")
-    assert _pg_rpo.pgbackrest_of("/usr/bin/pgbackrest --stanza=main archive-push %p") == (None, "main")
-    assert _pg_rpo.pgbackrest_of("cp %p /mnt/archive/%f") is None
-    assert _pg_rpo.pgbackrest_of("false") is None
-    assert _pg_rpo.wal_after("000000010000000000000006", "000000010000000000000005")
-    assert not _pg_rpo.wal_after("000000010000000000000005", "000000010000000000000005")
+    assert rpo.pgbackrest_of(command) == ("/etc/pgbackrest/orders.conf", "orders")
+    assert rpo.pgbackrest_of("/usr/bin/pgbackrest --stanza=main archive-push %p") == (None, "main")
+    assert rpo.pgbackrest_of("cp %p /mnt/archive/%f") is None
+    assert rpo.pgbackrest_of("false") is None
+    assert rpo.wal_after("000000010000000000000006", "000000010000000000000005")
+    assert not rpo.wal_after("000000010000000000000005", "000000010000000000000005")

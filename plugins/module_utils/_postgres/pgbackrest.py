@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import as_os_user
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import as_os_user
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
 
 # pgBackRest's status codes of a stanza in one repository (`info`, repo[].status.code).

@@ -31,10 +31,10 @@ import time
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ansible_collections.resilience.dr.plugins.module_utils import _pg_verify
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner, RunningCommand
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import verify
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import (
     ConnectionParams,
     check_client_version,
     connect,
@@ -138,7 +138,7 @@ class _DataFileRows:
     HELD = 64
 
     def __init__(self) -> None:
-        self.digest = _pg_verify.RowsDigest()
+        self.digest = verify.RowsDigest()
         self.size = 0
         self._held = bytearray()
 
@@ -270,12 +270,12 @@ def _tables_dumped(runner: CommandRunner, pg_restore: str, directory: str,
                    dumped: t.Mapping[str, tuple[int | None, str | None]], connection: t.Any) -> dict[str, tuple[int | None, str | None]]:
     """{schema.table: (rows, digest)} of the data files measured while storing them, named by the dump's table of contents."""
     listing = runner.run([pg_restore, "--list", directory], what="pg_restore --list of the dump").stdout.decode("utf-8", "replace")
-    tables = _pg_verify.table_oids(connection)
+    tables = verify.table_oids(connection)
     found = {}
     for line in listing.splitlines():
         match = _TABLE_DATA_ENTRY.match(line)
         if match and int(match.group(2)) in tables and f"{match.group(1)}.dat" in dumped:
-            found[_pg_verify.qualified(*tables[int(match.group(2))])] = dumped[f"{match.group(1)}.dat"]
+            found[verify.qualified(*tables[int(match.group(2))])] = dumped[f"{match.group(1)}.dat"]
     return found
 
 
@@ -358,8 +358,8 @@ def logical_backup(
             query(main, sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_wait_timeout}s")))
         info = server_info(main)
         properties = database_properties(main, database) or {}
-        tables = _pg_verify.user_tables(main)
-        without_checksum = [_pg_verify.qualified(schema, table) for schema, table, size in tables if size > checksum_max_bytes]
+        tables = verify.user_tables(main)
+        without_checksum = [verify.qualified(schema, table) for schema, table, size in tables if size > checksum_max_bytes]
         # Both clients are checked before the repository is touched: pg_dumpall runs first in the backup.
         tool_version = program_version(runner, pg_dump)
         check_client_version(tool_version, info["server_version_num"], "pg_dump", path=pg_dump, where=params.where)
@@ -413,7 +413,7 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
     database, jobs = plan["database"], settings["jobs"]
     work = tempfile.mkdtemp(prefix="resilience-dr-pg_dump-", dir=settings["temp_dir"])
     directory = os.path.join(work, DUMP_DIRECTORY)
-    fingerprinter = _pg_verify.Fingerprinter(_snapshot_connection(params, database, snapshot), jobs)
+    fingerprinter = verify.Fingerprinter(_snapshot_connection(params, database, snapshot), jobs)
     checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verification")
     dump: RunningCommand | None = None
     try:
@@ -421,7 +421,7 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
                                    retention_class=settings["retention_class"]) as backup:
             if settings["pg_dumpall"]:
                 backup.add_bytes(GLOBALS_FILE, _globals(runner, settings["pg_dumpall"], database, settings["superuser"]))
-            verification = checks.submit(_pg_verify.generated_fingerprints, fingerprinter, main, settings["checksum_max_bytes"])
+            verification = checks.submit(verify.generated_fingerprints, fingerprinter, main, settings["checksum_max_bytes"])
             dump = runner.start(dump_argv(settings["pg_dump"], directory, snapshot, jobs, settings["lock_wait_timeout"]),
                                 what=f"pg_dump of database {database} on {params.where}")
             uploader = _Uploader(backup, directory, workers=jobs)
@@ -439,7 +439,7 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
                 uploader.abandon()
                 raise
             generated = verification.result()  # done with the snapshot's connection before it is used here
-            data = _pg_verify.collect(fingerprinter, main, settings["checksum_max_bytes"],
+            data = verify.collect(fingerprinter, main, settings["checksum_max_bytes"],
                                       _tables_dumped(runner, settings["pg_restore"], directory, uploader.dumped, main),
                                       generated)
             backup.verification = data

@@ -48,7 +48,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     TargetNotEmpty,
     WaitTimeout,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import (
     ConnectionParams,
     as_os_user,
     connected,
@@ -57,7 +57,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     server_environment,
     server_info,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._pgbackrest import (
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.pgbackrest import (
     PgBackRest,
     backup_record,
     choose_repository,
@@ -484,7 +484,7 @@ def physical_restore(
     promote: bool = False,
     check_mode: bool = False,
 ) -> dict[str, t.Any]:
-    from ansible_collections.resilience.dr.plugins.module_utils._postgres import (  # pylint: disable=import-outside-toplevel
+    from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import (  # pylint: disable=import-outside-toplevel
         choose_pg_backup,
     )
 

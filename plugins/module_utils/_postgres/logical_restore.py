@@ -29,7 +29,6 @@ import time
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals, _pg_verify
 from ansible_collections.resilience.dr.plugins.module_utils._commands import STDERR_TAIL_LINES, CommandRunner, RunningCommand
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     CommandFailed,
@@ -38,8 +37,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     TargetNotEmpty,
     VerificationFailed,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import DUMP_DIRECTORY, GLOBALS_FILE
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import globals_script, verify
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import (
     ConnectionParams,
     check_client_version,
     choose_pg_backup,
@@ -56,6 +55,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     server_info,
     sql,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_backup import DUMP_DIRECTORY, GLOBALS_FILE
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
     BackupEntry,
     Repository,
@@ -102,9 +102,9 @@ def _target_state(params: ConnectionParams, admin: t.Any, target: str) -> dict[s
     }
     if properties["allow_connections"]:
         with connected(params, target) as connection:
-            tables = _pg_verify.user_tables(connection)
+            tables = verify.user_tables(connection)
         state["tables"] = len(tables)
-        state["table_names"] = [_pg_verify.qualified(schema, table) for schema, table, _size in tables]
+        state["table_names"] = [verify.qualified(schema, table) for schema, table, _size in tables]
     else:
         state["tables"] = None
     return state
@@ -114,14 +114,14 @@ def _public(state: dict[str, t.Any]) -> dict[str, t.Any]:
     return {key: value for key, value in state.items() if key not in ("marker", "properties", "table_names")}
 
 
-def _globals_plan(repository: Repository, entry: BackupEntry, admin: t.Any) -> _pg_globals.GlobalsPlan | None:
+def _globals_plan(repository: Repository, entry: BackupEntry, admin: t.Any) -> globals_script.GlobalsPlan | None:
     manifest = entry.manifest
     if not any(record.name == GLOBALS_FILE for record in manifest.files):
         return None
     script = repository.read_bytes(entry, GLOBALS_FILE).decode("utf-8")
     roles = {row[0] for row in query(admin, "SELECT rolname FROM pg_roles")}
     tablespaces = {row[0] for row in query(admin, "SELECT spcname FROM pg_tablespace")}
-    return _pg_globals.plan_globals(script, roles, tablespaces, what=f"{entry.label}: file {GLOBALS_FILE}")
+    return globals_script.plan_globals(script, roles, tablespaces, what=f"{entry.label}: file {GLOBALS_FILE}")
 
 
 def logical_restore(
@@ -232,7 +232,7 @@ def logical_restore(
         return {**result, "previous_db": previous, "verified": checked, "executed_commands": runner.executed_commands}
 
 
-def _apply_globals(admin: t.Any, plan: _pg_globals.GlobalsPlan) -> None:
+def _apply_globals(admin: t.Any, plan: globals_script.GlobalsPlan) -> None:
     # The checked statements were split and parsed with standard string quoting (a backslash is a plain
     # character); the session must read them the same way, whatever the server's default.
     with admin.cursor() as cursor:
@@ -243,7 +243,7 @@ def _apply_globals(admin: t.Any, plan: _pg_globals.GlobalsPlan) -> None:
                 cursor.execute(statement)
         except psycopg2.Error as error:
             raise CommandFailed(
-                f"restoring the globals (roles) failed at `{_pg_globals.describe(statement)}`: "
+                f"restoring the globals (roles) failed at `{globals_script.describe(statement)}`: "
                 f"{str(error).strip().splitlines()[0]}; fix the cause or set restore_globals: false and create the "
                 "roles by hand"
             ) from None
@@ -307,8 +307,8 @@ class _TableChecks:
         self.expected = expected
         self.recorded: dict[str, t.Any] = expected.get("tables") or {}
         self.where = where
-        self.method = _pg_verify.checksum_method(expected, where)
-        self.fingerprinter = _pg_verify.Fingerprinter(lambda: connect(params, database), workers)
+        self.method = verify.checksum_method(expected, where)
+        self.fingerprinter = verify.Fingerprinter(lambda: connect(params, database), workers)
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="check")
         self.futures: dict[str, Future] = {}
         self.by_name: dict[str, list[tuple[str, str]]] | None = None
@@ -328,7 +328,7 @@ class _TableChecks:
         if len(found) != 1:
             return
         schema, table = found[0]
-        name = _pg_verify.qualified(schema, table)
+        name = verify.qualified(schema, table)
         if name in self.recorded and name not in self.futures:
             self.futures[name] = self.pool.submit(self.fingerprinter.one, schema, table, self.recorded[name], self.method)
 
@@ -336,13 +336,13 @@ class _TableChecks:
         """Raise on the first difference among the tables checked so far."""
         for name, future in list(self.futures.items()):
             if future.done():
-                _pg_verify.compare_table(name, self.recorded[name], future.result(), self.where)
+                verify.compare_table(name, self.recorded[name], future.result(), self.where)
 
     def finish(self) -> dict[str, t.Any]:
         """Check what is left (every table not checked yet, sequences, large objects); the counts checked."""
         measured = {name: future.result() for name, future in self.futures.items()}
         with connected(self.params, self.database) as connection:
-            checked = _pg_verify.compare(self.expected, self.fingerprinter, connection, self.where, measured)
+            checked = verify.compare(self.expected, self.fingerprinter, connection, self.where, measured)
         checked["checked_while_loading"] = len(measured)
         return checked
 
@@ -454,10 +454,10 @@ def _finish_pg_restore(restore: RunningCommand, output: _Output, entry: BackupEn
 def _compare_target(params: ConnectionParams, database: str, expected: dict[str, t.Any], jobs: int,
                     entry: BackupEntry) -> tuple[dict[str, t.Any], str | None]:
     """(what was checked, None) when the database matches the backup's verification data, else ({}, what differs)."""
-    fingerprinter = _pg_verify.Fingerprinter(lambda: connect(params, database), jobs)
+    fingerprinter = verify.Fingerprinter(lambda: connect(params, database), jobs)
     try:
         with connected(params, database) as connection:
-            return _pg_verify.compare(expected, fingerprinter, connection,
+            return verify.compare(expected, fingerprinter, connection,
                                       f"database {database} against {entry.label}"), None
     except VerificationFailed as error:
         return {}, error.message

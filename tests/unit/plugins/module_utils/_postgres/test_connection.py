@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals, _pg_logical_backup, _pg_logical_restore, _pg_physical, _pg_rpo
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DependencyMissing, VerificationFailed
-from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import RowsDigest, compare_table, sequence_behind
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import globals_script, logical_backup, logical_restore, physical_restore, rpo
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import (
     ConnectionParams,
     check_client_version,
     choose_pg_backup,
@@ -24,13 +23,14 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
     program,
     program_version,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.verify import RowsDigest, compare_table, sequence_behind
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 GLOBALS = (Path(__file__).parent / "fixtures" / "pg_globals.sql").read_text()
 
 
 def test_globals_create_only_missing_roles_and_never_reset_existing_passwords():
-    plan = _pg_globals.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront"}, existing_tablespaces=set())
+    plan = globals_script.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront"}, existing_tablespaces=set())
     assert plan.roles_created == ["App Reader", "app_owner"]
     assert plan.roles_kept == ["postgres", "shopfront"]
     assert not [statement for statement in plan.run if "ROLE postgres" in statement or "shopfront" in statement]
@@ -40,7 +40,7 @@ def test_globals_create_only_missing_roles_and_never_reset_existing_passwords():
 
 
 def test_globals_grant_to_an_existing_role_is_skipped():
-    plan = _pg_globals.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront", "App Reader"},
+    plan = globals_script.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront", "App Reader"},
                                     existing_tablespaces=set())
     assert plan.roles_created == ["app_owner"]
     assert not [statement for statement in plan.run if statement.startswith("GRANT")]
@@ -49,35 +49,35 @@ def test_globals_grant_to_an_existing_role_is_skipped():
 def test_split_statements_respects_quotes_dollar_quotes_and_comments():
     script = "SET a = 'x;y'; -- c; d\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\n" \
              "COMMENT ON ROLE \"r;1\" IS E'it\\'s; fine'"
-    assert _pg_globals.split_statements(script) == [
+    assert globals_script.split_statements(script) == [
         "SET a = 'x;y'", "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
         "COMMENT ON ROLE \"r;1\" IS E'it\\'s; fine'",
     ]
 
 
 def test_describe_hides_passwords():
-    text = _pg_globals.describe("ALTER ROLE app WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc'")
+    text = globals_script.describe("ALTER ROLE app WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc'")
     assert "SCRAM" not in text and "PASSWORD '***'" in text
 
 
 def test_derived_names_fit_postgresql_identifiers():
-    name = _pg_logical_restore.derived_name("x" * 70, "_restoring_abc123")
+    name = logical_restore.derived_name("x" * 70, "_restoring_abc123")
     assert len(name.encode()) == 63 and name.endswith("_restoring_abc123")
-    assert _pg_logical_restore.derived_name("é" * 40, "_before_20261123T040000").endswith("_before_20261123T040000")
-    assert len(_pg_logical_restore.derived_name("é" * 40, "_before_20261123T040000").encode()) <= 63
+    assert logical_restore.derived_name("é" * 40, "_before_20261123T040000").endswith("_before_20261123T040000")
+    assert len(logical_restore.derived_name("é" * 40, "_before_20261123T040000").encode()) <= 63
 
 
 def test_marker_round_trip():
-    text = _pg_logical_restore.marker_text("20261123T040000Z-k3f9ab", "orders-db", "2026-11-23T05:00:00Z")
-    assert _pg_logical_restore.read_marker(f"notes before. {text}") == {
+    text = logical_restore.marker_text("20261123T040000Z-k3f9ab", "orders-db", "2026-11-23T05:00:00Z")
+    assert logical_restore.read_marker(f"notes before. {text}") == {
         "backup_id": "20261123T040000Z-k3f9ab", "component": "orders-db", "restored_at": "2026-11-23T05:00:00Z"}
-    assert _pg_logical_restore.read_marker("a comment of the application") is None
-    assert _pg_logical_restore.read_marker(None) is None
+    assert logical_restore.read_marker("a comment of the application") is None
+    assert logical_restore.read_marker(None) is None
 
 
 def test_conninfo_quotes_unusual_database_names():
-    assert _pg_logical_restore.conninfo("orders") == "orders"
-    assert _pg_logical_restore.conninfo("it's a db") == "dbname='it\\'s a db'"
+    assert logical_restore.conninfo("orders") == "orders"
+    assert logical_restore.conninfo("it's a db") == "dbname='it\\'s a db'"
 
 
 def test_password_stays_out_of_argv_and_goes_to_the_environment():
@@ -125,7 +125,7 @@ def test_pg_restore_progress_is_followed_by_line_and_left_out_of_errors():
         b"pg_restore: error: could not execute query: ERROR:  role \"app\" does not exist\n"
         b"Command was: ALTER TABLE public.orders OWNER TO app;\n",
     )
-    output = _pg_logical_restore._Output()  # pylint: disable=protected-access
+    output = logical_restore._Output()  # pylint: disable=protected-access
     command.grow()
     assert output.follow(command) == ['pg_restore: creating TABLE "public.orders"']
     command.grow()
@@ -134,7 +134,7 @@ def test_pg_restore_progress_is_followed_by_line_and_left_out_of_errors():
     assert output.follow(command) == []
     assert output.kept == ['pg_restore: error: could not execute query: ERROR:  role "app" does not exist',
                            "Command was: ALTER TABLE public.orders OWNER TO app;"]
-    finished = _pg_logical_restore._TableChecks.FINISHED  # pylint: disable=protected-access
+    finished = logical_restore._TableChecks.FINISHED  # pylint: disable=protected-access
     assert finished.fullmatch(lines[1]).group(1) == "orders"
     assert finished.fullmatch("pg_restore: finished item 12 TABLE DATA order lines").group(1) == "order lines"
     assert not finished.fullmatch("pg_restore: finished item 12 SEQUENCE SET orders_id_seq")
@@ -151,45 +151,45 @@ def test_a_table_that_differs_is_named():
 
 def test_rpo_is_zero_when_nothing_was_written_after_the_last_archived_segment():
     now = datetime(2026, 11, 23, 4, 0, 30, tzinfo=timezone.utc)
-    end = _pg_rpo.segment_end("000000010000000000000042", SEGMENT)
+    end = rpo.segment_end("000000010000000000000042", SEGMENT)
     assert end == 0x43 * SEGMENT
-    assert _pg_rpo.exposure(now=now, current_lsn=end, last_archived_wal="000000010000000000000042",
+    assert rpo.exposure(now=now, current_lsn=end, last_archived_wal="000000010000000000000042",
                             last_archived_time=now - timedelta(seconds=300), segment_size=SEGMENT) == (0, 0)
 
 
 def test_rpo_counts_from_the_last_archived_segment_when_wal_is_pending():
     now = datetime(2026, 11, 23, 4, 0, 30, tzinfo=timezone.utc)
-    current = _pg_rpo.parse_lsn("1/43001000")
-    seconds, pending = _pg_rpo.exposure(now=now, current_lsn=current, last_archived_wal="000000010000000100000042",
+    current = rpo.parse_lsn("1/43001000")
+    seconds, pending = rpo.exposure(now=now, current_lsn=current, last_archived_wal="000000010000000100000042",
                                         last_archived_time=now - timedelta(seconds=12.7), segment_size=SEGMENT)
     assert seconds == 12 and pending == 0x1000
 
 
 def test_rpo_unknown_without_an_archived_segment():
     now = datetime(2026, 11, 23, tzinfo=timezone.utc)
-    assert _pg_rpo.exposure(now=now, current_lsn=5, last_archived_wal=None, last_archived_time=None,
+    assert rpo.exposure(now=now, current_lsn=5, last_archived_wal=None, last_archived_time=None,
                             segment_size=SEGMENT) == (None, None)
-    assert _pg_rpo.segment_end("00000002.history", SEGMENT) is None
+    assert rpo.segment_end("00000002.history", SEGMENT) is None
 
 
 def test_wal_segment_size_setting():
-    assert _pg_rpo._size_bytes("16MB") == SEGMENT
-    assert _pg_rpo._size_bytes("1GB") == 1024 ** 3
+    assert rpo._size_bytes("16MB") == SEGMENT
+    assert rpo._size_bytes("1GB") == 1024 ** 3
 
 
 def test_recovery_target_is_normalised_to_utc():
-    assert _pg_physical.recovery_target("2026-11-23T05:12:00+01:00", None, None) == {
+    assert physical_restore.recovery_target("2026-11-23T05:12:00+01:00", None, None) == {
         "type": "time", "target": "2026-11-23 04:12:00.000000+00"}
-    assert _pg_physical.recovery_target("2026-11-23 04:12:00", None, None)["target"] == "2026-11-23 04:12:00.000000+00"
-    assert _pg_physical.recovery_target(None, "0/3000060", None) == {"type": "lsn", "target": "0/3000060"}
-    assert _pg_physical.recovery_target(None, None, "before-migration") == {"type": "name", "target": "before-migration"}
-    assert _pg_physical.recovery_target(None, None, None) == {"type": "latest", "target": None}
+    assert physical_restore.recovery_target("2026-11-23 04:12:00", None, None)["target"] == "2026-11-23 04:12:00.000000+00"
+    assert physical_restore.recovery_target(None, "0/3000060", None) == {"type": "lsn", "target": "0/3000060"}
+    assert physical_restore.recovery_target(None, None, "before-migration") == {"type": "name", "target": "before-migration"}
+    assert physical_restore.recovery_target(None, None, None) == {"type": "latest", "target": None}
     with pytest.raises(ConfigurationError, match="target_time"):
-        _pg_physical.recovery_target("yesterday", None, None)
+        physical_restore.recovery_target("yesterday", None, None)
 
 
 def test_pgbackrest_record():
-    record = _pg_physical.backup_record({
+    record = physical_restore.backup_record({
         "label": "20261123-040000F", "type": "full", "prior": None,
         "timestamp": {"start": 1795406400, "stop": 1795406420},
         "lsn": {"start": "0/42000028", "stop": "0/43000088"},
@@ -202,39 +202,39 @@ def test_pgbackrest_record():
 
 
 def test_stanza_missing():
-    assert _pg_physical.stanza_missing({"status": {"code": 1, "message": "missing stanza path"}})
-    assert not _pg_physical.stanza_missing({"status": {"code": 0, "message": "ok"}})
+    assert physical_restore.stanza_missing({"status": {"code": 1, "message": "missing stanza path"}})
+    assert not physical_restore.stanza_missing({"status": {"code": 0, "message": "ok"}})
 
 
 def test_data_directory_state(tmp_path):
-    assert _pg_physical.directory_state(str(tmp_path / "new")) == {"exists": False, "empty": True, "running": False}
-    assert _pg_physical.directory_state(str(tmp_path))["empty"] is True
+    assert physical_restore.directory_state(str(tmp_path / "new")) == {"exists": False, "empty": True, "running": False}
+    assert physical_restore.directory_state(str(tmp_path))["empty"] is True
     (tmp_path / "PG_VERSION").write_text("15\n")
     (tmp_path / "postmaster.pid").write_text("999999999\n")
-    state = _pg_physical.directory_state(str(tmp_path))
+    state = physical_restore.directory_state(str(tmp_path))
     assert state["empty"] is False and state["running"] is False
 
 
 def test_archiving_stays_on_only_when_the_cluster_is_rebuilt_in_its_own_data_directory(tmp_path):
     own = str(tmp_path / "main")
     source = {"data_directory": own + "/"}
-    assert _pg_physical.archive_mode_for("auto", own, source) == "preserve"
+    assert physical_restore.archive_mode_for("auto", own, source) == "preserve"
     # A copy elsewhere must not push a new timeline into the archive of the cluster it came from.
-    assert _pg_physical.archive_mode_for("auto", str(tmp_path / "recovered"), source) == "off"
-    assert _pg_physical.archive_mode_for("auto", own, {}) == "off"
-    assert _pg_physical.archive_mode_for("auto", own, None) == "off"
-    assert _pg_physical.archive_mode_for("preserve", str(tmp_path / "recovered"), source) == "preserve"
-    assert _pg_physical.archive_mode_for("off", own, source) == "off"
+    assert physical_restore.archive_mode_for("auto", str(tmp_path / "recovered"), source) == "off"
+    assert physical_restore.archive_mode_for("auto", own, {}) == "off"
+    assert physical_restore.archive_mode_for("auto", own, None) == "off"
+    assert physical_restore.archive_mode_for("preserve", str(tmp_path / "recovered"), source) == "preserve"
+    assert physical_restore.archive_mode_for("off", own, source) == "off"
     with pytest.raises(ConfigurationError, match="archive_mode"):
-        _pg_physical.archive_mode_for("on", own, source)
+        physical_restore.archive_mode_for("on", own, source)
 
 
 def test_next_wal_segment_rolls_over_the_log_number():
     size = 16 * 1024 * 1024
-    assert _pg_physical.next_segment("000000010000000000000009", size) == "00000001000000000000000A"
-    assert _pg_physical.next_segment("0000000200000003000000FF", size) == "000000020000000400000000"
-    assert _pg_physical.next_segment("000000010000000000000001", 64 * 1024 * 1024) == "000000010000000000000002"
-    assert _pg_physical.next_segment("00000001000000000000003F", 64 * 1024 * 1024) == "000000010000000100000000"
+    assert physical_restore.next_segment("000000010000000000000009", size) == "00000001000000000000000A"
+    assert physical_restore.next_segment("0000000200000003000000FF", size) == "000000020000000400000000"
+    assert physical_restore.next_segment("000000010000000000000001", 64 * 1024 * 1024) == "000000010000000000000002"
+    assert physical_restore.next_segment("00000001000000000000003F", 64 * 1024 * 1024) == "000000010000000100000000"
 
 
 def test_unarchived_wal_finds_ready_segments_and_the_one_being_written(tmp_path):
@@ -248,15 +248,15 @@ def test_unarchived_wal_finds_ready_segments_and_the_one_being_written(tmp_path)
     (wal / "archive_status" / "000000010000000000000004.ready").write_text("")
     (wal / "archive_status" / "000000010000000000000002.partial.done").write_text("")
     # 1 kB segments: 0x100000000 / 1024 segments per log number, so the next one after 4 is 5; 6 and 7 are recycled.
-    assert _pg_physical.unarchived_wal(str(wal)) == {"ready": ["000000010000000000000004"],
+    assert physical_restore.unarchived_wal(str(wal)) == {"ready": ["000000010000000000000004"],
                                                      "current": "000000010000000000000005"}
 
 
 def test_unarchived_wal_without_status_or_directory_is_nothing(tmp_path):
-    assert _pg_physical.unarchived_wal(str(tmp_path / "missing")) == {"ready": [], "current": None}
+    assert physical_restore.unarchived_wal(str(tmp_path / "missing")) == {"ready": [], "current": None}
     (tmp_path / "pg_wal" / "archive_status").mkdir(parents=True)
     (tmp_path / "pg_wal" / "000000010000000000000003").write_bytes(b"")
-    assert _pg_physical.unarchived_wal(str(tmp_path / "pg_wal")) == {"ready": [], "current": None}
+    assert physical_restore.unarchived_wal(str(tmp_path / "pg_wal")) == {"ready": [], "current": None}
 
 
 @pytest.mark.parametrize("content, end", [
@@ -267,7 +267,7 @@ def test_unarchived_wal_without_status_or_directory_is_nothing(tmp_path):
     (b"1\tx\n2\ty\\.\n", None),             # the dot belongs to a row
 ])
 def test_the_rows_of_a_data_file_end_before_the_end_of_data_line(content, end):
-    assert _pg_logical_backup.rows_end(content[-64:], len(content)) == end
+    assert logical_backup.rows_end(content[-64:], len(content)) == end
 
 
 def test_rows_of_a_data_file_are_counted_and_hashed_as_a_copy_hands_them_over():
@@ -294,14 +294,14 @@ def test_a_table_differing_only_in_a_generated_column_is_named():
 def test_rows_of_a_data_file_read_while_it_grows_are_those_a_copy_hands_over(piece):
     rows = b"".join(b"%d\trow number %d with some text\\n\n" % (number, number) for number in range(40))
     content = rows + b"\\.\n\n\n"
-    followed = _pg_logical_backup._DataFileRows()  # pylint: disable=protected-access
+    followed = logical_backup._DataFileRows()  # pylint: disable=protected-access
     for start in range(0, len(content), piece):
         buffer = bytearray(content[start:start + piece])
         followed.add(buffer, len(buffer))
     expected = RowsDigest()
     expected.write(rows)
     assert followed.result() == (40, expected.hexdigest())
-    truncated = _pg_logical_backup._DataFileRows()  # pylint: disable=protected-access
+    truncated = logical_backup._DataFileRows()  # pylint: disable=protected-access
     truncated.add(bytearray(rows), len(rows))
     assert truncated.result() == (None, None), "a file without its end-of-data line has no digest"
 
@@ -325,7 +325,7 @@ def test_a_data_file_is_stored_while_pg_dump_writes_it_and_only_complete(tmp_pat
     data_file, toc = tmp_path / "3339.dat", tmp_path / "toc.dat"
     rows = [b"%d\tsome text of row %d\n" % (number, number) for number in range(2000)]
     backup = _StoredBackup()
-    uploader = _pg_logical_backup._Uploader(backup, str(tmp_path), workers=2)  # pylint: disable=protected-access
+    uploader = logical_backup._Uploader(backup, str(tmp_path), workers=2)  # pylint: disable=protected-access
     with data_file.open("wb", buffering=0) as writing:
         for start in range(0, len(rows), 500):
             writing.write(b"".join(rows[start:start + 500]))
@@ -343,20 +343,20 @@ def test_a_data_file_is_stored_while_pg_dump_writes_it_and_only_complete(tmp_pat
 
 
 def test_pg_dump_gives_up_on_a_locked_table_after_lock_wait_timeout():
-    argv = _pg_logical_backup.dump_argv("/usr/bin/pg_dump", "/tmp/work/data", "00000003-1", jobs=4, lock_wait_timeout=300)
+    argv = logical_backup.dump_argv("/usr/bin/pg_dump", "/tmp/work/data", "00000003-1", jobs=4, lock_wait_timeout=300)
     assert "--lock-wait-timeout=300s" in argv
     assert argv[0] == "/usr/bin/pg_dump" and argv[-1] == "--file=/tmp/work/data"
     assert {"--format=directory", "--jobs=4", "--compress=0", "--snapshot=00000003-1"} <= set(argv)
 
 
 def test_pg_dump_waits_for_locks_without_limit_at_lock_wait_timeout_zero():
-    argv = _pg_logical_backup.dump_argv("pg_dump", "/tmp/work/data", "00000003-1", jobs=1, lock_wait_timeout=0)
+    argv = logical_backup.dump_argv("pg_dump", "/tmp/work/data", "00000003-1", jobs=1, lock_wait_timeout=0)
     assert not [argument for argument in argv if argument.startswith("--lock-wait-timeout")]
 
 
 def test_a_negative_lock_wait_timeout_is_refused_before_connecting():
     with pytest.raises(ConfigurationError, match="lock_wait_timeout"):
-        _pg_logical_backup.logical_backup(None, None, component="orders-db", database="orders", lock_wait_timeout=-1)
+        logical_backup.logical_backup(None, None, component="orders-db", database="orders", lock_wait_timeout=-1)
 
 
 def test_pg_dump_older_than_the_server_is_refused_naming_both_versions_and_the_package():

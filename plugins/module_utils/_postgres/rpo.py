@@ -26,13 +26,13 @@ from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DrError
-from ansible_collections.resilience.dr.plugins.module_utils._pgbackrest import PgBackRest, repositories
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import (
     ConnectionParams,
     connected,
     expect_row,
     query_one,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.pgbackrest import PgBackRest, repositories
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
 
 _SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
