@@ -107,7 +107,7 @@ def dump_files(directory: str, pid: int | None) -> tuple[list[str], set[str]]:
     complete. With pid None (pg_dump has ended) nothing is open. Without /proc
     (not Linux) every file counts as open until pg_dump ends.
     """
-    listed = []
+    listed: list[str] = []
     for root, _dirs, files in os.walk(directory):
         listed.extend(os.path.join(root, name) for name in sorted(files))
     if pid is None or not listed:
@@ -440,8 +440,8 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
                 raise
             generated = verification.result()  # done with the snapshot's connection before it is used here
             data = verify.collect(fingerprinter, main, settings["checksum_max_bytes"],
-                                      _tables_dumped(runner, settings["pg_restore"], directory, uploader.dumped, main),
-                                      generated)
+                                  _tables_dumped(runner, settings["pg_restore"], directory, uploader.dumped, main),
+                                  generated)
             backup.verification = data
             backup.source = settings["source"]
             backup.consistency_point = settings["consistency_point"]

@@ -78,8 +78,8 @@ class PgBackRest:
         argv = self.argv("repo-ls", f"--repo={repo}", "--output=json") + [f"archive/{self.stanza}/{archive_id}/{segment[:16]}"]
         listing = self.runner.run(argv, what=f"pgbackrest repo-ls of the WAL archive in repo{repo} (stanza {self.stanza})")
         entries = json.loads(listing.stdout.decode("utf-8", "replace") or "{}")
-        times = [entry.get("time") for name, entry in entries.items()
-                 if name.startswith(segment) and isinstance(entry, dict) and entry.get("time") is not None]
+        times: list[int] = [entry["time"] for name, entry in entries.items()
+                            if name.startswith(segment) and isinstance(entry, dict) and entry.get("time") is not None]
         return epoch_time(max(times)) if times else None
 
 

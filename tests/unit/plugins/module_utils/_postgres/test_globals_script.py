@@ -66,7 +66,7 @@ def test_a_forged_globals_file_is_refused_naming_the_statement_and_its_line(forg
     script = "SET client_encoding = 'UTF8';\nCREATE ROLE app;\n\n" + forged + ";\nCREATE ROLE after;\n"
     with pytest.raises(IntegrityError) as raised:
         globals_script.plan_globals(script, existing_roles=set(), existing_tablespaces=set(),
-                                 what="backup B: file globals.sql")
+                                    what="backup B: file globals.sql")
     message = raised.value.message
     assert message.startswith("backup B: file globals.sql: statement 3 (line 4) `"), message
     assert named in message and reason in message and "none of its statements was run" in message
@@ -85,3 +85,34 @@ def test_a_forged_password_never_shows_in_the_refusal():
     with pytest.raises(IntegrityError) as raised:
         globals_script.check_script(script, "globals")
     assert "hunter2" not in raised.value.message and "DROP ROLE app" in raised.value.message
+
+
+def test_globals_create_only_missing_roles_and_never_reset_existing_passwords():
+    plan = globals_script.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront"}, existing_tablespaces=set())
+    assert plan.roles_created == ["App Reader", "app_owner"]
+    assert plan.roles_kept == ["postgres", "shopfront"]
+    assert not [statement for statement in plan.run if "ROLE postgres" in statement or "shopfront" in statement]
+    assert 'ALTER ROLE "App Reader" SET search_path TO \'app, public\'' in plan.run
+    assert 'GRANT app_owner TO "App Reader" GRANTED BY postgres' in plan.run
+    assert not [statement for statement in plan.run if statement.startswith("\\")]
+
+
+def test_globals_grant_to_an_existing_role_is_skipped():
+    plan = globals_script.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront", "App Reader"},
+                                       existing_tablespaces=set())
+    assert plan.roles_created == ["app_owner"]
+    assert not [statement for statement in plan.run if statement.startswith("GRANT")]
+
+
+def test_split_statements_respects_quotes_dollar_quotes_and_comments():
+    script = "SET a = 'x;y'; -- c; d\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\n" \
+             "COMMENT ON ROLE \"r;1\" IS E'it\\'s; fine'"
+    assert globals_script.split_statements(script) == [
+        "SET a = 'x;y'", "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
+        "COMMENT ON ROLE \"r;1\" IS E'it\\'s; fine'",
+    ]
+
+
+def test_describe_hides_passwords():
+    text = globals_script.describe("ALTER ROLE app WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc'")
+    assert "SCRAM" not in text and "PASSWORD '***'" in text

@@ -1,25 +1,14 @@
 # Copyright: resilience.dr contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What pgbackrest info says per repository, and the choice of the repository to restore from and back up into."""
+"""What pgbackrest info says per repository, and the choice of the repository to restore from."""
 
 from __future__ import annotations
 
 import pytest
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import pgbackrest, physical_restore, rpo
-
-# pgbackrest info --output=json of a stanza whose repo1 (the lost site's) is gone, as pgBackRest 2.45 prints it.
-REPO1_LOST = {
-    "name": "primary",
-    "status": {"code": 4, "message": "different across repos"},
-    "repo": [{"key": 1, "cipher": "none", "status": {"code": 1, "message": "missing stanza path"}},
-             {"key": 2, "cipher": "none", "status": {"code": 0, "message": "ok"}}],
-    "archive": [{"database": {"id": 1, "repo-key": 2}, "id": "15-1",
-                 "min": "000000010000000000000001", "max": "000000010000000000000005"}],
-    "backup": [{"label": "20261205-210933F", "database": {"id": 1, "repo-key": 2}, "type": "full",
-                "timestamp": {"start": 1796504973, "stop": 1796504975}}],
-}
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import pgbackrest, physical_restore
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils._postgres.helpers import REPO1_LOST
 
 
 def test_repositories_name_the_lost_one_and_the_newest_wal_of_the_survivor():
@@ -47,21 +36,19 @@ def test_restore_chooses_the_first_repository_holding_the_backup():
         pgbackrest.choose_repository(found, {None: "20261101-000000F"}, None, "primary")
 
 
-def test_backup_into_every_repository_refuses_a_lost_one():
-    found = pgbackrest.repositories(REPO1_LOST)
-    with pytest.raises(SourceUnavailable, match=r"repo1 missing.*pgbackrest_repos to the reachable ones \(\[2\]\)"):
-        physical_restore.backup_repositories(found, None, "primary", creating=False)
-    assert physical_restore.backup_repositories(found, [2], "primary", creating=False) == [2]
-    with pytest.raises(ConfigurationError, match="repo3"):
-        physical_restore.backup_repositories(found, [3], "primary", creating=False)
-    assert physical_restore.backup_repositories([], None, "primary", creating=True) == [None]
+def test_pgbackrest_record():
+    record = pgbackrest.backup_record({
+        "label": "20261123-040000F", "type": "full", "prior": None,
+        "timestamp": {"start": 1795406400, "stop": 1795406420},
+        "lsn": {"start": "0/42000028", "stop": "0/43000088"},
+        "archive": {"start": "000000010000000000000042", "stop": "000000010000000000000043"},
+        "info": {"size": 171642821, "repository": {"delta": 25561354}},
+    })
+    assert record["label"] == "20261123-040000F" and record["stop_lsn"] == "0/43000088"
+    assert record["start_time"] == "2026-11-23T04:00:00Z" and record["stop_time"] == "2026-11-23T04:00:20Z"
+    assert record["repository_size"] == 25561354
 
 
-def test_pgbackrest_found_in_archive_command():
-    command = "pgbackrest --config=/etc/pgbackrest/orders.conf --stanza=orders archive-push %p"
-    assert rpo.pgbackrest_of(command) == ("/etc/pgbackrest/orders.conf", "orders")
-    assert rpo.pgbackrest_of("/usr/bin/pgbackrest --stanza=main archive-push %p") == (None, "main")
-    assert rpo.pgbackrest_of("cp %p /mnt/archive/%f") is None
-    assert rpo.pgbackrest_of("false") is None
-    assert rpo.wal_after("000000010000000000000006", "000000010000000000000005")
-    assert not rpo.wal_after("000000010000000000000005", "000000010000000000000005")
+def test_stanza_missing():
+    assert pgbackrest.stanza_missing({"status": {"code": 1, "message": "missing stanza path"}})
+    assert not pgbackrest.stanza_missing({"status": {"code": 0, "message": "ok"}})
