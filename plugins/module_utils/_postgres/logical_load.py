@@ -22,7 +22,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._commands import STD
 from ansible_collections.resilience.dr.plugins.module_utils._errors import CommandFailed, ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import verify
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import ConnectionParams, connect, connected, query
-from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_backup import DUMP_DIRECTORY
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.dump_stream import DUMP_DIRECTORY
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.selection import manifest_of
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository
 
