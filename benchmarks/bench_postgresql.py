@@ -24,9 +24,9 @@ from benchmarks.common import Comparison, lab_facts, timed
 from benchmarks.pg_data import ensure_database
 from pyrage import x25519
 
-from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import logical_backup
-from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_restore import logical_restore
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import ConnectionParams
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import ConnectionParams
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_backup import logical_backup
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_restore import logical_restore
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 DATABASE = "bench_pg"

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Options of the PostgreSQL modules, as community.postgresql names them.
 
-Each fragment matches one function of plugins/module_utils/_postgres.py.
+Each fragment matches one function of plugins/module_utils/_postgres/connection.py.
 """
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ import io
 import os
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils import _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     CommandFailed,
     ConfigurationError,
     SourceUnavailable,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, redis_errors
 from ansible_collections.resilience.dr.plugins.module_utils._atomic import write_private
 

@@ -31,9 +31,9 @@ from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import CommandFailed, ConfigurationError, DependencyMissing, WaitTimeout
-from ansible_collections.resilience.dr.plugins.module_utils import _postgres
-from ansible_collections.resilience.dr.plugins.module_utils._pg_physical import server_program
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import as_os_user, identifier, program, query
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.cluster import server_program
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import as_os_user, identifier, program, query
 from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import pid_alive
 
 MARKER = ".resilience-dr-sandbox"

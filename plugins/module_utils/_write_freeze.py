@@ -33,13 +33,13 @@ import json
 import time
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils import _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     CommandFailed,
     ConfigurationError,
     SourceUnavailable,
     WaitTimeout,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, redis_errors
 
 PG_SETTING = "default_transaction_read_only"

@@ -271,10 +271,10 @@ executed_commands:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.resilience.dr.plugins.module_utils import _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import logical_backup
-from ansible_collections.resilience.dr.plugins.module_utils._pg_physical import physical_backup
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_backup import logical_backup
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.physical_backup import physical_backup
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     open_repository,
     plan_repository_argument_spec,

@@ -98,8 +98,9 @@ evidence_file:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.resilience.dr.plugins.module_utils import _credentials, _postgres
+from ansible_collections.resilience.dr.plugins.module_utils import _credentials
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 
 
 def main() -> None:

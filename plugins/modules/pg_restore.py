@@ -428,10 +428,10 @@ executed_commands:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.resilience.dr.plugins.module_utils import _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_restore import logical_restore
-from ansible_collections.resilience.dr.plugins.module_utils._pg_physical import physical_restore
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_restore import logical_restore
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.physical_restore import physical_restore
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     IDENTITY_MUTUALLY_EXCLUSIVE,
     open_repository,

@@ -225,9 +225,9 @@ unreachable_repositories:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.resilience.dr.plugins.module_utils import _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._pg_rpo import rpo_info
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.rpo import rpo_info
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 

@@ -128,8 +128,9 @@ sessions_ended:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.resilience.dr.plugins.module_utils import _postgres, _write_freeze
+from ansible_collections.resilience.dr.plugins.module_utils import _write_freeze
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 
 
 def _view(frozen: bool, setting: str | None) -> dict:

@@ -187,10 +187,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.resilience.dr.plugins.module_utils import _postgres, _sandbox
+from ansible_collections.resilience.dr.plugins.module_utils import _sandbox
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._timing import utc_now
 
 

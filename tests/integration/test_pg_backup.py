@@ -21,7 +21,7 @@ from .pg_fixtures import (  # noqa: F401  # pylint: disable=unused-import
     unique,
 )
 
-from ansible_collections.resilience.dr.plugins.module_utils._pg_verify import RowsDigest
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.verify import RowsDigest
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 BACKUP = "resilience.dr.pg_backup"

@@ -12,7 +12,7 @@ import psycopg2
 
 from .pg_fixtures import Pg, cleanup_databases, cleanup_roles, pg, unique  # noqa: F401  # pylint: disable=unused-import
 
-from ansible_collections.resilience.dr.plugins.module_utils._pg_logical_backup import GLOBALS_FILE
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_backup import GLOBALS_FILE
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import VERIFICATION_DATA_NAME
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 

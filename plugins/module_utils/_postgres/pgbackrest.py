@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import as_os_user
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import as_os_user
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
 
 # pgBackRest's status codes of a stanza in one repository (`info`, repo[].status.code).
@@ -78,8 +78,8 @@ class PgBackRest:
         argv = self.argv("repo-ls", f"--repo={repo}", "--output=json") + [f"archive/{self.stanza}/{archive_id}/{segment[:16]}"]
         listing = self.runner.run(argv, what=f"pgbackrest repo-ls of the WAL archive in repo{repo} (stanza {self.stanza})")
         entries = json.loads(listing.stdout.decode("utf-8", "replace") or "{}")
-        times = [entry.get("time") for name, entry in entries.items()
-                 if name.startswith(segment) and isinstance(entry, dict) and entry.get("time") is not None]
+        times: list[int] = [entry["time"] for name, entry in entries.items()
+                            if name.startswith(segment) and isinstance(entry, dict) and entry.get("time") is not None]
         return epoch_time(max(times)) if times else None
 
 

@@ -8,8 +8,8 @@ rows exactly as pg_dump wrote them, i.e. the text of
 
     COPY schema.table (columns pg_dump dumps) TO STDOUT
 
-in the fixed session settings of _postgres (UTC, ISO dates, hex bytea, exact
-floats), which pg_dump also runs with (_postgres.session_options). The backup
+in the fixed session settings of connection.py (UTC, ISO dates, hex bytea, exact
+floats), which pg_dump also runs with (connection.session_options). The backup
 hashes the data files while storing them, so checksums cost the backup no
 second read of the tables. A restore loads each table with one COPY in that
 order, and the check reads it back the same way (synchronize_seqscans off,
@@ -40,7 +40,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import VerificationFailed
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import (
     SYSTEM_SCHEMAS,
     expect_row,
     identifier,

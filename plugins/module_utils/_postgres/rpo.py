@@ -26,31 +26,15 @@ from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DrError
-from ansible_collections.resilience.dr.plugins.module_utils._pgbackrest import PgBackRest, repositories
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import (
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import (
     ConnectionParams,
     connected,
     expect_row,
     query_one,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.pgbackrest import PgBackRest, repositories
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.wal import parse_lsn, segment_after, segment_end
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
-
-_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
-
-
-def parse_lsn(text: str) -> int:
-    """'16/B374D848' as an integer position."""
-    high, _sep, low = text.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
-def segment_end(name: str | None, segment_size: int) -> int | None:
-    """The WAL position just after segment `name` (None for history files, .partial and the like)."""
-    match = _SEGMENT.match(name or "")
-    if not match:
-        return None
-    log, seg = int(match.group(2), 16), int(match.group(3), 16)
-    return (log << 32) + (seg + 1) * segment_size
 
 
 def exposure(*, now: datetime, current_lsn: int, last_archived_wal: str | None, last_archived_time: datetime | None,
@@ -77,11 +61,6 @@ def pgbackrest_of(archive_command: str | None) -> tuple[str | None, str | None] 
     return options.get("config"), options.get("stanza")
 
 
-def wal_after(name: str | None, other: str | None) -> bool:
-    """Whether WAL segment `name` comes after `other` (timeline first, then position)."""
-    return bool(name and other and _SEGMENT.match(name) and _SEGMENT.match(other) and name > other)
-
-
 def repository_exposure(pgbackrest: t.Any, *, now: datetime, current_lsn: int | None, segment_size: int,
                         cluster_last_wal: str | None) -> tuple[list[dict[str, t.Any]], list[str]]:
     """Each pgBackRest repository of the stanza with its newest archived WAL, its time and the RPO exposure
@@ -104,7 +83,7 @@ def repository_exposure(pgbackrest: t.Any, *, now: datetime, current_lsn: int | 
         item["rpo_seconds"], item["unarchived_bytes"] = rpo_seconds, pending
         # Behind the cluster's archiver: segments PostgreSQL counts as archived are missing here.
         item["behind"] = bool(item["available"] and cluster_last_wal and (
-            not item["newest_wal"] or wal_after(cluster_last_wal, item["newest_wal"])))
+            not item["newest_wal"] or segment_after(cluster_last_wal, item["newest_wal"])))
         item["unreachable"] = not item["available"]
         if item["unreachable"]:
             warnings.append(f"pgBackRest repo{item['repo']} of stanza {pgbackrest.stanza} cannot be read: "

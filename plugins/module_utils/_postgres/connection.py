@@ -353,16 +353,3 @@ def as_os_user(argv: t.Sequence[str], os_user: str | None) -> list[str]:
     if setpriv is None:
         raise DependencyMissing("the program setpriv (util-linux) is needed to run commands as os_user; install util-linux")
     return [setpriv, f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", "--", *argv]
-
-
-def choose_pg_backup(repository: t.Any, component: str, backup_id: str | None, method: str,
-                     target_time: t.Any = None) -> t.Any:
-    """The backup of `method` to restore (a Selection): the one asked for, else the newest verified, else the
-    newest complete (consistent at or before target_time, when given), with the newer ones passed over because
-    they cannot be restored.
-
-    Logical and physical backups of a component live side by side; a restore
-    of one method never picks the other.
-    """
-    return repository.choose_backup(component, backup_id, target_time=target_time, kind="postgresql", method=method,
-                                    wanted=f"PostgreSQL {method}")

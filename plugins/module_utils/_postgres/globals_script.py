@@ -364,6 +364,16 @@ def _tablespace(tokens: _Tokens, create: bool) -> None:
     tokens.expect(")")
 
 
+def _text_on_object(tokens: _Tokens) -> None:
+    """ON ROLE|TABLESPACE <name> IS NULL|'<text>': the rest of COMMENT and of SECURITY LABEL."""
+    tokens.expect("ON")
+    tokens.expect("ROLE", "TABLESPACE")
+    tokens.name()
+    tokens.expect("IS")
+    if not tokens.accept("NULL"):
+        tokens.take("string")
+
+
 def check_statement(statement: str) -> None:
     """Raise NotAllowed unless the statement has a shape pg_dumpall --globals-only writes."""
     if statement.startswith("\\"):
@@ -395,22 +405,12 @@ def check_statement(statement: str) -> None:
             tokens.expect("TABLESPACE")
             _tablespace(tokens, create=False)
     elif tokens.accept("COMMENT"):
-        tokens.expect("ON")
-        tokens.expect("ROLE", "TABLESPACE")
-        tokens.name()
-        tokens.expect("IS")
-        if not tokens.accept("NULL"):
-            tokens.take("string")
+        _text_on_object(tokens)
     elif tokens.accept("SECURITY"):
         tokens.expect("LABEL")
         if tokens.accept("FOR"):
             tokens.name()
-        tokens.expect("ON")
-        tokens.expect("ROLE", "TABLESPACE")
-        tokens.name()
-        tokens.expect("IS")
-        if not tokens.accept("NULL"):
-            tokens.take("string")
+        _text_on_object(tokens)
     elif tokens.accept("GRANT", "REVOKE"):
         _grant(tokens, revoke=tokens.items[0][1].upper() == "REVOKE")
     else:

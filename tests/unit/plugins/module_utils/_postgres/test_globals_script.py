@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils import _pg_globals
 from ansible_collections.resilience.dr.plugins.module_utils._errors import IntegrityError
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import globals_script
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GLOBALS = (FIXTURES / "pg_globals.sql").read_text()
@@ -36,12 +36,12 @@ COMMENT ON ROLE app_owner IS NULL;
 
 @pytest.mark.parametrize("script", [GLOBALS, REAL_GLOBALS, OTHER_VERSIONS], ids=["fixture", "pg15", "other-versions"])
 def test_globals_that_pg_dumpall_writes_are_accepted(script):
-    statements = _pg_globals.check_script(script, "globals")
-    assert len(statements) == len(_pg_globals.numbered_statements(script)) > 5
+    statements = globals_script.check_script(script, "globals")
+    assert len(statements) == len(globals_script.numbered_statements(script)) > 5
 
 
 def test_real_globals_create_the_missing_roles_with_their_memberships_and_settings():
-    plan = _pg_globals.plan_globals(REAL_GLOBALS, existing_roles={"postgres", "shopfront"}, existing_tablespaces=set())
+    plan = globals_script.plan_globals(REAL_GLOBALS, existing_roles={"postgres", "shopfront"}, existing_tablespaces=set())
     assert plan.roles_created == ["Sig Test;2", "sigtest_r1"]
     assert 'GRANT sigtest_r1 TO "Sig Test;2" WITH ADMIN OPTION GRANTED BY postgres' in plan.run
     assert "COMMENT ON ROLE sigtest_r1 IS 'a comment; with ''quotes'''" in plan.run
@@ -65,8 +65,8 @@ def test_real_globals_create_the_missing_roles_with_their_memberships_and_settin
 def test_a_forged_globals_file_is_refused_naming_the_statement_and_its_line(forged, named, reason):
     script = "SET client_encoding = 'UTF8';\nCREATE ROLE app;\n\n" + forged + ";\nCREATE ROLE after;\n"
     with pytest.raises(IntegrityError) as raised:
-        _pg_globals.plan_globals(script, existing_roles=set(), existing_tablespaces=set(),
-                                 what="backup B: file globals.sql")
+        globals_script.plan_globals(script, existing_roles=set(), existing_tablespaces=set(),
+                                    what="backup B: file globals.sql")
     message = raised.value.message
     assert message.startswith("backup B: file globals.sql: statement 3 (line 4) `"), message
     assert named in message and reason in message and "none of its statements was run" in message
@@ -76,12 +76,43 @@ def test_a_statement_hidden_in_a_string_is_one_string_to_the_parser():
     # With standard quoting (which the restore sets for its session) a backslash is a plain character: the
     # "second statement" is the text of VALID UNTIL, which PostgreSQL refuses as a date.
     statement = "ALTER ROLE r WITH PASSWORD 'x\\' VALID UNTIL 'y; COPY t TO PROGRAM ''id''; --'"
-    assert _pg_globals.numbered_statements(statement + ";") == [(1, statement)]
-    _pg_globals.check_statement(statement)
+    assert globals_script.numbered_statements(statement + ";") == [(1, statement)]
+    globals_script.check_statement(statement)
 
 
 def test_a_forged_password_never_shows_in_the_refusal():
     script = "ALTER ROLE app WITH PASSWORD 'hunter2' CREATEDB; DROP ROLE app"
     with pytest.raises(IntegrityError) as raised:
-        _pg_globals.check_script(script, "globals")
+        globals_script.check_script(script, "globals")
     assert "hunter2" not in raised.value.message and "DROP ROLE app" in raised.value.message
+
+
+def test_globals_create_only_missing_roles_and_never_reset_existing_passwords():
+    plan = globals_script.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront"}, existing_tablespaces=set())
+    assert plan.roles_created == ["App Reader", "app_owner"]
+    assert plan.roles_kept == ["postgres", "shopfront"]
+    assert not [statement for statement in plan.run if "ROLE postgres" in statement or "shopfront" in statement]
+    assert 'ALTER ROLE "App Reader" SET search_path TO \'app, public\'' in plan.run
+    assert 'GRANT app_owner TO "App Reader" GRANTED BY postgres' in plan.run
+    assert not [statement for statement in plan.run if statement.startswith("\\")]
+
+
+def test_globals_grant_to_an_existing_role_is_skipped():
+    plan = globals_script.plan_globals(GLOBALS, existing_roles={"postgres", "shopfront", "App Reader"},
+                                       existing_tablespaces=set())
+    assert plan.roles_created == ["app_owner"]
+    assert not [statement for statement in plan.run if statement.startswith("GRANT")]
+
+
+def test_split_statements_respects_quotes_dollar_quotes_and_comments():
+    script = "SET a = 'x;y'; -- c; d\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\n" \
+             "COMMENT ON ROLE \"r;1\" IS E'it\\'s; fine'"
+    assert globals_script.split_statements(script) == [
+        "SET a = 'x;y'", "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
+        "COMMENT ON ROLE \"r;1\" IS E'it\\'s; fine'",
+    ]
+
+
+def test_describe_hides_passwords():
+    text = globals_script.describe("ALTER ROLE app WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc'")
+    assert "SCRAM" not in text and "PASSWORD '***'" in text

@@ -1,0 +1,35 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which PostgreSQL backup a restore uses: the repository's one selection, limited to one method."""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import datetime
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import BackupNotFound
+
+if t.TYPE_CHECKING:
+    from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import Manifest
+    from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository, Selection
+
+
+def choose_pg_backup(repository: Repository, component: str, backup_id: str | None, method: str,
+                     target_time: datetime | None = None) -> Selection:
+    """The backup of `method` to restore (a Selection): the one asked for, else the newest verified, else the
+    newest complete (consistent at or before target_time, when given), with the newer ones passed over because
+    they cannot be restored.
+
+    Logical and physical backups of a component live side by side; a restore
+    of one method never picks the other.
+    """
+    return repository.choose_backup(component, backup_id, target_time=target_time, kind="postgresql", method=method,
+                                    wanted=f"PostgreSQL {method}")
+
+
+def manifest_of(entry: BackupEntry) -> Manifest:
+    """The manifest of a chosen backup; the selection never chooses one it could not read."""
+    if entry.manifest is None:
+        raise BackupNotFound(f"{entry.label} has no readable manifest.json: a backup without its manifest does not exist; "
+                             "restore another one (backup_info lists them)")
+    return entry.manifest
