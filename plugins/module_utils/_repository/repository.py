@@ -31,6 +31,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     RepositoryError,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
+from ansible_collections.resilience.dr.plugins.module_utils._repository.pipes import ChunkPipe, PipeFromProducer
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.base import Backend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import (
     COMPLETE,
@@ -60,12 +61,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest
 from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import Selection, Wanted
 from ansible_collections.resilience.dr.plugins.module_utils._repository.session import BackupSession
 from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME, SignatureError, Signer, Verifier
+from ansible_collections.resilience.dr.plugins.module_utils._repository.stream_io import NullSink, VerifyingReader, copy
 from ansible_collections.resilience.dr.plugins.module_utils._timing import Clock, format_time, utc_now
-
-
-class _NullSink:
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 class Repository:
@@ -319,7 +316,7 @@ class Repository:
     @contextlib.contextmanager
     def open_file(self, entry: BackupEntry, name: str) -> t.Iterator[t.BinaryIO]:
         """A readable stream of one file's content (for consumers that pull, such as tar extraction)."""
-        pipe = streams.PipeFromProducer(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
+        pipe = PipeFromProducer(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
         try:
             yield pipe  # type: ignore[misc]
         finally:
@@ -327,7 +324,7 @@ class Repository:
 
     @contextlib.contextmanager
     def open_reader(self, entry: BackupEntry, name: str) -> t.Iterator[t.BinaryIO]:
-        """Like open_file, with the content handed over in memory (streams.ChunkPipe), not through an OS pipe.
+        """Like open_file, with the content handed over in memory (pipes.ChunkPipe), not through an OS pipe.
 
         For consumers that read a lot: the stored file is read, verified and
         decompressed in a thread while the consumer works; an error of that
@@ -335,7 +332,7 @@ class Repository:
         reaches it. As with read_file, the last chunk comes only after the
         whole file passed its checks.
         """
-        pipe = streams.ChunkPipe(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
+        pipe = ChunkPipe(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
         try:
             yield pipe  # type: ignore[misc]
         finally:
@@ -378,7 +375,7 @@ class Repository:
         for record in manifest.files:
             try:
                 if deep:
-                    self._read_record(entry, record, _NullSink())
+                    self._read_record(entry, record, NullSink())
                 else:
                     self._check_stored(entry, record)
             except RepositoryError as error:
@@ -391,9 +388,7 @@ class Repository:
     def _check_stored(self, entry: BackupEntry, record: FileRecord) -> None:
         source = self.backend.open_read(f"{entry.component}/{entry.backup_id}/{record.path}")
         try:
-            reader = streams.VerifyingReader(source, record.size, record.sha256, f"{entry.label}: file {record.path}")
-            while reader.read(streams.CHUNK_SIZE):
-                pass
+            copy(VerifyingReader(source, record.size, record.sha256, f"{entry.label}: file {record.path}"), NullSink())
         finally:
             source.close()
 

@@ -13,6 +13,7 @@ import typing as t
 from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError, RepositoryError
 from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
 from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import ComponentLock
+from ansible_collections.resilience.dr.plugins.module_utils._repository.pipes import PipeFromProducer
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import (
     VERIFICATION_DATA_NAME,
     FileRecord,
@@ -124,7 +125,7 @@ class BackupSession:
 
     def add_from_producer(self, name: str, produce: t.Callable[[t.BinaryIO], None]) -> FileRecord:
         """Store what produce(writable) writes, e.g. a tar archive built on the fly."""
-        pipe = streams.PipeFromProducer(produce, name=f"produce {name}")
+        pipe = PipeFromProducer(produce, name=f"produce {name}")
         try:
             record = self.add_stream(name, pipe)  # type: ignore[arg-type]
         except BaseException:
