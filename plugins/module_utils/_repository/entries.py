@@ -114,7 +114,6 @@ class VerifyOutcome:
         return data
 
 
-
 def consistent_at(entry: BackupEntry) -> datetime:
     """The moment a backup's data is consistent to (its manifest's consistency point, else when it started)."""
     return entry.manifest.consistency_time if entry.manifest is not None else entry.started

@@ -449,5 +449,3 @@ class Repository:
         if manifest_key in keys:
             self.backend.delete([manifest_key])
         self.backend.delete([key for key in keys if key != manifest_key])
-
-

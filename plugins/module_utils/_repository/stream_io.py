@@ -103,7 +103,6 @@ class HashingWriter(io.RawIOBase):
         return self._digest.hexdigest()
 
 
-
 class VerifyingReader(io.RawIOBase):
     """Reads a stored file, checking its size and SHA-256 before its end.
 
@@ -190,4 +189,3 @@ class IteratorReader(io.RawIOBase):
         buffer[:size] = self._current[:size]
         self._current = self._current[size:]
         return size
-

@@ -95,7 +95,6 @@ def test_a_full_disk_is_reported_as_such_not_as_an_encryption_error(encrypt, ide
         read(stored, stats, encrypted=encrypt, identities=[identity], sink=FullDisk())
 
 
-
 def test_flipped_byte_in_encrypted_data_is_refused_naming_the_file(identity):
     stored, stats = write(os.urandom(3 * CHUNK_SIZE), [identity.to_public()])
     damaged = bytearray(stored)
