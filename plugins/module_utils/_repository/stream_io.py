@@ -40,13 +40,33 @@ def copy(source: Readable, sink: t.Any) -> None:
         sink.write(data)
 
 
-class CountingReader(io.RawIOBase):
+class _Measuring(io.RawIOBase):
+    """Counts the bytes that pass, and hashes them when asked to."""
+
+    def __init__(self, hashing: bool) -> None:
+        super().__init__()
+        self.count = 0
+        self._digest = hashlib.sha256() if hashing else None
+
+    def _measure(self, data: t.Any) -> int:
+        size = len(data)
+        self.count += size
+        if self._digest is not None:
+            self._digest.update(data)
+        return size
+
+    def hexdigest(self) -> str:
+        if self._digest is None:
+            raise ValueError(f"this {type(self).__name__} does not hash")
+        return self._digest.hexdigest()
+
+
+class CountingReader(_Measuring):
     """Passes reads through, counting bytes and (optionally) hashing them."""
 
     def __init__(self, source: t.BinaryIO, hashing: bool = False) -> None:
+        super().__init__(hashing)
         self._source = source
-        self.count = 0
-        self._digest = hashlib.sha256() if hashing else None
 
     def readable(self) -> bool:
         return True
@@ -55,20 +75,11 @@ class CountingReader(io.RawIOBase):
         data = self._source.read(len(buffer))
         if not data:
             return 0
-        size = len(data)
-        buffer[:size] = data
-        self.count += size
-        if self._digest is not None:
-            self._digest.update(data)
-        return size
-
-    def hexdigest(self) -> str:
-        if self._digest is None:
-            raise ValueError("this reader does not hash")
-        return self._digest.hexdigest()
+        buffer[:len(data)] = data
+        return self._measure(data)
 
 
-class HashingWriter(io.RawIOBase):
+class HashingWriter(_Measuring):
     """Hashes and counts what passes to target.write; keeps the target's own error.
 
     pyrage wraps exceptions raised by its output into EncryptError, which would
@@ -77,9 +88,8 @@ class HashingWriter(io.RawIOBase):
     """
 
     def __init__(self, target: t.Any, hashing: bool = True) -> None:
+        super().__init__(hashing)
         self._target = target
-        self._digest = hashlib.sha256() if hashing else None
-        self.count = 0
         self.error: BaseException | None = None
 
     def writable(self) -> bool:
@@ -91,16 +101,7 @@ class HashingWriter(io.RawIOBase):
         except BaseException as error:
             self.error = error
             raise
-        if self._digest is not None:
-            self._digest.update(data)
-        size = len(data)
-        self.count += size
-        return size
-
-    def hexdigest(self) -> str:
-        if self._digest is None:
-            raise ValueError("this writer does not hash")
-        return self._digest.hexdigest()
+        return self._measure(data)
 
 
 class VerifyingReader(io.RawIOBase):
