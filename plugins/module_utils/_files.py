@@ -24,11 +24,11 @@ import queue
 import stat
 import sys
 import tarfile
-import threading
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local_writers import file_digest
+from ansible_collections.resilience.dr.plugins.module_utils._repository.producer import Producer
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
 
@@ -183,10 +183,6 @@ def compare(expected: Listing, actual: Listing, check_owner: bool) -> dict[str, 
 # ---------------------------------------------------------------- backup
 
 
-class _Stopped(Exception):
-    """The consumer of an archive went away; the producer stops (never reported)."""
-
-
 class TreeArchiver:
     """A directory as a PAX tar archive, with its listing recorded while it is read.
 
@@ -228,53 +224,34 @@ class TreeArchiver:
         """The archive as an iterator of filled buffers, produced by a thread while the caller consumes them.
 
         A buffer goes back to the producer when the caller asks for the next
-        one. The producer's error (a file that shrank, an unreadable
+        one, so at most depth + 2 buffers exist (queued, being consumed, being
+        filled). The producer's error (a file that shrank, an unreadable
         directory) is raised by the iteration; leaving the block early stops
         the producer.
         """
-        free: queue.Queue[t.Any] = queue.Queue()
-        for _buffer in range(depth + 2):
-            free.put(memoryview(bytearray(self._buffer_size)))
-        filled: queue.Queue[t.Any] = queue.Queue()
-        stop = threading.Event()
-        errors: list[BaseException] = []
+        spare: queue.SimpleQueue[bytearray] = queue.SimpleQueue()  # buffers the caller is done with
 
-        def emit(view: memoryview) -> memoryview:
-            filled.put(view)
-            buffer = free.get()
-            if stop.is_set():
-                raise _Stopped()
-            return buffer
-
-        def run() -> None:
+        def buffer() -> memoryview:
             try:
-                self._view = free.get()
-                self._produce(emit)
-            except _Stopped:
-                pass
-            except BaseException as error:  # handed to the consuming thread
-                errors.append(error)
-            finally:
-                filled.put(None)
+                return memoryview(spare.get_nowait())
+            except queue.Empty:
+                return memoryview(bytearray(self._buffer_size))
 
-        def consume() -> t.Iterator[memoryview]:
-            while True:
-                view = filled.get()
-                if view is None:
-                    if errors:
-                        raise errors[0]
-                    return
+        def produce(put: t.Callable[[memoryview], None]) -> None:
+            def emit(view: memoryview) -> memoryview:
+                put(view)
+                return buffer()
+
+            self._view = buffer()
+            self._produce(emit)
+
+        def consume(produced: Producer[memoryview]) -> t.Iterator[memoryview]:
+            for view in produced:
                 yield view
-                free.put(memoryview(view.obj))  # type: ignore[arg-type]
+                spare.put(t.cast(bytearray, view.obj))
 
-        thread = threading.Thread(target=run, name=f"archive {self.root}", daemon=True)
-        thread.start()
-        try:
-            yield consume()
-        finally:
-            stop.set()
-            free.put(memoryview(bytearray(0)))  # wake a producer waiting for a buffer
-            thread.join()
+        with Producer(produce, name=f"archive {self.root}", depth=depth) as produced:
+            yield consume(produced)
 
     # ------------------------------------------------------------ the archive
 

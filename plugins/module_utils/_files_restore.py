@@ -46,9 +46,9 @@ from ansible_collections.resilience.dr.plugins.module_utils._files import (
     in_subset,
     scan_tree,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
-    BackupEntry,
-    Repository,
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import (
     Selection,
     would_restore_message,
 )

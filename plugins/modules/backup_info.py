@@ -198,7 +198,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.options 
     open_repository,
     plan_repository_argument_spec,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import STATUSES
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import STATUSES
 
 
 # The repository option groups this module uses besides `repository`; it accepts and ignores the others.

@@ -24,7 +24,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres import ver
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import ConnectionParams, connect, connected, query
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.dump_stream import DUMP_DIRECTORY
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.selection import manifest_of
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
 POLL_INTERVAL = 0.05
 

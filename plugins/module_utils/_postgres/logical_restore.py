@@ -54,11 +54,9 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_ba
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_load import restore_verified
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.selection import choose_pg_backup, manifest_of
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.swap import SwapFailed, drop, drop_after_failure, swap
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
-    BackupEntry,
-    Repository,
-    would_restore_message,
-)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import would_restore_message
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, utc_now
 
 MARKER_PATTERN = re.compile(r"resilience\.dr: restored backup (\S+) of component (\S+) at (\S+)")

@@ -11,7 +11,9 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Backu
 
 if t.TYPE_CHECKING:
     from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import Manifest
-    from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository, Selection
+    from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
+    from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+    from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import Selection
 
 
 def choose_pg_backup(repository: Repository, component: str, backup_id: str | None, method: str,

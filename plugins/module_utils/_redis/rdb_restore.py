@@ -26,7 +26,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._redis.client import
 from ansible_collections.resilience.dr.plugins.module_utils._redis.service import Service, wait_loaded
 from ansible_collections.resilience.dr.plugins.module_utils._redis.snapshot import RDB_FILE, check_rdb_header, data_layout
 from ansible_collections.resilience.dr.plugins.module_utils._redis.verify import require_verified
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import BackupEntry, Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
 
 def restore_layout(target: RedisTarget, client: t.Any, data_dir: str | None,

@@ -46,11 +46,9 @@ from ansible_collections.resilience.dr.plugins.module_utils._redis.verify import
     expected_counts,
     require_verified,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
-    BackupEntry,
-    Repository,
-    would_restore_message,
-)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import would_restore_message
 from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_time
 
 

@@ -72,7 +72,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest
     Manifest,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import component_summary
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository, operator
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import operator
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
 from ansible_collections.resilience.dr.plugins.module_utils._version import COLLECTION_VERSION

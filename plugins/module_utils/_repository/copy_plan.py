@@ -18,13 +18,13 @@ from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DrError, RepositoryError
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import FileRecord, Manifest, check_component
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import (
     FAILED_VERIFICATION,
     INVALID,
     USABLE,
     BackupEntry,
-    Repository,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
 COPY_PROGRESS_NAME = "copy-progress.json"
 PROGRESS_FORMAT = "resilience.dr/copy-progress"

@@ -12,16 +12,16 @@ import typing as t
 from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import BackupNotFound, ConfigurationError, IntegrityError
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import (
     FAILED_VERIFICATION,
     INCOMPLETE,
     UNTRUSTED,
     USABLE,
     VERIFIED,
     BackupEntry,
-    Repository,
     VerifyOutcome,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import Candidate, RetentionPolicy, plan_retention
 

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import S3Options, open_backend
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository, skipped_backups_warning
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import skipped_backups_warning
 from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import Signer, Verifier
 
 

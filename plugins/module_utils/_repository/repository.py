@@ -3,6 +3,9 @@
 """The backup repository: backups of components, each a directory of files
 plus a manifest written last.
 
+What a backup is (its entry and status) is in entries.py, how a restore
+chooses one in selection.py, and how a new one is written in session.py.
+
     repository = Repository(open_backend("/srv/backups"), recipients=..., identities=...)
     with repository.new_backup("orders-db", kind="postgresql", method="logical") as backup:
         backup.add_file("data/toc.dat", "/tmp/dump/toc.dat")
@@ -16,234 +19,50 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import socket
-import threading
 import typing as t
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     BackupNotFound,
     ConfigurationError,
-    DrError,
     EncryptionError,
     IntegrityError,
     RepositoryError,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
-from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME, SignatureError, Signer, Verifier
+from ansible_collections.resilience.dr.plugins.module_utils._repository.pipes import ChunkPipe, PipeFromProducer
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.base import Backend
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import (
+    COMPLETE,
+    FAILED_VERIFICATION,
+    IN_PROGRESS,
+    INCOMPLETE,
+    INVALID,
+    UNTRUSTED,
+    VERIFIED,
+    BackupEntry,
+    VerifyOutcome,
+    operator,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._repository.locking import LOCK_NAME, ComponentLock, LockInfo, stale_reason
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import (
     BACKUP_ID_PATTERN,
     COMPONENT_PATTERN,
     MANIFEST_NAME,
     RESTORE_TEST_NAME,
-    VERIFICATION_DATA_NAME,
     VERIFY_RESULT_NAME,
     FileRecord,
     Manifest,
     ManifestError,
     check_backup_id,
     check_component,
-    check_file_name,
-    new_backup_id,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._timing import Clock, format_time, parse_time, utc_now
-from ansible_collections.resilience.dr.plugins.module_utils._version import COLLECTION_VERSION
-
-COMPLETE = "complete"
-VERIFIED = "verified"
-FAILED_VERIFICATION = "failed_verification"
-INCOMPLETE = "incomplete"
-IN_PROGRESS = "in_progress"
-INVALID = "invalid"
-UNTRUSTED = "untrusted"  # unsigned or badly signed, where signing_public_keys require a signature
-STATUSES = (VERIFIED, COMPLETE, FAILED_VERIFICATION, IN_PROGRESS, INCOMPLETE, INVALID, UNTRUSTED)
-USABLE = (VERIFIED, COMPLETE)
-
-
-@dataclass
-class BackupEntry:
-    """One backup as found in the repository, complete or not."""
-
-    component: str
-    backup_id: str
-    status: str
-    manifest: Manifest | None = None
-    verify_result: dict[str, t.Any] | None = None
-    stored_size: int = 0
-    error: str | None = None
-    manifest_bytes: bytes | None = None  # manifest.json exactly as stored (what a signature covers)
-    signature: dict[str, t.Any] | None = None  # signed (a manifest.json.sig is there), valid (None: not checked), key_id
-    restore_test: dict[str, t.Any] | None = None  # the last restore test (restore-test.json), if any
-
-    @property
-    def usable(self) -> bool:
-        return self.status in USABLE
-
-    @property
-    def started(self) -> datetime:
-        """When the backup started: precisely from the manifest, else to the second from its id."""
-        if self.manifest is not None:
-            return parse_time(self.manifest.started_at)
-        return datetime.strptime(self.backup_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-
-    @property
-    def label(self) -> str:
-        return f"backup {self.backup_id} of component {self.component}"
-
-    def summary(self, now: datetime) -> dict[str, t.Any]:
-        """The entry as module results show it."""
-        result: dict[str, t.Any] = {
-            "component": self.component,
-            "backup_id": self.backup_id,
-            "status": self.status,
-            "size": self.stored_size,
-        }
-        if self.error:
-            result["error"] = self.error
-        manifest = self.manifest
-        if manifest is not None:
-            result.update(
-                kind=manifest.kind,
-                method=manifest.method,
-                started_at=manifest.started_at,
-                finished_at=manifest.finished_at,
-                age_s=int((now - manifest.finished).total_seconds()),
-                content_size=manifest.content_size,
-                files=len(manifest.files),
-                host=manifest.host,
-                source=manifest.source,
-                consistency_point=manifest.consistency_point,
-                encrypted=manifest.encryption is not None,
-                recipients=(manifest.encryption or {}).get("recipients", []),
-                retention_class=manifest.retention_class,
-                depends_on=manifest.depends_on,
-                origin=manifest.origin,
-            )
-        if self.verify_result:
-            result["verification"] = self.verify_result
-        if self.restore_test:
-            result["restore_test"] = self.restore_test
-        if self.signature is not None:
-            result["signature"] = self.signature
-        return result
-
-
-@dataclass
-class VerifyOutcome:
-    """What backup_verify checked of one backup."""
-
-    backup_id: str
-    level: str  # "stored": sizes and SHA-256 of the stored files; "content": also decrypted and decompressed
-    files: int = 0
-    bytes: int = 0
-    ok: bool = True
-    error: str | None = None
-    file: str | None = None
-
-    def record(self, by: str, now: datetime) -> dict[str, t.Any]:
-        data: dict[str, t.Any] = {
-            "verified_at": format_time(now), "verified_by": by, "level": self.level, "ok": self.ok,
-            "files": self.files, "bytes": self.bytes,
-        }
-        if self.error:
-            data.update(error=self.error, file=self.file)
-        return data
-
-
-# Statuses of a newer backup that a restore passes over because it cannot be restored.
-UNRESTORABLE = (FAILED_VERIFICATION, INVALID, INCOMPLETE)
-
-
-@dataclass
-class Selection:
-    """The backup a restore takes, and the newer backups it passed over because they cannot be restored."""
-
-    entry: BackupEntry
-    skipped: list[BackupEntry]
-
-    def skipped_backups(self) -> list[dict[str, str]]:
-        """As results show them: backup_id, status and why it cannot be restored."""
-        return [{"backup_id": entry.backup_id, "status": entry.status, "reason": unrestorable_reason(entry)}
-                for entry in self.skipped]
-
-
-def unrestorable_reason(entry: BackupEntry) -> str:
-    if entry.status == FAILED_VERIFICATION:
-        result = entry.verify_result or {}
-        return f"failed verification at {result.get('verified_at')}: {result.get('error', 'no detail')}"
-    return entry.error or entry.status
-
-
-def consistent_at(entry: BackupEntry) -> datetime:
-    """The moment a backup's data is consistent to (its manifest's consistency point, else when it started)."""
-    return entry.manifest.consistency_time if entry.manifest is not None else entry.started
-
-
-def no_backup_before_message(component: str, wanted: str, target_time: datetime, usable: t.Sequence[BackupEntry],
-                             location: str) -> str:
-    """Why target_time finds nothing: the oldest and newest points the usable backups are consistent to."""
-    ordered = sorted(usable, key=lambda entry: (consistent_at(entry), entry.backup_id))
-    oldest, newest = ordered[0], ordered[-1]
-    points = f"the oldest is {format_time(consistent_at(oldest))} (backup {oldest.backup_id})"
-    if newest is not oldest:
-        points += f", the newest {format_time(consistent_at(newest))} (backup {newest.backup_id})"
-    else:
-        points += ", the only one"
-    what = f"{wanted} backup" if wanted else "backup"
-    return (
-        f"component {component} has no complete {what} in {location} consistent at or before target_time "
-        f"{format_time(target_time)}; {points}. Give a target_time at or after the oldest point, or a backup_id "
-        "(backup_info lists the backups)"
-    )
-
-
-def not_wanted_message(entry: BackupEntry, wanted: str, kind: str | None) -> str:
-    """Why the backup a backup_id names is not one the restore can take: its kind and method are others."""
-    manifest = entry.manifest
-    found_kind, found_method = (manifest.kind, manifest.method) if manifest is not None else ("unknown", "unknown")
-    other_method = f"restore it with method {found_method}, or " if kind is not None and found_kind == kind else ""
-    return (
-        f"{entry.label} is a {found_kind} backup (method {found_method}), not a {wanted} backup; {other_method}"
-        f"give the backup_id of a {wanted} backup (backup_info lists each backup's kind and method)"
-    )
-
-
-def would_restore_message(entry: BackupEntry, target: str) -> str:
-    """What a check-mode restore says it would do: which backup, consistent to when, into what."""
-    return (f"check mode: would restore {entry.label} (consistent to {format_time(consistent_at(entry))}) "
-            f"into {target}; nothing was changed")
-
-
-def skipped_backups_warning(component: str, backup_id: str, skipped: t.Sequence[dict[str, str]]) -> str | None:
-    """The warning a restore gives when it restores an older backup than the newest one there is."""
-    if not skipped:
-        return None
-    listed = "; ".join(f"{item['backup_id']} ({item['status']}: {item['reason']})" for item in skipped)
-    return (
-        f"component {component}: restoring backup {backup_id}, not the newer {len(skipped)} backup(s) that cannot be "
-        f"restored: {listed}. Whatever changed after {backup_id} is not in this restore; backup_info and "
-        "backup_verify show those backups, and a new backup replaces them"
-    )
-
-
-def operator() -> str:
-    """user@host of whoever runs this, for the records people read later."""
-    try:
-        import getpass  # pylint: disable=import-outside-toplevel
-
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
-class _NullSink:
-    def write(self, data: bytes) -> int:
-        return len(data)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import Selection, Wanted
+from ansible_collections.resilience.dr.plugins.module_utils._repository.session import BackupSession
+from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME, SignatureError, Signer, Verifier
+from ansible_collections.resilience.dr.plugins.module_utils._repository.stream_io import NullSink, VerifyingReader, copy
+from ansible_collections.resilience.dr.plugins.module_utils._timing import Clock, format_time, utc_now
 
 
 class Repository:
@@ -446,67 +265,23 @@ class Repository:
         count; the ones after it are expected to be left alone (no warning),
         and none early enough is an error naming the points there are.
         """
-        wanted = wanted or " ".join(part for part in (kind, method) if part)
-        filtered = accept is not None or kind is not None or method is not None
-
-        def of_kind(entry: BackupEntry) -> bool:
-            manifest = entry.manifest
-            return manifest is not None and kind in (None, manifest.kind) and method in (None, manifest.method)
-
         if backup_id and target_time is not None:
             raise ConfigurationError(
                 f"component {component}: backup_id ({backup_id}) and target_time ({format_time(target_time)}) exclude "
                 "each other; give backup_id to restore that backup, or target_time to restore the newest one consistent "
                 "at or before that time"
             )
+        asked = Wanted(component, kind=kind, method=method, accept=accept, target_time=target_time, name=wanted)
         if backup_id:
             entry = self.find(component, backup_id)
-            if entry.status == UNTRUSTED:
-                raise SignatureError(entry.error or f"{entry.label} is not signed by a trusted key")
-            if entry.status == FAILED_VERIFICATION:
-                result = entry.verify_result or {}
-                raise IntegrityError(
-                    f"{entry.label} failed verification at {result.get('verified_at')} "
-                    f"({result.get('error', 'no detail')}); restore another backup (backup_info lists them)"
-                )
-            if not entry.usable:
-                raise BackupNotFound(f"{entry.label} cannot be restored: it is {entry.status} ({entry.error})")
-            if not of_kind(entry):
-                raise ConfigurationError(not_wanted_message(entry, wanted, kind), backup_id=entry.backup_id)
+            asked.check_named(entry)
             return Selection(entry, [])
         entries = self._component_backups(check_component(component))
-
-        def relevant(entry: BackupEntry) -> bool:
-            return entry.manifest is None or (of_kind(entry) and (accept is None or accept(entry)))
-
-        def in_time(entry: BackupEntry) -> bool:
-            return target_time is None or consistent_at(entry) <= target_time
-
-        usable = [entry for entry in entries if entry.usable and relevant(entry)]
-        early = [entry for entry in usable if in_time(entry)]
-        verified = [entry for entry in early if entry.status == VERIFIED]
-        chosen = verified[-1] if verified else early[-1] if early else None
+        chosen = asked.newest(entries)
         self.refuse_newer_untrusted(component, chosen, before=target_time)
-        if chosen is None and usable and target_time is not None:
-            raise BackupNotFound(no_backup_before_message(component, wanted, target_time, usable, self.location),
-                                 component=component)
         if chosen is None:
-            other = [entry for entry in entries if entry.usable]
-            if other and filtered:
-                newest = other[-1].manifest
-                raise BackupNotFound(
-                    f"component {component} has no complete {wanted} backup in {self.location}; the newest usable "
-                    f"one, {other[-1].backup_id}, is a {newest.kind if newest else 'unknown'} backup taken with "
-                    f"method {newest.method if newest else 'unknown'}; backup_info lists them"
-                )
-            others = ", ".join(f"{entry.backup_id} ({entry.status})" for entry in entries[-5:])
-            raise BackupNotFound(
-                f"component {component} has no complete backup in {self.location}"
-                + (f"; found only {others}" if others else "")
-            )
-        newer = entries[entries.index(chosen) + 1:]
-        return Selection(chosen, [entry for entry in newer
-                                  if entry.status in UNRESTORABLE and relevant(entry) and in_time(entry)])
+            raise asked.nothing_found(entries, self.location)
+        return asked.selection(entries, chosen)
 
     # ------------------------------------------------------------------ reading
 
@@ -541,7 +316,7 @@ class Repository:
     @contextlib.contextmanager
     def open_file(self, entry: BackupEntry, name: str) -> t.Iterator[t.BinaryIO]:
         """A readable stream of one file's content (for consumers that pull, such as tar extraction)."""
-        pipe = streams.PipeFromProducer(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
+        pipe = PipeFromProducer(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
         try:
             yield pipe  # type: ignore[misc]
         finally:
@@ -549,7 +324,7 @@ class Repository:
 
     @contextlib.contextmanager
     def open_reader(self, entry: BackupEntry, name: str) -> t.Iterator[t.BinaryIO]:
-        """Like open_file, with the content handed over in memory (streams.ChunkPipe), not through an OS pipe.
+        """Like open_file, with the content handed over in memory (pipes.ChunkPipe), not through an OS pipe.
 
         For consumers that read a lot: the stored file is read, verified and
         decompressed in a thread while the consumer works; an error of that
@@ -557,7 +332,7 @@ class Repository:
         reaches it. As with read_file, the last chunk comes only after the
         whole file passed its checks.
         """
-        pipe = streams.ChunkPipe(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
+        pipe = ChunkPipe(lambda sink: self.read_file(entry, name, sink), name=f"read {name}")
         try:
             yield pipe  # type: ignore[misc]
         finally:
@@ -600,7 +375,7 @@ class Repository:
         for record in manifest.files:
             try:
                 if deep:
-                    self._read_record(entry, record, _NullSink())
+                    self._read_record(entry, record, NullSink())
                 else:
                     self._check_stored(entry, record)
             except RepositoryError as error:
@@ -613,9 +388,7 @@ class Repository:
     def _check_stored(self, entry: BackupEntry, record: FileRecord) -> None:
         source = self.backend.open_read(f"{entry.component}/{entry.backup_id}/{record.path}")
         try:
-            reader = streams.VerifyingReader(source, record.size, record.sha256, f"{entry.label}: file {record.path}")
-            while reader.read(streams.CHUNK_SIZE):
-                pass
+            copy(VerifyingReader(source, record.size, record.sha256, f"{entry.label}: file {record.path}"), NullSink())
         finally:
             source.close()
 
@@ -676,164 +449,3 @@ class Repository:
         if manifest_key in keys:
             self.backend.delete([manifest_key])
         self.backend.delete([key for key in keys if key != manifest_key])
-
-
-class BackupSession:
-    """Writes one backup under the component's lock; the manifest goes last.
-
-    Leaving the `with` block normally writes the verification data and the
-    manifest; leaving it with an exception deletes what was written. Either
-    way the lock is released.
-    """
-
-    def __init__(self, repository: Repository, component: str, *, kind: str, method: str,
-                 retention_class: str, depends_on: str | None) -> None:
-        self.repository = repository
-        self.component = component
-        self.started = repository.clock()
-        self.backup_id = new_backup_id(self.started)
-        self.manifest = Manifest(
-            backup_id=self.backup_id, component=component, kind=kind, method=method,
-            started_at=format_time(self.started), finished_at=format_time(self.started), host=socket.gethostname(),
-            retention_class=retention_class, depends_on=depends_on,
-        )
-        self.source: dict[str, t.Any] = {}
-        self.consistency_point: dict[str, t.Any] = {}
-        self.tools: dict[str, str] = {}
-        self.verification: dict[str, t.Any] = {}
-        self.extra: dict[str, t.Any] = {}
-        self._lock: ComponentLock | None = None
-        self._written: list[str] = []
-        self._guard = threading.Lock()
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.component}/{self.backup_id}"
-
-    @property
-    def encrypted(self) -> bool:
-        return bool(self.repository.recipients)
-
-    def __enter__(self) -> BackupSession:
-        self._lock = self.repository.lock(self.component, "backup", self.backup_id).acquire()
-        return self
-
-    def add_stream(self, name: str, source: t.BinaryIO) -> FileRecord:
-        """Store everything read from source as file `name` of the backup."""
-        repository = self.repository
-        return self._store(name, lambda writer: streams.write_stream(
-            source, writer, level=repository.compression_level, threads=repository.compression_threads,
-            recipients=repository.recipients,
-        ))
-
-    def add_chunks(self, name: str, chunks: t.Iterable[t.Any]) -> FileRecord:
-        """Store the content an iterable hands over in chunks (bytes-like) as file `name` of the backup.
-
-        For producers that fill buffers of their own: no reader in between
-        copies them, and a chunk's memory may be reused once the next one is
-        asked for (see streams.write_chunks).
-        """
-        repository = self.repository
-        return self._store(name, lambda writer: streams.write_chunks(
-            chunks, writer, level=repository.compression_level, threads=repository.compression_threads,
-            recipients=repository.recipients,
-        ))
-
-    def _store(self, name: str, write: t.Callable[[t.Any], streams.StreamStats]) -> FileRecord:
-        check_file_name(name)
-        path = name + ".zst" + (".age" if self.encrypted else "")
-        key = f"{self.prefix}/{path}"
-        with self._guard:
-            if any(record.name == name for record in self.manifest.files):
-                raise RepositoryError(f"file {name} was already added to backup {self.backup_id}")
-            self._written.append(key)
-        writer = self.repository.backend.open_write(key)
-        try:
-            stats = write(writer)
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
-        record = FileRecord(
-            name=name, path=path, size=stats.size, sha256=stats.sha256, content_size=stats.content_size,
-            compressed_sha256=stats.compressed_sha256, encrypted=self.encrypted,
-        )
-        with self._guard:
-            self.manifest.files.append(record)
-        return record
-
-    def add_file(self, name: str, path: str) -> FileRecord:
-        try:
-            handle = open(path, "rb")
-        except OSError as error:
-            raise RepositoryError(f"cannot read {path} to back it up as {name}: {error.strerror}", path=path) from None
-        with handle:
-            return self.add_stream(name, handle)
-
-    def add_bytes(self, name: str, data: bytes) -> FileRecord:
-        return self.add_stream(name, io.BytesIO(data))
-
-    def add_from_producer(self, name: str, produce: t.Callable[[t.BinaryIO], None]) -> FileRecord:
-        """Store what produce(writable) writes, e.g. a tar archive built on the fly."""
-        pipe = streams.PipeFromProducer(produce, name=f"produce {name}")
-        try:
-            record = self.add_stream(name, pipe)  # type: ignore[arg-type]
-        except BaseException:
-            try:
-                pipe.close()
-            except BaseException:  # pylint: disable=broad-exception-caught
-                pass  # the consumer's error is the one to report
-            raise
-        pipe.close()
-        return record
-
-    def _commit(self) -> None:
-        manifest = self.manifest
-        if self.verification:
-            self.add_bytes(VERIFICATION_DATA_NAME, json.dumps(self.verification, sort_keys=True).encode("utf-8"))
-            manifest.verification_file = VERIFICATION_DATA_NAME
-        manifest.finished_at = format_time(self.repository.clock())
-        manifest.source = self.source
-        manifest.consistency_point = self.consistency_point
-        manifest.tools = {"resilience.dr": COLLECTION_VERSION, **streams.library_versions(), **self.tools}
-        manifest.compression = {
-            "format": "zstd", "level": self.repository.compression_level, "frame_checksum": True,
-        }
-        if self.encrypted:
-            manifest.encryption = {"format": "age", "recipients": list(self.repository.recipient_keys)}
-        manifest.extra = self.extra
-        manifest.files.sort(key=lambda record: record.name)
-        if self._lock is not None and self._lock.lost:
-            raise RepositoryError(
-                f"the lock of component {self.component} was taken over by another process while backup "
-                f"{self.backup_id} ran (break_stale_lock elsewhere?); this backup is discarded"
-            )
-        self.repository.write_manifest(self.prefix, manifest.to_json(), written=self._written)
-
-    def _discard(self, error: BaseException | None) -> None:
-        """Delete what was written. Where deleting is not allowed (a backup host without s3:DeleteObject),
-        the pieces stay as an incomplete backup, and the error that ended the backup says so."""
-        keys = list(self._written)
-        try:
-            # Whatever is on storage under this backup, including parts of files cut short.
-            keys.extend(stored.key for stored in self.repository.backend.list_objects(self.prefix))
-            self.repository.backend.delete(sorted(set(keys)))
-        except RepositoryError as problem:
-            if not isinstance(error, DrError):
-                raise
-            error.message = (f"{error.message}; the pieces of backup {self.backup_id} could not be removed "
-                             f"({problem.message}): they stay as an incomplete backup, which backup_prune removes")
-
-    def __exit__(self, exc_type: t.Any, exc: t.Any, traceback: t.Any) -> None:
-        try:
-            if exc_type is None:
-                try:
-                    self._commit()
-                except BaseException as error:
-                    self._discard(error)
-                    raise
-            else:
-                self._discard(exc)
-        finally:
-            if self._lock is not None:
-                self._lock.release()

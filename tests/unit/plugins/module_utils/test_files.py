@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import tarfile
+import threading
 
 import pytest
 
@@ -150,6 +151,25 @@ def test_archive_is_the_same_whichever_way_and_buffer_size_it_is_produced(tmp_pa
         assert members["link-to-a"].issym() and members["link-to-a"].linkname == "nested/deeper/a.txt"
         assert members["secret.key"].mode == 0o600 and int(members["secret.key"].mtime) == 1_600_000_000
         assert archive.extractfile("big.bin").read() == (source / "big.bin").read_bytes()
+
+
+def test_archive_chunks_reuse_at_most_depth_plus_two_buffers(tmp_path):
+    source = make_tree(tmp_path / "src")
+    archiver = _files.TreeArchiver(str(source), buffer_size=512)
+    buffers = {}  # kept alive, so that a new buffer cannot take the id of a freed one
+    with archiver.chunks(depth=2) as chunks:
+        for chunk in chunks:
+            buffers[id(chunk.obj)] = chunk.obj
+    assert archiver.files == 7 and len(buffers) <= 4  # many chunks of 512 bytes, in the same few buffers
+
+
+def test_leaving_the_archive_chunks_early_stops_the_archiving_thread(tmp_path):
+    source = make_tree(tmp_path / "src")
+    archiver = _files.TreeArchiver(str(source), buffer_size=512)
+    with archiver.chunks(depth=2) as chunks:
+        next(chunks)
+    assert f"archive {source}" not in [thread.name for thread in threading.enumerate()]
+    assert archiver.files < 7  # it stopped, it did not run to the end
 
 
 def test_listing_digests_are_those_of_the_files(repository, tmp_path):

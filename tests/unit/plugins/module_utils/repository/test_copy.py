@@ -25,12 +25,12 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_opt
     parse_since,
     side_parameters,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import (
     COMPLETE,
     INCOMPLETE,
-    Repository,
     VerifyOutcome,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._timing import utc_now
 
 COMPONENT = "orders-db"

@@ -18,11 +18,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.backends
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy import copy_backups
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info, backup_verify
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
-from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import (
-    COMPLETE,
-    UNTRUSTED,
-    Repository,
-)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import COMPLETE, UNTRUSTED
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import (
     SIGNATURE_NAME,
     SignatureError,

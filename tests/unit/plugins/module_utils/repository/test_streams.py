@@ -12,8 +12,9 @@ from pyrage import x25519
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import EncryptionError, IntegrityError
 from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
+from ansible_collections.resilience.dr.plugins.module_utils._repository.stream_io import CHUNK_SIZE
 
-SIZES = [0, 1, streams.CHUNK_SIZE - 1, streams.CHUNK_SIZE, 3 * streams.CHUNK_SIZE + 17]
+SIZES = [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, 3 * CHUNK_SIZE + 17]
 
 
 def write(data: bytes, recipients=()) -> tuple[bytes, streams.StreamStats]:
@@ -51,14 +52,14 @@ def test_flipped_byte_is_refused_naming_the_file():
 
 
 def test_truncated_file_is_refused():
-    stored, stats = write(os.urandom(3 * streams.CHUNK_SIZE))
+    stored, stats = write(os.urandom(3 * CHUNK_SIZE))
     with pytest.raises(IntegrityError, match=r"has \d+ bytes where the manifest records \d+ \(truncated\?\)"):
         read(stored[:-10], stats)
 
 
 def test_the_last_chunk_is_withheld_until_the_checksum_matched():
     """A consumer must never see the whole content of a file that fails its checksum."""
-    data = os.urandom(4 * streams.CHUNK_SIZE)
+    data = os.urandom(4 * CHUNK_SIZE)
     stored, stats = write(data)
     damaged = stored[:-1] + bytes([stored[-1] ^ 0xFF])
     received = io.BytesIO()
@@ -94,19 +95,8 @@ def test_a_full_disk_is_reported_as_such_not_as_an_encryption_error(encrypt, ide
         read(stored, stats, encrypted=encrypt, identities=[identity], sink=FullDisk())
 
 
-def test_producer_errors_reach_the_consumer():
-    def produce(sink):
-        sink.write(b"partial")
-        raise ValueError("tar failed on /srv/uploads/x")
-
-    pipe = streams.PipeFromProducer(produce)
-    assert pipe.read() == b"partial"
-    with pytest.raises(ValueError, match="tar failed"):
-        pipe.close()
-
-
 def test_flipped_byte_in_encrypted_data_is_refused_naming_the_file(identity):
-    stored, stats = write(os.urandom(3 * streams.CHUNK_SIZE), [identity.to_public()])
+    stored, stats = write(os.urandom(3 * CHUNK_SIZE), [identity.to_public()])
     damaged = bytearray(stored)
     damaged[len(damaged) // 2] ^= 0x40
     with pytest.raises(IntegrityError, match=r"file data.zst is damaged: a chunk of its encrypted data failed"):
@@ -153,45 +143,3 @@ def test_chunks_source_and_sink_errors_are_reported_as_such(encrypt, identity):
         streams.write_chunks(failing(), io.BytesIO(), level=1, threads=0, recipients=recipients)
     with pytest.raises(OSError, match="No space left"):
         streams.write_chunks([b"x" * 100], FullDisk(), level=1, threads=0, recipients=recipients)
-
-
-def test_chunk_pipe_hands_over_everything_and_raises_the_producers_error_in_read():
-    data = os.urandom(3 * streams.CHUNK_SIZE + 5)
-
-    def produce(sink):
-        for start in range(0, len(data), 100_000):
-            sink.write(bytearray(data[start:start + 100_000]))  # mutable: must be copied
-
-    pipe = streams.ChunkPipe(produce)
-    received = bytearray()
-    while True:
-        piece = pipe.read(70_000)
-        if not piece:
-            break
-        assert len(piece) <= 70_000
-        received += piece
-    pipe.close()
-    assert bytes(received) == data
-
-    def failing(sink):
-        sink.write(b"partial")
-        raise IntegrityError("backup B of component C: file files.tar.zst failed its SHA-256 check")
-
-    pipe = streams.ChunkPipe(failing)
-    assert pipe.read(7) == b"partial"
-    with pytest.raises(IntegrityError, match="files.tar.zst failed"):
-        pipe.read(10)
-    pipe.close()  # reported once
-
-
-def test_chunk_pipe_close_stops_a_producer_that_is_still_writing():
-    written = []
-
-    def endless(sink):
-        while True:
-            written.append(sink.write(b"y" * 1000))
-
-    pipe = streams.ChunkPipe(endless, depth=2)
-    assert pipe.read(10) == b"y" * 10
-    pipe.close()  # the producer's BrokenPipeError is not an error of the reader
-    assert not pipe._thread.is_alive()  # pylint: disable=protected-access
