@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ansible_collections.resilience.dr.plugins.module_utils._aws import (
+from ansible_collections.resilience.dr.plugins.module_utils._aws.errors import (
     BotoCoreError,
     ClientError,
     error_code,

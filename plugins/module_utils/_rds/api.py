@@ -20,7 +20,7 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime, timedelta, timezone
 
-from ansible_collections.resilience.dr.plugins.module_utils._aws import (
+from ansible_collections.resilience.dr.plugins.module_utils._aws.errors import (
     BotoCoreError,
     ClientError,
     error_code,

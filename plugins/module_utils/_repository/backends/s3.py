@@ -46,7 +46,7 @@ def _import_boto3() -> None:
             "the Python library boto3 is required for an s3:// repository but is not installed for the Python "
             "that runs this module; install it there (pip install boto3)"
         ) from None
-    from ansible_collections.resilience.dr.plugins.module_utils import _aws  # pylint: disable=import-outside-toplevel
+    from ansible_collections.resilience.dr.plugins.module_utils._aws import errors as _aws  # pylint: disable=import-outside-toplevel
 
     boto3, botocore, aws = _boto3, sys.modules["botocore"], _aws
 
