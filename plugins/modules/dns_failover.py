@@ -283,6 +283,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import Tools, failover  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.plan import Request  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._dns.records import Provider  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns import health, query  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.route53 import Route53Provider  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.rfc2136 import TSIG_ALGORITHMS, Rfc2136Provider  # noqa: E402
@@ -352,6 +353,7 @@ def main() -> None:
     def work() -> dict:
         request = Request.from_params(params)
         tools = Tools(health_probe=health.probe, query=query.observe, resolve=query.resolve_endpoint, warn=module.warn)
+        provider: Provider
         if params["provider"] == "route53":
             # Route 53 is global; requests are signed for us-east-1 when no region is configured.
             region = {} if module.region else {"region": "us-east-1"}
