@@ -65,11 +65,12 @@ def test_s3_retries_slow_down_and_timeouts(sleeps, code):
     assert len(sleeps) == 1
 
 
-def test_a_busy_code_of_another_service_is_final_for_rds(sleeps):
+@pytest.mark.parametrize("code", ["PriorRequestNotComplete", "AccessDenied"])
+def test_a_denied_call_or_a_busy_code_of_another_service_is_final_for_rds(sleeps, code):
     rds = client("rds")
     with Stubber(rds.client) as stubber:
-        busy(stubber, "describe_db_instances", "PriorRequestNotComplete", 1)
-        with pytest.raises(ClientError, match="PriorRequestNotComplete"):
+        busy(stubber, "describe_db_instances", code, 1)
+        with pytest.raises(ClientError, match=code):
             rds.describe_db_instances(aws_retry=True)
     assert sleeps == []
 
@@ -83,15 +84,6 @@ def test_throttling_is_retried_at_most_the_policy_s_count_then_reaches_the_calle
             rds.describe_db_instances(aws_retry=True)
     assert len(sleeps) == RETRIES - 1
     assert 0 < max(sleeps) <= 60
-
-
-def test_a_denied_call_is_not_retried(sleeps):
-    rds = client("rds")
-    with Stubber(rds.client) as stubber:
-        busy(stubber, "describe_db_instances", "AccessDenied", 1)
-        with pytest.raises(ClientError, match="AccessDenied"):
-            rds.describe_db_instances(aws_retry=True)
-    assert sleeps == []
 
 
 def test_the_region_and_endpoint_given_to_aws_client_replace_the_module_s():
