@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from ansible_collections.resilience.dr.plugins.module_utils._aws.connection import Connection
 from ansible_collections.resilience.dr.plugins.module_utils._aws.session import tls_verify
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_options import open_copy_repositories
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     open_repository,
     plan_repository_argument_spec,
@@ -122,3 +123,14 @@ def test_a_ca_bundle_that_holds_no_certificate_is_refused_before_any_request(tmp
         s3_client({"region": "eu-west-1", "aws_ca_bundle": str(not_a_bundle)})
     with pytest.raises(ConfigurationError, match=f"aws_ca_bundle {tmp_path}/missing.pem is not a file"):
         s3_client({"region": "eu-west-1", "aws_ca_bundle": str(tmp_path / "missing.pem")})
+
+
+def test_backup_copy_reaches_both_sides_with_the_shared_ca_bundle_and_settings(tmp_path):
+    bundle = str(ca_certificate(tmp_path / "ca.pem"))
+    params = {"repository": "s3://site-a/backups", "destination_repository": "s3://site-b/backups",
+              "destination_region": "eu-west-2", "region": "eu-west-1", "aws_ca_bundle": bundle,
+              "aws_config": {"connect_timeout": 2}}
+    for repository in open_copy_repositories(params):
+        client = t.cast(t.Any, repository.backend).client
+        assert client._endpoint.http_session._verify == bundle  # pylint: disable=protected-access
+        assert client.meta.config.connect_timeout == 2
