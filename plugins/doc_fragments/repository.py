@@ -82,7 +82,7 @@ options:
   aws_config:
     description:
       - Settings of the botocore client, the keywords of C(botocore.config.Config), for example
-        C({connect_timeout: 5, read_timeout: 300, proxies: {https: "http://proxy:3128"}}).
+        C(connect_timeout), C(read_timeout), C(retries), C(proxies) or C(s3).
       - They are set over the repository's defaults (connect timeout 10 s, read timeout 120 s, standard retry
         mode with 5 attempts). A C(retries) mapping replaces the default one but stays in the standard retry
         mode unless it names another C(mode); an C(s3) mapping is merged over the default (path-style

@@ -41,7 +41,7 @@ def client(service: str, **kwargs: t.Any) -> t.Any:
 
 
 def busy(stubber: Stubber, method: str, code: str, times: int) -> None:
-    for _ in range(times):
+    for _attempt in range(times):
         stubber.add_client_error(method, service_error_code=code, service_message="busy", http_status_code=400)
 
 
