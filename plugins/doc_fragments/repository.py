@@ -38,32 +38,56 @@ options:
       - URL of the S3 API for an C(s3://) repository, for S3-compatible stores or a test server.
         The default is AWS's endpoint for O(region).
     type: str
+    aliases: [aws_endpoint_url]
   region:
     description:
       - AWS region of the bucket. The default comes from the environment or the AWS profile.
     type: str
+    aliases: [aws_region]
   access_key:
     description:
       - AWS access key id, masked in results like O(secret_key) because a DR plan keeps it secret. The default chain
         of boto3 applies when it is not set (environment, profile, instance role).
+      - The connection options take the names and aliases of the C(amazon.aws) modules' options.
     type: str
+    aliases: [aws_access_key_id, aws_access_key]
   secret_key:
     description:
       - AWS secret access key that goes with O(access_key).
     type: str
+    aliases: [aws_secret_access_key, aws_secret_key]
   session_token:
     description:
       - AWS session token of temporary credentials.
     type: str
+    aliases: [aws_session_token]
   profile:
     description:
       - Named AWS profile to take credentials and region from.
     type: str
+    aliases: [aws_profile]
   validate_certs:
     description:
       - Whether to verify the TLS certificate of the S3 endpoint.
+      - Rather than turning this off for an endpoint with a certificate of a private CA, give that CA in
+        O(aws_ca_bundle).
     type: bool
     default: true
+  aws_ca_bundle:
+    description:
+      - Path of a PEM file of CA certificates that verify the S3 endpoint's TLS certificate, on the host that
+        runs the module, instead of the CA certificates boto3 ships with. Used when O(validate_certs) is on.
+      - A file that holds no readable CA certificate fails the task before anything is read or written.
+    type: path
+  aws_config:
+    description:
+      - Settings of the botocore client, the keywords of C(botocore.config.Config), for example
+        C(connect_timeout), C(read_timeout), C(retries), C(proxies) or C(s3).
+      - They are set over the repository's defaults (connect timeout 10 s, read timeout 120 s, standard retry
+        mode with 5 attempts). A C(retries) mapping replaces the default one but stays in the standard retry
+        mode unless it names another C(mode); an C(s3) mapping is merged over the default (path-style
+        addressing when O(endpoint_url) is set).
+    type: dict
   s3_sse:
     description:
       - Server-side encryption S3 applies to every object written, as a second layer under age

@@ -19,8 +19,8 @@ pure, unit-tested without S3); apply_changes then carries it out:
   delete removes the object for good, so delete_newer is refused there unless
   allow_permanent_delete says the operator accepts that.
 
-The client is a boto3 S3 client; AnsibleAWSModule wraps it with an
-AWSRetry.jittered_backoff decorator, used by passing aws_retry=True (the
+The client is a boto3 S3 client from _aws.clients.aws_client, whose retries
+(SlowDown and RequestTimeout too) are used by passing aws_retry=True (the
 `retry` keyword arguments below).
 """
 
@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ansible_collections.resilience.dr.plugins.module_utils._aws import (
+from ansible_collections.resilience.dr.plugins.module_utils._aws.errors import (
     BotoCoreError,
     ClientError,
     error_code,

@@ -280,7 +280,7 @@ from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import Tools, failover  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.plan import Request  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.records import Provider  # noqa: E402
@@ -355,11 +355,10 @@ def main() -> None:
         tools = Tools(health_probe=health.probe, query=query.observe, resolve=query.resolve_endpoint, warn=module.warn)
         provider: Provider
         if params["provider"] == "route53":
-            retry = AWSRetry.jittered_backoff(retries=10, catch_extra_error_codes=["PriorRequestNotComplete"])
             # Route 53 is global; requests are signed for us-east-1 when no region is configured.
             region = {} if module.region else {"region": "us-east-1"}
             provider = Route53Provider(
-                module.client("route53", retry_decorator=retry, **region),
+                aws_client(module, "route53", **region),
                 query.resolve_endpoint,
                 zone=params["zone"],
                 hosted_zone_id=params["hosted_zone_id"],

@@ -89,7 +89,7 @@ points:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import Rds  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.recovery_point import IAM_HINT, recovery_points  # noqa: E402
@@ -109,7 +109,7 @@ def main() -> None:
     params = module.params
 
     def work() -> dict:
-        client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff(retries=10))
+        client = aws_client(module, "rds")
         return recovery_points(Rds(client, str(module.region), IAM_HINT), plan=params["plan"],
                                component=params["component"], db_instance_identifier=params["db_instance_identifier"])
 

@@ -231,7 +231,7 @@ progress:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import Rds  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.restore import IAM_HINT, RestoreRequest, check_options, run  # noqa: E402
@@ -274,7 +274,7 @@ def main() -> None:
     def work() -> dict:
         check_options(params)
         request = RestoreRequest.from_params(params)
-        client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff(retries=10))
+        client = aws_client(module, "rds")
         return run(Rds(client, str(module.region), IAM_HINT), request, check_mode=module.check_mode, diff=module._diff)
 
     run_module(module, work)

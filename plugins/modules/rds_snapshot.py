@@ -143,7 +143,7 @@ progress:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import Rds  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.snapshot import IAM_HINT, SnapshotRequest, run  # noqa: E402
@@ -172,12 +172,11 @@ def main() -> None:
 
     def work() -> dict:
         request = SnapshotRequest.from_params(params)
-        retry = AWSRetry.jittered_backoff(retries=10)
-        source = Rds(module.client("rds", retry_decorator=retry), str(module.region), IAM_HINT)
+        source = Rds(aws_client(module, "rds"), str(module.region), IAM_HINT)
         destination = None
         if request.copy_to_region:
             endpoint = {"endpoint": params["copy_endpoint_url"]} if params["copy_endpoint_url"] else {}
-            client = module.client("rds", retry_decorator=retry, region=request.copy_to_region, **endpoint)
+            client = aws_client(module, "rds", region=request.copy_to_region, **endpoint)
             destination = Rds(client, request.copy_to_region, IAM_HINT)
         return run(source, destination, request, check_mode=module.check_mode, diff=module._diff)
 

@@ -131,7 +131,7 @@ left_alone:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import Rds  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._rds.retention import IAM_HINT, run  # noqa: E402
@@ -164,7 +164,7 @@ def main() -> None:
             keep_monthly=params["keep_monthly"],
             keep_within=parse_duration(params["keep_within"], "keep_within"),
         )
-        client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff(retries=10))
+        client = aws_client(module, "rds")
         return run(Rds(client, str(module.region), IAM_HINT), plan=params["plan"], component=params["component"],
                    policy=policy, check_mode=module.check_mode, diff=module._diff)
 

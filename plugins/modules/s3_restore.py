@@ -174,7 +174,7 @@ from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._s3_restore import S3Restore, s3_restore  # noqa: E402
@@ -204,9 +204,8 @@ def main() -> None:
         if params["concurrency"] < 1:
             raise ConfigurationError("concurrency must be 1 or more")
         moment = parse_time(params["restore_time"], "restore_time")
-        retry = AWSRetry.jittered_backoff(retries=10, catch_extra_error_codes=["SlowDown", "RequestTimeout"])
         restore = S3Restore(
-            module.client("s3", retry_decorator=retry), params["bucket"], params["prefix"],
+            aws_client(module, "s3"), params["bucket"], params["prefix"],
             target_bucket=params["target_bucket"], retry={"aws_retry": True}, concurrency=params["concurrency"],
         )
         return s3_restore(restore, moment, delete_newer=params["delete_newer"], check_mode=module.check_mode,

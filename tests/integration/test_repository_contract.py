@@ -64,6 +64,7 @@ def full_plan(lab) -> tuple[dict[str, t.Any], dict[str, str]]:
         s3_sse="aws:kms", s3_sse_kms_key_id="alias/contract-test", lock_timeout=7, break_stale_lock=True,
         compression_level=5, compression_threads=1, retention_class="pinned", s3_object_lock_mode="GOVERNANCE",
         s3_object_lock_days=3, signing_key_file="/nonexistent/signing.pem", signing_public_keys=[public],
+        aws_ca_bundle="/nonexistent/ca.pem", aws_config={"connect_timeout": 3},
         **markers,
     )
     return plan, markers

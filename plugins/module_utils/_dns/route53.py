@@ -8,15 +8,15 @@ applies a batch entirely or not at all, and refuses the DELETE when the
 record set no longer matches, so a racing change is never overwritten
 silently. The provider then waits until Route 53 reports the change INSYNC.
 
-The client is a boto3 Route 53 client wrapped by AnsibleAWSModule.client()
-with an AWSRetry.jittered_backoff retry decorator (calls pass aws_retry=True).
+The client is a boto3 Route 53 client from _aws.clients.aws_client, which
+also retries PriorRequestNotComplete (calls pass aws_retry=True).
 """
 
 from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._aws import (
+from ansible_collections.resilience.dr.plugins.module_utils._aws.errors import (
     BotoCoreError,
     ClientError,
     error_code,

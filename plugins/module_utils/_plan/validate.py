@@ -27,7 +27,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest
 # misspelt key is never silently dropped on its way to the modules.
 REPOSITORY_KEYS = frozenset((
     "location", "endpoint_url", "region", "access_key", "secret_key", "session_token", "profile",
-    "validate_certs", "s3_sse", "s3_sse_kms_key_id", "encryption_identity_file", "encryption_identity",
+    "validate_certs", "aws_ca_bundle", "aws_config", "s3_sse", "s3_sse_kms_key_id", "encryption_identity_file",
+    "encryption_identity",
     "lock_timeout", "break_stale_lock", "encryption_recipients", "compression_level", "compression_threads",
     "retention_class", "s3_object_lock_mode", "s3_object_lock_days", "signing_key_file", "signing_public_keys",
 ))

@@ -5,9 +5,8 @@
 The modules rds_snapshot, rds_snapshot_prune, rds_backup_info and rds_restore
 are thin; what they do is in this package (snapshot, retention,
 recovery_point, restore), on the Rds wrapper here, as a plan (what would
-change, computed from what RDS reports now) and its application. The clients are boto3 RDS clients wrapped by
-AnsibleAWSModule.client() with an AWSRetry.jittered_backoff retry decorator,
-so every call passes aws_retry=True and throttling is retried with jitter.
+change, computed from what RDS reports now) and its application. The clients come from _aws.clients.aws_client
+(the project's retry policy), so every call passes aws_retry=True and throttling is retried with jitter.
 
 RDS does not remember where an instance was restored from, so rds_restore
 tags the instances it creates (RESTORED_FROM_TAG, RESTORE_TIME_TAG); a later
@@ -20,7 +19,7 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime, timedelta, timezone
 
-from ansible_collections.resilience.dr.plugins.module_utils._aws import (
+from ansible_collections.resilience.dr.plugins.module_utils._aws.errors import (
     BotoCoreError,
     ClientError,
     error_code,

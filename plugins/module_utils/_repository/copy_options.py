@@ -61,6 +61,9 @@ def side_parameters(params: dict[str, t.Any], side: str) -> dict[str, t.Any]:
         result[name] = own if own is not None else params.get(name)
     if result["validate_certs"] is None:
         result["validate_certs"] = True
+    # The CA bundle and botocore settings are the shared ones on both sides.
+    result["aws_ca_bundle"] = params.get("aws_ca_bundle")
+    result["aws_config"] = params.get("aws_config")
     own_credentials = any(params.get(f"{side}_{name}") for name in CREDENTIAL_OPTIONS)
     for name in CREDENTIAL_OPTIONS:
         result[name] = params.get(f"{side}_{name}") if own_credentials else params.get(name)

@@ -28,14 +28,18 @@ def repository_argument_spec() -> dict[str, t.Any]:
     """Where the repository is and how to reach it (used by every repository module)."""
     return dict(
         repository=dict(type="str", required=True),
-        endpoint_url=dict(type="str"),
-        region=dict(type="str"),
+        # The S3 connection takes the names and aliases of amazon.aws's own options (its doc fragments common and
+        # region), so a play's AWS settings reach a repository as they reach amazon.aws modules.
+        endpoint_url=dict(type="str", aliases=["aws_endpoint_url"]),
+        region=dict(type="str", aliases=["aws_region"]),
         # A DR plan keeps the access key ID secret too (docs/dr-plan.md): masked like the secret key.
-        access_key=dict(type="str", no_log=True),
-        secret_key=dict(type="str", no_log=True),
-        session_token=dict(type="str", no_log=True),
-        profile=dict(type="str"),
+        access_key=dict(type="str", no_log=True, aliases=["aws_access_key_id", "aws_access_key"]),
+        secret_key=dict(type="str", no_log=True, aliases=["aws_secret_access_key", "aws_secret_key"]),
+        session_token=dict(type="str", no_log=True, aliases=["aws_session_token"]),
+        profile=dict(type="str", aliases=["aws_profile"]),
         validate_certs=dict(type="bool", default=True),
+        aws_ca_bundle=dict(type="path"),
+        aws_config=dict(type="dict"),
         s3_sse=dict(type="str", choices=["AES256", "aws:kms"]),
         s3_sse_kms_key_id=dict(type="str"),
     )
@@ -135,6 +139,8 @@ def open_repository(params: dict[str, t.Any], uses: Iterable[str] | None = None)
         session_token=params.get("session_token"),
         profile=params.get("profile"),
         validate_certs=params.get("validate_certs", True),
+        ca_bundle=params.get("aws_ca_bundle"),
+        config=params.get("aws_config") or {},
         sse=params.get("s3_sse"),
         sse_kms_key_id=params.get("s3_sse_kms_key_id"),
         object_lock_mode=params.get("s3_object_lock_mode"),

@@ -36,7 +36,9 @@ class ObjectWriter(t.Protocol):
 class VerifiedWriter(t.Protocol):
     """A writer whose commit checks that the stored object is what was written."""
 
-    chunk_size: int  # the size of write() that costs the fewest copies
+    @property
+    def chunk_size(self) -> int:
+        """The size of write() that costs the fewest copies (it may change as the object grows)."""
 
     def write(self, data: bytes) -> int: ...
 

@@ -4,17 +4,14 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from types import ModuleType
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import (
-    ConfigurationError,
-    DependencyMissing,
-    RepositoryError,
-)
+from ansible_collections.resilience.dr.plugins.module_utils._aws.connection import Connection
+from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, RepositoryError
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.base import (
     Backend,
     ObjectWriter,
@@ -27,28 +24,18 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.backends
     S3Writer,
 )
 
-# boto3 takes most of a second to import, botocore's exceptions (module_utils/_aws) a tenth:
-# both are imported only for S3 repositories, never for a local one.
-boto3: t.Any = None
-botocore: t.Any = None
-aws: t.Any = None
 
+def _aws_session() -> ModuleType:
+    """_aws.session, imported with boto3 when the first S3 backend is made.
 
-def _import_boto3() -> None:
-    global boto3, botocore, aws  # pylint: disable=global-statement
-    if boto3 is not None:
-        return
-    try:
-        import boto3 as _boto3  # pylint: disable=import-outside-toplevel
-        import botocore.config  # pylint: disable=import-outside-toplevel,unused-import
-    except ImportError:
-        raise DependencyMissing(
-            "the Python library boto3 is required for an s3:// repository but is not installed for the Python "
-            "that runs this module; install it there (pip install boto3)"
-        ) from None
-    from ansible_collections.resilience.dr.plugins.module_utils import _aws  # pylint: disable=import-outside-toplevel
+    boto3 takes most of a second to import, botocore's exceptions (_aws.errors) a tenth: both are imported only
+    for S3 repositories, never for a local one.
+    """
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.resilience.dr.plugins.module_utils._aws import session
 
-    boto3, botocore, aws = _boto3, sys.modules["botocore"], _aws
+    session.import_boto3()
+    return session
 
 
 # Connections kept per S3 client: enough for the parts of several files
@@ -57,15 +44,10 @@ def _import_boto3() -> None:
 S3_CONNECTIONS = 4 * UPLOADS_IN_FLIGHT + 4
 
 
-@dataclass
-class S3Options:
-    endpoint_url: str | None = None
-    region: str | None = None
-    access_key: str | None = None
-    secret_key: str | None = None
-    session_token: str | None = None
-    profile: str | None = None
-    validate_certs: bool = True
+@dataclass(frozen=True)
+class S3Options(Connection):
+    """The connection (amazon.aws options) and what the repository asks of S3 for every object it writes."""
+
     sse: str | None = None
     sse_kms_key_id: str | None = None
     object_lock_mode: str | None = None
@@ -79,7 +61,7 @@ PRECONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict", "412"
 
 class S3Backend(Backend):
     def __init__(self, url: str, options: S3Options) -> None:
-        _import_boto3()
+        aws_session = _aws_session()
         rest = url[len("s3://"):]
         bucket, _separator, prefix = rest.partition("/")
         if not bucket:
@@ -88,26 +70,13 @@ class S3Backend(Backend):
         self.prefix = prefix.strip("/")
         self.location = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.options = options
-        session = boto3.session.Session(
-            aws_access_key_id=options.access_key,
-            aws_secret_access_key=options.secret_key,
-            aws_session_token=options.session_token,
-            profile_name=options.profile,
-            region_name=options.region,
-        )
-        config = botocore.config.Config(
-            # Standard retry mode: exponential backoff with jitter on throttling and 5xx.
-            retries={"mode": "standard", "max_attempts": 5},
-            connect_timeout=10,
-            read_timeout=120,
+        self._session = aws_session.boto3_session(options)
+        self._config = aws_session.client_config(
+            options,
             max_pool_connections=S3_CONNECTIONS,
             s3={"addressing_style": "path"} if options.endpoint_url else None,
         )
-        self._session = session
-        self._config = config
-        self.client = session.client(
-            "s3", endpoint_url=options.endpoint_url, verify=options.validate_certs, config=config
-        )
+        self.client = aws_session.s3_client(self._session, options, self._config)
         self._checksummed_client: t.Any = None
         self._client_guard = threading.Lock()
 
@@ -122,12 +91,9 @@ class S3Backend(Backend):
         """
         with self._client_guard:
             if self._checksummed_client is None:
-                s3_config = dict(self._config.s3 or {})
-                s3_config["payload_signing_enabled"] = False
-                self._checksummed_client = self._session.client(
-                    "s3", endpoint_url=self.options.endpoint_url, verify=self.options.validate_certs,
-                    config=self._config.merge(botocore.config.Config(s3=s3_config)),
-                )
+                aws_session = _aws_session()
+                config = aws_session.with_s3_settings(self._config, payload_signing_enabled=False)
+                self._checksummed_client = aws_session.s3_client(self._session, self.options, config)
             return self._checksummed_client
 
     def object_key(self, key: str) -> str:
@@ -168,6 +134,10 @@ class S3Backend(Backend):
 
     def call(self, operation: str, key: str, *, client: t.Any = None, **arguments: t.Any) -> dict[str, t.Any]:
         """One S3 API call (with client, or the backend's own); failures become a RepositoryError naming the object and the AWS error."""
+        # Imported here, not at the top, for the reason _aws_session gives; by now it is loaded.
+        # pylint: disable-next=import-outside-toplevel
+        from ansible_collections.resilience.dr.plugins.module_utils._aws import errors as aws
+
         try:
             return getattr(client or self.client, operation)(**arguments)
         except aws.ClientError as error:

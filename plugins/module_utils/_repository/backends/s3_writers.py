@@ -83,6 +83,7 @@ class S3Writer:
                 **extra,
             )
             self._upload_id = response["UploadId"]
+        if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT)
         number = len(self._parts) + 1
         self._slots.acquire()  # bounds memory: at most UPLOADS_IN_FLIGHT parts wait in memory

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from ansible_collections.resilience.dr.plugins.module_utils._aws import error_code, error_message, failure, is_access_denied
+from ansible_collections.resilience.dr.plugins.module_utils._aws.errors import error_code, error_message, failure, is_access_denied
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, SourceUnavailable
 
 IAM_HINT = "the credentials need rds:CreateDBSnapshot (see docs/rds.md)"
