@@ -5,18 +5,25 @@
 Every module hands its work to run_module: the work returns the result
 dictionary; run_module adds duration_s, and turns a DrError into fail_json
 carrying the error's message and details. Other exceptions are bugs and keep
-their traceback.
+their traceback. The modules that read or write backups do this through
+RepositoryModule (_repository_module.py).
 """
 
 from __future__ import annotations
 
 import typing as t
+from collections.abc import Callable
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
+from ansible_collections.resilience.dr.plugins.module_utils._errors import DependencyMissing, DrError
 from ansible_collections.resilience.dr.plugins.module_utils._timing import Stopwatch
 
+if t.TYPE_CHECKING:
+    from ansible.module_utils.basic import AnsibleModule
 
-def run_module(module: t.Any, work: t.Callable[[], dict[str, t.Any]]) -> None:
+    from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+
+def run_module(module: AnsibleModule | AnsibleAWSModule, work: Callable[[], dict[str, t.Any]]) -> None:
     """Run work() and exit the module with its result, or fail with the DrError it raised."""
     stopwatch = Stopwatch()
     try:
@@ -32,7 +39,20 @@ def run_module(module: t.Any, work: t.Callable[[], dict[str, t.Any]]) -> None:
     module.exit_json(**result)
 
 
-def mask_options(module: t.Any, *names: str) -> None:
+def require_libraries(module: AnsibleModule, *requirements: Callable[[], None]) -> None:
+    """Fail before any work when a Python library the module needs is not installed.
+
+    Each requirement (such as _postgres.require_psycopg2) raises DependencyMissing with the collection's one
+    message for it (_errors.missing_library_message): the library, what it is for, and how to install it.
+    """
+    for require in requirements:
+        try:
+            require()
+        except DependencyMissing as error:
+            module.fail_json(msg=error.message)
+
+
+def mask_options(module: AnsibleModule | AnsibleAWSModule, *names: str) -> None:
     """Mask the values of these options in the result and the invocation, as no_log options are.
 
     For options whose argument spec is not ours (amazon.aws keeps access_key visible) that a DR plan

@@ -243,55 +243,48 @@ errors:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
+import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy import copy_backups
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_options import (
     copy_sides_argument_spec,
     open_copy_repositories,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    IDENTITY_MUTUALLY_EXCLUSIVE,
-    plan_repository_argument_spec,
-)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import IDENTITY_MUTUALLY_EXCLUSIVE
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(copy_sides_argument_spec())
-    argument_spec.update(
-        repository=dict(type="str"),
-        source_repository=dict(type="str"),
-        destination_repository=dict(type="str", required=True),
-        components=dict(type="list", elements="str", default=[]),
-        latest_only=dict(type="bool", default=False),
-        since=dict(type="str"),
-        destination_encryption_recipients=dict(type="list", elements="str", default=[]),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
+    module = RepositoryModule(
+        dict(
+            copy_sides_argument_spec(),
+            repository=dict(type="str"),
+            source_repository=dict(type="str"),
+            destination_repository=dict(type="str", required=True),
+            components=dict(type="list", elements="str", default=[]),
+            latest_only=dict(type="bool", default=False),
+            since=dict(type="str"),
+            destination_encryption_recipients=dict(type="list", elements="str", default=[]),
+        ),
+        # The source and the destination are opened from the options of their own sides (open_copy_repositories).
+        uses=(),
         mutually_exclusive=IDENTITY_MUTUALLY_EXCLUSIVE,
         required_one_of=[("source_repository", "repository")],
         required_together=[("s3_object_lock_mode", "s3_object_lock_days")],
-        supports_check_mode=True,
     )
     params = module.params
 
-    def work() -> dict:
+    def work() -> dict[str, t.Any]:
         source, destination = open_copy_repositories(params)
-        result = copy_backups(
+        return copy_backups(
             source, destination,
             components=params["components"],
             latest_only=params["latest_only"],
             since=params["since"],
             check_mode=module.check_mode,
         )
-        if not module._diff:
-            result.pop("diff")
-        return result
 
-    run_module(module, work)
+    module.run_work(work)
 
 
 if __name__ == "__main__":

@@ -190,37 +190,25 @@ components:
       newest_verified_age_s: 87212
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    open_repository,
-    plan_repository_argument_spec,
-)
 from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import STATUSES
-
-
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ("signatures",)
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(
-        component=dict(type="str"),
-        backup_id=dict(type="str"),
-        latest=dict(type="bool", default=False),
-        status=dict(type="list", elements="str", choices=list(STATUSES), default=[]),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
+    module = RepositoryModule(
+        dict(
+            component=dict(type="str"),
+            backup_id=dict(type="str"),
+            latest=dict(type="bool", default=False),
+            status=dict(type="list", elements="str", choices=list(STATUSES), default=[]),
+        ),
+        uses=("signatures",),
         required_by={"backup_id": "component"},
-        supports_check_mode=True,
     )
     params = module.params
-    run_module(module, lambda: backup_info(
-        open_repository(params, uses=USES),
+    module.run(lambda repository: backup_info(
+        repository,
         component=params["component"],
         backup_id=params["backup_id"],
         latest=params["latest"],

@@ -123,37 +123,31 @@ freed_bytes:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
+import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_prune
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    open_repository,
-    plan_repository_argument_spec,
-)
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import RetentionPolicy
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_duration
 
 
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ("lock",)
-
-
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(
-        component=dict(type="str"),
-        keep_last=dict(type="int", default=0),
-        keep_daily=dict(type="int", default=0),
-        keep_weekly=dict(type="int", default=0),
-        keep_monthly=dict(type="int", default=0),
-        keep_within=dict(type="str"),
-        remove_incomplete=dict(type="bool", default=True),
+    module = RepositoryModule(
+        dict(
+            component=dict(type="str"),
+            keep_last=dict(type="int", default=0),
+            keep_daily=dict(type="int", default=0),
+            keep_weekly=dict(type="int", default=0),
+            keep_monthly=dict(type="int", default=0),
+            keep_within=dict(type="str"),
+            remove_incomplete=dict(type="bool", default=True),
+        ),
+        uses=("lock",),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
 
-    def work() -> dict:
+    def work(repository: Repository) -> dict[str, t.Any]:
         policy = RetentionPolicy(
             keep_last=params["keep_last"],
             keep_daily=params["keep_daily"],
@@ -161,18 +155,15 @@ def main() -> None:
             keep_monthly=params["keep_monthly"],
             keep_within=parse_duration(params["keep_within"], "keep_within"),
         )
-        result = backup_prune(
-            open_repository(params, uses=USES),
+        return backup_prune(
+            repository,
             policy=policy,
             component=params["component"],
             remove_incomplete=params["remove_incomplete"],
             check_mode=module.check_mode,
         )
-        if not module._diff:
-            result.pop("diff")
-        return result
 
-    run_module(module, work)
+    module.run(work)
 
 
 if __name__ == "__main__":

@@ -131,39 +131,27 @@ verified:
       bytes: 734003200
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_verify
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    IDENTITY_MUTUALLY_EXCLUSIVE,
-    open_repository,
-    plan_repository_argument_spec,
-)
-
-
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ("identity", "signatures")
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import IDENTITY_MUTUALLY_EXCLUSIVE
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(
-        component=dict(type="str"),
-        backup_id=dict(type="str"),
-        latest=dict(type="int", default=1),
-        level=dict(type="str", choices=["auto", "stored", "content"], default="auto"),
-        record=dict(type="bool", default=True),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
+    module = RepositoryModule(
+        dict(
+            component=dict(type="str"),
+            backup_id=dict(type="str"),
+            latest=dict(type="int", default=1),
+            level=dict(type="str", choices=["auto", "stored", "content"], default="auto"),
+            record=dict(type="bool", default=True),
+        ),
+        uses=("identity", "signatures"),
         mutually_exclusive=IDENTITY_MUTUALLY_EXCLUSIVE,
         required_by={"backup_id": "component"},
-        supports_check_mode=True,
     )
     params = module.params
-    run_module(module, lambda: backup_verify(
-        open_repository(params, uses=USES),
+    module.run(lambda repository: backup_verify(
+        repository,
         component=params["component"],
         backup_id=params["backup_id"],
         latest=params["latest"],

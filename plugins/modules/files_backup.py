@@ -138,40 +138,24 @@ duration_s:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.resilience.dr.plugins.module_utils._files import files_backup
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    open_repository,
-    plan_repository_argument_spec,
-)
-
-
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ("lock", "backup")
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(
-        component=dict(type="str", required=True),
-        path=dict(type="path", required=True),
-        exclude=dict(type="list", elements="str", default=[]),
+    module = RepositoryModule(
+        dict(
+            component=dict(type="str", required=True),
+            path=dict(type="path", required=True),
+            exclude=dict(type="list", elements="str", default=[]),
+        ),
+        uses=("lock", "backup"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-
-    def work() -> dict:
-        result = files_backup(
-            open_repository(params, uses=USES), component=params["component"], path=params["path"],
-            exclude=params["exclude"], check_mode=module.check_mode,
-        )
-        for warning in result.pop("warnings", []):
-            module.warn(warning)
-        return result
-
-    run_module(module, work)
+    module.run(lambda repository: files_backup(
+        repository, component=params["component"], path=params["path"],
+        exclude=params["exclude"], check_mode=module.check_mode,
+    ))
 
 
 if __name__ == "__main__":

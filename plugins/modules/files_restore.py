@@ -213,50 +213,32 @@ duration_s:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.resilience.dr.plugins.module_utils._files_restore import files_restore
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    IDENTITY_MUTUALLY_EXCLUSIVE,
-    open_repository,
-    plan_repository_argument_spec,
-    warn_skipped_backups,
-)
-
-
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ("identity", "signatures")
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import IDENTITY_MUTUALLY_EXCLUSIVE
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(
-        component=dict(type="str", required=True),
-        backup_id=dict(type="str"),
-        target_time=dict(type="str"),
-        path=dict(type="path", required=True),
-        paths=dict(type="list", elements="str"),
-        keep_previous=dict(type="bool", default=True),
-        owner=dict(type="str"),
-        group=dict(type="str"),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec, mutually_exclusive=[*IDENTITY_MUTUALLY_EXCLUSIVE, ("backup_id", "target_time")],
-        supports_check_mode=True,
+    module = RepositoryModule(
+        dict(
+            component=dict(type="str", required=True),
+            backup_id=dict(type="str"),
+            target_time=dict(type="str"),
+            path=dict(type="path", required=True),
+            paths=dict(type="list", elements="str"),
+            keep_previous=dict(type="bool", default=True),
+            owner=dict(type="str"),
+            group=dict(type="str"),
+        ),
+        uses=("identity", "signatures"),
+        mutually_exclusive=[*IDENTITY_MUTUALLY_EXCLUSIVE, ("backup_id", "target_time")],
     )
     params = module.params
-
-    def work() -> dict:
-        result = files_restore(
-            open_repository(params, uses=USES), component=params["component"], path=params["path"],
-            backup_id=params["backup_id"], target_time=params["target_time"], paths=params["paths"], keep_previous=params["keep_previous"],
-            owner=params["owner"], group=params["group"], check_mode=module.check_mode, diff=module._diff,
-        )
-        warn_skipped_backups(module, result)
-        return result
-
-    run_module(module, work)
+    module.run(lambda repository: files_restore(
+        repository, component=params["component"], path=params["path"],
+        backup_id=params["backup_id"], target_time=params["target_time"], paths=params["paths"], keep_previous=params["keep_previous"],
+        owner=params["owner"], group=params["group"], check_mode=module.check_mode, diff=module.diff_mode,
+    ))
 
 
 if __name__ == "__main__":

@@ -269,52 +269,41 @@ executed_commands:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_backup import logical_backup
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.physical_backup import physical_backup
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    open_repository,
-    plan_repository_argument_spec,
-)
-
-
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ("lock", "backup")
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(_postgres.postgres_connection_argument_spec())
-    argument_spec.update(_postgres.postgres_tools_argument_spec())
-    argument_spec.update(
-        component=dict(type="str", required=True),
-        db=dict(type="str", default="postgres"),
-        method=dict(type="str", choices=["logical", "physical"], default="logical"),
-        jobs=dict(type="int", default=2),
-        checksum_max_bytes=dict(type="int", default=1024 ** 3),
-        include_globals=dict(type="bool", default=True),
-        lock_wait_timeout=dict(type="int", default=300),
-        type=dict(type="str", choices=["full", "diff", "incr"], default="full"),
-        stanza=dict(type="str"),
-        pgbackrest_config=dict(type="path"),
-        pgbackrest_repos=dict(type="list", elements="int"),
-        os_user=dict(type="str", default="postgres"),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
+    module = RepositoryModule(
+        dict(
+            _postgres.postgres_connection_argument_spec(),
+            **_postgres.postgres_tools_argument_spec(),
+            component=dict(type="str", required=True),
+            db=dict(type="str", default="postgres"),
+            method=dict(type="str", choices=["logical", "physical"], default="logical"),
+            jobs=dict(type="int", default=2),
+            checksum_max_bytes=dict(type="int", default=1024 ** 3),
+            include_globals=dict(type="bool", default=True),
+            lock_wait_timeout=dict(type="int", default=300),
+            type=dict(type="str", choices=["full", "diff", "incr"], default="full"),
+            stanza=dict(type="str"),
+            pgbackrest_config=dict(type="path"),
+            pgbackrest_repos=dict(type="list", elements="int"),
+            os_user=dict(type="str", default="postgres"),
+        ),
+        uses=("lock", "backup"),
+        requires=[_postgres.require_psycopg2],
         required_if=[("method", "physical", ("stanza",))],
-        supports_check_mode=True,
     )
-    if not _postgres.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(_postgres.PSYCOPG2_IMPORT_ERROR))
     params = module.params
     connection = _postgres.ConnectionParams.from_params(params)
 
-    def work() -> dict:
-        repository = open_repository(params, uses=USES)
+    def work(repository: Repository) -> dict[str, t.Any]:
         if params["method"] == "physical":
             return physical_backup(
                 repository, connection, component=params["component"], database=params["db"],
@@ -330,7 +319,7 @@ def main() -> None:
             check_mode=module.check_mode,
         )
 
-    run_module(module, work)
+    module.run(work)
 
 
 if __name__ == "__main__":

@@ -426,72 +426,60 @@ executed_commands:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_restore import logical_restore
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.physical_restore import physical_restore
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    IDENTITY_MUTUALLY_EXCLUSIVE,
-    open_repository,
-    plan_repository_argument_spec,
-    warn_skipped_backups,
-)
-
-
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ("identity", "signatures")
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import IDENTITY_MUTUALLY_EXCLUSIVE
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(_postgres.postgres_connection_argument_spec())
-    argument_spec.update(_postgres.postgres_tools_argument_spec())
-    argument_spec.update(
-        component=dict(type="str", required=True),
-        backup_id=dict(type="str"),
-        method=dict(type="str", choices=["logical", "physical"], default="logical"),
-        db=dict(type="str", default="postgres"),
-        target_db=dict(type="str"),
-        clean=dict(type="bool", default=False),
-        keep_previous=dict(type="bool", default=True),
-        restore_globals=dict(type="bool", default=True),
-        force=dict(type="bool", default=False),
-        jobs=dict(type="int", default=2),
-        stanza=dict(type="str"),
-        pgbackrest_config=dict(type="path"),
-        os_user=dict(type="str", default="postgres"),
-        data_dir=dict(type="path"),
-        port=dict(type="int"),
-        target_time=dict(type="str"),
-        target_lsn=dict(type="str"),
-        target_name=dict(type="str"),
-        replace=dict(type="bool", default=False),
-        archive_mode=dict(type="str", choices=["auto", "preserve", "off"], default="auto"),
-        wait_timeout=dict(type="int", default=600),
-        pgbackrest_repo=dict(type="int"),
-        standby=dict(type="bool", default=False),
-        promote=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
+    module = RepositoryModule(
+        dict(
+            _postgres.postgres_connection_argument_spec(),
+            **_postgres.postgres_tools_argument_spec(),
+            component=dict(type="str", required=True),
+            backup_id=dict(type="str"),
+            method=dict(type="str", choices=["logical", "physical"], default="logical"),
+            db=dict(type="str", default="postgres"),
+            target_db=dict(type="str"),
+            clean=dict(type="bool", default=False),
+            keep_previous=dict(type="bool", default=True),
+            restore_globals=dict(type="bool", default=True),
+            force=dict(type="bool", default=False),
+            jobs=dict(type="int", default=2),
+            stanza=dict(type="str"),
+            pgbackrest_config=dict(type="path"),
+            os_user=dict(type="str", default="postgres"),
+            data_dir=dict(type="path"),
+            port=dict(type="int"),
+            target_time=dict(type="str"),
+            target_lsn=dict(type="str"),
+            target_name=dict(type="str"),
+            replace=dict(type="bool", default=False),
+            archive_mode=dict(type="str", choices=["auto", "preserve", "off"], default="auto"),
+            wait_timeout=dict(type="int", default=600),
+            pgbackrest_repo=dict(type="int"),
+            standby=dict(type="bool", default=False),
+            promote=dict(type="bool", default=False),
+        ),
+        uses=("identity", "signatures"),
+        requires=[_postgres.require_psycopg2],
         mutually_exclusive=[*IDENTITY_MUTUALLY_EXCLUSIVE, ("target_time", "target_lsn", "target_name"),
                             ("backup_id", "target_time"),
                             ("standby", "promote"), ("standby", "target_time", "target_lsn", "target_name"),
                             ("promote", "target_time", "target_lsn", "target_name")],
         required_if=[("method", "physical", ("data_dir", "port"))],
-        supports_check_mode=True,
     )
-    if not _postgres.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(_postgres.PSYCOPG2_IMPORT_ERROR))
     params = module.params
     connection = _postgres.ConnectionParams.from_params(params)
 
-    def work() -> dict:
-        repository = open_repository(params, uses=USES)
+    def work(repository: Repository) -> dict[str, t.Any]:
         if params["method"] == "physical":
-            result = physical_restore(
+            return physical_restore(
                 repository, connection, component=params["component"], backup_id=params["backup_id"],
                 stanza=params["stanza"], config=params["pgbackrest_config"], os_user=params["os_user"],
                 data_dir=params["data_dir"], port=params["port"], target_time=params["target_time"],
@@ -500,20 +488,15 @@ def main() -> None:
                 repo=params["pgbackrest_repo"], standby=params["standby"], promote=params["promote"],
                 check_mode=module.check_mode,
             )
-        else:
-            result = logical_restore(
-                repository, connection, component=params["component"], backup_id=params["backup_id"],
-                target_time=params["target_time"], maintenance_db=params["db"], target_db=params["target_db"], clean=params["clean"],
-                keep_previous=params["keep_previous"], restore_globals=params["restore_globals"],
-                force=params["force"], jobs=params["jobs"], pg_bin_dir=params["pg_bin_dir"],
-                temp_dir=params["temp_dir"], check_mode=module.check_mode,
-            )
-        if not module._diff:
-            result.pop("diff", None)
-        warn_skipped_backups(module, result)
-        return result
+        return logical_restore(
+            repository, connection, component=params["component"], backup_id=params["backup_id"],
+            target_time=params["target_time"], maintenance_db=params["db"], target_db=params["target_db"], clean=params["clean"],
+            keep_previous=params["keep_previous"], restore_globals=params["restore_globals"],
+            force=params["force"], jobs=params["jobs"], pg_bin_dir=params["pg_bin_dir"],
+            temp_dir=params["temp_dir"], check_mode=module.check_mode,
+        )
 
-    run_module(module, work)
+    module.run(work)
 
 
 if __name__ == "__main__":

@@ -131,34 +131,25 @@ files:
   sample: [aof/appendonly.aof.1.base.rdb, aof/appendonly.aof.manifest, data/dump.rdb, verification.json]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._redis.backup import redis_backup
 from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, connection_argument_spec
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    open_repository,
-    plan_repository_argument_spec,
-)
-
-
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ("lock", "backup")
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(connection_argument_spec())
-    argument_spec.update(
-        component=dict(type="str", required=True),
-        method=dict(type="str", choices=["rdb", "online"], default="rdb"),
-        sample_keys=dict(type="int", default=100, no_log=False),
-        save_timeout=dict(type="int", default=3600),
+    module = RepositoryModule(
+        dict(
+            connection_argument_spec(),
+            component=dict(type="str", required=True),
+            method=dict(type="str", choices=["rdb", "online"], default="rdb"),
+            sample_keys=dict(type="int", default=100, no_log=False),
+            save_timeout=dict(type="int", default=3600),
+        ),
+        uses=("lock", "backup"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    run_module(module, lambda: redis_backup(
-        open_repository(params, uses=USES),
+    module.run(lambda repository: redis_backup(
+        repository,
         RedisTarget.from_params(params),
         component=params["component"],
         method=params["method"],

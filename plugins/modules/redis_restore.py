@@ -234,76 +234,57 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
+import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
-from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._redis.client import RedisTarget, connection_argument_spec
 from ansible_collections.resilience.dr.plugins.module_utils._redis.restore import redis_restore
 from ansible_collections.resilience.dr.plugins.module_utils._redis.service import Service, split_command
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
-    IDENTITY_MUTUALLY_EXCLUSIVE,
-    open_repository,
-    plan_repository_argument_spec,
-    warn_skipped_backups,
-)
-
-
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ("identity", "signatures")
+from ansible_collections.resilience.dr.plugins.module_utils._repository.options import IDENTITY_MUTUALLY_EXCLUSIVE
+from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(connection_argument_spec())
-    argument_spec.update(
-        component=dict(type="str", required=True),
-        backup_id=dict(type="str"),
-        target_time=dict(type="str"),
-        method=dict(type="str", choices=["rdb", "online"]),
-        flush=dict(type="bool", default=False),
-        replace=dict(type="bool", default=False),
-        service=dict(type="str"),
-        stop_command=dict(type="list", elements="str"),
-        start_command=dict(type="list", elements="str"),
-        data_dir=dict(type="path"),
-        dbfilename=dict(type="str", default="dump.rdb"),
-        start_timeout=dict(type="int", default=300),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
+    module = RepositoryModule(
+        dict(
+            connection_argument_spec(),
+            component=dict(type="str", required=True),
+            backup_id=dict(type="str"),
+            target_time=dict(type="str"),
+            method=dict(type="str", choices=["rdb", "online"]),
+            flush=dict(type="bool", default=False),
+            replace=dict(type="bool", default=False),
+            service=dict(type="str"),
+            stop_command=dict(type="list", elements="str"),
+            start_command=dict(type="list", elements="str"),
+            data_dir=dict(type="path"),
+            dbfilename=dict(type="str", default="dump.rdb"),
+            start_timeout=dict(type="int", default=300),
+        ),
+        uses=("identity", "signatures"),
         mutually_exclusive=IDENTITY_MUTUALLY_EXCLUSIVE + [("service", "stop_command"), ("service", "start_command"),
                                                           ("backup_id", "target_time")],
         required_together=[("stop_command", "start_command")],
-        supports_check_mode=True,
     )
     params = module.params
-    runner = CommandRunner()
+    runner = module.command_runner()
 
-    def work() -> dict:
+    def work(repository: Repository) -> dict[str, t.Any]:
         service = None
         if params["service"] or params["stop_command"]:
             service = Service(runner, service=params["service"],
                               stop_command=split_command(params["stop_command"], "stop_command"),
                               start_command=split_command(params["start_command"], "start_command"))
-        try:
-            result = redis_restore(
-                open_repository(params, uses=USES), RedisTarget.from_params(params), runner,
-                component=params["component"], backup_id=params["backup_id"], target_time=params["target_time"],
-                method=params["method"],
-                flush=params["flush"], replace=params["replace"], data_dir=params["data_dir"],
-                dbfilename=params["dbfilename"], service=service, start_timeout=params["start_timeout"],
-                check_mode=module.check_mode,
-            )
-        except DrError as error:
-            error.details["executed_commands"] = runner.executed_commands
-            raise
-        result["executed_commands"] = runner.executed_commands
-        warn_skipped_backups(module, result)
-        return result
+        return redis_restore(
+            repository, RedisTarget.from_params(params), runner,
+            component=params["component"], backup_id=params["backup_id"], target_time=params["target_time"],
+            method=params["method"],
+            flush=params["flush"], replace=params["replace"], data_dir=params["data_dir"],
+            dbfilename=params["dbfilename"], service=service, start_timeout=params["start_timeout"],
+            check_mode=module.check_mode,
+        )
 
-    run_module(module, work)
+    module.run(work)
 
 
 if __name__ == "__main__":

@@ -97,33 +97,28 @@ previous:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import restore_test_record
-from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository, plan_repository_argument_spec
-
-# The repository option groups this module uses besides `repository`; it accepts and ignores the others.
-USES = ()
+from ansible_collections.resilience.dr.plugins.module_utils._repository_module import RepositoryModule
 
 
 def main() -> None:
-    argument_spec = plan_repository_argument_spec()
-    argument_spec.update(
-        component=dict(type="str", required=True),
-        backup_id=dict(type="str", required=True),
-        ok=dict(type="bool", required=True),
-        duration_s=dict(type="float"),
-        error=dict(type="str"),
-        compared=dict(type="dict"),
-        sandbox=dict(type="dict"),
-        target_rto_s=dict(type="float"),
+    module = RepositoryModule(
+        dict(
+            component=dict(type="str", required=True),
+            backup_id=dict(type="str", required=True),
+            ok=dict(type="bool", required=True),
+            duration_s=dict(type="float"),
+            error=dict(type="str"),
+            compared=dict(type="dict"),
+            sandbox=dict(type="dict"),
+            target_rto_s=dict(type="float"),
+        ),
+        uses=(),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     outcome = {key: params[key] for key in ("ok", "duration_s", "error", "compared", "sandbox", "target_rto_s")}
-    run_module(module, lambda: restore_test_record(
-        open_repository(params, uses=USES),
+    module.run(lambda repository: restore_test_record(
+        repository,
         component=params["component"],
         backup_id=params["backup_id"],
         outcome=outcome,

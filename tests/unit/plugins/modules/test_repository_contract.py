@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import plan_repository_argument_spec
 
@@ -45,15 +46,15 @@ class Built(Exception):
 
 
 def module_argument_spec(name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, t.Any]:
-    """The argument spec a module's main() builds, caught where it creates its AnsibleModule."""
+    """The argument spec a module's main() builds, caught where it creates its AnsibleModule (or RepositoryModule)."""
     module = importlib.import_module(f"ansible_collections.resilience.dr.plugins.modules.{name}")
     seen: dict[str, t.Any] = {}
 
-    def stand_in(argument_spec: dict[str, t.Any], **kwargs: t.Any) -> t.NoReturn:
+    def stand_in(self: AnsibleModule, argument_spec: dict[str, t.Any], **kwargs: t.Any) -> t.NoReturn:
         seen.update(argument_spec=argument_spec, **kwargs)
         raise Built()
 
-    monkeypatch.setattr(module, "AnsibleModule", stand_in)
+    monkeypatch.setattr(AnsibleModule, "__init__", stand_in)
     with pytest.raises(Built):
         module.main()
     return seen
