@@ -424,7 +424,7 @@ def _extract(repository: Repository, entry: BackupEntry, staging: str, listing: 
     extractor = Extractor(root, listing, wanted, owner_of, label)
     try:
         with repository.open_reader(entry, ARCHIVE) as stream:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_READ_AHEAD) as archive:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_READ_AHEAD) as archive:
                 return extractor.extract(archive)
     except tarfile.TarError as error:
         raise RepositoryError(

@@ -209,7 +209,7 @@ def logical_restore(
         except BaseException as error:
             problem = drop_after_failure(admin, temporary)
             if problem and isinstance(error, DrError):
-                error.message = f"{error.message}; {problem}"
+                raise error.with_context(problem) from error
             raise
         finally:
             shutil.rmtree(work, ignore_errors=True)

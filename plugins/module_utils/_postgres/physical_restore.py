@@ -166,13 +166,13 @@ def _check_archiving(pgbackrest: PgBackRest, data_dir: str, port: int, result: d
         pgbackrest.run("check", f"--pg1-path={data_dir}", f"--pg1-port={int(port)}",
                        what=f"pgbackrest check (stanza {pgbackrest.stanza}) of the cluster restored into {data_dir}")
     except CommandFailed as error:
-        error.message = (
+        raise CommandFailed(
             f"{data_dir} is restored from {result.get('backup_id')} and running on port {port}, but its WAL does not "
             f"reach the pgBackRest archive of stanza {pgbackrest.stanza}: {error.message}. Fix archive_command (see "
             "the server log) and run pgbackrest check, then take a new backup; until then there is no "
-            "point-in-time recovery"
-        )
-        raise
+            "point-in-time recovery",
+            **error.details,
+        ) from error
     result["archiving_checked"] = True
 
 
@@ -308,7 +308,7 @@ def physical_restore(
         if not created and previous is None and not os.path.exists(data_dir):
             make_directory(data_dir, os_user)  # it was an empty directory: leave it so
         if problem and isinstance(error, DrError):
-            error.message = f"{error.message}; {problem}"
+            raise error.with_context(problem) from error
         raise
     result["diff"]["after"]["recovered_to"] = recovered_to
     if standby:

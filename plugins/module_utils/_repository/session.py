@@ -160,9 +160,10 @@ class BackupSession:
             )
         self.repository.write_manifest(self.prefix, manifest.to_json(), written=self._written)
 
-    def _discard(self, error: BaseException | None) -> None:
+    def _discard(self, error: BaseException | None) -> DrError | None:
         """Delete what was written. Where deleting is not allowed (a backup host without s3:DeleteObject),
-        the pieces stay as an incomplete backup, and the error that ended the backup says so."""
+        the pieces stay as an incomplete backup: then the error that ended the backup, saying so, is returned
+        for the caller to raise in its place."""
         keys = list(self._written)
         try:
             # Whatever is on storage under this backup, including parts of files cut short.
@@ -171,8 +172,11 @@ class BackupSession:
         except RepositoryError as problem:
             if not isinstance(error, DrError):
                 raise
-            error.message = (f"{error.message}; the pieces of backup {self.backup_id} could not be removed "
-                             f"({problem.message}): they stay as an incomplete backup, which backup_prune removes")
+            return error.with_context(
+                f"the pieces of backup {self.backup_id} could not be removed ({problem.message}): they stay as an "
+                "incomplete backup, which backup_prune removes"
+            )
+        return None
 
     def __exit__(self, exc_type: t.Any, exc: t.Any, traceback: t.Any) -> None:
         try:
@@ -180,10 +184,14 @@ class BackupSession:
                 try:
                     self._commit()
                 except BaseException as error:
-                    self._discard(error)
+                    extended = self._discard(error)
+                    if extended is not None:
+                        raise extended from error
                     raise
             else:
-                self._discard(exc)
+                extended = self._discard(exc)
+                if extended is not None:
+                    raise extended from exc
         finally:
             if self._lock is not None:
                 self._lock.release()

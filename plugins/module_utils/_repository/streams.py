@@ -19,7 +19,12 @@ import io
 import typing as t
 from dataclasses import dataclass
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import DependencyMissing, IntegrityError, RepositoryError
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    DependencyMissing,
+    IntegrityError,
+    RepositoryError,
+    missing_library_message,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
 from ansible_collections.resilience.dr.plugins.module_utils._repository.pipes import PipeFromProducer
 from ansible_collections.resilience.dr.plugins.module_utils._repository.stream_io import (
@@ -35,22 +40,21 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.stream_i
 
 try:
     import zstandard
+
+    HAS_ZSTANDARD = True
 except ImportError:  # reported when a stream is actually made
-    zstandard = None
+    HAS_ZSTANDARD = False
 
 
 def require_zstandard() -> None:
-    if zstandard is None:
-        raise DependencyMissing(
-            "the Python library zstandard is required to write and read backups but is not installed for the "
-            "Python that runs this module; install it there (pip install zstandard)"
-        )
+    if not HAS_ZSTANDARD:
+        raise DependencyMissing(missing_library_message("zstandard", "to write and read backups"))
 
 
 def library_versions() -> dict[str, str]:
     """Versions of the compression and encryption libraries, for the manifest."""
     versions = {}
-    if zstandard is not None:
+    if HAS_ZSTANDARD:
         versions["zstandard"] = zstandard.__version__
         versions["libzstd"] = ".".join(str(part) for part in zstandard.ZSTD_VERSION)
     if crypto.pyrage is not None:
@@ -104,7 +108,7 @@ def write_stream(
     require_zstandard()
     counted = CountingReader(source)
     compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
-    compressed = CountingReader(compressor.stream_reader(counted, read_size=CHUNK_SIZE), hashing=True)
+    compressed = CountingReader(compressor.stream_reader(as_file(counted), read_size=CHUNK_SIZE), hashing=True)
     sink = HashingWriter(target)
 
     def store() -> None:
@@ -189,7 +193,7 @@ def read_stream(
     verified = io.BufferedReader(VerifyingReader(source, size, sha256, what), CHUNK_SIZE)
     # Only counted: the content's integrity is the stored SHA-256's and zstd's frame checksum's job.
     counted_sink = HashingWriter(sink, hashing=False)
-    decompressor = zstandard.ZstdDecompressor().stream_writer(counted_sink, write_size=CHUNK_SIZE, closefd=False)
+    decompressor = zstandard.ZstdDecompressor().stream_writer(as_file(counted_sink), write_size=CHUNK_SIZE, closefd=False)
     # Decrypted data is checked against compressed_sha256; unencrypted, it is the stored file already checked.
     compressed = HashingWriter(decompressor, hashing=encrypted)
     try:
