@@ -39,7 +39,7 @@ def run_module(module: AnsibleModule | AnsibleAWSModule, work: Callable[[], dict
     module.exit_json(**result)
 
 
-def require_libraries(module: AnsibleModule, *requirements: Callable[[], None]) -> None:
+def require_libraries(module: AnsibleModule | AnsibleAWSModule, *requirements: Callable[[], None]) -> None:
     """Fail before any work when a Python library the module needs is not installed.
 
     Each requirement (such as _postgres.require_psycopg2) raises DependencyMissing with the collection's one

@@ -276,18 +276,16 @@ verification:
            value: [203.0.113.20], ttl: 300, rcode: NOERROR, error: null, converged: true, converged_after_s: 0.01}]}
 """
 
-from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client, require_boto3  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.failover import Tools, failover  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.plan import Request  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.records import Provider  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns import health, query  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.route53 import Route53Provider  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._dns.rfc2136 import TSIG_ALGORITHMS, Rfc2136Provider  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, require_libraries, run_module  # noqa: E402
 
 
 def argument_spec() -> dict:
@@ -345,10 +343,10 @@ def main() -> None:
     )
     mask_options(module, "access_key")  # a secret of the DR plan, like secret_key
     params = module.params
-    if (params["provider"] == "rfc2136" or params["verify"]) and not query.HAS_DNSPYTHON:
-        module.fail_json(msg=missing_required_lib("dnspython"), exception=str(query.DNSPYTHON_IMPORT_ERROR))
-    if params["provider"] == "route53" and not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3 and botocore"))
+    if params["provider"] == "rfc2136" or params["verify"]:
+        require_libraries(module, query.require_dnspython)
+    if params["provider"] == "route53":
+        require_libraries(module, require_boto3)
 
     def work() -> dict:
         request = Request.from_params(params)

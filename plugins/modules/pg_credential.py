@@ -96,10 +96,10 @@ evidence_file:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.resilience.dr.plugins.module_utils import _credentials
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._module import require_libraries, run_module
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 
 
@@ -113,8 +113,7 @@ def main() -> None:
         evidence_file=dict(type="path"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not _postgres.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(_postgres.PSYCOPG2_IMPORT_ERROR))
+    require_libraries(module, _postgres.require_psycopg2)
     params = module.params
     connection_params = _postgres.ConnectionParams.from_params(params)
 

@@ -223,9 +223,9 @@ unreachable_repositories:
   sample: [1]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._module import require_libraries, run_module
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.rpo import rpo_info
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
@@ -246,8 +246,7 @@ def main() -> None:
         required_together=[("repository", "component")],
         supports_check_mode=True,
     )
-    if not _postgres.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(_postgres.PSYCOPG2_IMPORT_ERROR))
+    require_libraries(module, _postgres.require_psycopg2)
     params = module.params
     connection = _postgres.ConnectionParams.from_params(params)
     run_module(module, lambda: rpo_info(

@@ -126,10 +126,10 @@ sessions_ended:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.resilience.dr.plugins.module_utils import _write_freeze
-from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._module import require_libraries, run_module
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import connection as _postgres
 
 
@@ -145,8 +145,7 @@ def main() -> None:
         terminate_sessions=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not _postgres.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(_postgres.PSYCOPG2_IMPORT_ERROR))
+    require_libraries(module, _postgres.require_psycopg2)
     params = module.params
     connection_params = _postgres.ConnectionParams.from_params(params)
     database, wanted = params["db"], params["state"]

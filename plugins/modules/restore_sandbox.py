@@ -185,7 +185,7 @@ executed_commands:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.resilience.dr.plugins.module_utils import _sandbox
 from ansible_collections.resilience.dr.plugins.module_utils._commands import CommandRunner
@@ -249,8 +249,7 @@ def main() -> None:
             sandbox = _sandbox.Sandbox("database", "", host=connection_params.host, port=connection_params.port)
             return {"changed": True, "sandbox": {**sandbox.as_dict(), "database": name},
                     "executed_commands": []}
-        if not _postgres.HAS_PSYCOPG2:
-            module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(_postgres.PSYCOPG2_IMPORT_ERROR))
+        _postgres.require_psycopg2()
         with _postgres.connected(connection_params, params["db"]) as connection:
             result = _sandbox.drop_database(connection, params["database"], connection_params.where, module.check_mode)
         result["executed_commands"] = []

@@ -170,13 +170,11 @@ duration_s:
   type: float
 """
 
-from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._aws.clients import aws_client, require_boto3  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError  # noqa: E402
-from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, run_module  # noqa: E402
+from ansible_collections.resilience.dr.plugins.module_utils._module import mask_options, require_libraries, run_module  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._s3_restore import S3Restore, s3_restore  # noqa: E402
 from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_time  # noqa: E402
 
@@ -196,8 +194,7 @@ def main() -> None:
         check_boto3=False,
     )
     mask_options(module, "access_key")  # a secret of the DR plan, like secret_key
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3 and botocore"))
+    require_libraries(module, require_boto3)
     params = module.params
 
     def work() -> dict:

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.resilience.dr.plugins.module_utils._errors import DependencyMissing, missing_library_message
 
 if t.TYPE_CHECKING:  # pragma: no cover - imported for the type checker only
     from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -27,6 +30,12 @@ RETRY_CODES: dict[str, tuple[str, ...]] = {
     "route53": ("PriorRequestNotComplete",),
     "s3": ("SlowDown", "RequestTimeout"),
 }
+
+
+def require_boto3() -> None:
+    """For modules made with check_boto3=False, which need boto3 only for some of their work."""
+    if not HAS_BOTO3:
+        raise DependencyMissing(missing_library_message("boto3", "to call AWS APIs"))
 
 
 def retry_policy(service: str) -> t.Callable[..., t.Any]:

@@ -22,7 +22,11 @@ from types import ModuleType
 
 from ansible_collections.resilience.dr.plugins.module_utils._aws.connection import Connection
 from ansible_collections.resilience.dr.plugins.module_utils._aws.errors import BotoCoreError
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DependencyMissing
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    ConfigurationError,
+    DependencyMissing,
+    missing_library_message,
+)
 
 # botocore.config.Config's defaults for a repository, before the user's aws_config.
 STANDARD_RETRIES = {"mode": "standard", "max_attempts": 5}
@@ -36,10 +40,7 @@ def import_boto3() -> tuple[ModuleType, ModuleType]:
         import boto3  # pylint: disable=import-outside-toplevel
         import botocore.config  # pylint: disable=import-outside-toplevel
     except ImportError:
-        raise DependencyMissing(
-            "the Python library boto3 is required for an s3:// repository but is not installed for the Python "
-            "that runs this module; install it there (pip install boto3)"
-        ) from None
+        raise DependencyMissing(missing_library_message("boto3", "for an s3:// repository")) from None
     return boto3, sys.modules["botocore.config"]
 
 

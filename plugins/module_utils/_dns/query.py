@@ -21,7 +21,11 @@ from ansible_collections.resilience.dr.plugins.module_utils._dns.records import 
     normalize_name,
     normalize_values,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._errors import SourceUnavailable
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    DependencyMissing,
+    SourceUnavailable,
+    missing_library_message,
+)
 
 try:
     import dns.exception
@@ -32,10 +36,13 @@ try:
     import dns.rdatatype
 
     HAS_DNSPYTHON = True
-    DNSPYTHON_IMPORT_ERROR = None
-except ImportError as error:  # pragma: no cover - depends on the host
+except ImportError:  # pragma: no cover - depends on the host; reported by require_dnspython
     HAS_DNSPYTHON = False
-    DNSPYTHON_IMPORT_ERROR = error
+
+
+def require_dnspython() -> None:
+    if not HAS_DNSPYTHON:
+        raise DependencyMissing(missing_library_message("dnspython", "to query and update DNS servers"))
 
 
 def ask(address: str, port: int, qname: str, rdtype: str, timeout: float = QUERY_TIMEOUT, tcp: bool = False) -> t.Any:

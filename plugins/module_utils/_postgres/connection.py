@@ -34,12 +34,10 @@ try:
     from psycopg2 import sql
 
     HAS_PSYCOPG2 = True
-    PSYCOPG2_IMPORT_ERROR = None
-except ImportError as import_error:  # reported by the module with missing_required_lib
+except ImportError:  # reported by require_psycopg2, before any work
     psycopg2 = None
     sql = None
     HAS_PSYCOPG2 = False
-    PSYCOPG2_IMPORT_ERROR = import_error
 
 APPLICATION_NAME = "resilience.dr"
 # Output settings of every session: a row's text (and its checksum) must not

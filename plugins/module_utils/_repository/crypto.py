@@ -14,7 +14,13 @@ import os
 import stat
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DependencyMissing, EncryptionError, IntegrityError
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    ConfigurationError,
+    DependencyMissing,
+    EncryptionError,
+    IntegrityError,
+    missing_library_message,
+)
 
 try:
     import pyrage
@@ -29,10 +35,7 @@ RECIPIENT_PREFIX = "age1"
 
 def require_pyrage() -> None:
     if pyrage is None:
-        raise DependencyMissing(
-            "the Python library pyrage is required for age encryption but is not installed for the Python "
-            "that runs this module; install it there (pip install pyrage)"
-        )
+        raise DependencyMissing(missing_library_message("pyrage", "for age encryption"))
 
 
 def parse_recipients(values: t.Sequence[str]) -> list[t.Any]:

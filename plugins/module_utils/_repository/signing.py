@@ -32,7 +32,12 @@ import os
 import stat
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DependencyMissing, IntegrityError
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    ConfigurationError,
+    DependencyMissing,
+    IntegrityError,
+    missing_library_message,
+)
 
 if t.TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -65,10 +70,7 @@ class SignatureError(IntegrityError):
 
 def require_cryptography() -> None:
     if not HAS_CRYPTOGRAPHY:
-        raise DependencyMissing(
-            "the Python library cryptography is required for signed manifests but is not installed for the Python "
-            "that runs this module; install it there (pip install cryptography)"
-        )
+        raise DependencyMissing(missing_library_message("cryptography", "for signed manifests"))
 
 
 def key_id(public_key: t.Any) -> str:
