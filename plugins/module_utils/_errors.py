@@ -89,6 +89,10 @@ class StaleLock(LockHeld):
     """A lock whose holder is gone; it is broken only when asked to."""
 
 
+class SwapFailed(DrError):
+    """A verified restore could not be put in place of the live data; the message says where each copy is."""
+
+
 class TargetNotEmpty(DrError):
     """A restore target holds data and the options do not allow replacing it."""
 

@@ -30,8 +30,8 @@ from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     ConfigurationError,
-    DrError,
     RepositoryError,
+    SwapFailed,
     VerificationFailed,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._files import (
@@ -151,10 +151,6 @@ def exchange(first: str, second: str, second_dir: int = _AT_FDCWD) -> bool:
     if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
         return False
     raise OSError(code, os.strerror(code), first)
-
-
-class SwapFailed(DrError):
-    """The restored tree could not be put in place; the message says where the old one is."""
 
 
 @dataclasses.dataclass

@@ -23,7 +23,6 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Comma
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import verify
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import ConnectionParams, connect, connected, query
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.dump_stream import DUMP_DIRECTORY
-from ansible_collections.resilience.dr.plugins.module_utils._postgres.selection import manifest_of
 from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
@@ -113,7 +112,7 @@ _PROGRESS = re.compile(r"pg_restore: (?!error:|warning:|detail:|hint:)")
 
 def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int) -> None:
     """Decrypt and decompress the dump directory into work (parallel, every file verified)."""
-    manifest = manifest_of(entry)
+    manifest = entry.readable_manifest()
     names = [record.name for record in sorted(manifest.files, key=lambda record: -record.content_size)
              if record.name.startswith(DUMP_DIRECTORY + "/")]
     if not names:

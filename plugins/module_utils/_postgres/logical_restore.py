@@ -9,7 +9,7 @@ then does it take the target's name. The old target, if any, is renamed
 to <target>_before_<time> (kept, or dropped with keep_previous: false); both
 renames are one transaction, so the target's name never stays empty. A
 failure before the swap drops the new database: the target stays as it was.
-A failed swap keeps the verified new database and names it (swap.SwapFailed).
+A failed swap keeps the verified new database and names it (SwapFailed).
 
 The restored database carries a marker in its comment,
 "resilience.dr: restored backup <id> of component <c> at <time>". Running
@@ -31,6 +31,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     CommandFailed,
     ConfigurationError,
     DrError,
+    SwapFailed,
     TargetNotEmpty,
     VerificationFailed,
 )
@@ -52,8 +53,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection
 )
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_backup import GLOBALS_FILE
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_load import restore_verified
-from ansible_collections.resilience.dr.plugins.module_utils._postgres.selection import choose_pg_backup, manifest_of
-from ansible_collections.resilience.dr.plugins.module_utils._postgres.swap import SwapFailed, drop, drop_after_failure, swap
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.selection import choose_pg_backup
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.swap import drop, drop_after_failure, swap
 from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import would_restore_message
@@ -103,7 +104,7 @@ def _public(state: dict[str, t.Any]) -> dict[str, t.Any]:
 
 
 def _globals_plan(repository: Repository, entry: BackupEntry, admin: t.Any) -> globals_script.GlobalsPlan | None:
-    manifest = manifest_of(entry)
+    manifest = entry.readable_manifest()
     if not any(record.name == GLOBALS_FILE for record in manifest.files):
         return None
     script = repository.read_bytes(entry, GLOBALS_FILE).decode("utf-8")
@@ -135,7 +136,7 @@ def logical_restore(
     moment = parse_time(target_time, "target_time") if target_time else None
     selection = choose_pg_backup(repository, component, backup_id, "logical", moment)
     entry = selection.entry
-    manifest = manifest_of(entry)
+    manifest = entry.readable_manifest()
     target = target_db or manifest.source.get("database")
     if not target:
         raise ConfigurationError(f"{entry.label} does not record its database; set target_db")

@@ -62,7 +62,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres.pgbackrest
     choose_repository,
     repositories,
 )
-from ansible_collections.resilience.dr.plugins.module_utils._postgres.selection import choose_pg_backup, manifest_of
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.selection import choose_pg_backup
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.wal import unarchived_wal
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time, utc_now
@@ -208,7 +208,7 @@ def physical_restore(
     moment = parse_time(target_time, "target_time") if target_time else None
     selection = choose_pg_backup(repository, component, backup_id, "physical", moment)
     entry = selection.entry
-    manifest = manifest_of(entry)
+    manifest = entry.readable_manifest()
     recorded = (manifest.extra or {}).get("pgbackrest") or {}
     stanza = stanza or recorded.get("stanza") or (manifest.source or {}).get("stanza")
     config = config or recorded.get("config")

@@ -7,11 +7,7 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import BackupNotFound
-
 if t.TYPE_CHECKING:
-    from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import Manifest
-    from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
     from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
     from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import Selection
 
@@ -27,11 +23,3 @@ def choose_pg_backup(repository: Repository, component: str, backup_id: str | No
     """
     return repository.choose_backup(component, backup_id, target_time=target_time, kind="postgresql", method=method,
                                     wanted=f"PostgreSQL {method}")
-
-
-def manifest_of(entry: BackupEntry) -> Manifest:
-    """The manifest of a chosen backup; the selection never chooses one it could not read."""
-    if entry.manifest is None:
-        raise BackupNotFound(f"{entry.label} has no readable manifest.json: a backup without its manifest does not exist; "
-                             "restore another one (backup_info lists them)")
-    return entry.manifest

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
+from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError, SwapFailed
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import (
     ConnectionParams,
     connected,
@@ -29,10 +29,6 @@ from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection
 def _terminate(admin: t.Any, database: str) -> None:
     query(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
           (database,))
-
-
-class SwapFailed(DrError):
-    """The verified restore could not take the target's name; the message says where each copy of the data is."""
 
 
 def _allow_connections(database: str, allowed: bool) -> t.Any:

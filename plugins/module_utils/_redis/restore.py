@@ -49,12 +49,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._redis.verify import
 from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import would_restore_message
+from ansible_collections.resilience.dr.plugins.module_utils._repository.stream_io import NullSink
 from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_time
-
-
-class _NullSink:
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 def redis_restore(repository: Repository, target: RedisTarget, runner: CommandRunner, *, component: str,
@@ -68,9 +64,7 @@ def redis_restore(repository: Repository, target: RedisTarget, runner: CommandRu
     selection = repository.choose_backup(component, backup_id, target_time=moment, kind=KIND,
                                          method=method or (None if backup_id else "rdb"))
     entry = selection.entry
-    manifest = entry.manifest
-    if manifest is None:  # choose_backup returns complete backups only, each with its manifest
-        raise BackupNotFound(f"{entry.label} has no readable manifest ({entry.status}: {entry.error})")
+    manifest = entry.readable_manifest()
     method = manifest.method
     verification = repository.verification_data(entry)
     result: dict[str, t.Any] = {"changed": False, "component": component, "backup_id": entry.backup_id,
@@ -132,7 +126,7 @@ def _restore_online(repository: Repository, entry: BackupEntry, target: RedisTar
     # Read (and check) the whole dump before the target is touched: a damaged or forged backup changes nothing.
     # The commands are checked again while they are sent, in case the file changed in between.
     if name == LEGACY_KEYS_FILE:  # records: the commands are made here, from database numbers and keys
-        repository.read_file(entry, name, _NullSink())
+        repository.read_file(entry, name, NullSink())
     else:
         checker = CheckedCommands(None, what)
         repository.read_file(entry, name, checker)

@@ -56,9 +56,7 @@ class BackupPlan:
 
     @property
     def manifest(self) -> Manifest:
-        if self.entry.manifest is None:  # plan_copy plans only backups whose manifest it read
-            raise RepositoryError(f"{self.entry.label} has no readable manifest")
-        return self.entry.manifest
+        return self.entry.readable_manifest()  # plan_copy plans only backups whose manifest it read
 
     @property
     def prefix(self) -> str:

@@ -10,6 +10,7 @@ import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ansible_collections.resilience.dr.plugins.module_utils._errors import BackupNotFound
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import Manifest
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
 
@@ -53,6 +54,12 @@ class BackupEntry:
     @property
     def label(self) -> str:
         return f"backup {self.backup_id} of component {self.component}"
+
+    def readable_manifest(self) -> Manifest:
+        """The manifest of a backup that must have one: every backup the selection chooses was read with its manifest."""
+        if self.manifest is None:
+            raise BackupNotFound(f"{self.label} has no readable manifest ({self.status}: {self.error})")
+        return self.manifest
 
     def summary(self, now: datetime) -> dict[str, t.Any]:
         """The entry as module results show it."""

@@ -286,7 +286,7 @@ class Repository:
     # ------------------------------------------------------------------ reading
 
     def _identities_for(self, entry: BackupEntry) -> list[t.Any]:
-        manifest = self._manifest(entry)
+        manifest = entry.readable_manifest()
         if manifest.encryption and not self.identities:
             keys = ", ".join(manifest.encryption.get("recipients", [])) or "unknown keys"
             raise EncryptionError(
@@ -297,7 +297,7 @@ class Repository:
 
     def read_file(self, entry: BackupEntry, name: str, sink: t.Any) -> int:
         """Verify, decrypt and decompress one file of a backup into sink.write; returns its size."""
-        manifest = self._manifest(entry)
+        manifest = entry.readable_manifest()
         record = manifest.file(name)
         return self._read_record(entry, record, sink)
 
@@ -345,7 +345,7 @@ class Repository:
 
     def verification_data(self, entry: BackupEntry) -> dict[str, t.Any]:
         """What the backup recorded to check a restore against (row counts, key samples, ...)."""
-        manifest = self._manifest(entry)
+        manifest = entry.readable_manifest()
         if not manifest.verification_file:
             return {}
         try:
@@ -353,12 +353,6 @@ class Repository:
         except (ValueError, UnicodeDecodeError) as error:
             raise IntegrityError(f"{entry.label}: the verification data is unreadable: {error}") from None
         return data if isinstance(data, dict) else {}
-
-    @staticmethod
-    def _manifest(entry: BackupEntry) -> Manifest:
-        if entry.manifest is None:
-            raise BackupNotFound(f"{entry.label} has no readable manifest ({entry.status}: {entry.error})")
-        return entry.manifest
 
     # ------------------------------------------------------------------ verifying
 
@@ -369,7 +363,7 @@ class Repository:
         stored level is all that can be checked. Stops at the first bad file and
         says which in the outcome.
         """
-        manifest = self._manifest(entry)
+        manifest = entry.readable_manifest()
         deep = content and (manifest.encryption is None or bool(self.identities))
         outcome = VerifyOutcome(entry.backup_id, "content" if deep else "stored")
         for record in manifest.files:
