@@ -29,8 +29,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._module import requi
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import (
     open_repository,
     plan_repository_argument_spec,
-    warn_skipped_backups,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import skipped_backups_warning
 
 if t.TYPE_CHECKING:
     from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
@@ -106,12 +106,19 @@ class RepositoryModule(AnsibleModule):
             self._add_executed_commands(error.details)
             raise
         self._add_executed_commands(result)
-        warn_skipped_backups(self, result)
+        self._warn_skipped_backups(result)
         for warning in result.pop("warnings", None) or []:
             self.warn(warning)
         if not self.diff_mode:
             result.pop("diff", None)
         return result
+
+    def _warn_skipped_backups(self, result: dict[str, t.Any]) -> None:
+        """A restore that passed over newer backups because they cannot be restored says so, naming them."""
+        message = skipped_backups_warning(str(result.get("component")), str(result.get("backup_id")),
+                                          result.get("skipped_backups") or [])
+        if message:
+            self.warn(message)
 
     def _add_executed_commands(self, result: dict[str, t.Any]) -> None:
         if self._command_runner is not None:

@@ -20,7 +20,6 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Confi
 from ansible_collections.resilience.dr.plugins.module_utils._repository import crypto
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends import S3Options, open_backend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
-from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import skipped_backups_warning
 from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import Signer, Verifier
 
 
@@ -187,11 +186,3 @@ def open_repository(params: dict[str, t.Any], uses: Iterable[str] | None = None)
         signer=signer,
         verifier=verifier,
     )
-
-
-def warn_skipped_backups(module: t.Any, result: dict[str, t.Any]) -> None:
-    """A restore that passed over newer backups because they cannot be restored says so, naming them."""
-    message = skipped_backups_warning(str(result.get("component")), str(result.get("backup_id")),
-                                      result.get("skipped_backups") or [])
-    if message:
-        module.warn(message)
