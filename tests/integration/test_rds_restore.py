@@ -4,9 +4,9 @@
 
 Outcomes are checked with the RDS API directly. moto creates instances
 "available" at once and never passes through "creating" or "backing-up", so
-waiting through those statuses is covered by a unit test with a scripted
-client (tests/unit/plugins/module_utils/test_rds.py); here the wait is
-exercised against an instance moto really reports as "stopped".
+waiting through those statuses is covered by unit tests with a scripted
+client (tests/unit/plugins/module_utils/_rds/test_api.py and test_restore.py);
+here the wait is exercised against an instance moto really reports as "stopped".
 """
 
 from __future__ import annotations

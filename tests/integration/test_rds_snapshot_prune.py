@@ -3,7 +3,7 @@
 """rds_snapshot_prune through ansible-playbook against the lab's moto server, and the backup role
 applying an rds component's retention in both regions. moto stamps each snapshot with the time it is
 made, so the snapshots are taken one after the other; the rules themselves, with times of every age,
-are unit-tested (tests/unit/plugins/module_utils/test_rds_retention.py)."""
+are unit-tested (tests/unit/plugins/module_utils/_rds/test_retention.py)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Integ
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import INCOMPLETE
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
-from ansible_collections.resilience.dr.tests.unit.plugins.module_utils.repository.helpers import take
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils._repository.helpers import take
 
 
 def test_files_are_0600_and_directories_0700(local_repository, tmp_path):

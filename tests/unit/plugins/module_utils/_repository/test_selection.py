@@ -13,7 +13,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.entries 
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_verify
 from ansible_collections.resilience.dr.plugins.module_utils._repository.selection import skipped_backups_warning
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
-from ansible_collections.resilience.dr.tests.unit.plugins.module_utils.repository.helpers import corrupt, set_depends_on, take
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils._repository.helpers import corrupt, set_depends_on, take
 
 
 def test_a_restore_names_the_newer_backups_it_passes_over_and_why(local_repository, tmp_path):

@@ -16,7 +16,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.entries 
 from ansible_collections.resilience.dr.plugins.module_utils._repository.operations import backup_info, backup_prune, backup_verify
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import RetentionPolicy
-from ansible_collections.resilience.dr.tests.unit.plugins.module_utils.repository.helpers import set_depends_on, take
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils._repository.helpers import set_depends_on, take
 
 
 def test_backup_round_trip_with_verification_data(encrypted):
