@@ -99,7 +99,7 @@ def count(lab: dict[str, t.Any], settings: Path, path: Path) -> list[str]:
 
 
 def written(path: Path) -> tuple[float, str]:
-    moment, _, words = path.read_text().partition(" ")
+    moment, words = path.read_text().split(" ", 1)
     return float(moment), words
 
 
