@@ -14,8 +14,9 @@ description:
     backup, unknown kinds and backup methods, durations that do not parse, site overrides and services that
     name unknown components, DNS records without a value for a site, unknown repository keys, a
     C(restore.standby) on a component that is not physical PostgreSQL or on a site without C(restore.data_dir)
-    and C(restore.port), consistency hooks (C(backup.hooks)) with unknown keys, wrong types or a command
-    written as a shell string instead of an argument list, and a plan
+    and C(restore.port), consistency hooks (C(backup.hooks)) and recovery hooks (C(hooks) of the plan, a site or a
+    component) with unknown phases or keys, wrong types or a command written as a shell string instead of an
+    argument list, and a plan
     with several sites that keeps every site's backups in one repository (refused unless the plan says
     C(single_repository=accepted) with C(single_repository_reason); then a warning).
   - Resolves the plan for O(site) - each component's connection with the site's overrides applied, the
@@ -160,6 +161,19 @@ plan:
       type: dict
       sample: {hooks: {pre: [{name: pause writes, kind: command, command: [shopfront-ctl, pause], chdir: null,
                               tasks: null, timeout: 300, host: null, check_safe: false}], post: []}}
+    hooks:
+      description:
+        - The plan's recovery hooks (C(dr_plan.hooks)), one list per phase - C(before_restore), C(after_restore),
+          C(before_failover), C(after_failover), C(after_failback) - each hook with its defaults as in RV(plan.backup).
+          Empty lists without hooks.
+      type: dict
+      sample: {before_restore: [], after_restore: [{name: apply migrations, kind: command, command: [shopfront-ctl, migrate],
+               chdir: null, tasks: null, timeout: 900, host: app1, check_safe: false}], before_failover: [],
+               after_failover: [], after_failback: []}
+    site_hooks:
+      description:
+        - The recovery hooks of the site the plan is resolved for (C(dr_plan.sites.<site>.hooks)), as in RV(plan.hooks).
+      type: dict
     warnings:
       description:
         - What the plan accepts knowingly, also shown as warnings - for example every site keeping its backups in
@@ -172,6 +186,8 @@ plan:
           C(rto_seconds), and C(host) (the inventory host its modules run on, default C(localhost)).
         - Its C(backup.hooks) are the component's consistency hooks (C(pre) and C(post)) with their defaults, as in
           RV(plan.backup); a hook without C(host) runs on the component's C(host).
+        - Its C(hooks) are the component's recovery hooks (every phase, as in RV(plan.hooks)), run around its
+          restore; a hook without C(host) runs on the component's C(host).
         - Its C(backup.schedule) is the component's own, else the plan's C(backup_schedule), else V(daily).
         - An C(rds) component also has C(copies), the other sites whose region differs, each with C(site),
           C(region), C(endpoint_url) and C(kms_key_id) (that site's C(backup.kms_key_id)), where the backup copies

@@ -1,9 +1,14 @@
 # Copyright: resilience.dr contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Consistency hooks of a DR plan: backup.hooks of the plan and of each component, checked and with defaults.
+"""Hooks of a DR plan, checked and with defaults: one hook format, two uses.
 
-Commands (argument lists, never a shell) or task files run before and after
-the backups (docs/dr-plan.md, "Consistency hooks").
+- Consistency hooks: backup.hooks (pre, post) of the plan and of each
+  component, run before and after the backups (docs/dr-plan.md, "Consistency hooks").
+- Recovery hooks: hooks (before_restore, after_restore, before_failover,
+  after_failover, after_failback) of the plan, of each site and of each
+  component, run around the phases of a recovery (docs/dr-plan.md, "Recovery hooks").
+
+A hook is a command (an argument list, never a shell) or a task file.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import c
 HOOK_STAGES = ("pre", "post")
 HOOK_KEYS = frozenset(("name", "command", "chdir", "tasks", "timeout", "host", "check_safe"))
 HOOK_TIMEOUT = 300
+# Recovery hooks (docs/dr-plan.md, "Recovery hooks"): hooks.<phase> of the plan, of sites.<site> and of a component.
+RECOVERY_PHASES = ("before_restore", "after_restore", "before_failover", "after_failover", "after_failback")
 # The keys of the plan's top-level backup mapping.
 PLAN_BACKUP_KEYS = frozenset(("hooks",))
 
@@ -73,22 +80,21 @@ def _hook(hook: t.Any, where: str, default_host: str | None, problems: list[str]
     }
 
 
-def hooks(value: t.Any, where: str, default_host: str | None, problems: list[str]) -> dict[str, list[dict[str, t.Any]]]:
-    """A backup.hooks mapping checked, each hook with its defaults: {"pre": [...], "post": [...]}.
-
-    where names the mapping in messages (dr_plan.backup.hooks, component orders-db backup.hooks); default_host
-    is the host a hook without `host` runs on (None: the host the play runs on, the controller).
-    """
-    resolved: dict[str, list[dict[str, t.Any]]] = {stage: [] for stage in HOOK_STAGES}
+def _staged(
+    value: t.Any, stages: tuple[str, ...], where: str, default_host: str | None, problems: list[str],
+) -> dict[str, list[dict[str, t.Any]]]:
+    """A mapping of stages to lists of hooks checked, each hook with its defaults; every stage is in the result."""
+    resolved: dict[str, list[dict[str, t.Any]]] = {stage: [] for stage in stages}
+    names = " and ".join((", ".join(stages[:-1]), stages[-1])) if len(stages) > 1 else stages[0]
     if value is None:
         return resolved
     if not isinstance(value, dict):
-        problems.append(f"{where} must be a mapping with pre and/or post (lists of hooks)")
+        problems.append(f"{where} must be a mapping with {names.replace(' and ', ' and/or ')} (lists of hooks)")
         return resolved
-    unknown = sorted(set(value) - set(HOOK_STAGES))
+    unknown = sorted(map(str, set(value) - set(stages)))
     if unknown:
-        problems.append(f"{where} has unknown key(s) {', '.join(map(str, unknown))}; the keys are pre and post")
-    for stage in HOOK_STAGES:
+        problems.append(f"{where} has unknown key(s) {', '.join(unknown)}; the keys are {names}")
+    for stage in stages:
         items = value.get(stage)
         if items is None:
             continue
@@ -100,6 +106,25 @@ def hooks(value: t.Any, where: str, default_host: str | None, problems: list[str
             if hook is not None:
                 resolved[stage].append(hook)
     return resolved
+
+
+def hooks(value: t.Any, where: str, default_host: str | None, problems: list[str]) -> dict[str, list[dict[str, t.Any]]]:
+    """A backup.hooks mapping checked, each hook with its defaults: {"pre": [...], "post": [...]}.
+
+    where names the mapping in messages (dr_plan.backup.hooks, component orders-db backup.hooks); default_host
+    is the host a hook without `host` runs on (None: the host the play runs on, the controller).
+    """
+    return _staged(value, HOOK_STAGES, where, default_host, problems)
+
+
+def recovery_hooks(
+    value: t.Any, where: str, default_host: str | None, problems: list[str],
+) -> dict[str, list[dict[str, t.Any]]]:
+    """A recovery hooks mapping checked, each hook with its defaults: {phase: [...]} for every RECOVERY_PHASES.
+
+    where names the mapping in messages (dr_plan.hooks, dr_plan.sites.secondary.hooks, component orders-db hooks).
+    """
+    return _staged(value, RECOVERY_PHASES, where, default_host, problems)
 
 
 def check_hooks(plan: dict[str, t.Any], problems: list[str]) -> None:
@@ -116,3 +141,16 @@ def check_hooks(plan: dict[str, t.Any], problems: list[str]) -> None:
         if isinstance(backup, dict) and "hooks" in backup:
             where = f"component {component.get('name')} backup.hooks"
             hooks(backup["hooks"], f"site {site} {where}" if site else where, None, problems)
+
+
+def check_recovery_hooks(plan: dict[str, t.Any], problems: list[str]) -> None:
+    """The recovery hooks of the plan, of each site, of each component and of each site's component overrides."""
+    recovery_hooks(plan.get("hooks"), "dr_plan.hooks", None, problems)
+    sites = plan.get("sites")
+    for site, settings in sites.items() if isinstance(sites, dict) else []:
+        if isinstance(settings, dict) and "hooks" in settings:
+            recovery_hooks(settings["hooks"], f"dr_plan.sites.{site}.hooks", None, problems)
+    for site, component in component_places(plan):
+        if "hooks" in component:
+            where = f"component {component.get('name')} hooks"
+            recovery_hooks(component["hooks"], f"site {site} {where}" if site else where, None, problems)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._plan.graph import batches, restore_steps
-from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import hooks
+from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import hooks, recovery_hooks
 from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import merge, seconds, site_component
 from ansible_collections.resilience.dr.plugins.module_utils._plan.schedules import PLAN_SCHEDULES, schedules
 from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import copy_sites, rds_sources, site_repository, standbys
@@ -47,6 +47,8 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         resolved["backup"] = dict(resolved.get("backup") or {})
         resolved["backup"]["hooks"] = hooks(resolved["backup"].get("hooks"), f"component {name} backup.hooks",
                                             resolved["host"], [])
+        # Recovery hooks run around this component's restore, on its host unless they name another.
+        resolved["hooks"] = recovery_hooks(resolved.get("hooks"), f"component {name} hooks", resolved["host"], [])
         resolved["backup"]["schedule"] = (resolved["backup"].get("schedule") or plan.get("backup_schedule")
                                           or PLAN_SCHEDULES["backup"])
         if resolved.get("kind") == "rds":
@@ -93,6 +95,9 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         "copy_to": copy_sites(plan, site),
         "standbys": standbys(plan, site),
         "backup": {"hooks": hooks((plan.get("backup") or {}).get("hooks"), "dr_plan.backup.hooks", None, [])},
+        # The plan's and this site's recovery hooks, around a whole recovery level (docs/dr-plan.md, "Recovery hooks").
+        "hooks": recovery_hooks(plan.get("hooks"), "dr_plan.hooks", None, []),
+        "site_hooks": recovery_hooks(settings.get("hooks"), f"dr_plan.sites.{site}.hooks", None, []),
         "warnings": warnings(plan),
         "address": settings.get("address"),
         "components": components,

@@ -18,6 +18,11 @@
   them) set by a playbook after recovery: the newest heartbeat row or key
   found in the recovered data. It measures the RPO more exactly than the
   consistency point and takes its place;
+- a fact ``plan_hook_report`` (one hook run as the hook runner records it: ``scope``,
+  ``stage``, ``name``, ``kind``, ``host``, ``skipped``, ``rc``,
+  ``duration_s``, ``stdout_tail``, ``failed``, ``timed_out``, ``msg``): a
+  consistency hook of a backup or a recovery hook of a level; reported under
+  ``hooks`` in the order they ran;
 - a fact ``dr_recovered`` ({component: {"requested_time", "consistency_time",
   ...}}) set by the level playbooks: a component restored to a requested
   point in time (``target_time``; for S3 the time it rolled back to) shows
@@ -39,6 +44,8 @@ from ansible_collections.resilience.dr.plugins.plugin_utils._report.values impor
 SOURCE_KEYS = ("site", "repository", "backup_id", "status", "age_s", "copied_from", "copied_at")
 RESTORE_TEST_KEYS = ("ok", "duration_s", "target_rto_s", "error")
 WRITE_FREEZE_KEYS = ("site", "components", "start", "end", "duration_s", "thawed")
+# What the report keeps of a hook run (roles/plan/tasks/hook.yml); stdout_tail is at most the last 20 lines.
+HOOK_KEYS = ("scope", "stage", "name", "kind", "host", "skipped", "rc", "duration_s", "stdout_tail", "failed", "timed_out", "msg")
 
 
 def _action_kind(action: str, result: dict[str, t.Any]) -> str:
@@ -138,6 +145,13 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
     for beat in heartbeats if isinstance(heartbeats, list) else [heartbeats] if heartbeats else []:
         if isinstance(beat, dict) and beat.get("component") and beat.get("time"):
             events.append({"kind": "heartbeat", "component": as_text(beat["component"]), "heartbeat_time": as_text(beat["time"])})
+    hook = facts.get("plan_hook_report") if isinstance(facts, dict) else None
+    if isinstance(hook, dict) and hook.get("name") and hook.get("stage"):
+        # The hook's own status: the task that records it succeeds even when the hook failed.
+        # The event's kind is "hook"; the hook's own kind (command or tasks) is hook_kind.
+        event = {key: plain(hook.get(key)) for key in HOOK_KEYS}
+        event["hook_kind"], event["kind"] = event.pop("kind"), "hook"
+        events.append(event)
     freeze = facts.get("dr_write_freeze") if isinstance(facts, dict) else None
     if isinstance(freeze, dict) and freeze.get("start") and freeze.get("end"):
         # The failback's write freeze: its downtime, from the first datastore frozen to the traffic moved (or thawed).

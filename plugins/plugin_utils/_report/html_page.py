@@ -11,7 +11,7 @@ import typing as t
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.svg import target_bars, timeline_chart
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, format_seconds
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.words import (
-    dns_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
+    dns_rows, hook_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
 )
 
 CSS = """
@@ -94,6 +94,9 @@ def render_html(report: dict[str, t.Any]) -> str:
     if report.get("restore_tests"):
         body += ["<h2>Restore tests</h2>", _table(["component", "backup", "result", "duration", "RTO target", "error"],
                                                   [_cells(row) for row in restore_test_rows(report)])]
+    if report.get("hooks"):
+        body += ["<h2>Hooks</h2>", _table(["at", "stage", "scope", "hook", "host", "result", "duration", "output (last lines)"],
+                                          [_cells(row) for row in hook_rows(report)])]
     if changes:
         body += ["<h2>DNS</h2>", _table(["record", "previous", "new", "changed", "at"], changes)]
     body += ["<h2>Tasks</h2>", _table(["start", "duration", "host", "status", "task"], task_rows)]

@@ -9,7 +9,7 @@ import typing as t
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.targets import should_fail
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, format_seconds
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.words import (
-    dns_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
+    dns_rows, hook_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
 )
 
 
@@ -85,6 +85,9 @@ def render_markdown(report: dict[str, t.Any]) -> str:
     if report.get("restore_tests"):
         lines += ["", "## Restore tests", ""]
         lines += _table(("component", "backup", "result", "duration", "RTO target", "error"), restore_test_rows(report))
+    if report.get("hooks"):
+        lines += ["", "## Hooks", ""]
+        lines += _table(("at", "stage", "scope", "hook", "host", "result", "duration", "output (last lines)"), hook_rows(report))
     if report["dns"]:
         lines += ["", "## DNS", ""]
         lines += _table(("record", "previous", "new", "changed", "at"), dns_rows(report))

@@ -200,6 +200,9 @@ class Timeline:
                 "start": freezes[-1]["freeze_start"], "end": freezes[-1]["freeze_end"],
                 "duration_s": freezes[-1]["duration_s"], "thawed": freezes[-1]["thawed"],
             } if freezes else None,
+            # Every hook run (consistency and recovery hooks), in order, failed ones too: hook["failed"] says so.
+            "hooks": [{**{key: value for key, value in event.items() if key not in ("kind", "hook_kind", "task", "status")},
+                       "kind": event["hook_kind"]} for event in good_events if event["kind"] == "hook"],
             "restore_tests": [{key: event[key] for key in ("component", "backup_id", *RESTORE_TEST_KEYS)}
                               for event in good_events if event["kind"] == "restore_test"],
             "events": self.events,

@@ -76,3 +76,19 @@ def dns_rows(report: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
     """Each DNS change: record, previous and new value (JSON), whether it changed, when."""
     return [(event["record"], json.dumps(event["previous"]), json.dumps(event["new"]), event["changed"], event["end"])
             for event in report["dns"]]
+
+
+def hook_result(hook: dict[str, t.Any]) -> str:
+    """A hook run's outcome in words: skipped in check mode, ok or FAILED (timed out), with its exit status."""
+    if hook.get("skipped"):
+        return "skipped (check mode)"
+    text = ("TIMED OUT" if hook.get("timed_out") else "FAILED") if hook.get("failed") else "ok"
+    return text + (f", exit status {hook['rc']}" if hook.get("rc") is not None else "")
+
+
+def hook_rows(report: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
+    """Each hook run: when it was recorded, stage, scope, name, host, outcome, duration, the tail of its output."""
+    return [(hook.get("end"), hook.get("stage"), hook.get("scope"), hook.get("name"), hook.get("host"), hook_result(hook),
+             format_seconds(hook.get("duration_s") if isinstance(hook.get("duration_s"), (int, float)) else None),
+             (hook.get("stdout_tail") or "") + (f" ({hook['msg']})" if hook.get("failed") and hook.get("msg") else ""))
+            for hook in report.get("hooks") or []]
