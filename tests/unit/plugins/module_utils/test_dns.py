@@ -284,7 +284,7 @@ def test_refusal_names_every_failed_gate_and_how_to_proceed():
     assert "gate expect_current failed: the record holds 10.0.0.1 (TTL 300), not the expected 10.0.0.9" in message
     assert "gate health failed" in message and "gate rpo failed" in message
     assert "Nothing was changed" in message and "force: true" in message and "skip_gates: [health, rpo]" in message
-    assert refused.value.details["previous"] == {"value": ["10.0.0.1"], "ttl": 300}
+    assert refused.value.details["previous"] == {"value": ["10.0.0.1"], "ttl": 300, "alias": None}
 
 
 # --------------------------------------------------------------------------
@@ -355,7 +355,7 @@ class MemoryProvider:
     def zone_name(self) -> str:
         return "example.test."
 
-    def read(self, name: str, rtype: str) -> RecordSet | None:
+    def read(self, name: str, rtype: str, set_identifier: str | None = None) -> RecordSet | None:
         return self.records.get((name, rtype))
 
     def apply(self, current, desired):
@@ -392,8 +392,8 @@ def test_check_mode_reports_the_change_and_changes_nothing():
     provider = MemoryProvider({(NAME, "A"): record(["10.0.0.1"])})
     result = failover(provider, request(), tools(provider), check_mode=True, diff=True)
     assert result["changed"] and provider.applied == []
-    assert result["previous"] == {"value": ["10.0.0.1"], "ttl": 300}
-    assert result["new"] == {"value": ["10.0.0.2"], "ttl": 300}
+    assert result["previous"] == {"value": ["10.0.0.1"], "ttl": 300, "alias": None}
+    assert result["new"] == {"value": ["10.0.0.2"], "ttl": 300, "alias": None}
     assert result["verification"] is None and "diff" in result
 
 
@@ -403,7 +403,7 @@ def test_apply_then_same_again_changes_nothing():
     assert first["changed"] and first["verification"]["converged"] and len(provider.applied) == 1
     again = failover(provider, request(verify=True), tools(provider), check_mode=False, diff=False)
     assert not again["changed"] and len(provider.applied) == 1
-    assert again["previous"] == again["new"] == {"value": ["10.0.0.2"], "ttl": 300}
+    assert again["previous"] == again["new"] == {"value": ["10.0.0.2"], "ttl": 300, "alias": None}
 
 
 def test_refused_gate_changes_nothing():
@@ -426,7 +426,7 @@ def test_lower_ttl_first_writes_the_short_ttl_waits_the_old_one_then_switches():
     ]
     assert sleeps == [600]
     assert result["lower_ttl"]["from_ttl"] == 600 and result["lower_ttl"]["to_ttl"] == 60
-    assert result["previous"] == {"value": ["10.0.0.1"], "ttl": 600}
+    assert result["previous"] == {"value": ["10.0.0.1"], "ttl": 600, "alias": None}
 
 
 def test_a_failed_switch_after_lowering_says_so_and_returns_previous():
@@ -436,7 +436,7 @@ def test_a_failed_switch_after_lowering_says_so_and_returns_previous():
     assert "the TTL was lowered (values unchanged) but the switch failed: the record no longer holds" in failed.value.message
     assert "It held 10.0.0.1 (TTL 600) before (returned as previous" in failed.value.message
     assert failed.value.details["changed"] is True
-    assert failed.value.details["previous"] == {"value": ["10.0.0.1"], "ttl": 600}
+    assert failed.value.details["previous"] == {"value": ["10.0.0.1"], "ttl": 600, "alias": None}
 
 
 def test_a_change_that_does_not_converge_is_reported_as_made():
@@ -559,14 +559,6 @@ def test_route53_zone_lookup_errors_name_the_zone():
         route53_provider(FakeRoute53([ZONE, private], []), zone="example.test").zone_name()
     with pytest.raises(ConfigurationError, match=r"hosted zone Z1 is example.test, not zone other.test"):
         route53_provider(FakeRoute53([ZONE], []), zone="other.test", hosted_zone_id="Z1").zone_name()
-
-
-def test_route53_alias_and_routing_policy_records_are_left_alone():
-    alias = {"Name": "app.example.test.", "Type": "A", "AliasTarget": {"DNSName": "lb.example.test."}}
-    provider = route53_provider(FakeRoute53([ZONE], [alias]), zone="example.test")
-    provider.zone_name()
-    with pytest.raises(ConfigurationError, match=r"is an alias or uses a routing policy"):
-        provider.read(NAME, "A")
 
 
 def test_route53_private_zone_needs_verify_servers():
