@@ -65,7 +65,7 @@ options:
     type: int
   alias:
     description:
-      - For O(provider=route53), the Route 53 alias the record points at after the change, instead of O(value): an
+      - For O(provider=route53), the Route 53 alias the record points at after the change, instead of O(value) - an
         Application or Network Load Balancer, a CloudFront distribution, or another record of the zone.
       - An alias record that already points there is not changed. A plain record is not turned into an alias (or
         back) unless O(allow_alias_conversion=true).
@@ -170,7 +170,7 @@ options:
         new record set, or fail after O(verify_timeout). The servers are the zone's NS records as the O(server)
         answers them (asked on O(port)), Route 53's name servers of the hosted zone, or O(verify_servers).
       - An alias record, or a record set of a failover routing pair (O(set_identifier)), is read back through the
-        Route 53 API instead (after Route 53 reports the change INSYNC): name servers answer an alias with its
+        Route 53 API instead (after Route 53 reports the change INSYNC), because name servers answer an alias with its
         target's addresses, and a failover pair with whichever record the health checks pick, so their answers
         cannot show the record set. O(verify_servers) is refused for these.
     type: bool
@@ -320,9 +320,16 @@ previous:
   returned: always
   type: dict
   contains:
-    value: {description: The values (feed them back as O(value)); empty when the record did not exist., type: list, elements: str}
-    ttl: {description: The TTL; null when the record did not exist., type: int}
-  sample: {value: [198.51.100.10], ttl: 3600}
+    value: {description: The values (feed them back as O(value)); empty when the record did not exist or is an alias., type: list, elements: str}
+    ttl: {description: The TTL (feed it back as O(ttl)); null when the record did not exist or is an alias., type: int}
+    alias:
+      description: The Route 53 alias the record pointed at (feed it back as O(alias)); null for a plain record.
+      type: dict
+      contains:
+        dns_name: {description: The alias target's DNS name., type: str}
+        hosted_zone_id: {description: The alias target's hosted zone id., type: str}
+        evaluate_target_health: {description: Whether Route 53 evaluated the target's health., type: bool}
+  sample: {value: [198.51.100.10], ttl: 3600, alias: null}
 new:
   description: The record set after the change (or that the change would set in check mode).
   returned: always

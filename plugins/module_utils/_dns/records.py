@@ -131,7 +131,7 @@ def parse_alias(value: t.Mapping[str, t.Any] | None, what: str = "alias") -> Ali
     return AliasTarget(
         normalize_name(str(dns_name), f"{what}.dns_name"),
         zone_text,
-        bool(value.get("evaluate_target_health") or False),
+        bool(value.get("evaluate_target_health")),
     )
 
 
