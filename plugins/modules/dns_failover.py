@@ -9,7 +9,8 @@ module: dns_failover
 short_description: Point a DNS record at another site, safely, and prove every server answers it
 version_added: 0.1.0
 description:
-  - Changes one DNS record set (A, AAAA or CNAME) to new values, for failing an application over to its
+  - Changes one DNS record set (A, AAAA or CNAME) to new values, or a Route 53 alias to a new target, for failing an
+    application over to its
     secondary site and back, with Route 53 (O(provider=route53)) or any server that accepts RFC 2136 dynamic
     updates signed with TSIG, such as BIND, PowerDNS and Knot (O(provider=rfc2136)).
   - Before the change, gates refuse it when the record holds something other than O(expect_current), when the
@@ -51,13 +52,53 @@ options:
     choices: [A, AAAA, CNAME]
     default: A
   value:
-    description: The values the record set holds after the change (addresses, or one name for a CNAME). Order does not matter.
+    description:
+      - The values the record set holds after the change (addresses, or one name for a CNAME). Order does not matter.
+      - Required unless O(alias) is given; V([]) with O(alias) is accepted, so a failback can pass RV(previous.value) and
+        RV(previous.alias) both.
     type: list
     elements: str
-    required: true
   ttl:
-    description: The TTL of the record set after the change. When omitted, the record keeps its TTL (a new record gets 300).
+    description:
+      - The TTL of the record set after the change. When omitted, the record keeps its TTL (a new record gets 300).
+      - Not with O(alias) (Route 53 answers an alias with its target's TTL); V(null) is accepted.
     type: int
+  alias:
+    description:
+      - For O(provider=route53), the Route 53 alias the record points at after the change, instead of O(value) - an
+        Application or Network Load Balancer, a CloudFront distribution, or another record of the zone.
+      - An alias record that already points there is not changed. A plain record is not turned into an alias (or
+        back) unless O(allow_alias_conversion=true).
+      - After the change the record set is read back through the Route 53 API (see O(verify)).
+    type: dict
+    suboptions:
+      dns_name:
+        description: The target's DNS name, for example V(dualstack.my-alb-123.eu-west-1.elb.amazonaws.com).
+        type: str
+      hosted_zone_id:
+        description:
+          - The hosted zone id of the target itself (not of the zone holding O(record)), for example V(Z32O12XQLNTSW2)
+            for an ALB in eu-west-1, V(Z2FDTNDATAQYW2) for CloudFront, or the zone's own id for a record in it.
+        type: str
+      evaluate_target_health:
+        description: Whether Route 53 evaluates the target's health (must be V(false) for CloudFront).
+        type: bool
+        default: false
+  allow_alias_conversion:
+    description:
+      - Allow turning a plain record into an alias (O(alias) given, the record holds values) or an alias into a plain
+        record (O(value) given, the record is an alias). Without it such a change is refused before anything changes.
+    type: bool
+    default: false
+  set_identifier:
+    description:
+      - For O(provider=route53), the record set to change among the records of a failover routing pair
+        (C(Failover) V(PRIMARY)/V(SECONDARY)), by its C(SetIdentifier). Required when the name uses failover
+        routing; other routing policies (weighted, latency, geolocation) are refused.
+      - To fail over, point the V(PRIMARY) record set at the secondary site (O(value) or O(alias)); it keeps its
+        failover role and health check. Fail back with RV(previous) and the same O(set_identifier).
+      - The record set must exist; the module does not create routing-policy records.
+    type: str
   expect_current:
     description:
       - The values the record must hold now; the change is refused when it holds anything else (another operator
@@ -128,6 +169,10 @@ options:
       - After the change (and on a run that changes nothing), ask every authoritative server until all answer the
         new record set, or fail after O(verify_timeout). The servers are the zone's NS records as the O(server)
         answers them (asked on O(port)), Route 53's name servers of the hosted zone, or O(verify_servers).
+      - An alias record, or a record set of a failover routing pair (O(set_identifier)), is read back through the
+        Route 53 API instead (after Route 53 reports the change INSYNC), because name servers answer an alias with its
+        target's addresses, and a failover pair with whichever record the health checks pick, so their answers
+        cannot show the record set. O(verify_servers) is refused for these.
     type: bool
     default: true
   verify_servers:
@@ -227,6 +272,46 @@ EXAMPLES = r"""
       http: https://api.eu-west-1.example.com/healthz
     skip_gates: [health]
   delegate_to: localhost
+
+- name: Point the alias app.example.com at the secondary region's load balancer
+  resilience.dr.dns_failover:
+    provider: route53
+    zone: example.com
+    record: app.example.com
+    alias:
+      dns_name: dualstack.app-eu-123456.eu-west-1.elb.amazonaws.com
+      hosted_zone_id: Z32O12XQLNTSW2  # the ALB's zone (eu-west-1), not example.com's
+      evaluate_target_health: true
+    expect_current: [dualstack.app-us-654321.us-east-1.elb.amazonaws.com]
+    health_check:
+      http: https://app-eu.example.com/healthz
+  delegate_to: localhost
+  register: alias_failover
+
+- name: Fail the alias back to what it pointed at
+  resilience.dr.dns_failover:
+    provider: route53
+    zone: example.com
+    record: app.example.com
+    value: "{{ alias_failover.previous.value }}"
+    ttl: "{{ alias_failover.previous.ttl }}"
+    alias: "{{ alias_failover.previous.alias }}"
+    expect_current: ["{{ alias_failover.new.alias.dns_name }}"]
+    health_check:
+      http: https://app-us.example.com/healthz
+  delegate_to: localhost
+
+- name: Failover routing pair - make the PRIMARY record set serve the secondary site
+  resilience.dr.dns_failover:
+    provider: route53
+    zone: example.com
+    record: api.example.com
+    set_identifier: api-primary
+    value: [203.0.113.20]
+    expect_current: [198.51.100.10]
+    health_check:
+      tcp: 203.0.113.20:443
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -235,14 +320,21 @@ previous:
   returned: always
   type: dict
   contains:
-    value: {description: The values (feed them back as O(value)); empty when the record did not exist., type: list, elements: str}
-    ttl: {description: The TTL; null when the record did not exist., type: int}
-  sample: {value: [198.51.100.10], ttl: 3600}
+    value: {description: The values (feed them back as O(value)); empty when the record did not exist or is an alias., type: list, elements: str}
+    ttl: {description: The TTL (feed it back as O(ttl)); null when the record did not exist or is an alias., type: int}
+    alias:
+      description: The Route 53 alias the record pointed at (feed it back as O(alias)); null for a plain record.
+      type: dict
+      contains:
+        dns_name: {description: The alias target's DNS name., type: str}
+        hosted_zone_id: {description: The alias target's hosted zone id., type: str}
+        evaluate_target_health: {description: Whether Route 53 evaluated the target's health., type: bool}
+  sample: {value: [198.51.100.10], ttl: 3600, alias: null}
 new:
   description: The record set after the change (or that the change would set in check mode).
   returned: always
   type: dict
-  sample: {value: [203.0.113.20], ttl: 300}
+  sample: {value: [203.0.113.20], ttl: 300, alias: null}
 provider: {description: The provider used., returned: always, type: str, sample: rfc2136}
 zone: {description: The zone's name., returned: always, type: str, sample: example.com}
 record: {description: The record's full name., returned: always, type: str, sample: app.example.com}
@@ -269,6 +361,9 @@ verification:
   returned: always
   type: dict
   contains:
+    method:
+      description: V(dns) (the authoritative servers were asked) or V(api) (an alias or failover record set read back from Route 53).
+      type: str
     converged: {description: Whether every server answers the new record set., type: bool}
     converged_after_s: {description: Seconds from the change until the last server answered it., type: float}
     servers: {description: "Per server: server, address, port, value, ttl, rcode, error, converged, converged_after_s.", type: list, elements: dict}
@@ -295,8 +390,18 @@ def argument_spec() -> dict:
         hosted_zone_id=dict(type="str"),
         record=dict(type="str", required=True),
         type=dict(type="str", default="A", choices=["A", "AAAA", "CNAME"]),
-        value=dict(type="list", elements="str", required=True),
+        value=dict(type="list", elements="str"),
         ttl=dict(type="int"),
+        alias=dict(
+            type="dict",
+            options=dict(
+                dns_name=dict(type="str"),
+                hosted_zone_id=dict(type="str"),
+                evaluate_target_health=dict(type="bool", default=False),
+            ),
+        ),
+        allow_alias_conversion=dict(type="bool", default=False),
+        set_identifier=dict(type="str"),
         expect_current=dict(type="list", elements="str"),
         force=dict(type="bool", default=False),
         lower_ttl_first=dict(type="bool", default=False),

@@ -107,15 +107,15 @@ def test_failover_to_secondary_and_failback_with_previous(ansible, lab, app_reco
     assert answer(lab) == ([primary], 300), "check mode changed the record"
     assert planned["diff"]["before"].strip() == f"{app_record}. 300 IN A {primary}"
     assert planned["diff"]["after"].strip() == f"{app_record}. 300 IN A {secondary}"
-    assert planned["previous"] == {"value": [primary], "ttl": 300}
+    assert planned["previous"] == {"value": [primary], "ttl": 300, "alias": None}
     assert planned["verification"] is None
 
     applied = ansible.module(MODULE, args)
     assert not applied["failed"], applied
     assert applied["changed"]
     assert answer(lab) == ([secondary], 300)
-    assert applied["previous"] == {"value": [primary], "ttl": 300}
-    assert applied["new"] == {"value": [secondary], "ttl": 300}
+    assert applied["previous"] == {"value": [primary], "ttl": 300, "alias": None}
+    assert applied["new"] == {"value": [secondary], "ttl": 300, "alias": None}
     assert applied["gates"]["expect_current"]["status"] == "passed"
     assert applied["gates"]["health"]["status"] == "passed"
     verification = applied["verification"]
@@ -126,7 +126,7 @@ def test_failover_to_secondary_and_failback_with_previous(ansible, lab, app_reco
     ]
 
     again, planned_again = same_again(ansible, args)
-    assert again["previous"] == again["new"] == {"value": [secondary], "ttl": 300}
+    assert again["previous"] == again["new"] == {"value": [secondary], "ttl": 300, "alias": None}
     assert again["gates"]["expect_current"]["status"] == "not_needed"
     assert again["verification"]["converged"]
     assert answer(lab) == ([secondary], 300)
@@ -298,7 +298,7 @@ def test_lower_ttl_first_waits_out_the_old_ttl(ansible, lab, app_record, primary
     assert not result["failed"] and result["changed"], result
     assert result["lower_ttl"]["from_ttl"] == 3 and result["lower_ttl"]["to_ttl"] == 1
     assert result["lower_ttl"]["waited_s"] >= 3
-    assert result["previous"] == {"value": [primary], "ttl": 3}
+    assert result["previous"] == {"value": [primary], "ttl": 3, "alias": None}
     assert answer(lab) == ([secondary], 1)
 
 
@@ -321,7 +321,7 @@ def test_change_by_someone_else_during_the_wait_is_not_overwritten(ansible, lab,
         racing.join()
     assert result["failed"], result
     assert "no longer holds" in result["msg"] and "TTL was lowered" in result["msg"], result["msg"]
-    assert result["previous"] == {"value": [primary], "ttl": 5}
+    assert result["previous"] == {"value": [primary], "ttl": 5, "alias": None}
     assert answer(lab) == (["127.0.0.9"], 30), "the other operator's change was overwritten"
 
 
@@ -332,7 +332,7 @@ def test_verify_timeout_names_the_lagging_server_and_returns_previous(ansible, l
     assert result["failed"] and result["changed"], result
     assert "1 of 2 authoritative servers" in result["msg"] and silent in result["msg"], result["msg"]
     assert "WAS changed" in result["msg"]
-    assert result["previous"] == {"value": [primary], "ttl": 300}
+    assert result["previous"] == {"value": [primary], "ttl": 300, "alias": None}
     servers = {f"{s['address']}:{s['port']}": s for s in result["verification"]["servers"]}
     assert servers[f"127.0.0.1:{lab['dns']['port']}"]["converged"]
     assert not servers[silent]["converged"] and servers[silent]["error"]
@@ -406,7 +406,7 @@ def test_route53_failover_changes_the_record_and_returns_previous(ansible, lab, 
     applied = ansible.module(MODULE, args)
     assert not applied["failed"] and applied["changed"], applied
     assert api_record(route53, hosted_zone) == (["192.0.2.20", "192.0.2.21"], 60)
-    assert applied["previous"] == {"value": ["192.0.2.10"], "ttl": 300}
+    assert applied["previous"] == {"value": ["192.0.2.10"], "ttl": 300, "alias": None}
     assert applied["change"]["status"] == "INSYNC" and applied["change"]["change_id"]
 
     same_again(ansible, args)
@@ -462,6 +462,193 @@ def test_route53_failover_and_failback_in_one_play_with_module_defaults(ansible,
     run = ansible.playbook(path)
     assert run.ok, run.tail()
     assert run.result("Point app at the secondary")["changed"]
-    assert run.result("Point app at the secondary")["previous"] == {"value": ["192.0.2.10"], "ttl": 300}
+    assert run.result("Point app at the secondary")["previous"] == {"value": ["192.0.2.10"], "ttl": 300, "alias": None}
     assert run.result("Point app back")["changed"]
     assert api_record(route53, hosted_zone) == (["192.0.2.10"], 300)
+
+
+# --------------------------------------------------------------------------
+# Route 53 alias records and failover routing pairs (moto server)
+#
+# moto's hosted zones have no name servers that answer, so these records are
+# checked through the Route 53 API, as the module itself verifies an alias or
+# a failover record set (name servers would answer an alias with its target's
+# addresses and a failover pair with whichever record the health checks pick).
+
+ALB_PRIMARY = {"dns_name": "dualstack.app-primary-123.us-east-1.elb.amazonaws.com", "hosted_zone_id": "Z35SXDOTRQ7X7K",
+               "evaluate_target_health": True}
+ALB_SECONDARY = {"dns_name": "dualstack.app-secondary-456.eu-west-1.elb.amazonaws.com", "hosted_zone_id": "Z32O12XQLNTSW2",
+                 "evaluate_target_health": False}
+
+
+def upsert(route53, zone_id: str, *record_sets: dict) -> None:
+    # UPSERT, for the reason given in hosted_zone.
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": item} for item in record_sets]}
+    )
+
+
+def stored(route53, zone: dict, set_identifier: str | None = None) -> dict | None:
+    """app.<zone> A as Route 53 holds it (of a failover pair: the record set with set_identifier)."""
+    for item in route53.list_resource_record_sets(HostedZoneId=zone["id"])["ResourceRecordSets"]:
+        if item["Name"] == zone["record"] + "." and item["Type"] == "A" and item.get("SetIdentifier") == set_identifier:
+            return item
+    return None
+
+
+def alias_of(item: dict | None) -> dict | None:
+    if item is None or "AliasTarget" not in item:
+        return None
+    target = item["AliasTarget"]
+    return {"dns_name": target["DNSName"].rstrip("."), "hosted_zone_id": target["HostedZoneId"],
+            "evaluate_target_health": target["EvaluateTargetHealth"]}
+
+
+@pytest.fixture
+def alias_zone(route53, hosted_zone):
+    """The hosted zone with app.<zone> A an alias to the primary site's load balancer."""
+    record = {"Name": hosted_zone["record"] + ".", "Type": "A", "AliasTarget": {
+        "HostedZoneId": ALB_PRIMARY["hosted_zone_id"], "DNSName": ALB_PRIMARY["dns_name"], "EvaluateTargetHealth": True}}
+    route53.change_resource_record_sets(HostedZoneId=hosted_zone["id"], ChangeBatch={"Changes": [
+        {"Action": "DELETE", "ResourceRecordSet": stored(route53, hosted_zone)},
+        {"Action": "UPSERT", "ResourceRecordSet": record},
+    ]})
+    assert alias_of(stored(route53, hosted_zone)) == ALB_PRIMARY
+    return hosted_zone
+
+
+def test_route53_alias_fails_over_to_another_load_balancer_and_back(ansible, lab, route53, alias_zone):
+    # verify stays on (the default): for an alias the module reads the record set back through the API.
+    args = dict(aws_args(lab, zone=alias_zone["name"], record=alias_zone["record"], alias=ALB_SECONDARY,
+                         expect_current=[ALB_PRIMARY["dns_name"]]), verify=True)
+
+    planned = ansible.module(MODULE, args, check=True, diff=True)
+    assert not planned["failed"] and planned["changed"], planned
+    assert alias_of(stored(route53, alias_zone)) == ALB_PRIMARY, "check mode changed the record"
+    assert planned["diff"]["before"] == (f"{alias_zone['record']}. ALIAS IN A {ALB_PRIMARY['dns_name']}. ; hosted_zone_id "
+                                         f"Z35SXDOTRQ7X7K, evaluate_target_health true\n")
+    assert planned["diff"]["after"] == (f"{alias_zone['record']}. ALIAS IN A {ALB_SECONDARY['dns_name']}. ; hosted_zone_id "
+                                        f"Z32O12XQLNTSW2, evaluate_target_health false\n")
+
+    applied = ansible.module(MODULE, args)
+    assert not applied["failed"] and applied["changed"], applied
+    assert alias_of(stored(route53, alias_zone)) == ALB_SECONDARY
+    assert applied["previous"] == {"value": [], "ttl": None, "alias": ALB_PRIMARY}
+    assert applied["new"] == {"value": [], "ttl": None, "alias": ALB_SECONDARY}
+    assert applied["gates"]["expect_current"]["status"] == "passed"
+    assert applied["verification"]["method"] == "api" and applied["verification"]["converged"], applied["verification"]
+
+    again, _planned = same_again(ansible, args)
+    assert again["verification"]["converged"]
+    assert alias_of(stored(route53, alias_zone)) == ALB_SECONDARY
+
+    # The failback feeds previous back as it is: value [] and ttl null with the alias.
+    previous = applied["previous"]
+    failback = ansible.module(MODULE, aws_args(
+        lab, hosted_zone_id=alias_zone["id"], record=alias_zone["record"], value=previous["value"], ttl=previous["ttl"],
+        alias=previous["alias"], expect_current=[applied["new"]["alias"]["dns_name"]],
+    ))
+    assert not failback["failed"] and failback["changed"], failback
+    assert alias_of(stored(route53, alias_zone)) == ALB_PRIMARY
+
+
+def test_route53_plain_record_becomes_an_alias_only_when_asked_and_fails_back(ansible, lab, route53, hosted_zone):
+    target = aws_args(lab, zone=hosted_zone["name"], record=hosted_zone["record"], alias=ALB_SECONDARY)
+    refused_run = ansible.module(MODULE, target)
+    message = refused(refused_run)
+    assert "is a plain record (192.0.2.10 (TTL 300)); alias would replace it" in message, message
+    assert "refused unless allow_alias_conversion: true is given. Nothing was changed" in message, message
+    assert api_record(route53, hosted_zone) == (["192.0.2.10"], 300)
+
+    converted = ansible.module(MODULE, dict(target, allow_alias_conversion=True))
+    assert not converted["failed"] and converted["changed"], converted
+    assert alias_of(stored(route53, hosted_zone)) == ALB_SECONDARY
+    assert converted["previous"] == {"value": ["192.0.2.10"], "ttl": 300, "alias": None}
+
+    previous = converted["previous"]
+    back = ansible.module(MODULE, aws_args(lab, zone=hosted_zone["name"], record=hosted_zone["record"], value=previous["value"],
+                                           ttl=previous["ttl"], alias=previous["alias"], allow_alias_conversion=True))
+    assert not back["failed"] and back["changed"], back
+    assert api_record(route53, hosted_zone) == (["192.0.2.10"], 300)
+    assert alias_of(stored(route53, hosted_zone)) is None
+
+
+def test_route53_malformed_or_contradicting_alias_options_are_refused(ansible, lab, route53, alias_zone):
+    base = aws_args(lab, zone=alias_zone["name"], record=alias_zone["record"])
+    cases = {
+        "no hosted zone id": dict(base, alias={"dns_name": ALB_SECONDARY["dns_name"]}),
+        "not a zone id": dict(base, alias={"dns_name": ALB_SECONDARY["dns_name"], "hosted_zone_id": "my-alb"}),
+        "alias and value": dict(base, alias=ALB_SECONDARY, value=["192.0.2.20"]),
+        "alias with ttl": dict(base, alias=ALB_SECONDARY, ttl=60),
+        "alias to plain": dict(base, value=["192.0.2.20"]),
+        "verify_servers": dict(base, alias=ALB_SECONDARY, verify=True, verify_servers=["127.0.0.1:53"]),
+    }
+    run = ansible.tasks([{"name": name, MODULE: args, "ignore_errors": True} for name, args in cases.items()])
+    messages = {name: refused(run.result(name)) for name in cases}
+    assert alias_of(stored(route53, alias_zone)) == ALB_PRIMARY, "a refused change changed the record"
+    assert messages["no hosted zone id"].startswith("alias has no hosted_zone_id; an alias needs both"), messages
+    assert "alias.hosted_zone_id 'my-alb' is not a Route 53 hosted zone id" in messages["not a zone id"], messages
+    assert "give either value or alias, not both" in messages["alias and value"], messages
+    assert "ttl 60 cannot be set on an alias record" in messages["alias with ttl"], messages
+    assert "value would replace it with a plain record" in messages["alias to plain"], messages
+    assert "allow_alias_conversion: true" in messages["alias to plain"], messages
+    assert "verify_servers cannot show" in messages["verify_servers"], messages
+
+
+@pytest.fixture
+def failover_pair(route53, hosted_zone):
+    """app.<zone> A as a failover routing pair: PRIMARY 192.0.2.10 with a health check, SECONDARY 192.0.2.20."""
+    health_check_id = route53.create_health_check(CallerReference=str(uuid.uuid4()), HealthCheckConfig={
+        "IPAddress": "192.0.2.10", "Port": 443, "Type": "HTTPS", "ResourcePath": "/healthz", "FullyQualifiedDomainName": hosted_zone["record"],
+    })["HealthCheck"]["Id"]
+    name = hosted_zone["record"] + "."
+    route53.change_resource_record_sets(HostedZoneId=hosted_zone["id"], ChangeBatch={"Changes": [
+        {"Action": "DELETE", "ResourceRecordSet": stored(route53, hosted_zone)},
+    ]})
+    upsert(route53, hosted_zone["id"],
+           {"Name": name, "Type": "A", "SetIdentifier": "primary", "Failover": "PRIMARY", "TTL": 60,
+            "ResourceRecords": [{"Value": "192.0.2.10"}], "HealthCheckId": health_check_id},
+           {"Name": name, "Type": "A", "SetIdentifier": "secondary", "Failover": "SECONDARY", "TTL": 60,
+            "ResourceRecords": [{"Value": "192.0.2.20"}]})
+    yield dict(hosted_zone, health_check_id=health_check_id)
+    route53.delete_health_check(HealthCheckId=health_check_id)
+
+
+def test_route53_failover_pair_primary_serves_the_secondary_site_and_fails_back(ansible, lab, route53, failover_pair):
+    zone = failover_pair
+    before_secondary = stored(route53, zone, "secondary")
+    args = dict(aws_args(lab, zone=zone["name"], record=zone["record"], set_identifier="primary", value=["192.0.2.20"],
+                         expect_current=["192.0.2.10"]), verify=True)
+
+    planned = ansible.module(MODULE, args, check=True, diff=True)
+    assert not planned["failed"] and planned["changed"], planned
+    assert stored(route53, zone, "primary")["ResourceRecords"] == [{"Value": "192.0.2.10"}], "check mode changed the record"
+    assert planned["diff"]["after"] == f"{zone['record']}. 60 IN A 192.0.2.20 ; failover PRIMARY, set_identifier primary\n"
+
+    applied = ansible.module(MODULE, args)
+    assert not applied["failed"] and applied["changed"], applied
+    primary = stored(route53, zone, "primary")
+    # Still the PRIMARY of the pair with its health check: only what it answers changed.
+    assert (primary["ResourceRecords"], primary["Failover"], primary["HealthCheckId"], primary["TTL"]) == (
+        [{"Value": "192.0.2.20"}], "PRIMARY", zone["health_check_id"], 60)
+    assert stored(route53, zone, "secondary") == before_secondary
+    assert applied["previous"] == {"value": ["192.0.2.10"], "ttl": 60, "alias": None}
+    assert applied["verification"]["method"] == "api" and applied["verification"]["converged"]
+
+    same_again(ansible, args)
+
+    previous = applied["previous"]
+    failback = ansible.module(MODULE, aws_args(lab, zone=zone["name"], record=zone["record"], set_identifier="primary",
+                                               value=previous["value"], ttl=previous["ttl"], alias=previous["alias"],
+                                               expect_current=applied["new"]["value"]))
+    assert not failback["failed"] and failback["changed"], failback
+    primary = stored(route53, zone, "primary")
+    assert (primary["ResourceRecords"], primary["HealthCheckId"]) == ([{"Value": "192.0.2.10"}], zone["health_check_id"])
+    assert stored(route53, zone, "secondary") == before_secondary
+
+
+def test_route53_failover_pair_without_set_identifier_is_refused(ansible, lab, route53, failover_pair):
+    result = ansible.module(MODULE, aws_args(lab, zone=failover_pair["name"], record=failover_pair["record"], value=["192.0.2.20"]))
+    message = refused(result)
+    assert "uses a routing policy, with the record sets primary (PRIMARY), secondary (SECONDARY); give set_identifier" in message, message
+    assert stored(route53, failover_pair, "primary")["ResourceRecords"] == [{"Value": "192.0.2.10"}]

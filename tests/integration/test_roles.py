@@ -283,7 +283,7 @@ def test_dns_role_gates_on_health_moves_and_fails_back_to_the_recorded_values(an
     assert f"{app_record} A: gate health skipped by skip_gates" in " ".join(moved.stdout.split())
     assert answer(lab)[0] == [secondary]
     recorded = json.loads((tmp_path / "state" / "shopfront-dns-previous.json").read_text())
-    assert recorded[app_record] == {"value": [primary], "ttl": 300}
+    assert recorded[app_record] == {"value": [primary], "ttl": 300, "alias": None}
     assert (tmp_path / "state" / "shopfront-dns-previous.json").stat().st_mode & 0o777 == 0o600
 
     again = failover(dns_failover_site="secondary", dns_failover_skip_gates=["health"])

@@ -8,7 +8,8 @@ whether the TTL is lowered first), runs the safety gates (expected current
 value, health of the new target, RPO of the new target), applies the plan as
 one atomic change that only succeeds while the record still holds what was
 read (a compare-and-swap), and then asks every authoritative server until
-all of them answer the new record set.
+all of them answer the new record set; a Route 53 alias or failover record
+set, which the servers cannot show, is read back through the API instead.
 
 Everything here is plain Python: providers, health probes and DNS queries are
 handed in, so the logic is unit-testable without servers.
@@ -46,6 +47,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._dns.records import 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     ConfigurationError,
     DrError,
+    VerificationFailed,
     WaitTimeout,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._timing import Stopwatch, wait_for
@@ -104,7 +106,7 @@ def verify_convergence(
                 state.converged_after_s = stopwatch.elapsed()
         return True if all(state.converged_after_s is not None for state in states) else None
 
-    outcome = {"timeout_s": timeout, "expected": desired.summary()}
+    outcome = {"method": "dns", "timeout_s": timeout, "expected": desired.summary()}
     try:
         wait_for(probe, timeout=timeout, what="verification", interval=interval, max_interval=5.0)
     except WaitTimeout:
@@ -121,6 +123,32 @@ def verify_convergence(
         converged_after_s=max(state.converged_after_s or 0.0 for state in states),
         servers=[state.as_dict() for state in states],
     )
+    return outcome
+
+
+def answers_differ_from_record(record_set: RecordSet) -> bool:
+    """True when name servers cannot show the record set: they answer an alias with its target's addresses, and a
+    failover routing pair with whichever record the health checks pick."""
+    return record_set.alias is not None or record_set.set_identifier is not None
+
+
+def verify_read_back(provider: Provider, desired: RecordSet) -> dict[str, t.Any]:
+    """The record set read back from the provider's API must be the one written."""
+    found = provider.read(desired.name, desired.type, desired.set_identifier)
+    outcome: dict[str, t.Any] = {
+        "method": "api",
+        "expected": desired.summary(),
+        "found": None if found is None else found.summary(),
+        "servers": [],
+    }
+    if not desired.same_as(found):
+        outcome.update(converged=False, converged_after_s=None)
+        raise VerificationFailed(
+            f"{display_name(desired.name)} {desired.type} read back through the {provider.name} API holds "
+            f"{describe(found)}, not {desired.describe()}",
+            verification=outcome,
+        )
+    outcome.update(converged=True, converged_after_s=0.0)
     return outcome
 
 
@@ -145,9 +173,9 @@ class Tools:
     sleep: t.Callable[[float], None] = time.sleep
 
 
-def read_record(provider: Provider, name: str, rtype: str) -> RecordSet | None:
+def read_record(provider: Provider, name: str, rtype: str, set_identifier: str | None = None) -> RecordSet | None:
     """The record set, refusing names where a CNAME and other data would collide."""
-    current = provider.read(name, rtype)
+    current = provider.read(name, rtype, set_identifier)
     conflicting = ("CNAME",) if rtype != "CNAME" else ("A", "AAAA")
     for other in conflicting:
         found = provider.read(name, other)
@@ -164,7 +192,7 @@ def failover(provider: Provider, request: Request, tools: Tools, *, check_mode: 
     """Plan, gate, apply and verify one record change; returns the module result."""
     zone = provider.zone_name()
     name = qualify_record(request.record, zone)
-    plan = make_plan(read_record(provider, name, request.type), request, name)
+    plan = make_plan(read_record(provider, name, request.type, request.set_identifier), request, name)
     gates = evaluate_gates(plan, request, tools.health_probe)
     result: dict[str, t.Any] = {
         "changed": plan.changed,
@@ -185,16 +213,28 @@ def failover(provider: Provider, request: Request, tools: Tools, *, check_mode: 
     for warning in skipped_gate_warnings(plan, gates, check_mode):
         tools.warn(warning)
     refuse_failed_gates(plan, gates)
+    if request.verify and request.verify_servers and answers_differ_from_record(plan.desired):
+        raise ConfigurationError(
+            f"verify_servers cannot show {display_name(name)} {request.type}: name servers answer an alias with its "
+            f"target's addresses and a failover pair with the record its health checks pick, so the record set is read "
+            f"back through the Route 53 API instead. Drop verify_servers. Nothing was changed"
+        )
     if check_mode:
         return result
 
+    through_api = answers_differ_from_record(plan.desired)
     endpoints: list[Endpoint] = []
-    if request.verify:
+    if request.verify and not through_api:
         endpoints = verification_endpoints(provider, request, tools.resolve)
+
+    def verify(desired: RecordSet) -> dict[str, t.Any]:
+        if through_api:
+            return verify_read_back(provider, desired)
+        return verify_convergence(endpoints, desired, tools.query, request.verify_timeout)
 
     if not plan.changed:
         if request.verify:
-            result["verification"] = verify_convergence(endpoints, plan.desired, tools.query, request.verify_timeout)
+            result["verification"] = verify(plan.desired)
         return result
 
     expected = plan.current
@@ -204,7 +244,7 @@ def failover(provider: Provider, request: Request, tools: Tools, *, check_mode: 
         stopwatch = Stopwatch()
         try:
             if request.verify:
-                verify_convergence(endpoints, plan.lowered, tools.query, request.verify_timeout)
+                verify(plan.lowered)
         except DrError as error:
             raise _after_change(error, plan, "the TTL was lowered (values unchanged) but ") from None
         tools.sleep(plan.lower_wait_s)
@@ -222,7 +262,7 @@ def failover(provider: Provider, request: Request, tools: Tools, *, check_mode: 
 
     if request.verify:
         try:
-            result["verification"] = verify_convergence(endpoints, plan.desired, tools.query, request.verify_timeout)
+            result["verification"] = verify(plan.desired)
         except DrError as error:
             raise _after_change(error, plan, "the record WAS changed but ") from None
     return result

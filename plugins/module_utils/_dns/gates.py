@@ -35,7 +35,7 @@ def expect_current_gate(plan: Plan, request: Request) -> GateResult:
     expected = request.expect_current
     if expected is None:
         return GateResult("expect_current", "not_configured", "expect_current not given")
-    holds = plan.current.values if plan.current is not None else ()
+    holds = tuple(sorted(plan.current.targets())) if plan.current is not None else ()
     if holds == expected:
         return GateResult("expect_current", "passed", f"the record holds {describe(plan.current)} as expected")
     expected_text = ", ".join(display_name(value) for value in expected) or "nothing (no such record)"

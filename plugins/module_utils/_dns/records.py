@@ -13,11 +13,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 
 RECORD_TYPES = ("A", "AAAA", "CNAME")
+# A Route 53 hosted zone id as AWS prints it (ALB, NLB, CloudFront and the user's own zones alike).
+_HOSTED_ZONE_ID = re.compile(r"^[A-Z0-9]{5,32}$")
 # Seconds one DNS query may take before it counts as unanswered.
 QUERY_TIMEOUT = 5.0
 
@@ -89,38 +91,109 @@ def article(rtype: str) -> str:
 
 
 @dataclass(frozen=True)
+class AliasTarget:
+    """A Route 53 alias: the record answers with the target's records (an ALB, NLB, CloudFront or a record of the zone)."""
+
+    dns_name: str
+    hosted_zone_id: str
+    evaluate_target_health: bool = False
+
+    def summary(self) -> dict[str, t.Any]:
+        return {
+            "dns_name": display_name(self.dns_name),
+            "hosted_zone_id": self.hosted_zone_id,
+            "evaluate_target_health": self.evaluate_target_health,
+        }
+
+    def describe(self) -> str:
+        health = ", evaluating target health" if self.evaluate_target_health else ""
+        return f"alias to {display_name(self.dns_name)} (hosted zone {self.hosted_zone_id}{health})"
+
+
+def parse_alias(value: t.Mapping[str, t.Any] | None, what: str = "alias") -> AliasTarget | None:
+    """The alias option (dns_name, hosted_zone_id, evaluate_target_health) checked; None when not given."""
+    if not value:
+        return None
+    dns_name, zone_id = value.get("dns_name"), value.get("hosted_zone_id")
+    example = (
+        f"write {what}: {{dns_name: dualstack.my-alb-123.eu-west-1.elb.amazonaws.com, hosted_zone_id: Z32O12XQLNTSW2}} "
+        f"(the target's own hosted zone id, as its console or describe call shows it)"
+    )
+    if not dns_name or not zone_id:
+        missing = " and ".join(name for name, given in (("dns_name", dns_name), ("hosted_zone_id", zone_id)) if not given)
+        raise ConfigurationError(f"{what} has no {missing}; an alias needs both. {example}. Nothing was changed")
+    zone_text = str(zone_id).strip().rsplit("/", 1)[-1]
+    if not _HOSTED_ZONE_ID.match(zone_text):
+        raise ConfigurationError(
+            f"{what}.hosted_zone_id {zone_id!r} is not a Route 53 hosted zone id (5 to 32 capital letters and digits, "
+            f"such as Z32O12XQLNTSW2); {example}. Nothing was changed"
+        )
+    return AliasTarget(
+        normalize_name(str(dns_name), f"{what}.dns_name"),
+        zone_text,
+        bool(value.get("evaluate_target_health")),
+    )
+
+
+@dataclass(frozen=True)
 class RecordSet:
-    """All records of one name and type, with their (common) TTL."""
+    """All records of one name and type, with their (common) TTL; or a Route 53 alias, which has no TTL.
+
+    set_identifier and failover name one record set of a Route 53 failover routing pair.
+    """
 
     name: str
     type: str
-    ttl: int
+    ttl: int | None
     values: tuple[str, ...]
+    alias: AliasTarget | None = None
+    set_identifier: str | None = None
+    failover: str | None = None
 
     def same_as(self, other: RecordSet | None) -> bool:
-        return other is not None and (self.name, self.type, self.ttl, self.values) == (
-            other.name,
-            other.type,
-            other.ttl,
-            other.values,
-        )
+        return other is not None and self == other
 
     def with_ttl(self, ttl: int) -> RecordSet:
-        return RecordSet(self.name, self.type, ttl, self.values)
+        return replace(self, ttl=ttl)
+
+    def targets(self) -> tuple[str, ...]:
+        """What the record points at: its values, or the alias target's name."""
+        return (self.alias.dns_name,) if self.alias is not None else self.values
 
     def summary(self) -> dict[str, t.Any]:
-        return {"value": [display_name(value) for value in self.values], "ttl": self.ttl}
+        return {
+            "value": [display_name(value) for value in self.values],
+            "ttl": self.ttl,
+            "alias": self.alias.summary() if self.alias is not None else None,
+        }
+
+    def routing(self) -> str:
+        """The routing policy's part of a description: empty for a simple record set."""
+        if self.set_identifier is None:
+            return ""
+        policy = f"failover {self.failover}, " if self.failover else ""
+        return f"{policy}set_identifier {self.set_identifier}"
 
     def zone_lines(self) -> str:
-        return "".join(f"{self.name} {self.ttl} IN {self.type} {value}\n" for value in self.values)
+        comment = f" ; {self.routing()}" if self.routing() else ""
+        if self.alias is not None:
+            health = str(self.alias.evaluate_target_health).lower()
+            return (
+                f"{self.name} ALIAS IN {self.type} {self.alias.dns_name} ; hosted_zone_id {self.alias.hosted_zone_id}, "
+                f"evaluate_target_health {health}{comment.replace(' ;', ',')}\n"
+            )
+        return "".join(f"{self.name} {self.ttl} IN {self.type} {value}{comment}\n" for value in self.values)
 
     def describe(self) -> str:
-        return f"{', '.join(display_name(value) for value in self.values)} (TTL {self.ttl})"
+        routing = f" [{self.routing()}]" if self.routing() else ""
+        if self.alias is not None:
+            return f"{self.alias.describe()}{routing}"
+        return f"{', '.join(display_name(value) for value in self.values)} (TTL {self.ttl}){routing}"
 
 
 def summary(record_set: RecordSet | None) -> dict[str, t.Any]:
     """What a result shows of a record set; an absent record has no values and no TTL."""
-    return record_set.summary() if record_set is not None else {"value": [], "ttl": None}
+    return record_set.summary() if record_set is not None else {"value": [], "ttl": None, "alias": None}
 
 
 def describe(record_set: RecordSet | None) -> str:
@@ -201,8 +274,8 @@ class Provider(t.Protocol):
     def zone_name(self) -> str:
         """The zone's absolute name; raises when the zone does not exist there."""
 
-    def read(self, name: str, rtype: str) -> RecordSet | None:
-        """The record set as the provider holds it now."""
+    def read(self, name: str, rtype: str, set_identifier: str | None = None) -> RecordSet | None:
+        """The record set as the provider holds it now (of a routing policy: the one with set_identifier)."""
 
     def apply(self, current: RecordSet | None, desired: RecordSet) -> dict[str, t.Any]:
         """Replace current by desired in one atomic change that fails if the record no longer holds current."""

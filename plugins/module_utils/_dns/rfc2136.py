@@ -116,7 +116,9 @@ class Rfc2136Provider:
             )
         return self.zone
 
-    def read(self, name: str, rtype: str) -> RecordSet | None:
+    def read(self, name: str, rtype: str, set_identifier: str | None = None) -> RecordSet | None:
+        if set_identifier is not None:
+            raise ConfigurationError("set_identifier names a Route 53 routing-policy record set; RFC 2136 zones have none")
         response = self._ask(name, rtype)
         rcode = rcode_text(response)
         if rcode not in ("NOERROR", "NXDOMAIN") or not authoritative(response):
@@ -147,6 +149,8 @@ class Rfc2136Provider:
     # ---- changing
 
     def apply(self, current: RecordSet | None, desired: RecordSet) -> dict[str, t.Any]:
+        if desired.alias is not None or desired.ttl is None:
+            raise ConfigurationError("alias records exist only in Route 53; give value (and ttl) for an RFC 2136 zone")
         update = dns.update.UpdateMessage(self.zone, keyring=self.key)
         name = dns.name.from_text(desired.name)
         if current is not None:

@@ -25,6 +25,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._aws.errors import (
     is_access_denied,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._dns.records import (
+    AliasTarget,
     Endpoint,
     RecordSet,
     describe,
@@ -72,8 +73,9 @@ class Route53Provider:
         self.poll_interval = poll_interval
         self.private = False
         self.nameservers: list[str] = []
-        # Record sets exactly as Route 53 returned them: a DELETE must repeat them as they are.
-        self._raw: dict[tuple[str, str], dict[str, t.Any]] = {}
+        # Record sets as read (or last written) and exactly as Route 53 holds them: a DELETE must repeat them as they
+        # are, and a CREATE keeps their routing policy (SetIdentifier, Failover, HealthCheckId).
+        self._raw: dict[tuple[str, str, str | None], tuple[RecordSet, dict[str, t.Any]]] = {}
 
     def where(self) -> str:
         return f"Route 53 hosted zone {self.zone_id} ({display_name(self.zone or '')})"
@@ -132,7 +134,7 @@ class Route53Provider:
         self.nameservers = list((found.get("DelegationSet") or {}).get("NameServers") or [])
         return str(self.zone)
 
-    def read(self, name: str, rtype: str) -> RecordSet | None:
+    def read(self, name: str, rtype: str, set_identifier: str | None = None) -> RecordSet | None:
         listed = self._call(
             f"list the record sets of {display_name(name)} in {self.where()}",
             "list_resource_record_sets",
@@ -146,24 +148,37 @@ class Route53Provider:
             for item in listed.get("ResourceRecordSets", [])
             if normalize_name(item["Name"]) == name and item["Type"] == rtype
         ]
-        if not found:
+        item = self._choose(found, name, rtype, set_identifier)
+        if item is None:
             return None
-        special = [item for item in found if item.get("SetIdentifier") or item.get("AliasTarget")]
-        if special or len(found) > 1:
-            raise ConfigurationError(
-                f"{display_name(name)} {rtype} in {self.where()} is an alias or uses a routing policy (weighted, "
-                f"latency, failover, geolocation); dns_failover changes only simple record sets. Use "
-                f"amazon.aws.route53 for it"
-            )
-        values = [record["Value"] for record in found[0].get("ResourceRecords", [])]
-        record_set = RecordSet(name, rtype, int(found[0]["TTL"]), normalize_values(rtype, values, "value in Route 53"))
-        self._raw[(name, rtype)] = {
-            "Name": found[0]["Name"],
-            "Type": rtype,
-            "TTL": record_set.ttl,
-            "ResourceRecords": list(found[0]["ResourceRecords"]),
-        }
+        record_set = _parse(item, name, rtype)
+        self._raw[(name, rtype, record_set.set_identifier)] = (record_set, item)
         return record_set
+
+    def _choose(
+        self, found: list[dict[str, t.Any]], name: str, rtype: str, set_identifier: str | None
+    ) -> dict[str, t.Any] | None:
+        """The one record set to change: the simple one, or the one of a failover pair named by set_identifier."""
+        label = f"{display_name(name)} {rtype} in {self.where()}"
+        routed = [item for item in found if item.get("SetIdentifier")]
+        identifiers = ", ".join(f"{item['SetIdentifier']} ({item.get('Failover', 'no failover role')})" for item in routed)
+        if set_identifier is None:
+            if routed:
+                raise ConfigurationError(
+                    f"{label} uses a routing policy, with the record sets {identifiers}; give set_identifier to "
+                    f"choose the one to change (for failover routing, the PRIMARY one). Nothing was changed"
+                )
+            return found[0] if found else None
+        chosen = [item for item in routed if item["SetIdentifier"] == set_identifier]
+        if not chosen:
+            return None
+        if "Failover" not in chosen[0]:
+            raise ConfigurationError(
+                f"{label} set_identifier {set_identifier} belongs to a weighted, latency, geolocation or multivalue "
+                f"routing policy; dns_failover changes simple record sets and failover routing pairs only. Use "
+                f"amazon.aws.route53 for it. Nothing was changed"
+            )
+        return chosen[0]
 
     def authoritative_servers(self) -> list[Endpoint]:
         if self.private or not self.nameservers:
@@ -179,7 +194,8 @@ class Route53Provider:
         changes = []
         if current is not None:
             changes.append({"Action": "DELETE", "ResourceRecordSet": self._as_stored(current)})
-        changes.append({"Action": "CREATE", "ResourceRecordSet": _record_set(desired)})
+        created = _record_set(desired, self._routing_of(current))
+        changes.append({"Action": "CREATE", "ResourceRecordSet": created})
         change = f"{display_name(desired.name)} {desired.type} from {describe(current)} to {desired.describe()}"
         batch = {"Comment": f"resilience.dr dns_failover: {change}"[:256], "Changes": changes}
         try:
@@ -206,7 +222,7 @@ class Route53Provider:
                 f"Route 53 could not be reached for the change of {change}: {error}; the change may or may not have "
                 f"been accepted: read the record before running again"
             ) from None
-        self._raw[(desired.name, desired.type)] = _record_set(desired)
+        self._raw[(desired.name, desired.type, desired.set_identifier)] = (desired, created)
         change_id = str(response["ChangeInfo"]["Id"]).rsplit("/", 1)[-1]
         status = str(response["ChangeInfo"].get("Status"))
         if status != "INSYNC":
@@ -214,13 +230,20 @@ class Route53Provider:
         return {"change_id": change_id, "status": status}
 
     def _as_stored(self, record_set: RecordSet) -> dict[str, t.Any]:
-        """The record set as Route 53 holds it (value order and name spelling included), for a DELETE."""
-        stored = self._raw.get((record_set.name, record_set.type))
-        if stored is not None and stored["TTL"] == record_set.ttl:
-            values = [item["Value"] for item in stored["ResourceRecords"]]
-            if normalize_values(record_set.type, values, "value in Route 53") == record_set.values:
-                return stored
-        return _record_set(record_set)
+        """The record set as Route 53 holds it (value order, name spelling, routing fields included), for a DELETE."""
+        stored = self._raw.get((record_set.name, record_set.type, record_set.set_identifier))
+        if stored is not None and stored[0].same_as(record_set):
+            return stored[1]
+        return _record_set(record_set, self._routing_of(record_set))
+
+    def _routing_of(self, record_set: RecordSet | None) -> dict[str, t.Any]:
+        """The routing-policy fields of a record set as read: a changed failover record keeps its role and health check."""
+        if record_set is None:
+            return {}
+        stored = self._raw.get((record_set.name, record_set.type, record_set.set_identifier))
+        if stored is None:
+            return {"SetIdentifier": record_set.set_identifier, "Failover": record_set.failover} if record_set.set_identifier else {}
+        return {key: value for key, value in stored[1].items() if key not in _VALUE_FIELDS}
 
     def _wait_insync(self, change_id: str, change: str) -> str:
         def probe() -> str | None:
@@ -240,10 +263,35 @@ class Route53Provider:
             ) from None
 
 
-def _record_set(record_set: RecordSet) -> dict[str, t.Any]:
-    return {
-        "Name": record_set.name,
-        "Type": record_set.type,
-        "TTL": record_set.ttl,
-        "ResourceRecords": [{"Value": value} for value in record_set.values],
-    }
+# The fields of a record set that say what it answers; every other field is its routing policy.
+_VALUE_FIELDS = ("Name", "Type", "TTL", "ResourceRecords", "AliasTarget")
+
+
+def _parse(item: dict[str, t.Any], name: str, rtype: str) -> RecordSet:
+    set_identifier, failover_role = item.get("SetIdentifier") or None, item.get("Failover") or None
+    alias = item.get("AliasTarget")
+    if alias:
+        target = AliasTarget(
+            normalize_name(alias["DNSName"], "alias target in Route 53"),
+            str(alias["HostedZoneId"]).rsplit("/", 1)[-1],
+            bool(alias.get("EvaluateTargetHealth")),
+        )
+        return RecordSet(name, rtype, None, (), alias=target, set_identifier=set_identifier, failover=failover_role)
+    values = [record["Value"] for record in item.get("ResourceRecords", [])]
+    values_read = normalize_values(rtype, values, "value in Route 53")
+    return RecordSet(name, rtype, int(item["TTL"]), values_read, set_identifier=set_identifier, failover=failover_role)
+
+
+def _record_set(record_set: RecordSet, routing: dict[str, t.Any]) -> dict[str, t.Any]:
+    stored: dict[str, t.Any] = {"Name": record_set.name, "Type": record_set.type}
+    if record_set.alias is not None:
+        stored["AliasTarget"] = {
+            "HostedZoneId": record_set.alias.hosted_zone_id,
+            "DNSName": record_set.alias.dns_name,
+            "EvaluateTargetHealth": record_set.alias.evaluate_target_health,
+        }
+    else:
+        stored["TTL"] = record_set.ttl
+        stored["ResourceRecords"] = [{"Value": value} for value in record_set.values]
+    stored.update(routing)
+    return stored

@@ -42,7 +42,7 @@ class MemoryProvider:
     def zone_name(self) -> str:
         return "example.test."
 
-    def read(self, name: str, rtype: str) -> RecordSet | None:
+    def read(self, name: str, rtype: str, set_identifier: str | None = None) -> RecordSet | None:
         return self.records.get((name, rtype))
 
     def apply(self, current, desired):
@@ -151,8 +151,8 @@ def test_check_mode_reports_the_change_and_changes_nothing():
     provider = MemoryProvider({(NAME, "A"): record(["10.0.0.1"])})
     result = failover(provider, request(), tools(provider), check_mode=True, diff=True)
     assert result["changed"] and provider.applied == []
-    assert result["previous"] == {"value": ["10.0.0.1"], "ttl": 300}
-    assert result["new"] == {"value": ["10.0.0.2"], "ttl": 300}
+    assert result["previous"] == {"value": ["10.0.0.1"], "ttl": 300, "alias": None}
+    assert result["new"] == {"value": ["10.0.0.2"], "ttl": 300, "alias": None}
     assert result["verification"] is None and "diff" in result
 
 
@@ -162,7 +162,7 @@ def test_apply_then_same_again_changes_nothing():
     assert first["changed"] and first["verification"]["converged"] and len(provider.applied) == 1
     again = failover(provider, request(verify=True), tools(provider), check_mode=False, diff=False)
     assert not again["changed"] and len(provider.applied) == 1
-    assert again["previous"] == again["new"] == {"value": ["10.0.0.2"], "ttl": 300}
+    assert again["previous"] == again["new"] == {"value": ["10.0.0.2"], "ttl": 300, "alias": None}
 
 
 def test_refused_gate_changes_nothing():
@@ -185,7 +185,7 @@ def test_lower_ttl_first_writes_the_short_ttl_waits_the_old_one_then_switches():
     ]
     assert sleeps == [600]
     assert result["lower_ttl"]["from_ttl"] == 600 and result["lower_ttl"]["to_ttl"] == 60
-    assert result["previous"] == {"value": ["10.0.0.1"], "ttl": 600}
+    assert result["previous"] == {"value": ["10.0.0.1"], "ttl": 600, "alias": None}
 
 
 def test_a_failed_switch_after_lowering_says_so_and_returns_previous():
@@ -195,7 +195,7 @@ def test_a_failed_switch_after_lowering_says_so_and_returns_previous():
     assert "the TTL was lowered (values unchanged) but the switch failed: the record no longer holds" in failed.value.message
     assert "It held 10.0.0.1 (TTL 600) before (returned as previous" in failed.value.message
     assert failed.value.details["changed"] is True
-    assert failed.value.details["previous"] == {"value": ["10.0.0.1"], "ttl": 600}
+    assert failed.value.details["previous"] == {"value": ["10.0.0.1"], "ttl": 600, "alias": None}
 
 
 def test_a_change_that_does_not_converge_is_reported_as_made():

@@ -96,4 +96,4 @@ def test_refusal_names_every_failed_gate_and_how_to_proceed():
     assert "gate expect_current failed: the record holds 10.0.0.1 (TTL 300), not the expected 10.0.0.9" in message
     assert "gate health failed" in message and "gate rpo failed" in message
     assert "Nothing was changed" in message and "force: true" in message and "skip_gates: [health, rpo]" in message
-    assert refused.value.details["previous"] == {"value": ["10.0.0.1"], "ttl": 300}
+    assert refused.value.details["previous"] == {"value": ["10.0.0.1"], "ttl": 300, "alias": None}

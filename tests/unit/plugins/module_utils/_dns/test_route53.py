@@ -116,14 +116,6 @@ def test_route53_zone_lookup_errors_name_the_zone():
         route53_provider(FakeRoute53([ZONE], []), zone="other.test", hosted_zone_id="Z1").zone_name()
 
 
-def test_route53_alias_and_routing_policy_records_are_left_alone():
-    alias = {"Name": "app.example.test.", "Type": "A", "AliasTarget": {"DNSName": "lb.example.test."}}
-    provider = route53_provider(FakeRoute53([ZONE], [alias]), zone="example.test")
-    provider.zone_name()
-    with pytest.raises(ConfigurationError, match=r"is an alias or uses a routing policy"):
-        provider.read(NAME, "A")
-
-
 def test_route53_private_zone_needs_verify_servers():
     private = dict(ZONE, Config={"PrivateZone": True})
     client = FakeRoute53([private], [])
