@@ -63,6 +63,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import typing as t
 import urllib.request
@@ -727,6 +728,26 @@ def test_level2_template_restores_every_component(jobs, lab, backed_up, report_s
     assert healthy(lab, "primary")
     report = report_store.new_report(reports, "level2_application")
     assert {entry["component"] for entry in report["components"] if entry["restores"]} == {"orders-db", "sessions", "uploads"}
+
+
+def test_app_recovery_template_restarts_only_the_services_named_in_the_survey(jobs, lab, report_store):
+    services = lab["sites"]["primary"]["app"]["services"]
+
+    def pid(name: str) -> str:
+        found = re.search(r"\(pid (\d+)\)", lab_ctl(services[name]["ctl"], "status"))
+        assert found, f"{name} is not running"
+        return found.group(1)
+
+    before = {name: pid(name) for name in ("api", "worker")}
+    reports = report_store.runs()
+    run = jobs.launch("resilience.dr application recovery", {"app_services": "api", "confirm": "yes"})
+    assert_ok(run, "application recovery job")
+    assert pid("api") != before["api"], "api was restarted"
+    assert pid("worker") == before["worker"], "a service not named is left running"
+    assert healthy(lab, "primary")
+    report = report_store.new_report(reports, "app_recovery")
+    assert report["run"]["ok"]
+    assert any(task["name"].endswith('Record the step "api restarted, healthy"') for task in report["tasks"])
 
 
 @pytest.mark.skipif(not FULL, reason="the level 3 workflow runs level3_site.yml for real; set AWX_JOBS_FULL=1")
