@@ -51,7 +51,13 @@ def read_marker(data_dir: str) -> dict[str, t.Any] | None:
 
 
 def write_marker(data_dir: str, marker: t.Mapping[str, t.Any]) -> None:
-    write_private(os.path.join(data_dir, MARKER_FILE), json.dumps(marker))
+    """The restore marker, 0600 and owned like the data directory: pgBackRest, running as the cluster's user,
+    backs up every file in it and fails on one it cannot read."""
+    path = os.path.join(data_dir, MARKER_FILE)
+    write_private(path, json.dumps(marker))
+    if os.geteuid() == 0:
+        owner = os.stat(data_dir)
+        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def directory_state(data_dir: str) -> dict[str, t.Any]:
