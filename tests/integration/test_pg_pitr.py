@@ -40,16 +40,16 @@ def restore_dir(lab: dict[str, t.Any], unique: str) -> t.Iterator[Path]:  # noqa
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def wait_archived(pg: Pg, database: str) -> None:
+def wait_archived(pg: Pg, database: str, timeout: float = 60) -> None:
     """Switch to a new WAL segment and wait until the finished one is in the archive."""
     segment = pg.execute(database, "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         archived = pg.execute(database, "SELECT last_archived_wal FROM pg_stat_archiver")[0][0]
         if archived and archived[8:] >= segment[8:]:
             return
         time.sleep(0.5)
-    raise AssertionError(f"WAL segment {segment} was not archived within 60 s")
+    raise AssertionError(f"WAL segment {segment} was not archived within {timeout:g} s")
 
 
 def test_pitr_restores_every_marker_up_to_target_and_none_after(ansible, lab, pg: Pg, unique, cleanup_databases,  # noqa: F811

@@ -74,7 +74,9 @@ def site_loss(lab: dict[str, t.Any], pg: Pg) -> t.Iterator[t.Callable[[], Path]]
         if repo1.exists():  # whatever a command recreated meanwhile
             shutil.rmtree(repo1)
         os.rename(away, repo1)
-        wait_archived(pg, "postgres")
+        # While repo1 was away every archive_command failed; after three failures in a row PostgreSQL's archiver
+        # may sleep up to a minute (its autowake interval) before it tries the backlog again.
+        wait_archived(pg, "postgres", timeout=180)
 
 
 def repo_paths(pg: Pg) -> list[str]:
