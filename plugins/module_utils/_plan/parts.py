@@ -26,7 +26,6 @@ BACKUP_METHODS = {
     "rds": ("snapshot",),
     "s3": ("versioning",),
 }
-LEVELS = ("component", "application", "site")
 # Where a restore of an rds component comes from (restore.source; see rds_sources).
 RDS_RESTORE_SOURCES = ("point_in_time", "snapshot")
 # The parts of a plan a run may use (plan_validate's `uses`); a component run uses one component.
