@@ -107,7 +107,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 action:
-  description: V(register_and_update) (a new revision, the service moved to it), V(update) (the service moved to a revision that already held the values) or V(none).
+  description:
+    - V(register_and_update) (a new revision, the service moved to it), V(update) (the service moved to a revision that
+      already held the values) or V(none).
   returned: always
   type: str
   sample: register_and_update
