@@ -26,7 +26,8 @@ description:
     revision from options (and fills in defaults, such as C(runtime_platform) and C(network_mode)), so a revision made
     from the current one would lose what the options do not cover (C(ephemeralStorage), C(pidMode), C(ipcMode),
     C(proxyConfiguration), a second C(requiresCompatibilities) entry, the tags). The second compares and updates
-    the whole service (a missing O(desired_count) counts as 0), and its O(wait) waits only for a deleted service,
+    the whole service (a missing O(community.aws.ecs_service#module:desired_count) counts as 0), and its
+    O(community.aws.ecs_service#module:wait) waits only for a deleted service,
     not for a deployment to become steady.
   - See docs/ecs.md in the collection for the level 3 use and the IAM policy.
 author: resilience.dr maintainers (@resilience-dr)
