@@ -171,3 +171,31 @@ def test_the_running_services_that_require_the_component_restart_in_order_when_a
 
     again = ansible.tasks(tasks, {"dr_plan": plan})
     assert again.ok and not again.results("Start the service api") and again.changed_count() == 0, again.tail()
+
+
+def test_level2_redeploys_the_ecs_service_and_updates_the_secret_after_the_restore_step(
+        ansible, aws, instance, cleanup, ecs_service, secret):
+    # A plan of one rds component: its restore step (playbooks/tasks/restore_step.yml, as in level 3) repoints.
+    restored = unique("reporting-restored")
+    cleanup.instances.append((aws["region"], restored))
+    plan = {"dr_plan": {
+        "name": unique("reporting"),
+        "components": [{
+            "name": "reporting-db", "kind": "rds", "rto": "2h", "rpo": "1d",
+            "connection": {"db_instance_identifier": restored, **aws},
+            "restore": {"source_db_instance_identifier": instance}, "backup": {"method": "snapshot"},
+            "repoint": {"values": {VARIABLE: "{endpoint}"},
+                        "secrets": [{"secret_id": secret, "keys": {"host": "{endpoint}"}}],
+                        "ecs_services": [{"cluster": ecs_service["cluster"], "service": "reports", "wait": False}]},
+        }],
+        "sites": {"primary": {"address": "127.0.0.1"}},
+    }, "confirm": "yes"}
+    run = ansible.playbook("playbooks/level2_application.yml", plan)
+    assert run.ok, run.tail()
+    endpoint = rds_common.instance_of(boto3_client(aws, "rds"), restored)["Endpoint"]["Address"]
+    ecs = boto3_client(aws, "ecs")
+    arn = ecs.describe_services(cluster=ecs_service["cluster"], services=["reports"])["services"][0]["taskDefinition"]
+    container = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][0]
+    assert container["environment"] == [{"name": VARIABLE, "value": endpoint}]
+    value = json.loads(boto3_client(aws, "secretsmanager").get_secret_value(SecretId=secret)["SecretString"])
+    assert value["host"] == endpoint and value["password"] == PASSWORD
