@@ -192,7 +192,8 @@ plan:
         - An C(rds) component also has C(copies), the other sites whose region differs, each with C(site),
           C(region), C(endpoint_url) and C(kms_key_id) (that site's C(backup.kms_key_id)), where the backup copies
           its snapshot; and C(restore.source), V(point_in_time) by default in the primary site's region and
-          V(snapshot) (the newest snapshot in the site's region) elsewhere.
+          V(snapshot) (the newest snapshot in the site's region) elsewhere, or V(replica) when the plan says so
+          (promote the read replica C(connection.db_instance_identifier)).
       type: dict
     schedules:
       description:

@@ -26,8 +26,9 @@ BACKUP_METHODS = {
     "rds": ("snapshot",),
     "s3": ("versioning",),
 }
-# Where a restore of an rds component comes from (restore.source; see rds_sources).
-RDS_RESTORE_SOURCES = ("point_in_time", "snapshot")
+# Where a restore of an rds component comes from (restore.source; see rds_sources): replica promotes the read
+# replica connection.db_instance_identifier of the site's region.
+RDS_RESTORE_SOURCES = ("point_in_time", "snapshot", "replica")
 # The parts of a plan a run may use (plan_validate's `uses`); a component run uses one component.
 PLAN_PARTS = ("repository", "components", "dns", "notifications", "security", "restore_test")
 

@@ -118,7 +118,7 @@ def test_rds_restore_source_and_kms_key_are_checked_on_every_site():
     broken["components"][-1]["restore"]["source"] = "latest"
     broken["sites"]["secondary"]["components"]["ledger"]["backup"]["kms_key_id"] = ""
     problems = validate(broken)
-    assert "component ledger has restore.source 'latest'; use one of point_in_time, snapshot" in problems
+    assert "component ledger has restore.source 'latest'; use one of point_in_time, snapshot, replica" in problems
     assert any(problem.startswith("site secondary component ledger has backup.kms_key_id ''") for problem in problems)
 
 
