@@ -37,6 +37,12 @@ options:
       - Restore the newest available snapshot of the region carrying all of these tags (the backup role's snapshots
         of a component carry C(resilience-dr-plan) and C(resilience-dr-component)).
     type: dict
+  restore_time:
+    description:
+      - With O(snapshot_tags), restore the newest snapshot taken at or before this time (ISO 8601 with a zone).
+        ElastiCache restores snapshots only, never a point in time between them; a snapshot whose time ElastiCache
+        does not report is not chosen.
+    type: str
   cache_node_type:
     description: The node type of the new group or cluster (e.g. C(cache.r7g.large)); defaults to the snapshot's.
     type: str
@@ -141,6 +147,7 @@ def argument_spec() -> dict:
         target_id=dict(type="str", required=True),
         snapshot_name=dict(type="str"),
         snapshot_tags=dict(type="dict"),
+        restore_time=dict(type="str"),
         cache_node_type=dict(type="str"),
         num_cache_clusters=dict(type="int", default=1),
         engine_version=dict(type="str"),

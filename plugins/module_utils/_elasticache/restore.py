@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import typing as t
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from ansible_collections.resilience.dr.plugins.module_utils._elasticache.api import (
     ElastiCache,
@@ -24,7 +25,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._elasticache.api imp
 )
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DrError, TargetNotEmpty
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import RESTORED_FROM_TAG, Progress, tags_to_list
-from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
+from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
 
 IAM_HINT = (
     "the restore role needs elasticache:DescribeSnapshots, elasticache:DescribeReplicationGroups, "
@@ -49,6 +50,7 @@ class RestoreRequest:
     target_id: str
     snapshot_name: str | None = None
     snapshot_tags: dict[str, str] | None = None
+    restore_time: datetime | None = None
     num_cache_clusters: int = 1
     options: dict[str, t.Any] | None = None
     tags: dict[str, str] | None = None
@@ -65,6 +67,9 @@ class RestoreRequest:
         if target == "cache_cluster" and params.get("kms_key_id"):
             raise ConfigurationError("kms_key_id applies to a replication group; a cache cluster is encrypted as its "
                                      "snapshot was")
+        if params.get("restore_time") and not params.get("snapshot_tags"):
+            raise ConfigurationError("restore_time picks the newest snapshot carrying snapshot_tags taken at or before it; "
+                                     "give snapshot_tags with it (ElastiCache restores snapshots, never a point in time)")
         tags = params.get("tags") or {}
         snapshot_tags = params.get("snapshot_tags")
         return cls(
@@ -73,6 +78,7 @@ class RestoreRequest:
             snapshot_name=params.get("snapshot_name"),
             snapshot_tags={str(key): "" if value is None else str(value) for key, value in snapshot_tags.items()}
             if snapshot_tags else None,
+            restore_time=parse_time(params["restore_time"], "restore_time") if params.get("restore_time") else None,
             num_cache_clusters=int(params.get("num_cache_clusters") or 1),
             options={key: params[key] for key in TARGET_OPTIONS if params.get(key) is not None},
             tags={str(key): "" if value is None else str(value) for key, value in tags.items()},
@@ -84,22 +90,26 @@ class RestoreRequest:
         return f"{self.target.replace('_', ' ')} {self.target_id}"
 
 
-def newest_snapshot(api: ElastiCache, tags: dict[str, str]) -> dict[str, t.Any]:
-    """The available snapshot carrying all of tags with the newest data.
+def newest_snapshot(api: ElastiCache, tags: dict[str, str], not_after: datetime | None = None) -> dict[str, t.Any]:
+    """The available snapshot carrying all of tags with the newest data (taken at or before not_after).
 
     ElastiCache's snapshot listing carries no tags, so each snapshot's tags are read. The time compared is the
     newest node snapshot time; a snapshot without one (moto reports none) sorts by its name, which for the backup
-    role's snapshots ends in the UTC time it was taken.
+    role's snapshots ends in the UTC time it was taken; with not_after, only snapshots with a known time count.
     """
     wanted = ", ".join(f"{key}={value}" for key, value in sorted(tags.items()))
     tagged = [item for item in api.snapshots()
               if all(api.tags(item.get("ARN")).get(key) == value for key, value in tags.items())]
     usable = [item for item in tagged if item.get("SnapshotStatus") == "available"]
+    if not_after is not None:
+        usable = [item for item in usable if (snapshot_time(item) or not_after + timedelta(seconds=1)) <= not_after]
     if usable:
         return max(usable, key=lambda item: (_taken(item), str(item.get("SnapshotName"))))
-    seen = "; ".join(f"{item.get('SnapshotName')} ({item.get('SnapshotStatus')})" for item in tagged) or "none"
+    seen = "; ".join(f"{item.get('SnapshotName')} ({item.get('SnapshotStatus')}, taken {_taken(item) or 'at an unknown time'})"
+                     for item in tagged) or "none"
+    when = f" taken at or before {format_time(not_after)}" if not_after is not None else ""
     raise ConfigurationError(
-        f"no available ElastiCache snapshot in {api.region} carries the tags {wanted}, so there is nothing to restore; "
+        f"no available ElastiCache snapshot in {api.region} carries the tags {wanted}{when}, so there is nothing to restore; "
         f"snapshots with these tags there: {seen}. Take one (elasticache_backup) or name one with snapshot_name",
         snapshot_tags=tags,
     )
@@ -170,7 +180,7 @@ def apply(api: ElastiCache, request: RestoreRequest, snapshot: dict[str, t.Any],
 def run(api: ElastiCache, request: RestoreRequest, *, check_mode: bool, diff: bool) -> dict[str, t.Any]:
     progress = Progress()
     if request.snapshot_tags:
-        chosen = newest_snapshot(api, request.snapshot_tags)
+        chosen = newest_snapshot(api, request.snapshot_tags, request.restore_time)
         request = replace(request, snapshot_name=str(chosen["SnapshotName"]))
     snapshot = api.snapshot(t.cast(str, request.snapshot_name))
     action, existing, reason = plan(api, request)

@@ -128,3 +128,20 @@ def test_restore_refuses_a_group_it_did_not_restore(stubbed):
     request = restore.RestoreRequest.from_params({"target_id": "sessions", "snapshot_name": "sessions-1"})
     with pytest.raises(TargetNotEmpty, match="replication group sessions exists in eu-west-1 and was not restored by"):
         restore.run(api, request, check_mode=True, diff=False)
+
+
+def test_a_restore_time_takes_the_newest_snapshot_taken_at_or_before_it(stubbed):
+    from datetime import datetime, timezone
+
+    def at(day: int) -> dict[str, t.Any]:
+        return {"NodeSnapshots": [{"SnapshotCreateTime": datetime(2026, 11, day, 4, 0, tzinfo=timezone.utc)}]}
+
+    api, stubber = stubbed
+    stubber.add_response("describe_snapshots", {"Snapshots": [
+        snap("sessions-a", **at(21))["Snapshots"][0], snap("sessions-b", **at(22))["Snapshots"][0],
+        snap("sessions-c", **at(23))["Snapshots"][0], snap("sessions-unknown")["Snapshots"][0]]})
+    for _snapshot in range(4):
+        stubber.add_response("list_tags_for_resource", {"TagList": [{"Key": "resilience-dr-component", "Value": "sessions"}]})
+    chosen = restore.newest_snapshot(api, {"resilience-dr-component": "sessions"},
+                                     datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc))
+    assert chosen["SnapshotName"] == "sessions-b"
