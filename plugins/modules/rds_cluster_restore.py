@@ -79,7 +79,9 @@ options:
     description: Tags of the new cluster and its instances, besides the ones this module records.
     type: dict
   wait:
-    description: Wait until the cluster and its instances are available. Instances are created only in an available cluster, so creating them always waits for the cluster.
+    description:
+      - Wait until the cluster and its instances are available.
+      - Instances are created only in an available cluster, so creating them always waits for the cluster.
     type: bool
     default: true
   wait_timeout:

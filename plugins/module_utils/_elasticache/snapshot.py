@@ -100,8 +100,9 @@ def apply(api: ElastiCache, request: BackupRequest, actions: list[str], progress
     tagged: dict[str, t.Any] = {"Tags": tags} if tags else {}
     for action in actions:
         if action.startswith("create "):
-            source: dict[str, t.Any] = ({"ReplicationGroupId": request.replication_group_id} if request.replication_group_id
-                      else {"CacheClusterId": request.cache_cluster_id})
+            source: dict[str, t.Any] = (
+                {"ReplicationGroupId": request.replication_group_id} if request.replication_group_id
+                else {"CacheClusterId": request.cache_cluster_id})
             response = api.call(f"create snapshot {request.snapshot_name} of {request.source()}", "create_snapshot",
                                 SnapshotName=request.snapshot_name, **source, **tagged)
             status = ((response or {}).get("Snapshot") or {}).get("SnapshotStatus")
