@@ -69,7 +69,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 snapshot_name: {description: The snapshot's name., returned: always, type: str, sample: sessions-20261123t040000z}
-backup_id: {description: The snapshot's name, as every backup module returns its backup., returned: always, type: str,
+backup_id: {description: "The snapshot's name (what every backup module returns as its backup).", returned: always, type: str,
             sample: sessions-20261123t040000z}
 actions:
   description: What the run did (or would do, in check mode); empty when nothing changed.

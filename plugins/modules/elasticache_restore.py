@@ -103,7 +103,7 @@ EXAMPLES = r"""
 RETURN = r"""
 target_id: {description: The new group's or cluster's id., returned: always, type: str, sample: sessions-restored}
 action: {description: C(restore) or C(none)., returned: always, type: str, sample: restore}
-plan: {description: What the run did or would do, in words., returned: always, type: str,
+plan: {description: What the run did or would do (in words)., returned: always, type: str,
        sample: restore snapshot sessions-20261123t040000z into new replication group sessions-restored}
 backup_id: {description: The snapshot restored., returned: always, type: str, sample: sessions-20261123t040000z}
 snapshot:

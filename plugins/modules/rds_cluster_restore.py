@@ -130,7 +130,7 @@ action:
   returned: always
   type: str
   sample: restore
-plan: {description: What the run did or would do, in words., returned: always, type: str,
+plan: {description: What the run did or would do (in words)., returned: always, type: str,
        sample: restore DB cluster orders-aurora at 2026-11-23T03:58:00Z to new DB cluster orders-aurora-pitr-0358}
 restored_from:
   description: The source (source, db_cluster_snapshot_identifier, source_db_cluster_identifier, restore_time).
