@@ -83,7 +83,10 @@ def restore_target(component: dict[str, t.Any]) -> tuple[str, ...]:
         return ("bucket", str(connection.get("endpoint_url") or ""), str(restore.get("target_bucket") or connection.get("bucket") or ""))
     if kind == "rds":
         return ("rds", str(connection.get("endpoint_url") or ""), str(connection.get("region") or ""),
-                str(connection.get("db_instance_identifier") or ""))
+                str(connection.get("db_instance_identifier") or connection.get("db_cluster_identifier") or ""))
+    if kind == "elasticache":
+        return ("elasticache", str(connection.get("endpoint_url") or ""), str(connection.get("region") or ""),
+                str((component.get("restore") or {}).get("target_id") or ""))
     return ("component", str(component.get("name")))
 
 

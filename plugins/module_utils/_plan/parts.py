@@ -16,8 +16,8 @@ import typing as t
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_duration
 
-KINDS = ("postgresql", "rds", "redis", "files", "s3")
-# Kinds whose data lives in our backup repository (rds uses snapshots, s3 object versions).
+KINDS = ("postgresql", "rds", "redis", "files", "s3", "elasticache")
+# Kinds whose data lives in our backup repository (rds and elasticache use snapshots, s3 object versions).
 REPOSITORY_KINDS = ("postgresql", "redis", "files")
 BACKUP_METHODS = {
     "postgresql": ("logical", "physical"),
@@ -25,6 +25,7 @@ BACKUP_METHODS = {
     "files": ("tar",),
     "rds": ("snapshot",),
     "s3": ("versioning",),
+    "elasticache": ("snapshot",),
 }
 # Where a restore of an rds component comes from (restore.source; see rds_sources): replica promotes the read
 # replica connection.db_instance_identifier of the site's region.

@@ -16,7 +16,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import c
 # The plan's schedules (docs/dr-plan.md, "Schedules"), systemd calendar expressions, and their defaults.
 PLAN_SCHEDULES = {"backup": "daily", "restore_test": "daily", "rpo_check": "hourly"}
 # Kinds a backup run backs up: an s3 component's object versions are its backups.
-SCHEDULED_BACKUP_KINDS = ("postgresql", "rds", "redis", "files")
+SCHEDULED_BACKUP_KINDS = ("postgresql", "rds", "redis", "files", "elasticache")
 
 
 def _check_schedule(value: t.Any, where: str, problems: list[str]) -> None:

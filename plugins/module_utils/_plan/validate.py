@@ -13,6 +13,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.resilience.dr.plugins.module_utils._plan.aws_kinds import check_aurora, check_elasticache
 from ansible_collections.resilience.dr.plugins.module_utils._plan.graph import find_cycle
 from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import check_hooks, check_recovery_hooks
 from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import (
@@ -208,6 +209,9 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
             problems.append(f"component {name} has restore.parallel {parallel!r}; write true or false")
         if kind == "rds":
             _check_rds(component, plan.get("sites") or {}, problems)
+            check_aurora(plan, component, problems)
+        if kind == "elasticache":
+            check_elasticache(plan, component, problems)
         _check_standby(plan, component, problems)
         dependencies = component.get("depends_on") or []
         for dependency in dependencies:

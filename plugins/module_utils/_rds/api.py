@@ -68,6 +68,8 @@ SNAPSHOT_FAILED = frozenset({"failed", "error"})
 NOT_FOUND = {
     "instance": ("DBInstanceNotFound", "DBInstanceNotFoundFault"),
     "snapshot": ("DBSnapshotNotFound", "DBSnapshotNotFoundFault"),
+    "cluster": ("DBClusterNotFoundFault", "DBClusterNotFound"),
+    "cluster_snapshot": ("DBClusterSnapshotNotFoundFault", "DBClusterSnapshotNotFound"),
 }
 KMS_ERRORS = ("KMSKeyNotAccessibleFault", "KMSKeyNotAccessible", "InvalidKMSKey")
 

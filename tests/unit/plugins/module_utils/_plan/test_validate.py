@@ -29,7 +29,7 @@ def test_every_problem_is_listed_at_once():
     assert problems == [
         "component orders-db depends on billing-db, which is not a component of the plan",
         "component sessions has no backup: every component needs one (backup.method: rdb|online)",
-        "component uploads has kind 'mongodb'; use one of postgresql, rds, redis, files, s3",
+        "component uploads has kind 'mongodb'; use one of postgresql, rds, redis, files, s3, elasticache",
         "component assets rpo 'a while' is not a duration; write it like 90s, 15m, 36h, 7d or 2w3d",
         "service worker requires queue, which is not a component of the plan",
         "site secondary overrides component ledger, which is not a component of the plan",
