@@ -60,7 +60,10 @@ def cloud_plan(tmp_path, aws: dict[str, str], cloud: dict[str, t.Any]) -> dict[s
         "components": [
             {"name": "ledger", "kind": "rds", "rto": "2h", "rpo": "1d", "backup": {"method": "snapshot"},
              "connection": {"db_cluster_identifier": cloud["restored_cluster"], **aws},
-             "restore": {"source_db_cluster_identifier": cloud["cluster"], "db_instance_class": "db.r6g.large"}},
+             "restore": {"source_db_cluster_identifier": cloud["cluster"], "db_instance_class": "db.r6g.large"},
+             # The application learns the restored cluster's writer endpoint.
+             "repoint": {"values": {"LEDGER_DB_HOST": "{endpoint}", "LEDGER_DB_PORT": "{port}"},
+                         "environment_files": [{"path": str(tmp_path / "ledger.env")}]}},
             {"name": "carts", "kind": "elasticache", "rto": "2h", "rpo": "1d", "backup": {"method": "snapshot"},
              "connection": {"replication_group_id": cloud["group"], **aws},
              "restore": {"target_id": cloud["restored_group"], "cache_node_type": "cache.t3.micro"}},
@@ -95,9 +98,13 @@ def test_backup_snapshots_both_and_level1_restores_each(ansible, aws, cloud, tmp
     assert restored["Status"] == "available"
     assert tags_of(cache, restored["ARN"])["resilience.dr:restored-from"] == f"snapshot:{cache_snapshots[0]['SnapshotName']}"
 
+    environment_file = tmp_path / "ledger.env"
+    environment_file.write_text("LEDGER_DB_HOST=old-primary.example\nLEDGER_MODE=live\n")
     ledger = ansible.playbook(LEVEL1, {**plan, "component": "ledger", "confirm": "yes"})
     assert ledger.ok, ledger.tail()
     cluster = rds.describe_db_clusters(DBClusterIdentifier=cloud["restored_cluster"])["DBClusters"][0]
+    assert environment_file.read_text().splitlines() == [
+        f"LEDGER_DB_HOST={cluster['Endpoint']}", "LEDGER_MODE=live", f"LEDGER_DB_PORT={cluster['Port']}"]
     origin = {item["Key"]: item["Value"] for item in cluster["TagList"]}["resilience.dr:restored-from"]
     assert origin == f"cluster_point_in_time:{cloud['cluster']}"
     assert [member["DBInstanceIdentifier"] for member in cluster["DBClusterMembers"]] == [f"{cloud['restored_cluster']}-1"]
