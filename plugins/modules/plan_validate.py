@@ -96,7 +96,7 @@ options:
         C(infrastructure.outputs) maps is written into the place it names before the plan is resolved, so the
         resolved plan holds, for example, the database host the infrastructure step just created.
       - A mapped output that is sensitive is refused (its value would show in the resolved plan). Give a sensitive
-        output as C({sensitive: true}) without its value.
+        output with C(sensitive) set to V(true) and no C(value).
       - Level 3's infrastructure step (C(playbooks/tasks/infrastructure.yml)) sets it; see C(docs/dr-plan.md),
         Infrastructure.
     type: dict
