@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import tempfile
 import typing as t
 from pathlib import Path
 
@@ -94,6 +95,12 @@ def level3(ansible, extravars, tmp_path, name, *, check=False, tags="infrastruct
     return run, report, markdown
 
 
+def leftovers() -> set[Path]:
+    """Plan files and plan directories in the temporary directory (community.general.terraform leaves its plan file)."""
+    directory = Path(tempfile.gettempdir())
+    return set(directory.glob("*.tfplan")) | set(directory.glob("*-terraform-plan"))
+
+
 def statuses(report: dict[str, t.Any], task: str) -> list[str]:
     return [entry["status"] for entry in report["tasks"] if entry["name"] == task]
 
@@ -107,6 +114,7 @@ def test_level3_applies_the_site_workspace_and_the_dns_step_uses_its_output(ansi
     planned = with_infrastructure(plan, project)
     primary = lab["sites"]["primary"]["address"]
     assert BALANCER not in (primary, lab["sites"]["secondary"]["address"])
+    left_before = leftovers()
 
     # Check mode: the plan is shown, nothing is applied.
     run, report, _markdown = level3(ansible, planned, tmp_path, "check", check=True)
@@ -148,6 +156,8 @@ def test_level3_applies_the_site_workspace_and_the_dns_step_uses_its_output(ansi
     assert run.ok, run.tail()
     [step] = report["infrastructure"]
     assert step["changed"] is False and step["unknown"] == [] and step["fed"] == {"app_address": "address"}
+    # Terraform's plan files (they hold the sensitive values) are not left behind.
+    assert leftovers() == left_before
 
 
 def test_a_failed_terraform_run_or_a_sensitive_output_stops_level3_and_says_why(ansible, lab, plan, project, tmp_path):
