@@ -265,7 +265,16 @@ infrastructure_outputs:
       to, and C(unknown), the mapped outputs not there yet (check mode on a project never applied).
   returned: when O(infrastructure_outputs) is given
   type: dict
-  sample: {fed: {orders_db_host: components.orders-db.connection.login_host}, unknown: []}
+  contains:
+    fed:
+      description: Each mapped output's name with the place in the plan its value went to.
+      type: dict
+      sample: {orders_db_host: components.orders-db.connection.login_host}
+    unknown:
+      description: The mapped outputs not there yet (check mode on a project never applied); their places keep the plan's values.
+      type: list
+      elements: str
+      sample: []
 component:
   description: The component named by O(component), resolved for O(site), secrets replaced by C(********).
   returned: when O(component) is given
