@@ -83,10 +83,10 @@ def with_infrastructure(plan: dict[str, t.Any], project: Path, **changes: t.Any)
     return planned
 
 
-def level3(ansible, extravars, tmp_path, name, *, check=False, tags="infrastructure", verbosity=0):
+def level3(ansible, extravars, tmp_path, name, *, check=False, confirm=True, tags="infrastructure", verbosity=0):
     """Level 3 (the stages in tags) with the dr_report callback: the run and its report."""
     reports = tmp_path / f"reports-{name}"
-    run = ansible.playbook("playbooks/level3_site.yml", {**extravars, **({} if check else {"confirm": "yes"})},
+    run = ansible.playbook("playbooks/level3_site.yml", {**extravars, **({"confirm": "yes"} if confirm and not check else {})},
                            check=check, tags=tags, verbosity=verbosity,
                            env={"DR_REPORT_DIR": str(reports), "ANSIBLE_CALLBACKS_ENABLED": "resilience.dr.dr_report"})
     found = list(reports.glob("*/report.json"))
@@ -160,7 +160,12 @@ def test_level3_applies_the_site_workspace_and_the_dns_step_uses_its_output(ansi
     assert leftovers() == left_before
 
 
-def test_a_failed_terraform_run_or_a_sensitive_output_stops_level3_and_says_why(ansible, lab, plan, project, tmp_path):
+def test_level3_applies_nothing_unconfirmed_and_stops_on_a_terraform_failure_or_a_sensitive_output(ansible, lab, plan, project, tmp_path):
+    # Without the confirmation nothing is planned or applied.
+    run, _report, _markdown = level3(ansible, with_infrastructure(plan, project), tmp_path, "unconfirmed", confirm=False)
+    assert not run.ok and "Run it again with -e confirm=yes" in " ".join(run.stdout.split())
+    assert not (project / "terraform.tfstate.d").exists() and not (project / ".terraform").exists()
+
     # A variable the project needs is not given: Terraform refuses to plan, and nothing after the step runs.
     run, _report, _markdown = level3(ansible, with_infrastructure(plan, project, variables={"site": "secondary"}),
                                      tmp_path, "no-variable")
