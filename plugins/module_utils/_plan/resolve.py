@@ -15,6 +15,7 @@ import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._plan.graph import batches, restore_steps
 from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import hooks, recovery_hooks
+from ansible_collections.resilience.dr.plugins.module_utils._plan.infrastructure import infrastructure
 from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import merge, seconds, site_component
 from ansible_collections.resilience.dr.plugins.module_utils._plan.schedules import PLAN_SCHEDULES, schedules
 from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import copy_sites, rds_sources, site_repository, standbys
@@ -100,6 +101,8 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         "site_hooks": recovery_hooks(settings.get("hooks"), f"dr_plan.sites.{site}.hooks", None, []),
         "warnings": warnings(plan),
         "address": settings.get("address"),
+        # The site's Terraform or OpenTofu project, applied first by level 3 (docs/dr-plan.md, "Infrastructure").
+        "infrastructure": infrastructure(plan, site),
         "components": components,
         "schedules": schedules(plan, components),
         "restore_batches": restore_batches,

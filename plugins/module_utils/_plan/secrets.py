@@ -18,16 +18,9 @@ from __future__ import annotations
 import copy
 import typing as t
 
-from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import PLAN_PARTS
+from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import PLAN_PARTS, SECRET_CONTAINERS, SECRET_KEYS
 from ansible_collections.resilience.dr.plugins.module_utils._plan.resolve import resolve
 
-# Keys whose values are secrets wherever they appear in a plan (docs/dr-plan.md, "Secrets").
-SECRET_KEYS = frozenset((
-    "login_password", "password", "smtp_password", "access_key", "secret_key", "session_token",
-    "encryption_identity", "tsig_key_secret",
-))
-# Keys whose whole value (a URL, a dictionary of headers) carries a token.
-SECRET_CONTAINERS = frozenset(("headers",))
 REDACTED = "********"
 # What an undefined variable of the plan becomes on its way from the controller (see undefined_needed).
 UNDEFINED_MARKER = "<resilience.dr undefined variable> "

@@ -16,6 +16,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Confi
 from ansible_collections.resilience.dr.plugins.module_utils._plan.aws_kinds import check_aurora, check_elasticache
 from ansible_collections.resilience.dr.plugins.module_utils._plan.graph import find_cycle
 from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import check_hooks, check_recovery_hooks
+from ansible_collections.resilience.dr.plugins.module_utils._plan.infrastructure import check_infrastructure
 from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import (
     BACKUP_METHODS, KINDS, RDS_RESTORE_SOURCES, REPOSITORY_KINDS, listed_names, refuse_unknown_keys, seconds, site_component,
 )
@@ -182,6 +183,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
     _check_restore_test(plan, problems)
     check_schedules(plan, problems)
     check_repoint(plan, problems)
+    check_infrastructure(plan, problems)
 
     graph: dict[str, list[str]] = {}
     for component in components:

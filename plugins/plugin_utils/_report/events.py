@@ -23,6 +23,9 @@
   ``duration_s``, ``stdout_tail``, ``failed``, ``timed_out``, ``msg``): a
   consistency hook of a backup or a recovery hook of a level; reported under
   ``hooks`` in the order they ran;
+- a fact ``dr_infrastructure`` (level 3's infrastructure step: site, project, workspace,
+  Terraform's summary, the outputs' names; see ``infrastructure.py``); reported
+  under ``infrastructure``;
 - a fact ``dr_recovered`` ({component: {"requested_time", "consistency_time",
   ...}}) set by the level playbooks: a component restored to a requested
   point in time (``target_time``; for S3 the time it rolled back to) shows
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.infrastructure import infrastructure_event
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, plain
 
 # What a recovery reports about the backup each component came from (playbooks/tasks/restore_sources.yml).
@@ -152,6 +156,9 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
         event = {key: plain(hook.get(key)) for key in HOOK_KEYS}
         event["hook_kind"], event["kind"] = event.pop("kind"), "hook"
         events.append(event)
+    step = infrastructure_event(facts)
+    if step:
+        events.append(step)
     freeze = facts.get("dr_write_freeze") if isinstance(facts, dict) else None
     if isinstance(freeze, dict) and freeze.get("start") and freeze.get("end"):
         # The failback's write freeze: its downtime, from the first datastore frozen to the traffic moved (or thawed).

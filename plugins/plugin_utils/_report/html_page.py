@@ -9,6 +9,7 @@ import html
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.svg import target_bars, timeline_chart
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.infrastructure import infrastructure_rows
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, format_seconds
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.words import (
     dns_rows, hook_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
@@ -94,6 +95,9 @@ def render_html(report: dict[str, t.Any]) -> str:
     if report.get("restore_tests"):
         body += ["<h2>Restore tests</h2>", _table(["component", "backup", "result", "duration", "RTO target", "error"],
                                                   [_cells(row) for row in restore_test_rows(report)])]
+    if report.get("infrastructure"):
+        body += ["<h2>Infrastructure</h2>", _table(["at", "site", "project (workspace)", "Terraform", "outputs used", "other outputs"],
+                                                   [_cells(row) for row in infrastructure_rows(report)])]
     if report.get("hooks"):
         body += ["<h2>Hooks</h2>", _table(["at", "stage", "scope", "hook", "host", "result", "duration", "output (last lines)"],
                                           [_cells(row) for row in hook_rows(report)])]

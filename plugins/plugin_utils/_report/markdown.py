@@ -7,6 +7,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.targets import should_fail
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.infrastructure import infrastructure_rows
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, format_seconds
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.words import (
     dns_rows, hook_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
@@ -85,6 +86,10 @@ def render_markdown(report: dict[str, t.Any]) -> str:
     if report.get("restore_tests"):
         lines += ["", "## Restore tests", ""]
         lines += _table(("component", "backup", "result", "duration", "RTO target", "error"), restore_test_rows(report))
+    if report.get("infrastructure"):
+        lines += ["", "## Infrastructure", ""]
+        lines += _table(("at", "site", "project (workspace)", "Terraform", "outputs used", "other outputs"),
+                        infrastructure_rows(report))
     if report.get("hooks"):
         lines += ["", "## Hooks", ""]
         lines += _table(("at", "stage", "scope", "hook", "host", "result", "duration", "output (last lines)"), hook_rows(report))

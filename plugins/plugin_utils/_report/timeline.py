@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.events import RESTORE_TEST_KEYS, component_events, result_parts
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.infrastructure import infrastructure_steps
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.measure import component_entries, judge, plan_targets, point_in_time
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.targets import TARGETS_ACTIONS
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, plain, run_id
@@ -203,6 +204,8 @@ class Timeline:
             # Every hook run (consistency and recovery hooks), in order, failed ones too: hook["failed"] says so.
             "hooks": [{**{key: value for key, value in event.items() if key not in ("kind", "hook_kind", "task", "status")},
                        "kind": event["hook_kind"]} for event in good_events if event["kind"] == "hook"],
+            # Level 3's infrastructure step: what Terraform planned or applied, and the outputs' names (never values).
+            "infrastructure": infrastructure_steps(good_events),
             "restore_tests": [{key: event[key] for key in ("component", "backup_id", *RESTORE_TEST_KEYS)}
                               for event in good_events if event["kind"] == "restore_test"],
             "events": self.events,
