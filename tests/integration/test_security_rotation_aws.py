@@ -14,6 +14,7 @@ status, so an inactive key is checked through the IAM API (status Inactive) only
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import secrets
@@ -221,3 +222,37 @@ def test_security_incident_rotates_rds_iam_app_secrets_and_tsig_and_verifies_eac
         assert caller_with(aws, newest, environment(env_file)["AWS_SECRET_ACCESS_KEY"]).endswith(f"user/{user}")
     finally:
         moto_auth(aws, "inf")
+
+
+@pytest.fixture
+def lab_tsig_key(lab) -> t.Iterator[Path]:
+    """The lab's TSIG key file, put back (and BIND reloaded) afterwards."""
+    import subprocess
+
+    key_file = Path(lab["dns"]["tsig_key_file"])
+    original = key_file.read_bytes()
+    try:
+        yield key_file
+    finally:
+        key_file.write_bytes(original)
+        subprocess.run([str(part) for part in lab["dns"]["reload_command"]], check=True, capture_output=True, timeout=60)
+
+
+def test_tsig_key_fails_when_the_server_still_takes_the_old_key(ansible, lab, lab_tsig_key):
+    """A reload that never reaches the server (here: a command that does nothing) must not pass as a rotation."""
+    facts = lab["dns"]
+    new = secrets.token_hex(16)
+    secret = base64.b64encode(new.encode()).decode()
+    args = {"server": facts["server"], "port": facts["port"], "zone": facts["zone"],
+            "tsig_key_name": facts["tsig_key_name"], "tsig_key_secret": facts["tsig_key_secret"], "new_secret": secret,
+            "key_file": str(lab_tsig_key), "group": "bind", "reload_command": ["true"], "verify_timeout": 2}
+
+    preview = ansible.module("resilience.dr.tsig_key", args, check=True)
+    assert preview["changed"] and not preview["rotated"] and not preview.get("failed")
+    assert secret not in lab_tsig_key.read_text(), "check mode must not write the key file"
+
+    result = ansible.module("resilience.dr.tsig_key", args)
+    assert result["failed"]
+    assert "one signed with the old key accepted" in result["msg"] and facts["tsig_key_name"] in result["msg"]
+    assert secret not in json.dumps(result) and facts["tsig_key_secret"] not in json.dumps(result)
+    assert tsig_answer(lab, facts["tsig_key_secret"]) == "NOERROR", "the server never read the new key"
