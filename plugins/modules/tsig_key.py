@@ -76,11 +76,16 @@ options:
     description: Seconds to wait for the server to take the new key.
     type: int
     default: 30
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: Reports the key file and the reload command; writes, runs and sends nothing.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 requirements:
   - dnspython
 notes:

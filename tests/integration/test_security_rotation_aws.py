@@ -15,10 +15,12 @@ status, so an inactive key is checked through the IAM API (status Inactive) only
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import secrets
 import stat
+import subprocess
 import typing as t
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import dns.name
 import dns.query
+import dns.rcode
 import dns.tsig
 import dns.update
 import pytest
@@ -132,13 +135,19 @@ def world(lab, aws, tmp_path) -> t.Iterator[dict[str, t.Any]]:
     finally:
         moto_auth(aws, "inf")
         key_file.write_bytes(original_key)
-        import subprocess
         subprocess.run([str(part) for part in lab["dns"]["reload_command"]], check=True, capture_output=True, timeout=60)
         rds.delete_db_instance(DBInstanceIdentifier=instance, SkipFinalSnapshot=True)
         rds.delete_db_subnet_group(DBSubnetGroupName=instance)
         for subnet in subnets:
             ec2.delete_subnet(SubnetId=subnet)
         ec2.delete_vpc(VpcId=vpc)
+        for secret_id in ids.values():
+            with contextlib.suppress(ClientError):
+                secretsmanager.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+        for key_id in keys_of(iam, user):
+            iam.delete_access_key(UserName=user, AccessKeyId=key_id)
+        iam.delete_user_policy(UserName=user, PolicyName="who-am-i")
+        iam.delete_user(UserName=user)
 
 
 def test_security_incident_rotates_rds_iam_app_secrets_and_tsig_and_verifies_each(ansible, lab, aws, world, tmp_path):
@@ -227,8 +236,6 @@ def test_security_incident_rotates_rds_iam_app_secrets_and_tsig_and_verifies_eac
 @pytest.fixture
 def lab_tsig_key(lab) -> t.Iterator[Path]:
     """The lab's TSIG key file, put back (and BIND reloaded) afterwards."""
-    import subprocess
-
     key_file = Path(lab["dns"]["tsig_key_file"])
     original = key_file.read_bytes()
     try:
