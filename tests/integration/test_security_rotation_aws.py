@@ -224,10 +224,18 @@ def test_security_incident_rotates_rds_iam_app_secrets_and_tsig_and_verifies_eac
     newest = environment(env_file)["AWS_ACCESS_KEY_ID"]
     assert keys_of(iam, user) == {new_key: "Inactive", newest: "Active"}
 
+    # The closing run's step, another hour on: the key replaced by the later run is past its grace too.
+    closing = ansible.tasks([{"name": "Delete the expired keys", "ansible.builtin.include_role": {
+        "name": "resilience.dr.security_incident", "tasks_from": "delete_expired_iam_keys"}}],
+        {**later, "security_incident_now": (datetime.now(timezone.utc) + timedelta(hours=3)).isoformat()})
+    assert closing.ok, closing.tail()
+    assert keys_of(iam, user) == {newest: "Active"}
+
     moto_auth(aws, "0")
     try:
         assert caller_with(aws, world["first_key"]["AccessKeyId"], world["first_key"]["SecretAccessKey"]) is None, \
             "the deleted key must be refused"
+        assert caller_with(aws, new_key, env["AWS_SECRET_ACCESS_KEY"]) is None, "the key the closing run deleted"
         assert caller_with(aws, newest, environment(env_file)["AWS_SECRET_ACCESS_KEY"]).endswith(f"user/{user}")
     finally:
         moto_auth(aws, "inf")
