@@ -15,7 +15,6 @@ gates check the lab's application on each site instead."""
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -276,8 +275,8 @@ def test_level3_runs_the_hooks_in_order_the_migration_on_the_restored_data(lab, 
     assert recorded == {zone["record"]: {"value": [], "ttl": None, "alias": ALB_PRIMARY}}
 
 
-def test_failback_points_the_alias_back_and_runs_the_after_failback_hook(lab, route53, zone, hooked, failed_over,
-                                                                        ansible_module, workdir):
+def test_failback_points_the_alias_back_and_runs_the_after_failback_hook(
+        lab, route53, zone, hooked, failed_over, ansible_module, workdir):
     assert failed_over[0].ok, "the level 3 run failed; see its own test"
     run, report, markdown = reported(ansible_module, "playbooks/failback.yml", hooked, workdir, "failback")
 

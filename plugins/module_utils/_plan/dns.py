@@ -112,7 +112,9 @@ def check_dns(plan: dict[str, t.Any], problems: list[str]) -> None:
     if not isinstance(records, list):
         problems.append("dr_plan.dns.records must be a list of records")
         return
-    sites = plan.get("sites") if isinstance(plan.get("sites"), dict) else {}
+    sites = plan.get("sites")
+    if not isinstance(sites, dict):
+        sites = {}
     for position, record in enumerate(records, start=1):
         _check_record(record, position, provider, sites, problems)
 

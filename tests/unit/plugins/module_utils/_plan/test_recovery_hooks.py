@@ -45,7 +45,8 @@ def test_a_plan_without_recovery_hooks_resolves_to_empty_lists_for_every_phase()
 
 def test_recovery_hook_mistakes_are_listed_with_their_path():
     hooked = plan(hooks={"after_restore": [{"command": "rake db:migrate"}], "during_restore": []})
-    hooked["sites"]["secondary"]["hooks"] = {"before_failover": {"command": ["true"]}, "after_failback": [{"command": ["true"], "retries": -1, "delay": "soon"}]}
+    hooked["sites"]["secondary"]["hooks"] = {"before_failover": {"command": ["true"]},
+                                             "after_failback": [{"command": ["true"], "retries": -1, "delay": "soon"}]}
     hooked["components"][1]["hooks"] = {"after_restore": [{"tasks": "warm.yml", "check_safe": "no"}]}
     hooked["sites"]["secondary"]["components"]["orders-db"]["hooks"] = ["after_restore"]
     name = hooked["components"][1]["name"]
