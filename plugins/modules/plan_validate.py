@@ -174,11 +174,11 @@ plan:
       description:
         - The plan-level backup settings - C(hooks), the consistency hooks run once before (C(pre)) and once after
           (C(post)) every component's backup, each with its defaults filled in - C(name), C(kind) (V(command) or
-          V(tasks)), C(command), C(chdir), C(tasks), C(timeout) (seconds), C(host) (V(null) - the host the play runs
-          on) and C(check_safe). Empty lists without hooks.
+          V(tasks)), C(command), C(chdir), C(tasks), C(timeout) (seconds), C(retries) and C(delay) (seconds between
+          attempts), C(host) (V(null) - the host the play runs on) and C(check_safe). Empty lists without hooks.
       type: dict
       sample: {hooks: {pre: [{name: pause writes, kind: command, command: [shopfront-ctl, pause], chdir: null,
-                              tasks: null, timeout: 300, host: null, check_safe: false}], post: []}}
+                              tasks: null, timeout: 300, retries: 0, delay: 5, host: null, check_safe: false}], post: []}}
     hooks:
       description:
         - The plan's recovery hooks (C(dr_plan.hooks)), one list per phase - C(before_restore), C(after_restore),
@@ -186,11 +186,15 @@ plan:
           Empty lists without hooks.
       type: dict
       sample: {before_restore: [], after_restore: [{name: apply migrations, kind: command, command: [shopfront-ctl, migrate],
-               chdir: null, tasks: null, timeout: 900, host: app1, check_safe: false}], before_failover: [],
+               chdir: null, tasks: null, timeout: 900, retries: 0, delay: 5, host: app1, check_safe: false}], before_failover: [],
                after_failover: [], after_failback: []}
     site_hooks:
       description:
         - The recovery hooks of the site the plan is resolved for (C(dr_plan.sites.<site>.hooks)), as in RV(plan.hooks).
+      type: dict
+    sites_hooks:
+      description:
+        - The recovery hooks of every site by its name, each as in RV(plan.site_hooks) (the plan document lists them).
       type: dict
     warnings:
       description:
@@ -248,7 +252,9 @@ plan:
       description: For each component, the components and services that depend on it.
       type: dict
     dns_records:
-      description: The plan's DNS records, each with C(site_values) (the values per site).
+      description:
+        - The plan's DNS records, each with C(site_values) (the values per site; an empty list where the site has an
+          alias) and C(site_aliases) (the Route 53 alias target per site, C(null) where it has values).
       type: list
       elements: dict
     infrastructure:

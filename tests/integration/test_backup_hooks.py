@@ -262,11 +262,25 @@ def test_a_failed_post_hook_fails_the_run_naming_it_after_the_backups_are_verifi
     assert [(item["backup_id"], item["ok"]) for item in verified] == [(new, True)]
 
 
-def test_the_plan_document_lists_the_consistency_hooks(ansible, lab_plan, tmp_path):
+def test_the_plan_document_lists_the_consistency_and_recovery_hooks(ansible, lab_plan, tmp_path):
     plan = copy.deepcopy(lab_plan)
     plan["backup"] = {"hooks": {"pre": [{"name": "pause writes", "command": ["shopfront-ctl", "read-only", "on"], "timeout": "1m"}],
                                 "post": [{"name": "resume writes", "tasks": "hooks/resume.yml", "host": "app1"}]}}
     component(plan, "uploads")["backup"]["hooks"] = {"pre": [{"command": ["mountpoint", "-q", "/srv"], "check_safe": True}]}
+    # The recovery hooks, of each phase and scope.
+    plan["hooks"] = {"after_failover": [{"name": "point monitoring at the new site", "tasks": "hooks/monitoring.yml"}],
+                     "before_restore": [{"name": "silence alerts", "command": ["alertctl", "silence", "2h"], "check_safe": True}]}
+    plan["sites"]["secondary"]["hooks"] = {"after_failover": [{"name": "warm the caches", "command": ["shopfront-ctl", "warm"],
+                                                               "host": "app2", "timeout": "10m"}]}
+    plan["sites"]["primary"]["hooks"] = {"after_failback": [{"name": "point monitoring back", "command": ["monitorctl", "primary"],
+                                                             "retries": 2, "delay": "30s"}]}
+    component(plan, "orders-db")["hooks"] = {"after_restore": [{"name": "apply migrations", "command": ["shopfront-migrate"],
+                                                                "timeout": "15m", "retries": 1}]}
+    # The name as a Route 53 failover pair, whose PRIMARY record set aliases each site's load balancer in turn.
+    plan["dns"] = {"provider": "route53", "zone": "example.test", "records": [{
+        "record": "app.example.test", "set_identifier": "app-primary", "alias": {
+            "primary": {"dns_name": "dualstack.app-1.us-east-1.elb.amazonaws.com", "hosted_zone_id": "Z35SXDOTRQ7X7K"},
+            "secondary": {"dns_name": "dualstack.app-2.eu-west-1.elb.amazonaws.com", "hosted_zone_id": "Z32O12XQLNTSW2"}}}]}
 
     run = ansible.playbook("playbooks/plan_document.yml", {
         "dr_plan": plan, "plan_document_dir": str(tmp_path / "document"), "plan_document_reports_dir": str(tmp_path / "reports"),
@@ -278,5 +292,22 @@ def test_the_plan_document_lists_the_consistency_hooks(ansible, lab_plan, tmp_pa
             "- the plan, post: resume writes (tasks: hooks/resume.yml; host app1; timeout 300 s)\n"
             "- component uploads, pre: mountpoint -q /srv (command: mountpoint -q /srv; host localhost; timeout 300 s; "
             "also in check mode)\n") in markdown
+    assert ("- DNS app.example.test (A, failover record set app-primary): primary alias dualstack.app-1.us-east-1.elb.amazonaws.com; "
+            "secondary alias dualstack.app-2.eu-west-1.elb.amazonaws.com\n") in markdown
+    # In the order of the phases; in each, the plan's, each site's, then each component's.
+    assert ("## Recovery hooks\n\n"
+            "Run by the recovery playbooks at each phase (a before_* phase the plan's, the site's, then the component's hooks;\n"
+            "an after_* phase the other way round); check mode runs only those marked to run in check mode.\n\n"
+            "- before_restore, the plan: silence alerts (command: alertctl silence 2h; host the controller; timeout 300 s; "
+            "also in check mode)\n"
+            "- after_restore, component orders-db: apply migrations (command: shopfront-migrate; host localhost; "
+            "timeout 900 s; retries 1, 5 s apart)\n"
+            "- after_failover, the plan: point monitoring at the new site (tasks: hooks/monitoring.yml; host the controller; "
+            "timeout 300 s)\n"
+            "- after_failover, site secondary: warm the caches (command: shopfront-ctl warm; host app2; timeout 600 s)\n"
+            "- after_failback, site primary: point monitoring back (command: monitorctl primary; host the controller; "
+            "timeout 300 s; retries 2, 30 s apart)\n") in markdown
     page = (tmp_path / "document" / "dr-plan.html").read_text()
     assert "<li>the plan, post: resume writes (tasks: hooks/resume.yml; host app1; timeout 300 s)</li>" in page
+    assert ("<li>after_failback, site primary: point monitoring back (command: monitorctl primary; host the controller; "
+            "timeout 300 s; retries 2, 30 s apart)</li>") in page

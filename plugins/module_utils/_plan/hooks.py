@@ -19,8 +19,11 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import c
 
 # Consistency hooks (docs/dr-plan.md, "Consistency hooks"): backup.hooks.pre / .post of the plan and of a component.
 HOOK_STAGES = ("pre", "post")
-HOOK_KEYS = frozenset(("name", "command", "chdir", "tasks", "timeout", "host", "check_safe"))
+HOOK_KEYS = frozenset(("name", "command", "chdir", "tasks", "timeout", "retries", "delay", "host", "check_safe"))
 HOOK_TIMEOUT = 300
+# A failed command hook runs again this many times, after a delay in seconds (a task file's tasks retry on their own).
+HOOK_RETRIES = 0
+HOOK_DELAY = 5
 # Recovery hooks (docs/dr-plan.md, "Recovery hooks"): hooks.<phase> of the plan, of sites.<site> and of a component.
 RECOVERY_PHASES = ("before_restore", "after_restore", "before_failover", "after_failover", "after_failback")
 # The keys of the plan's top-level backup mapping.
@@ -28,7 +31,8 @@ PLAN_BACKUP_KEYS = frozenset(("hooks",))
 
 
 def _hook(hook: t.Any, where: str, default_host: str | None, problems: list[str]) -> dict[str, t.Any] | None:
-    """One hook checked and with its defaults (name, timeout, host, check_safe), or None after a problem."""
+    """One hook checked and with its defaults (name, timeout, retries, delay, host, check_safe), or None after a
+    problem."""
     if not isinstance(hook, dict):
         problems.append(f"{where} must be a mapping with command (an argument list) or tasks (a task file)")
         return None
@@ -65,6 +69,19 @@ def _hook(hook: t.Any, where: str, default_host: str | None, problems: list[str]
         timeout = seconds(timeout, f"{where}.timeout", problems)
         if timeout is not None and timeout <= 0:
             problems.append(f"{where}.timeout must be more than 0 seconds")
+    retries = hook.get("retries", HOOK_RETRIES)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        problems.append(f"{where}.retries is {retries!r}; give how many times a failed hook runs again (0, 1, 2 ...)")
+    elif tasks is not None and ("retries" in hook or "delay" in hook):
+        problems.append(f"{where} has retries or delay, which only go with command: give the tasks of {tasks} "
+                        "their own retries (the task keywords retries, delay and until)")
+    delay = hook.get("delay", HOOK_DELAY)
+    if isinstance(delay, bool):
+        problems.append(f"{where}.delay is {delay!r}; give seconds (10) or a duration (30s)")
+    else:
+        delay = seconds(delay, f"{where}.delay", problems)
+        if delay is not None and delay < 0:
+            problems.append(f"{where}.delay must be 0 seconds or more")
     if len(problems) > found:
         return None
     argv = [str(part) for part in command] if command is not None else None
@@ -75,6 +92,8 @@ def _hook(hook: t.Any, where: str, default_host: str | None, problems: list[str]
         "chdir": chdir,
         "tasks": tasks,
         "timeout": timeout,
+        "retries": retries,
+        "delay": delay,
         "host": hook.get("host") or default_host,
         "check_safe": check_safe,
     }

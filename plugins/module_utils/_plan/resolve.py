@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.resilience.dr.plugins.module_utils._plan.dns import dns_records
 from ansible_collections.resilience.dr.plugins.module_utils._plan.graph import batches, restore_steps
 from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import hooks, recovery_hooks
 from ansible_collections.resilience.dr.plugins.module_utils._plan.infrastructure import infrastructure
@@ -79,15 +80,6 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
             dependants[needed]["services"].append(name)
 
     restore_batches = batches(graph, order)
-    dns_records = []
-    for record in (plan.get("dns") or {}).get("records") or []:
-        values = record.get("values") or {}
-        resolved_record = dict(record)
-        resolved_record["site_values"] = {
-            name: values.get(name) or [(sites[name] or {}).get("address")] for name in sites
-        }
-        dns_records.append(resolved_record)
-
     return {
         "name": plan["name"],
         "site": site,
@@ -99,6 +91,9 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         # The plan's and this site's recovery hooks, around a whole recovery level (docs/dr-plan.md, "Recovery hooks").
         "hooks": recovery_hooks(plan.get("hooks"), "dr_plan.hooks", None, []),
         "site_hooks": recovery_hooks(settings.get("hooks"), f"dr_plan.sites.{site}.hooks", None, []),
+        # Every site's recovery hooks, for the plan document.
+        "sites_hooks": {name: recovery_hooks((sites[name] or {}).get("hooks"), f"dr_plan.sites.{name}.hooks", None, [])
+                        for name in sites},
         "warnings": warnings(plan),
         "address": settings.get("address"),
         # The site's Terraform or OpenTofu project, applied first by level 3 (docs/dr-plan.md, "Infrastructure").
@@ -110,5 +105,5 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
         "services": services,
         "service_batches": batches(service_graph, list(services)),
         "dependants": dependants,
-        "dns_records": dns_records,
+        "dns_records": dns_records(plan),
     }

@@ -14,6 +14,7 @@ import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._plan.aws_kinds import check_aurora, check_elasticache
+from ansible_collections.resilience.dr.plugins.module_utils._plan.dns import check_dns
 from ansible_collections.resilience.dr.plugins.module_utils._plan.graph import find_cycle
 from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import check_hooks, check_recovery_hooks
 from ansible_collections.resilience.dr.plugins.module_utils._plan.infrastructure import check_infrastructure
@@ -255,16 +256,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
             if name not in service_names:
                 problems.append(f"site {site} overrides service {name}, which is not a service of the plan")
 
-    dns = plan.get("dns")
-    if dns:
-        if dns.get("provider") not in ("rfc2136", "route53"):
-            problems.append(f"dr_plan.dns.provider {dns.get('provider')!r} is not rfc2136 or route53")
-        for position, record in enumerate(dns.get("records") or [], start=1):
-            label = record.get("record") or f"record {position}"
-            values = record.get("values") or {}
-            for site in sites:
-                if site not in values and not (sites[site] or {}).get("address"):
-                    problems.append(f"dns record {label} has no value for site {site} (values.{site}, or the site's address)")
+    check_dns(plan, problems)
     for position, hook in enumerate(plan.get("notifications") or [], start=1):
         if hook.get("type") not in ("webhook", "slack", "email"):
             problems.append(f"notification {position} has type {hook.get('type')!r}; use webhook, slack or email")

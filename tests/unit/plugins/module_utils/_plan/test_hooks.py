@@ -33,16 +33,16 @@ def test_hooks_get_their_defaults_and_component_hooks_run_on_the_component_host(
     resolved = resolve(hooked, "primary")
     assert resolved["backup"]["hooks"] == {
         "pre": [{"name": "pause writes", "kind": "command", "command": ["shopfront-ctl", "pause", "30"], "chdir": None,
-                 "tasks": None, "timeout": 120, "host": None, "check_safe": False}],
+                 "tasks": None, "timeout": 120, "retries": 0, "delay": 5, "host": None, "check_safe": False}],
         "post": [{"name": "hooks/resume.yml", "kind": "tasks", "command": None, "chdir": None,
-                  "tasks": "hooks/resume.yml", "timeout": 300, "host": "app1", "check_safe": True}],
+                  "tasks": "hooks/resume.yml", "timeout": 300, "retries": 0, "delay": 5, "host": "app1", "check_safe": True}],
     }
     sessions = resolved["components"]["sessions"]["backup"]
     assert sessions["method"] == "rdb"
     assert sessions["hooks"]["post"] == []
     assert sessions["hooks"]["pre"] == [{
         "name": "redis-cli CLIENT PAUSE 30000", "kind": "command", "command": ["redis-cli", "CLIENT", "PAUSE", "30000"],
-        "chdir": "/tmp", "tasks": None, "timeout": 300, "host": "cache1", "check_safe": False,
+        "chdir": "/tmp", "tasks": None, "timeout": 300, "retries": 0, "delay": 5, "host": "cache1", "check_safe": False,
     }]
     assert resolved["components"]["orders-db"]["backup"]["hooks"] == {"pre": [], "post": []}
 
@@ -78,7 +78,7 @@ def test_hook_mistakes_are_listed_with_their_path():
         "[systemctl, stop, app]",
         "component orders-db backup.hooks.post[1].timeout must be more than 0 seconds",
         "component orders-db backup.hooks.post[2] has unknown key(s) shell; the keys are chdir, check_safe, command, "
-        "host, name, tasks, timeout",
+        "delay, host, name, retries, tasks, timeout",
         "component orders-db backup.hooks.post[2].check_safe is 'yes'; write true or false",
         "component uploads backup.hooks.pre must be a list of hooks (each with command or tasks)",
     ]
