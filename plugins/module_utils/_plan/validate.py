@@ -19,6 +19,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import (
     BACKUP_METHODS, KINDS, RDS_RESTORE_SOURCES, REPOSITORY_KINDS, listed_names, refuse_unknown_keys, seconds, site_component,
 )
 from ansible_collections.resilience.dr.plugins.module_utils._plan.schedules import check_schedules
+from ansible_collections.resilience.dr.plugins.module_utils._plan.security_evidence import check_security_evidence
 from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import one_place, site_repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import COMPONENT_PATTERN
 
@@ -179,6 +180,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
     check_recovery_hooks(plan, problems)
     _check_restore_test(plan, problems)
     check_schedules(plan, problems)
+    check_security_evidence(plan.get("security"), names, problems)
 
     graph: dict[str, list[str]] = {}
     for component in components:
