@@ -125,10 +125,8 @@ def main() -> None:
 
     def work() -> dict:
         collector = Collector(params["directory"], params["component"], check_mode=module.check_mode)
-        result = collect(collector, params["kind"], params["connection"], params["logs"])
-        for warning in result["warnings"]:
-            module.warn(warning)
-        return result
+        # Ansible shows the result's warnings as warnings.
+        return collect(collector, params["kind"], params["connection"], params["logs"])
 
     run_module(module, work)
 

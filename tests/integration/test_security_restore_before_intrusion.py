@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """playbooks/security_incident.yml -e intrusion_time=... on the lab: after the rotation and before the services
 start, orders-db (logical), sessions (online, flushed) and uploads (files) come back to their newest backup at or
-before the intrusion: what was written after it is gone, what was written before it is there. A time in the future
+before the intrusion, although newer backups hold the intruder's writes: what was written after it is gone, what
+was written before it is there. A time in the future
 is refused before anything changes, and check mode changes nothing."""
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def test_intrusion_time_restores_every_component_to_before_it(ansible, lab, inci
         time.sleep(2)
         data.write("after")
         assert data.present() == {kind: {"before", "after"} for kind in ("postgresql", "redis", "files")}
+        # The newest backups hold the intruder's writes: only the time chooses the older ones.
+        backed_up_again = ansible.playbook("playbooks/backup.yml", plan, env=state)
+        assert backed_up_again.ok, backed_up_again.tail()
 
         future = utc(datetime.now(timezone.utc) + timedelta(days=1))
         refused = ansible.playbook(PLAYBOOK, {**plan, "confirm": "yes", "intrusion_time": future}, env=state)

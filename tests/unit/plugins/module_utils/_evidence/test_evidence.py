@@ -110,3 +110,11 @@ def test_prune_leaves_evidence_sets_alone_unless_asked(tmp_path, repository):
 
     pruned = backup_prune(repository, policy=RetentionPolicy(keep_last=1), include_evidence=True)
     assert [item["backup_id"] for item in pruned["removed"]] == [first]
+
+
+def test_an_unreadable_log_file_fails_naming_it_and_the_component(tmp_path):
+    from ansible_collections.resilience.dr.plugins.module_utils._errors import SourceUnavailable
+
+    collector = Collector(str(tmp_path / "staging"), "orders-db", check_mode=False, clock=clock, host="db1")
+    with pytest.raises(SourceUnavailable, match=f"cannot read the log file {tmp_path}/missing.log on db1 for the evidence of orders-db"):
+        collector.add_file(str(tmp_path / "missing.log"))
