@@ -97,13 +97,13 @@ class Collector:
         return os.path.join(self.directory, piece.name)
 
     def _prepare(self) -> None:
-        for path in (self.directory, os.path.join(self.directory, self.component)):
-            try:
-                os.mkdir(path, 0o700)
-            except FileExistsError:
-                pass
-            except OSError as error:
-                raise ConfigurationError(f"cannot create the evidence directory {path}: {error.strerror}") from None
+        # The staging directory's parents may not exist on a component's host (the path is the controller's).
+        path = os.path.join(self.directory, self.component)
+        try:
+            os.makedirs(self.directory, 0o700, exist_ok=True)
+            os.makedirs(path, 0o700, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(f"cannot create the evidence directory {path} on {self.host}: {error.strerror}") from None
 
     def add_text(self, file_name: str, what: str, source: str, produce: t.Callable[[], str]) -> None:
         piece = self._piece(file_name, what, source)

@@ -118,3 +118,12 @@ def test_an_unreadable_log_file_fails_naming_it_and_the_component(tmp_path):
     collector = Collector(str(tmp_path / "staging"), "orders-db", check_mode=False, clock=clock, host="db1")
     with pytest.raises(SourceUnavailable, match=f"cannot read the log file {tmp_path}/missing.log on db1 for the evidence of orders-db"):
         collector.add_file(str(tmp_path / "missing.log"))
+
+
+def test_the_staging_directory_is_made_with_its_parents_on_a_host_that_has_none(tmp_path):
+    collector = Collector(str(tmp_path / "state" / "evidence" / "incident" / "collected"), "sessions", check_mode=False,
+                          clock=clock, host="cache1")
+    collector.add_text("client_list.txt", "client_list", "cache1:6379", lambda: "id=1 user=default\n")
+    staged = tmp_path / "state" / "evidence" / "incident" / "collected"
+    assert (staged / "sessions" / "client_list.txt").read_text() == "id=1 user=default\n"
+    assert stat.S_IMODE(staged.stat().st_mode) == 0o700 and stat.S_IMODE((staged / "sessions").stat().st_mode) == 0o700
