@@ -16,6 +16,7 @@ description:
     C(retention_class=pinned), and every backup that a kept backup depends on.
   - Removes backups that never finished (no manifest) unless O(remove_incomplete=false). Backups whose
     manifest cannot be read are reported and left alone (they may come from a newer version).
+  - Leaves evidence sets of security incidents (kind C(evidence)) alone unless O(include_evidence=true).
   - Holds the lock of each component while it works, so it never races a running backup.
   - At least one rule is required; an empty policy is refused rather than deleting almost everything.
 author:
@@ -63,6 +64,12 @@ options:
       - Also remove backups without a manifest (left by a writer that died), which can never be restored.
     type: bool
     default: true
+  include_evidence:
+    description:
+      - Also apply the rules to evidence sets of security incidents (backups of kind C(evidence), written by
+        M(resilience.dr.evidence_store)). Without it they are listed in RV(left_alone) and never removed.
+    type: bool
+    default: false
 requirements:
   - boto3 (for s3:// repositories)
 seealso:
@@ -113,7 +120,9 @@ kept:
       status: verified
       reasons: [newest backup, newest verified backup, last 1, daily 2026-11-23]
 left_alone:
-  description: Backups left alone because their manifest cannot be read, or incomplete ones kept by O(remove_incomplete=false).
+  description: >-
+    Backups left alone because their manifest cannot be read, incomplete ones kept by O(remove_incomplete=false),
+    and evidence sets without O(include_evidence=true).
   returned: always
   type: list
   elements: dict
@@ -142,6 +151,7 @@ def main() -> None:
             keep_monthly=dict(type="int", default=0),
             keep_within=dict(type="str"),
             remove_incomplete=dict(type="bool", default=True),
+            include_evidence=dict(type="bool", default=False),
         ),
         uses=("lock",),
     )
@@ -160,6 +170,7 @@ def main() -> None:
             policy=policy,
             component=params["component"],
             remove_incomplete=params["remove_incomplete"],
+            include_evidence=params["include_evidence"],
             check_mode=module.check_mode,
         )
 

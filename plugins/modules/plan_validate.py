@@ -84,6 +84,13 @@ options:
         a time without a zone is UTC. Checked here, before anything is stopped, and returned normalised in
         RV(point_in_time). A time in the future is refused.
     type: str
+  intrusion_time:
+    description:
+      - When an intruder first acted (the security runbook), ISO 8601. The run restores its components to their
+        newest state at or before it, like O(target_time), which it excludes; returned as both C(target_time) and
+        C(intrusion_time) in RV(point_in_time). A time in the future or one that cannot be read is refused,
+        naming O(intrusion_time).
+    type: str
   incident_start:
     description:
       - When the incident began, ISO 8601. S3 components roll back to it when no O(target_time) is given. A time
@@ -135,7 +142,7 @@ point_in_time:
       components roll back to - O(target_time), else O(incident_start), else the run's start.
   returned: success
   type: dict
-  sample: {target_time: null, incident_start: "2026-11-23T04:10:00Z", run_started: "2026-11-23T04:25:13.402113Z",
+  sample: {target_time: null, intrusion_time: null, incident_start: "2026-11-23T04:10:00Z", run_started: "2026-11-23T04:25:13.402113Z",
            s3_time: "2026-11-23T04:10:00Z", s3_time_source: incident_start}
 plan:
   description: The plan resolved for O(site), secrets replaced by C(********).
@@ -313,6 +320,7 @@ def main() -> None:
             component=dict(type="str"),
             target_time=dict(type="str"),
             incident_start=dict(type="str"),
+            intrusion_time=dict(type="str"),
             components=dict(type="list", elements="str", default=[]),
             uses=dict(type="list", elements="str", choices=list(PLAN_PARTS), default=list(PLAN_PARTS)),
             infrastructure_outputs=dict(type="dict"),
@@ -342,7 +350,8 @@ def main() -> None:
         for warning in plan["warnings"]:
             module.warn(warning)
         result = {"changed": False, "plan": plan,
-                  "point_in_time": point_in_time.resolve(params["target_time"], params["incident_start"])}
+                  "point_in_time": point_in_time.resolve(
+                      params["target_time"], params["incident_start"], intrusion_time=params["intrusion_time"])}
         if fed is not None:
             result["infrastructure_outputs"] = fed
         name = params["component"]

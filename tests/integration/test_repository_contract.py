@@ -30,6 +30,7 @@ MODULES = {
     "backup_info": {},
     "backup_prune": {"component": "uploads", "keep_last": 100},
     "backup_verify": {"component": "uploads"},
+    "evidence_store": {"component": "security-evidence", "directory": "/nonexistent/evidence", "pieces": []},
     "files_backup": {"component": "uploads", "path": "/nonexistent/uploads"},
     "files_restore": {"component": "uploads", "path": "/nonexistent/uploads"},
     "pg_backup": {"component": "orders-db", "login_port": 9},

@@ -24,6 +24,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import (
 from ansible_collections.resilience.dr.plugins.module_utils._plan.repoint import check_repoint
 from ansible_collections.resilience.dr.plugins.module_utils._plan.schedules import check_schedules
 from ansible_collections.resilience.dr.plugins.module_utils._plan.security_rotation import check_security_rotation
+from ansible_collections.resilience.dr.plugins.module_utils._plan.security_evidence import check_security_evidence
 from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import one_place, site_repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import COMPONENT_PATTERN
 
@@ -187,6 +188,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
     check_repoint(plan, problems)
     check_infrastructure(plan, problems)
     check_security_rotation(plan, problems)
+    check_security_evidence(plan.get("security"), names, problems)
 
     graph: dict[str, list[str]] = {}
     for component in components:

@@ -23,6 +23,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.entries 
 )
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.signing import SIGNATURE_NAME
+
+EVIDENCE_KIND = "evidence"  # an evidence set of a security incident (_evidence/store.py writes them)
 from ansible_collections.resilience.dr.plugins.module_utils._repository.retention import Candidate, RetentionPolicy, plan_retention
 
 
@@ -202,9 +204,13 @@ def backup_prune(
     policy: RetentionPolicy,
     component: str | None = None,
     remove_incomplete: bool = True,
+    include_evidence: bool = False,
     check_mode: bool = False,
 ) -> dict[str, t.Any]:
-    """Apply the retention policy to each component under its lock."""
+    """Apply the retention policy to each component under its lock.
+
+    Evidence sets of security incidents (kind evidence) are left alone unless include_evidence: the normal
+    retention of backups is not how long an incident's evidence must be kept."""
     policy.check()
     now = repository.clock()
     components = [component] if component else repository.components()
@@ -216,7 +222,13 @@ def backup_prune(
         with repository.lock(name, "prune"):
             entries = repository.list_backups(name)
             before.extend(f"{entry.component}/{entry.backup_id} ({entry.status})" for entry in entries)
-            complete = [entry for entry in entries if entry.manifest is not None and entry.status in (*USABLE, FAILED_VERIFICATION)]
+            evidence = [entry for entry in entries if entry.manifest is not None and entry.manifest.kind == EVIDENCE_KIND
+                        and not include_evidence]
+            left_alone.extend({"component": entry.component, "backup_id": entry.backup_id, "status": entry.status,
+                               "reason": "evidence set of a security incident: pruned only with include_evidence: true"}
+                              for entry in evidence)
+            complete = [entry for entry in entries if entry.manifest is not None and entry not in evidence
+                        and entry.status in (*USABLE, FAILED_VERIFICATION)]
             reasons = plan_retention(
                 [
                     Candidate(
@@ -229,6 +241,8 @@ def backup_prune(
             )
             for entry in entries:
                 item = {"component": entry.component, "backup_id": entry.backup_id, "status": entry.status}
+                if entry in evidence:
+                    continue
                 if entry in complete:
                     if entry.backup_id in reasons:
                         kept.append({**item, "reasons": reasons[entry.backup_id]})

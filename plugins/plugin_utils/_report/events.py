@@ -14,6 +14,9 @@
 - a result with ``component``, ``backup_id`` and a ``restore_test`` record
   (restore_test_record): one restore test, passed or failed, with its
   duration (the projected RTO); reported under ``restore_tests``;
+- a result with ``component``, ``backup_id`` and a ``pieces`` list
+  (evidence_store): a security incident's evidence set stored in the
+  repository; reported under ``evidence_sets``, never as a recovered component;
 - a fact ``dr_heartbeat`` ({"component": name, "time": ISO 8601}, or a list of
   them) set by a playbook after recovery: the newest heartbeat row or key
   found in the recovered data. It measures the RPO more exactly than the
@@ -100,6 +103,10 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
         events.append({"kind": "restore_test", "component": as_text(result["component"]),
                        "backup_id": as_text(result["backup_id"]),
                        **{key: plain(test.get(key)) for key in RESTORE_TEST_KEYS}})
+    elif result.get("component") and result.get("backup_id") and isinstance(result.get("pieces"), list):
+        events.append({"kind": "evidence_set", "component": as_text(result["component"]),
+                       "backup_id": as_text(result["backup_id"]), "pieces": len(result["pieces"]),
+                       "repository": as_text(result.get("repository"))})
     elif result.get("component") and result.get("backup_id"):
         event: dict[str, t.Any] = {
             "kind": _action_kind(action, result),

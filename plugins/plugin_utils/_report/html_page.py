@@ -92,6 +92,11 @@ def render_html(report: dict[str, t.Any]) -> str:
     if sourced:
         body += ["<h2>Where each component came from</h2>", "<ul>" + "".join(
             f"<li>{escape(component)}: {escape(source)}</li>" for component, source in sourced) + "</ul>"]
+    if report.get("evidence_sets"):
+        body += ["<h2>Evidence</h2>", "<ul>" + "".join(
+            f"<li>Evidence set {escape(str(item['backup_id']))} ({item['pieces']} pieces) stored as "
+            f"{escape(str(item['component']))} in {escape(str(item['repository']))}</li>"
+            for item in report["evidence_sets"]) + "</ul>"]
     if report.get("restore_tests"):
         body += ["<h2>Restore tests</h2>", _table(["component", "backup", "result", "duration", "RTO target", "error"],
                                                   [_cells(row) for row in restore_test_rows(report)])]

@@ -83,6 +83,10 @@ def render_markdown(report: dict[str, t.Any]) -> str:
     if sourced:
         lines += ["", "## Where each component came from", ""]
         lines += [f"- {component}: {source}" for component, source in sourced]
+    if report.get("evidence_sets"):
+        lines += ["", "## Evidence", ""]
+        lines += [f"- Evidence set {item['backup_id']} ({item['pieces']} pieces) stored as {item['component']} in "
+                  f"{item['repository']}" for item in report["evidence_sets"]]
     if report.get("restore_tests"):
         lines += ["", "## Restore tests", ""]
         lines += _table(("component", "backup", "result", "duration", "RTO target", "error"), restore_test_rows(report))

@@ -152,6 +152,11 @@ class Timeline:
                     self.problems.append(target[key])
 
         good_events = [event for event in self.events if event["status"] != "failed"]
+        # An evidence set (and its verification) is kept evidence, not a recovered component.
+        evidence = [event for event in good_events if event["kind"] == "evidence_set"]
+        kept_evidence = {(event["component"], event["backup_id"]) for event in evidence}
+        good_events = [event for event in good_events if event["kind"] != "evidence_set"
+                       and (event.get("component"), event.get("backup_id")) not in kept_evidence]
         recovery = [event for event in good_events if event["kind"] in RECOVERY_KINDS]
         components = component_entries(good_events, self.problems)
         misses = judge(components, targets, incident, self.problems)
@@ -206,6 +211,8 @@ class Timeline:
                        "kind": event["hook_kind"]} for event in good_events if event["kind"] == "hook"],
             # Level 3's infrastructure step: what Terraform planned or applied, and the outputs' names (never values).
             "infrastructure": infrastructure_steps(good_events),
+            "evidence_sets": [{key: event[key] for key in ("component", "backup_id", "pieces", "repository")}
+                              for event in evidence],
             "restore_tests": [{key: event[key] for key in ("component", "backup_id", *RESTORE_TEST_KEYS)}
                               for event in good_events if event["kind"] == "restore_test"],
             "events": self.events,

@@ -70,7 +70,7 @@ def test_the_documented_keys_are_the_contract():
 
 def test_the_repository_group_holds_the_modules_that_read_or_write_backups():
     assert sorted(repository_modules()) == sorted([
-        "backup_copy", "backup_info", "backup_prune", "backup_verify", "files_backup", "files_restore",
+        "backup_copy", "backup_info", "backup_prune", "backup_verify", "evidence_store", "files_backup", "files_restore",
         "pg_backup", "pg_restore", "redis_backup", "redis_restore", "restore_test_record",
     ])
 
