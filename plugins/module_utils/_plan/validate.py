@@ -15,6 +15,7 @@ import typing as t
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._plan.graph import find_cycle
 from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import check_hooks, check_recovery_hooks
+from ansible_collections.resilience.dr.plugins.module_utils._plan.incident import check_incident_isolation
 from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import (
     BACKUP_METHODS, KINDS, RDS_RESTORE_SOURCES, REPOSITORY_KINDS, listed_names, refuse_unknown_keys, seconds, site_component,
 )
@@ -179,6 +180,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
     check_recovery_hooks(plan, problems)
     _check_restore_test(plan, problems)
     check_schedules(plan, problems)
+    check_incident_isolation(plan, problems)
 
     graph: dict[str, list[str]] = {}
     for component in components:
