@@ -84,6 +84,8 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ("docs/reports.md", "jq -e"): "reads the report of a level 2 run, which this test does not make",
     ("docs/runbooks.md", "ansible-playbook resilience.dr.level2_application"):
         "the times are those of an example incident, before the lab's backups",
+    ("docs/runbooks.md", "ansible-playbook resilience.dr.security_incident -e @dr_plan.yml -e confirm=yes -e incident_phase"):
+        "the closing run of a security incident; test_security_isolation.py runs it on the lab after an incident",
     ("docs/restore-tests.md", "ansible-playbook resilience.dr.restore_test"):
         "restores every component twice (about two minutes); test_restore_test.py runs the playbook on the lab",
     ("roles/backup/README.md", "sudo ansible-playbook install_backup_timer.yml"):
