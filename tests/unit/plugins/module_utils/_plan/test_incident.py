@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.resilience.dr.plugins.module_utils._plan.secrets import secret_values, undefined_needed
 from ansible_collections.resilience.dr.plugins.module_utils._plan.validate import validate
 from ansible_collections.resilience.dr.tests.unit.plugins.module_utils._plan.helpers import plan
 
@@ -57,3 +58,11 @@ def test_a_quarantine_needs_its_group_host_and_port_numbers():
         "dr_plan.security.quarantine.nftables entry 1 allow 1 has ports ['ssh']; give a list of TCP port numbers",
         "dr_plan.security.team_notifications entry 1 has type 'pager'; use webhook, slack or email",
     ]
+
+
+def test_the_security_teams_webhook_url_is_a_secret():
+    url = "https://hooks.example.com/services/T000/B000/XXXX"
+    assert url in secret_values(with_security(team_notifications=[{"type": "slack", "url": url}]))
+    marked = with_security(team_notifications=[{"type": "webhook", "url": "<resilience.dr undefined variable> vault_sec"}])
+    assert undefined_needed(marked, uses=["components"]) == [], "a secret of a part the run does not use is not needed"
+    assert "the plan's security needs the variable vault_sec" in undefined_needed(marked, uses=["security"])[0]
