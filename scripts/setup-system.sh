@@ -13,6 +13,7 @@ packages=(
   python3-venv   # the private environment that installs uv (make setup)
   util-linux procps
   shellcheck
+  nftables   # nft -c checks the security incident's quarantine rule set
   chromium   # renders the HTML reports and the DR plan document in the tests
 )
 # Extra packages asked for by a caller (for example the drill's browser check).

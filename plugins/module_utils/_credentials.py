@@ -152,31 +152,37 @@ def redis_rotate(target: RedisTarget, client: t.Any, user: str, password: str, t
     if answer not in (True, b"OK", "OK"):
         raise SourceUnavailable(f"Redis at {target.address}: ACL SETUSER {user} answered {answer!r}",
                                 server=target.address)
-    config_file = ""
-    if persist:
-        info = target.call("INFO server", lambda: client.info("server"))
-        config_file = str(info.get("config_file") or "")
-        if not config_file:
-            raise SourceUnavailable(
-                f"Redis at {target.address} runs without a configuration file: the new password of {user} is set but "
-                "is lost at the next restart; write it into the server's ACL configuration by hand, or set persist=false",
-                server=target.address)
-        # An aclfile keeps the users apart from redis.conf: ACL SAVE writes it, CONFIG REWRITE would not.
-        aclfile = ""
-        try:
-            aclfile = str(client.config_get("aclfile").get("aclfile") or "")
-        except redis_errors():
-            aclfile = ""
-        if aclfile:
-            target.call("ACL SAVE", lambda: client.execute_command("ACL", "SAVE"))
-        else:
-            target.call("CONFIG REWRITE", client.config_rewrite)
-        config_file = aclfile or config_file
+    config_file = redis_persist_acl(target, client, f"the new password of {user}") if persist else ""
     ended = 0
     if terminate:
         ended = int(target.call(f"CLIENT KILL USER {user}",
                                 lambda: client.execute_command("CLIENT", "KILL", "USER", user)) or 0)
     return {"sessions_ended": ended, "config_file": config_file}
+
+
+def redis_persist_acl(target: RedisTarget, client: t.Any, what: str) -> str:
+    """Keep the server's ACL users across restarts (ACL SAVE with an aclfile, else CONFIG REWRITE); the file written.
+
+    what names the change for the message when the server has no configuration file to keep it in.
+    """
+    info = target.call("INFO server", lambda: client.info("server"))
+    config_file = str(info.get("config_file") or "")
+    if not config_file:
+        raise SourceUnavailable(
+            f"Redis at {target.address} runs without a configuration file: {what} is set but "
+            "is lost at the next restart; write it into the server's ACL configuration by hand, or set persist=false",
+            server=target.address)
+    # An aclfile keeps the users apart from redis.conf: ACL SAVE writes it, CONFIG REWRITE would not.
+    aclfile = ""
+    try:
+        aclfile = str(client.config_get("aclfile").get("aclfile") or "")
+    except redis_errors():
+        aclfile = ""
+    if aclfile:
+        target.call("ACL SAVE", lambda: client.execute_command("ACL", "SAVE"))
+    else:
+        target.call("CONFIG REWRITE", client.config_rewrite)
+    return aclfile or config_file
 
 
 def write_evidence(path: str, text: str) -> None:

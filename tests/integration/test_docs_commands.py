@@ -86,9 +86,11 @@ NOT_RUN: dict[tuple[str, str], str] = {
         "the times are those of an example incident, before the lab's backups",
     ("docs/runbooks.md", "ansible-playbook resilience.dr.level3_site -e @dr_plan.yml --tags infrastructure"):
         "the lab's plan has no Terraform project; test_infrastructure.py runs level 3's infrastructure step with one",
-    ("docs/runbooks.md", "ansible-playbook resilience.dr.security_incident"):
+    ("docs/runbooks.md", "ansible-playbook resilience.dr.security_incident -e @dr_plan.yml -e intrusion_time"):
         "the time is that of an example intrusion, before the lab's backups; test_security_restore_before_intrusion.py "
         "runs it on the lab",
+    ("docs/runbooks.md", "ansible-playbook resilience.dr.security_incident -e @dr_plan.yml -e confirm=yes -e incident_phase"):
+        "the closing run of a security incident; test_security_isolation.py runs it on the lab after an incident",
     ("docs/restore-tests.md", "ansible-playbook resilience.dr.restore_test"):
         "restores every component twice (about two minutes); test_restore_test.py runs the playbook on the lab",
     ("roles/backup/README.md", "sudo ansible-playbook install_backup_timer.yml"):

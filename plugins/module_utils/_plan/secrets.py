@@ -24,6 +24,8 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.resolve import
 REDACTED = "********"
 # What an undefined variable of the plan becomes on its way from the controller (see undefined_needed).
 UNDEFINED_MARKER = "<resilience.dr undefined variable> "
+# Where the security team's hooks are (security_incident): their URLs are secrets like the notifications'.
+TEAM_NOTIFICATIONS = ("security", "team_notifications")
 
 
 def redact(value: t.Any) -> t.Any:
@@ -135,7 +137,7 @@ def undefined_needed(plan: t.Any, site: str = "primary", components: t.Collectio
     for path, in_secret, name in _markers(plan, (), False):
         part, owner = _part(plan, site, path)
         # A Slack or webhook URL is itself the credential (as in secret_values).
-        in_secret = in_secret or (part == "notifications" and path[-1] == "url")
+        in_secret = in_secret or (path[-1] == "url" and (part == "notifications" or path[:2] == TEAM_NOTIFICATIONS))
         if in_secret and _overridden(plan, site, part, owner, path):
             continue
         where = ".".join(str(step) for step in path)
@@ -178,7 +180,9 @@ def secret_values(plan: t.Any) -> set[str]:
 
     walk(plan)
     if isinstance(plan, dict):
-        for hook in plan.get("notifications") or []:
+        security = plan.get("security")
+        team = (security.get("team_notifications") or []) if isinstance(security, dict) else []
+        for hook in list(plan.get("notifications") or []) + list(team):
             # A Slack or webhook URL is itself the credential that lets anyone post.
             if (isinstance(hook, dict) and hook.get("type") in ("webhook", "slack") and hook.get("url")
                     and undefined_variable(hook["url"]) is None):

@@ -18,6 +18,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.dns import che
 from ansible_collections.resilience.dr.plugins.module_utils._plan.graph import find_cycle
 from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import check_hooks, check_recovery_hooks
 from ansible_collections.resilience.dr.plugins.module_utils._plan.infrastructure import check_infrastructure
+from ansible_collections.resilience.dr.plugins.module_utils._plan.incident import check_incident_isolation
 from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import (
     BACKUP_METHODS, KINDS, RDS_RESTORE_SOURCES, REPOSITORY_KINDS, listed_names, refuse_unknown_keys, seconds, site_component,
 )
@@ -189,6 +190,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
     check_infrastructure(plan, problems)
     check_security_rotation(plan, problems)
     check_security_evidence(plan.get("security"), names, problems)
+    check_incident_isolation(plan, problems)
 
     graph: dict[str, list[str]] = {}
     for component in components:
