@@ -122,6 +122,9 @@ class Ansible:
             "ANSIBLE_NOCOLOR": "1",
             "LAB_DIR": str(LAB_DIR),
             "PATH": os.environ["PATH"],
+            # Reports and the files runbooks write beside them stay in the run's own directory, never in the
+            # repository, unless the test names its own.
+            "DR_REPORT_DIR": str(private / "reports"),
         }
         envvars.update(env or {})
         path = Path(playbook)
