@@ -38,7 +38,8 @@ def _describe(backup: dict[str, t.Any]) -> str:
             f"{backup.get('Status')}, {span})")
 
 
-def _backups(rds: Rds) -> list[dict[str, t.Any]]:
+def automated_backups(rds: Rds) -> list[dict[str, t.Any]]:
+    """Every automated backup listed in rds.region (the region's own instances' and the replicated), page by page."""
     found: list[dict[str, t.Any]] = []
     marker: str | None = None
     while True:
@@ -57,7 +58,7 @@ def find_replica(rds: Rds, source: str) -> dict[str, t.Any]:
     names it): the automated backups of an instance of this region are
     restored with source point_in_time.
     """
-    backups = _backups(rds)
+    backups = automated_backups(rds)
     wanted = source.lower()
     by_arn = wanted.startswith("arn:")
     matching = [item for item in backups
