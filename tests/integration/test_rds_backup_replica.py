@@ -15,12 +15,14 @@ from __future__ import annotations
 from . import rds_common
 from .rds_common import instance_of, unique
 from .conftest import boto3_client
+from .test_level1_cloud import SECONDARY_REGION, two_region_plan
 
 cleanup = rds_common.cleanup
 instance = rds_common.instance
 rds = rds_common.rds
 
 DESTINATION_REGION = "us-west-2"
+REPLICATE_TASK = "Replicate the automated backups of the instance into the region of each site restoring from them - billing-db"
 KEY = "arn:aws:kms:us-west-2:111122223333:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 
@@ -64,3 +66,20 @@ def test_restore_from_a_replica_the_region_does_not_hold_is_refused_and_creates_
                 in result["msg"]), result["msg"]
     assert instance_of(boto3_client(aws, "rds", DESTINATION_REGION), target) is None
     assert same_region["failed"] and "restore them with source point_in_time" in same_region["msg"], same_region
+
+
+def test_backup_role_plans_the_replication_into_the_region_of_a_site_restoring_from_it(ansible, aws, instance, cleanup):
+    """In check mode only: moto cannot start the replication, so a real run would fail at that call."""
+    key = boto3_client(aws, "kms", SECONDARY_REGION).create_key(Description="billing-db replica")["KeyMetadata"]["Arn"]
+    plan = two_region_plan(aws, instance, unique("billing-db"), key)
+    secondary = plan["dr_plan"]["sites"]["secondary"]["components"]["billing-db"]
+    secondary["restore"] = {"source": "automated_backup_replica"}
+    secondary["backup"]["replication_retention_days"] = 3
+
+    planned = ansible.playbook("playbooks/backup.yml", plan, check=True)
+
+    assert planned.ok, planned.tail()
+    replications = planned.result(REPLICATE_TASK)["results"]
+    assert [(item["destination_region"], item["action"], item["changed"]) for item in replications] == [
+        (SECONDARY_REGION, "start", True)]
+    assert replications[0]["source_db_instance_arn"].endswith(f":db:{instance}")
