@@ -83,3 +83,21 @@ def test_backup_role_plans_the_replication_into_the_region_of_a_site_restoring_f
     assert [(item["destination_region"], item["action"], item["changed"]) for item in replications] == [
         (SECONDARY_REGION, "start", True)]
     assert replications[0]["source_db_instance_arn"].endswith(f":db:{instance}")
+
+
+def test_level1_on_the_site_restores_from_the_replica_and_stops_when_its_region_holds_none(ansible, aws, instance, cleanup):
+    """rds_recovery passes the plan's source on: on moto, which lists no replicated backups, the restore is refused."""
+    key = boto3_client(aws, "kms", SECONDARY_REGION).create_key(Description="billing-db replica")["KeyMetadata"]["Arn"]
+    restored = unique("billing-db")
+    cleanup.instances.append((SECONDARY_REGION, restored))
+    plan = two_region_plan(aws, instance, restored, key)
+    plan["dr_plan"]["sites"]["secondary"]["components"]["billing-db"]["restore"] = {"source": "automated_backup_replica"}
+    level1 = {**plan, "component": "billing-db", "site": "secondary", "confirm": "yes"}
+
+    checked = ansible.playbook("playbooks/level1_component.yml", level1, check=True)
+
+    assert not checked.ok
+    refused = checked.result("Restore the RDS instance - billing-db")
+    assert refused["failed"] and (f"no automated backups of DB instance {instance} are replicated into "
+                                  f"{SECONDARY_REGION}") in refused["msg"], refused
+    assert instance_of(boto3_client(aws, "rds", SECONDARY_REGION), restored) is None
