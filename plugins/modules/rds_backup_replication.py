@@ -68,7 +68,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-action: {description: What the run did (or would do) - V(start), V(stop) or V(none)., returned: always, type: str, sample: start}
+action:
+  description: What the run did (or would do) - V(start), V(stop) or V(none).
+  returned: always
+  type: str
+  sample: start
 db_instance_identifier: {description: The source instance., returned: always, type: str, sample: orders-db}
 source_db_instance_arn:
   description: The source instance's ARN.
