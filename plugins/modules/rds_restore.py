@@ -222,8 +222,10 @@ snapshot:
   sample: {db_snapshot_identifier: billing-db-20261123t040000z, region: us-west-2, age_s: 5400.0,
            original_snapshot_create_time: "2026-11-23T04:00:00Z", snapshot_create_time: "2026-11-23T04:20:13Z"}
 consistency_point:
-  description: With O(source=snapshot), when the data restored was taken (C(time), ISO 8601).
-  returned: when the snapshot restored from exists
+  description:
+    - With O(source=snapshot), when the data restored was taken (C(time), ISO 8601); with
+      O(source=automated_backup_replica), the time restored to (C(restore_time) of RV(restored_from)).
+  returned: when the snapshot restored from exists, or with O(source=automated_backup_replica)
   type: dict
   sample: {time: "2026-11-23T04:00:00Z"}
 final_db_snapshot_identifier:

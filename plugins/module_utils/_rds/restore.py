@@ -448,6 +448,9 @@ def run(rds: Rds, request: RestoreRequest, *, check_mode: bool, diff: bool,
     moment = snapshot_time(used) if used is not None else None
     if moment is not None:
         result["consistency_point"] = {"time": format_time(moment)}
+    elif request.source == REPLICA_BACKUPS and planned.restored_from.get("restore_time"):
+        # Replicated backups may lag well behind the source: the time restored to is the data's, not now.
+        result["consistency_point"] = {"time": planned.restored_from["restore_time"]}
     instance = planned.existing
     if not check_mode:
         try:

@@ -106,6 +106,7 @@ def test_restore_finds_the_replica_by_identifier_and_restores_from_its_arn_to_th
     assert result["restored_from"]["restore_time"] == "2026-11-23T03:00:00Z"
     assert result["restorable_window"] == {"earliest": "2026-11-16T04:00:00Z", "latest": "2026-11-23T03:55:00Z"}
     assert result["endpoint"] == "orders-db-west.x.us-west-2.rds.amazonaws.com"
+    assert result["consistency_point"] == {"time": "2026-11-23T03:00:00Z"}
     assert result["diff"]["before"] == {} and result["diff"]["after"]["restored_from"]["source"] == "automated_backup_replica"
 
 
@@ -122,6 +123,8 @@ def test_latest_restorable_time_is_asked_for_and_recorded_as_the_replica_window_
                  check_mode=False, diff=False, clock=clock)
 
     assert result["changed"] and result["restored_from"]["restore_time"] == "2026-11-23T03:55:00Z"
+    # The data is that of the replica's latest restorable time, not of now: what the report measures RPO with.
+    assert result["consistency_point"] == {"time": "2026-11-23T03:55:00Z"}
 
 
 def test_check_mode_plans_the_restore_and_calls_nothing_that_changes(stubbed):
