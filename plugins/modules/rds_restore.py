@@ -16,6 +16,11 @@ description:
   - O(source=point_in_time) creates it from O(source_db_instance_identifier) as it was at O(restore_time), or at its
     latest restorable time (O(use_latest_restorable_time)). A O(restore_time) outside the restorable window is refused
     before anything changes, and the message gives the window.
+  - O(source=automated_backup_replica) creates it in O(region) from the automated backups of
+    O(source_db_instance_identifier), an instance of another region, replicated into O(region) (see
+    M(resilience.dr.rds_backup_replication)), as it was at O(restore_time) or at the replica's latest restorable time.
+    The replica is found with the source instance's ARN or identifier; none found, or a O(restore_time) outside its
+    restore window, is refused before anything changes, and the message names what O(region) holds.
   - O(source=replica) promotes the read replica O(db_instance_identifier) to a standalone instance.
   - The new instance is tagged with where it came from (C(resilience.dr:restored-from), and
     C(resilience.dr:restore-time) for a point in time). A run on an instance restored from the same source changes
@@ -30,7 +35,7 @@ options:
     description: What to restore from.
     type: str
     required: true
-    choices: [snapshot, point_in_time, replica]
+    choices: [snapshot, point_in_time, automated_backup_replica, replica]
   db_instance_identifier:
     description: The instance restored (a new identifier), or with O(source=replica) the read replica to promote.
     type: str
@@ -49,12 +54,15 @@ options:
   source_db_instance_identifier:
     description:
       - The instance whose automated backups are restored, with O(source=point_in_time) (required then).
+      - With O(source=automated_backup_replica) (required then), the instance of another region whose automated
+        backups are replicated into O(region) - its identifier, or its ARN when instances of two regions share it.
       - With O(source=replica), optionally the instance the replica must be a replica of; another one is refused.
     type: str
   restore_time:
     description:
       - The moment to restore to, ISO 8601 (V(2026-11-23T04:00:00Z)); without a zone, UTC. With
-        O(source=point_in_time), one of O(restore_time) and O(use_latest_restorable_time) is required.
+        O(source=point_in_time) and O(source=automated_backup_replica), one of O(restore_time) and
+        O(use_latest_restorable_time) is required.
       - With O(source=snapshot) and O(snapshot_tags), the newest snapshot taken at or before it is restored.
     type: str
   use_latest_restorable_time:
@@ -151,6 +159,15 @@ EXAMPLES = r"""
     db_instance_identifier: billing-db
   register: restored
 
+- name: Region failover - restore orders-db in us-west-2 from its automated backups replicated there
+  resilience.dr.rds_restore:
+    region: us-west-2
+    source: automated_backup_replica
+    source_db_instance_identifier: "arn:aws:rds:us-east-1:111122223333:db:orders-db"
+    use_latest_restorable_time: true
+    db_instance_identifier: orders-db
+    db_subnet_group_name: orders-private
+
 - name: Promote the cross-region read replica
   resilience.dr.rds_restore:
     region: us-west-2
@@ -180,14 +197,17 @@ action:
 plan: {description: The plan in words., returned: always, type: str, sample: restore DB snapshot orders-db-nightly to new DB instance orders-db}
 restored_from:
   description:
-    - Where the instance comes from - source (V(snapshot), V(point_in_time), V(replica)), db_snapshot_identifier,
+    - Where the instance comes from - source (V(snapshot), V(point_in_time), V(automated_backup_replica),
+      V(replica)), db_snapshot_identifier,
       source_db_instance_identifier, restore_time (the time asked for, or the latest restorable time read before the
       restore).
   returned: always
   type: dict
   sample: {source: point_in_time, source_db_instance_identifier: orders-db, restore_time: "2026-11-23T03:58:00Z", db_snapshot_identifier: null}
 restorable_window:
-  description: With O(source=point_in_time) when a restore was planned, the earliest and latest restorable times.
+  description:
+    - With O(source=point_in_time) or O(source=automated_backup_replica) when a restore was planned, the earliest
+      and latest restorable times (of the replica, its RestoreWindow).
   returned: always
   type: dict
   sample: {earliest: "2026-11-16T04:10:00Z", latest: "2026-11-23T04:05:00Z"}
@@ -202,8 +222,10 @@ snapshot:
   sample: {db_snapshot_identifier: billing-db-20261123t040000z, region: us-west-2, age_s: 5400.0,
            original_snapshot_create_time: "2026-11-23T04:00:00Z", snapshot_create_time: "2026-11-23T04:20:13Z"}
 consistency_point:
-  description: With O(source=snapshot), when the data restored was taken (C(time), ISO 8601).
-  returned: when the snapshot restored from exists
+  description:
+    - With O(source=snapshot), when the data restored was taken (C(time), ISO 8601); with
+      O(source=automated_backup_replica), the time restored to (C(restore_time) of RV(restored_from)).
+  returned: when the snapshot restored from exists, or with O(source=automated_backup_replica)
   type: dict
   sample: {time: "2026-11-23T04:00:00Z"}
 final_db_snapshot_identifier:
@@ -239,7 +261,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._rds.restore import 
 
 def argument_spec() -> dict:
     return dict(
-        source=dict(type="str", required=True, choices=["snapshot", "point_in_time", "replica"]),
+        source=dict(type="str", required=True, choices=["snapshot", "point_in_time", "automated_backup_replica", "replica"]),
         db_instance_identifier=dict(type="str", required=True),
         db_snapshot_identifier=dict(type="str"),
         snapshot_tags=dict(type="dict"),
@@ -265,6 +287,7 @@ def main() -> None:
         required_if=[
             ("source", "snapshot", ("db_snapshot_identifier", "snapshot_tags"), True),
             ("source", "point_in_time", ("source_db_instance_identifier",)),
+            ("source", "automated_backup_replica", ("source_db_instance_identifier",)),
         ],
         mutually_exclusive=[("db_snapshot_identifier", "snapshot_tags")],
     )

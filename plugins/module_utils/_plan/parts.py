@@ -28,8 +28,9 @@ BACKUP_METHODS = {
     "elasticache": ("snapshot",),
 }
 # Where a restore of an rds component comes from (restore.source; see rds_sources): replica promotes the read
-# replica connection.db_instance_identifier of the site's region.
-RDS_RESTORE_SOURCES = ("point_in_time", "snapshot", "replica")
+# replica connection.db_instance_identifier of the site's region; automated_backup_replica restores the primary's
+# automated backups replicated into the site's region (sites.check_replica_sources).
+RDS_RESTORE_SOURCES = ("point_in_time", "snapshot", "automated_backup_replica", "replica")
 # The parts of a plan a run may use (plan_validate's `uses`); a component run uses one component.
 PLAN_PARTS = ("repository", "components", "dns", "notifications", "security", "restore_test")
 # Keys whose values are secrets wherever they appear in a plan (docs/dr-plan.md, "Secrets"); secrets.py keeps them

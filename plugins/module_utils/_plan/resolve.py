@@ -19,7 +19,9 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.hooks import h
 from ansible_collections.resilience.dr.plugins.module_utils._plan.infrastructure import infrastructure
 from ansible_collections.resilience.dr.plugins.module_utils._plan.parts import merge, seconds, site_component
 from ansible_collections.resilience.dr.plugins.module_utils._plan.schedules import PLAN_SCHEDULES, schedules
-from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import copy_sites, rds_sources, site_repository, standbys
+from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import (
+    REPLICA_SOURCE, copy_sites, rds_sources, replica_source_instance, site_repository, standbys,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._plan.validate import PlanError, validate, warnings
 
 
@@ -57,6 +59,8 @@ def resolve(plan: dict[str, t.Any], site: str = "primary") -> dict[str, t.Any]:
             default_source, resolved["copies"] = rds_sources(plan, site, resolved)
             resolved["restore"] = dict(resolved.get("restore") or {})
             resolved["restore"].setdefault("source", default_source)
+            if resolved["restore"]["source"] == REPLICA_SOURCE:
+                resolved["restore"].setdefault("source_db_instance_identifier", replica_source_instance(plan, component))
         components[name] = resolved
         order.append(name)
         graph[name] = list(resolved["depends_on"])

@@ -26,7 +26,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._plan.repoint import
 from ansible_collections.resilience.dr.plugins.module_utils._plan.schedules import check_schedules
 from ansible_collections.resilience.dr.plugins.module_utils._plan.security_rotation import check_security_rotation
 from ansible_collections.resilience.dr.plugins.module_utils._plan.security_evidence import check_security_evidence
-from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import one_place, site_repository
+from ansible_collections.resilience.dr.plugins.module_utils._plan.sites import check_replica_sources, one_place, site_repository
 from ansible_collections.resilience.dr.plugins.module_utils._repository.manifest import COMPONENT_PATTERN
 
 # The keys of a repository mapping (top-level or a site's): `location` plus every option the repository
@@ -218,6 +218,7 @@ def validate(plan: dict[str, t.Any]) -> list[str]:
             problems.append(f"component {name} has restore.parallel {parallel!r}; write true or false")
         if kind == "rds":
             _check_rds(component, plan.get("sites") or {}, problems)
+            check_replica_sources(plan, component, problems)
             check_aurora(plan, component, problems)
         if kind == "elasticache":
             check_elasticache(plan, component, problems)

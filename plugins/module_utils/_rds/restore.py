@@ -33,15 +33,21 @@ from ansible_collections.resilience.dr.plugins.module_utils._rds.api import (
     tags_to_list,
     wait_until,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._rds.replicated_backup import SOURCE as REPLICA_BACKUPS, plan_replica
 from ansible_collections.resilience.dr.plugins.module_utils._timing import Clock, format_time, utc_now
 
 IAM_HINT = (
     "the restore role needs rds:DescribeDBInstances, rds:DescribeDBSnapshots, "
     "rds:DescribeDBInstanceAutomatedBackups, rds:RestoreDBInstanceFromDBSnapshot, "
-    "rds:RestoreDBInstanceToPointInTime, rds:PromoteReadReplica, rds:AddTagsToResource "
+    "rds:RestoreDBInstanceToPointInTime (on the replicated automated backups too), rds:PromoteReadReplica, "
+    "rds:AddTagsToResource "
     "(and rds:DeleteDBInstance, rds:CreateDBSnapshot for replace), plus kms:CreateGrant and kms:DescribeKey for "
     "encrypted sources (see docs/rds.md)"
 )
+
+# The sources restored to a point in time: of an instance of the region, or of one whose automated backups are
+# replicated into it.
+TIMED = ("point_in_time", REPLICA_BACKUPS)
 
 INSTANCE_OPTIONS = {
     "db_instance_class": "DBInstanceClass",
@@ -92,24 +98,25 @@ class RestoreRequest:
     def wanted_origin(self) -> str:
         if self.source == "snapshot":
             return f"snapshot:{self.db_snapshot_identifier}"
-        if self.source == "point_in_time":
-            return f"point_in_time:{self.source_db_instance_identifier}"
+        if self.source in TIMED:
+            return f"{self.source}:{self.source_db_instance_identifier}"
         return f"replica:{self.source_db_instance_identifier or ''}"
 
     def describe_source(self) -> str:
         if self.source == "snapshot":
             return f"DB snapshot {self.db_snapshot_identifier}"
-        if self.source == "point_in_time":
+        if self.source in TIMED:
             when = "its latest restorable time" if self.use_latest_restorable_time else format_time(t.cast(datetime, self.restore_time))
-            return f"DB instance {self.source_db_instance_identifier} at {when}"
+            replicated = " (its automated backups replicated into this region)" if self.source == REPLICA_BACKUPS else ""
+            return f"DB instance {self.source_db_instance_identifier}{replicated} at {when}"
         return f"promotion of read replica {self.db_instance_identifier}"
 
 
 def check_options(params: dict[str, t.Any]) -> None:
     """Refuse options that do not apply to the source, rather than ignore them silently."""
     source = params["source"]
-    if source == "point_in_time" and bool(params.get("restore_time")) == bool(params.get("use_latest_restorable_time")):
-        raise ConfigurationError("source point_in_time needs exactly one of restore_time and use_latest_restorable_time: true")
+    if source in TIMED and bool(params.get("restore_time")) == bool(params.get("use_latest_restorable_time")):
+        raise ConfigurationError(f"source {source} needs exactly one of restore_time and use_latest_restorable_time: true")
     if source == "snapshot" and (params.get("use_latest_restorable_time") or (
             params.get("restore_time") and not params.get("snapshot_tags"))):
         raise ConfigurationError(
@@ -122,9 +129,9 @@ def check_options(params: dict[str, t.Any]) -> None:
             "available snapshot carrying all of them)"
         )
     for name in ("db_snapshot_identifier", "snapshot_tags"):
-        if source == "point_in_time" and params.get(name):
+        if source in TIMED and params.get(name):
             raise ConfigurationError(
-                f"{name} applies to source snapshot; source point_in_time restores from "
+                f"{name} applies to source snapshot; source {source} restores from "
                 f"source_db_instance_identifier's automated backups"
             )
     if source == "replica":
@@ -194,7 +201,7 @@ def origin_of(tags: dict[str, str]) -> dict[str, t.Any] | None:
         origin["db_snapshot_identifier"] = name
     else:
         origin["source_db_instance_identifier"] = name or None
-    if kind == "point_in_time":
+    if kind in TIMED:
         origin["restore_time"] = tags.get(RESTORE_TIME_TAG)
     return origin
 
@@ -206,6 +213,7 @@ class RestorePlan:
     restored_from: dict[str, t.Any]
     reason: str
     restorable_window: dict[str, str] | None = None
+    automated_backups_arn: str | None = None
 
 
 def plan(rds: Rds, request: RestoreRequest, clock: Clock = utc_now) -> RestorePlan:
@@ -213,7 +221,7 @@ def plan(rds: Rds, request: RestoreRequest, clock: Clock = utc_now) -> RestorePl
     existing = rds.instance(target_id)
     if request.source == "replica":
         return _plan_promotion(rds, request, existing)
-    if request.source == "point_in_time" and request.source_db_instance_identifier == target_id:
+    if request.source in TIMED and request.source_db_instance_identifier == target_id:
         raise ConfigurationError(
             f"db_instance_identifier {target_id} is the instance restored from; a point-in-time restore makes a new "
             f"instance: give it another db_instance_identifier"
@@ -253,6 +261,10 @@ def plan(rds: Rds, request: RestoreRequest, clock: Clock = utc_now) -> RestorePl
                 f"lives in that region: see rds_snapshot copy_to_region)",
                 db_snapshot_identifier=request.db_snapshot_identifier,
             )
+    elif request.source == REPLICA_BACKUPS:
+        replicated = plan_replica(rds, t.cast(str, request.source_db_instance_identifier), request.restore_time)
+        wanted["restore_time"] = replicated["restore_time"]
+        return RestorePlan(action, existing, wanted, reason, replicated["window"], replicated["arn"])
     else:
         source_id = t.cast(str, request.source_db_instance_identifier)
         source = rds.instance(source_id)
@@ -290,8 +302,9 @@ def _same_origin(origin: dict[str, t.Any], request: RestoreRequest) -> bool:
 def _describe_origin(origin: dict[str, t.Any]) -> str:
     if origin["source"] == "snapshot":
         return f"DB snapshot {origin['db_snapshot_identifier']}"
-    if origin["source"] == "point_in_time":
-        return f"DB instance {origin['source_db_instance_identifier']} at {origin.get('restore_time')}"
+    if origin["source"] in TIMED:
+        replicated = "'s replicated automated backups" if origin["source"] == REPLICA_BACKUPS else ""
+        return f"DB instance {origin['source_db_instance_identifier']}{replicated} at {origin.get('restore_time')}"
     return f"read replica promotion (of {origin['source_db_instance_identifier']})"
 
 
@@ -356,7 +369,7 @@ def apply(rds: Rds, request: RestoreRequest, planned: RestorePlan, progress: Pro
     if planned.action in ("restore", "replace"):
         tags = dict(request.tags or {})
         tags[RESTORED_FROM_TAG] = request.wanted_origin()
-        if request.source == "point_in_time" and planned.restored_from.get("restore_time"):
+        if request.source in TIMED and planned.restored_from.get("restore_time"):
             tags[RESTORE_TIME_TAG] = planned.restored_from["restore_time"]
         options = {INSTANCE_OPTIONS[key]: value for key, value in (request.instance_options or {}).items()}
         if request.source == "snapshot":
@@ -370,9 +383,13 @@ def apply(rds: Rds, request: RestoreRequest, planned: RestorePlan, progress: Pro
                 {"UseLatestRestorableTime": True} if request.use_latest_restorable_time
                 else {"RestoreTime": request.restore_time}
             )
+            source: dict[str, t.Any] = (
+                {"SourceDBInstanceAutomatedBackupsArn": planned.automated_backups_arn}
+                if request.source == REPLICA_BACKUPS else {"SourceDBInstanceIdentifier": request.source_db_instance_identifier}
+            )
             response = rds.call(
                 f"restore DB instance {target_id} from {request.describe_source()}",
-                "restore_db_instance_to_point_in_time", SourceDBInstanceIdentifier=request.source_db_instance_identifier,
+                "restore_db_instance_to_point_in_time", **source,
                 TargetDBInstanceIdentifier=target_id, Tags=tags_to_list(tags), **when, **options,
             )
         _saw_response(rds, target_id, response, progress)
@@ -431,6 +448,9 @@ def run(rds: Rds, request: RestoreRequest, *, check_mode: bool, diff: bool,
     moment = snapshot_time(used) if used is not None else None
     if moment is not None:
         result["consistency_point"] = {"time": format_time(moment)}
+    elif request.source == REPLICA_BACKUPS and planned.restored_from.get("restore_time"):
+        # Replicated backups may lag well behind the source: the time restored to is the data's, not now.
+        result["consistency_point"] = {"time": planned.restored_from["restore_time"]}
     instance = planned.existing
     if not check_mode:
         try:

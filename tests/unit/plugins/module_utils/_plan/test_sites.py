@@ -87,6 +87,7 @@ def test_an_rds_backup_copies_to_every_site_in_another_region_with_that_sites_ke
     assert primary["copies"] == [{
         "site": "secondary", "region": "eu-central-1", "endpoint_url": "https://rds.eu-central-1.example",
         "kms_key_id": "arn:aws:kms:eu-central-1:111122223333:key/dr",
+        "replicate_automated_backups": False, "replication_retention_days": None,
     }]
     assert primary["restore"]["source"] == "point_in_time"
     # Backing up from the secondary copies back to the primary's region (and the standby's, the same one).
@@ -118,8 +119,56 @@ def test_rds_restore_source_and_kms_key_are_checked_on_every_site():
     broken["components"][-1]["restore"]["source"] = "latest"
     broken["sites"]["secondary"]["components"]["ledger"]["backup"]["kms_key_id"] = ""
     problems = validate(broken)
-    assert "component ledger has restore.source 'latest'; use one of point_in_time, snapshot, replica" in problems
+    assert "component ledger has restore.source 'latest'; use one of point_in_time, snapshot, automated_backup_replica, replica" in problems
     assert any(problem.startswith("site secondary component ledger has backup.kms_key_id ''") for problem in problems)
+
+
+def plan_with_replica(**secondary):
+    """The secondary restores ledger from the primary's automated backups replicated into eu-central-1."""
+    replicated = plan_with_rds()
+    replicated["sites"]["secondary"]["components"]["ledger"]["restore"] = {"source": "automated_backup_replica"}
+    replicated["sites"]["secondary"]["components"]["ledger"]["backup"]["replication_retention_days"] = 7
+    for key, value in secondary.items():
+        replicated["sites"]["secondary"]["components"]["ledger"][key] = value
+    return replicated
+
+
+def test_a_site_restoring_from_replicated_automated_backups_gets_them_replicated_by_the_backup():
+    replicated = plan_with_replica()
+    assert validate(replicated) == []
+    copies = resolve(replicated, "primary")["components"]["ledger"]["copies"]
+    assert [(item["site"], item["replicate_automated_backups"], item["replication_retention_days"]) for item in copies] == [
+        ("secondary", True, 7)]
+    secondary = resolve(replicated, "secondary")["components"]["ledger"]
+    # The instance the backup role backs up on the primary (its restore.source_db_instance_identifier).
+    assert secondary["restore"] == {"source": "automated_backup_replica", "source_db_instance_identifier": "ledger-prod"}
+    # Without one, the primary's instance itself.
+    del replicated["components"][-1]["restore"]
+    assert resolve(replicated, "secondary")["components"]["ledger"]["restore"]["source_db_instance_identifier"] == "ledger"
+
+
+def test_replicated_automated_backups_in_the_primary_region_are_refused():
+    everywhere = plan_with_rds()
+    everywhere["components"][-1]["restore"]["source"] = "automated_backup_replica"
+    problems = validate(everywhere)
+    assert ("site primary component ledger has restore.source automated_backup_replica, but the site is in the "
+            "primary's region eu-west-1, where no backups are replicated: use restore.source point_in_time there") in problems
+    assert any(problem.startswith("site standby component ledger has restore.source automated_backup_replica") for problem in problems)
+    assert not any(problem.startswith("site secondary") for problem in problems)
+
+
+def test_replicated_automated_backups_need_sites_an_instance_and_a_retention_rds_accepts():
+    alone = plan_with_rds()
+    alone["components"][-1]["restore"]["source"] = "automated_backup_replica"
+    del alone["sites"]
+    assert any("but the plan has no sites" in problem for problem in validate(alone))
+    cluster = plan_with_replica(connection={"region": "eu-central-1", "db_cluster_identifier": "ledger-cluster"})
+    assert any(problem.startswith("site secondary component ledger is an Aurora cluster: restore.source "
+                                  "automated_backup_replica restores an instance") for problem in validate(cluster))
+    too_long = plan_with_replica()
+    too_long["sites"]["secondary"]["components"]["ledger"]["backup"]["replication_retention_days"] = 36
+    assert ("site secondary component ledger has backup.replication_retention_days 36; give whole days from 1 to 35"
+            in validate(too_long))
 
 
 def plan_with_standby(**secondary_restore):
