@@ -93,6 +93,30 @@ def carries(snapshot: dict[str, t.Any], tags: dict[str, str]) -> bool:
     return all(found.get(key) == value for key, value in tags.items())
 
 
+def newest_tagged(
+    snapshots: t.Iterable[dict[str, t.Any]], tags: dict[str, str], id_key: str,
+    taken: t.Callable[[dict[str, t.Any]], datetime | None], not_after: datetime | None = None,
+) -> tuple[dict[str, t.Any] | None, str]:
+    """The available snapshot carrying all of tags whose data is the newest (taken at or before not_after), or None;
+    and, for the message when there is none, each snapshot carrying the tags with its status and when it was taken.
+
+    id_key names a snapshot (DBSnapshotIdentifier, DBClusterSnapshotIdentifier) and breaks ties; taken gives when
+    its data was taken (a cross-region copy counts from its source's time).
+    """
+    tagged = [snapshot for snapshot in snapshots if carries(snapshot, tags)]
+    usable = [snapshot for snapshot in tagged if snapshot.get("Status") == "available" and taken(snapshot)
+              and (not_after is None or t.cast(datetime, taken(snapshot)) <= not_after)]
+    if usable:
+        return max(usable, key=lambda snapshot: (taken(snapshot), str(snapshot.get(id_key)))), ""
+
+    def when(snapshot: dict[str, t.Any]) -> str:
+        moment = taken(snapshot)
+        return format_time(moment) if moment is not None else "at an unknown time"
+
+    return None, "; ".join(f"{snapshot.get(id_key)} ({snapshot.get('Status')}, taken {when(snapshot)})"
+                           for snapshot in tagged) or "none"
+
+
 def _time(value: t.Any) -> str | None:
     if isinstance(value, datetime):
         return format_time(value)

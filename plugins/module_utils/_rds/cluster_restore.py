@@ -22,6 +22,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._rds.api import (
     Progress,
     Rds,
     parse_restore_time,
+    newest_tagged,
     tags_to_dict,
     tags_to_list,
 )
@@ -139,14 +140,9 @@ def check_options(params: dict[str, t.Any]) -> None:
 def newest_cluster_snapshot(rds: Rds, tags: dict[str, str], not_after: datetime | None = None) -> dict[str, t.Any]:
     """The available cluster snapshot carrying all of tags with the newest data (at or before not_after)."""
     wanted = ", ".join(f"{key}={value}" for key, value in sorted(tags.items()))
-    tagged = [item for item in cluster_snapshots(rds)
-              if all(tags_to_dict(item.get("TagList")).get(key) == value for key, value in tags.items())]
-    usable = [item for item in tagged if item.get("Status") == "available" and cluster_snapshot_time(item)
-              and (not_after is None or t.cast(datetime, cluster_snapshot_time(item)) <= not_after)]
-    if usable:
-        return max(usable, key=lambda item: (cluster_snapshot_time(item), str(item.get("DBClusterSnapshotIdentifier"))))
-    seen = "; ".join(f"{item.get('DBClusterSnapshotIdentifier')} ({item.get('Status')}, taken {_taken(item)})"
-                     for item in tagged) or "none"
+    chosen, seen = newest_tagged(cluster_snapshots(rds), tags, "DBClusterSnapshotIdentifier", cluster_snapshot_time, not_after)
+    if chosen is not None:
+        return chosen
     when = f" taken at or before {format_time(not_after)}" if not_after is not None else ""
     raise ConfigurationError(
         f"no available DB cluster snapshot in {rds.region} carries the tags {wanted}{when}, so there is nothing to "
@@ -154,11 +150,6 @@ def newest_cluster_snapshot(rds: Rds, tags: dict[str, str], not_after: datetime 
         f"(amazon.aws.rds_cluster_snapshot), or name one with db_cluster_snapshot_identifier",
         snapshot_tags=tags,
     )
-
-
-def _taken(snapshot: dict[str, t.Any]) -> str:
-    moment = cluster_snapshot_time(snapshot)
-    return format_time(moment) if moment is not None else "at an unknown time"
 
 
 @dataclass

@@ -29,6 +29,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._rds.api import (
     restorable_window,
     snapshot_facts,
     snapshot_time,
+    newest_tagged,
     tags_to_dict,
     tags_to_list,
     wait_until,
@@ -153,18 +154,9 @@ def newest_snapshot(rds: Rds, tags: dict[str, str], not_after: datetime | None =
     from its source snapshot's time, not from when it was copied.
     """
     wanted = ", ".join(f"{key}={value}" for key, value in sorted(tags.items()))
-    tagged = [
-        snapshot for snapshot in rds.snapshots()
-        if all(tags_to_dict(snapshot.get("TagList")).get(key) == value for key, value in tags.items())
-    ]
-    usable = [snapshot for snapshot in tagged if snapshot.get("Status") == "available" and snapshot_time(snapshot)]
-    early = [snapshot for snapshot in usable if not_after is None or t.cast(datetime, snapshot_time(snapshot)) <= not_after]
-    if early:
-        return max(early, key=lambda snapshot: (snapshot_time(snapshot), str(snapshot.get("DBSnapshotIdentifier"))))
-    seen = "; ".join(
-        f"{snapshot.get('DBSnapshotIdentifier')} ({snapshot.get('Status')}, taken {_when_taken(snapshot)})"
-        for snapshot in tagged
-    ) or "none"
+    chosen, seen = newest_tagged(rds.snapshots(), tags, "DBSnapshotIdentifier", snapshot_time, not_after)
+    if chosen is not None:
+        return chosen
     when = f" taken at or before {format_time(not_after)}" if not_after is not None else ""
     raise ConfigurationError(
         f"no available DB snapshot in {rds.region} carries the tags {wanted}{when}, so there is nothing to restore; "
@@ -172,11 +164,6 @@ def newest_snapshot(rds: Rds, tags: dict[str, str], not_after: datetime | None =
         f"backup role with the site's region in the plan), or name one with db_snapshot_identifier",
         snapshot_tags=tags,
     )
-
-
-def _when_taken(snapshot: dict[str, t.Any]) -> str:
-    taken = snapshot_time(snapshot)
-    return format_time(taken) if taken is not None else "at an unknown time"
 
 
 def used_snapshot_facts(snapshot: dict[str, t.Any] | None, region: str, clock: Clock = utc_now) -> dict[str, t.Any] | None:
