@@ -11,34 +11,21 @@ from __future__ import annotations
 
 import typing as t
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from ansible_collections.resilience.dr.plugins.module_utils._elasticache import restore, snapshot
 from ansible_collections.resilience.dr.plugins.module_utils._elasticache.api import ElastiCache
 from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError, TargetNotEmpty
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils._aws.stubs import stubbed_client
 
 ARN = "arn:aws:elasticache:eu-west-1:111122223333:snapshot:"
 
 
-class Unretried:
-    """The stubbed client as ElastiCache calls it: aws_retry is the project's retry wrapper's option, not botocore's."""
-
-    def __init__(self, client: t.Any) -> None:
-        self.client = client
-
-    def __getattr__(self, name: str) -> t.Any:
-        method = getattr(self.client, name)
-        return lambda aws_retry=False, **kwargs: method(**kwargs)
-
-
 @pytest.fixture
 def stubbed() -> t.Iterator[tuple[ElastiCache, Stubber]]:
-    client = boto3.client("elasticache", region_name="eu-west-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
-        yield ElastiCache(Unretried(client), "eu-west-1", "hint"), stubber
-        stubber.assert_no_pending_responses()
+    with stubbed_client("elasticache", "eu-west-1") as (client, stubber):
+        yield ElastiCache(client, "eu-west-1", "hint"), stubber
 
 
 def snap(name: str, status: str = "available", **extra: t.Any) -> dict[str, t.Any]:

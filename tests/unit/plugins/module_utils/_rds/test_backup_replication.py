@@ -11,41 +11,23 @@ from __future__ import annotations
 
 import typing as t
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import Rds
 from ansible_collections.resilience.dr.plugins.module_utils._rds.backup_replication import ReplicationRequest, run
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils._aws.stubs import stubbed_client
 
 SOURCE_ARN = "arn:aws:rds:us-east-1:111122223333:db:orders-db"
 REPLICA_ARN = "arn:aws:rds:us-west-2:111122223333:auto-backup:ab-orders"
 KEY = "arn:aws:kms:us-west-2:111122223333:key/west"
 
 
-class Unretried:
-    """The stubbed client as Rds calls it: aws_retry is the project's retry wrapper's option, not botocore's."""
-
-    def __init__(self, client: t.Any) -> None:
-        self.client = client
-
-    def __getattr__(self, name: str) -> t.Any:
-        method = getattr(self.client, name)
-        return lambda aws_retry=False, **kwargs: method(**kwargs)
-
-
-def _client(region: str) -> t.Any:
-    return boto3.client("rds", region_name=region, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x")
-
-
 @pytest.fixture
 def regions() -> t.Iterator[tuple[Rds, Stubber, Rds, Stubber]]:
-    east, west = _client("us-east-1"), _client("us-west-2")
-    with Stubber(east) as east_stub, Stubber(west) as west_stub:
-        yield Rds(Unretried(east), "us-east-1", "hint"), east_stub, Rds(Unretried(west), "us-west-2", "hint"), west_stub
-        east_stub.assert_no_pending_responses()
-        west_stub.assert_no_pending_responses()
+    with stubbed_client("rds", "us-east-1") as (east, east_stub), stubbed_client("rds", "us-west-2") as (west, west_stub):
+        yield Rds(east, "us-east-1", "hint"), east_stub, Rds(west, "us-west-2", "hint"), west_stub
 
 
 def source(stub: Stubber, **extra: t.Any) -> None:

@@ -12,34 +12,21 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime, timedelta, timezone
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError, DrError, TargetNotEmpty
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import Rds
 from ansible_collections.resilience.dr.plugins.module_utils._rds.cluster_restore import ClusterRestoreRequest, run
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils._aws.stubs import stubbed_client
 
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
 
 
-class Unretried:
-    """The stubbed client as Rds calls it: aws_retry is the project's retry wrapper's option, not botocore's."""
-
-    def __init__(self, client: t.Any) -> None:
-        self.client = client
-
-    def __getattr__(self, name: str) -> t.Any:
-        method = getattr(self.client, name)
-        return lambda aws_retry=False, **kwargs: method(**kwargs)
-
-
 @pytest.fixture
 def stubbed() -> t.Iterator[tuple[Rds, Stubber]]:
-    client = boto3.client("rds", region_name="eu-west-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
-        yield Rds(Unretried(client), "eu-west-1", "hint"), stubber
-        stubber.assert_no_pending_responses()
+    with stubbed_client("rds", "eu-west-1") as (client, stubber):
+        yield Rds(client, "eu-west-1", "hint"), stubber
 
 
 def cluster(name: str, status: str, **extra: t.Any) -> dict[str, t.Any]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime, timedelta, timezone
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._rds.api import RESTORE_TIME_TAG, RESTORED_FROM_TAG, Rds, tags_to_list
 from ansible_collections.resilience.dr.plugins.module_utils._rds.restore import RestoreRequest, check_options, run
+from ansible_collections.resilience.dr.tests.unit.plugins.module_utils._aws.stubs import stubbed_client
 
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
 SOURCE_ARN = "arn:aws:rds:us-east-1:111122223333:db:orders-db"
@@ -31,23 +31,10 @@ def clock() -> datetime:
     return NOW
 
 
-class Unretried:
-    """The stubbed client as Rds calls it: aws_retry is the project's retry wrapper's option, not botocore's."""
-
-    def __init__(self, client: t.Any) -> None:
-        self.client = client
-
-    def __getattr__(self, name: str) -> t.Any:
-        method = getattr(self.client, name)
-        return lambda aws_retry=False, **kwargs: method(**kwargs)
-
-
 @pytest.fixture
 def stubbed() -> t.Iterator[tuple[Rds, Stubber]]:
-    client = boto3.client("rds", region_name="us-west-2", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
-        yield Rds(Unretried(client), "us-west-2", "hint"), stubber
-        stubber.assert_no_pending_responses()
+    with stubbed_client("rds", "us-west-2") as (client, stubber):
+        yield Rds(client, "us-west-2", "hint"), stubber
 
 
 def replica(**extra: t.Any) -> dict[str, t.Any]:
