@@ -107,7 +107,7 @@ def main() -> None:
                                     params["recorded"])
         if not module.check_mode:
             _ec2.apply(ec2, steps)
-        return {"changed": bool(steps), "actions": [words for words, _, _ in steps], "recorded": recorded}
+        return {"changed": bool(steps), "actions": [step[0] for step in steps], "recorded": recorded}
 
     run_module(module, work)
 

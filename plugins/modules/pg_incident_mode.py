@@ -131,7 +131,7 @@ def main() -> None:
                 steps, recorded = _incident.plan_close(connection, where, params["logging"], params["users"],
                                                        params["recorded"])
             ended = 0 if module.check_mode else _incident.apply(connection, where, steps)
-        return {"changed": bool(steps), "actions": [words for words, _ in steps], "recorded": recorded,
+        return {"changed": bool(steps), "actions": [step[0] for step in steps], "recorded": recorded,
                 "sessions_ended": ended}
 
     run_module(module, work)

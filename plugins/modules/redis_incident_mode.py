@@ -143,7 +143,7 @@ def main() -> None:
                                                       params["users"] or [], params["recorded"])
         else:
             steps, recorded = _incident.plan_close(target, client, params["logging"], params["users"], params["recorded"])
-        result: dict = {"changed": bool(steps), "actions": [words for words, _ in steps], "recorded": recorded,
+        result: dict = {"changed": bool(steps), "actions": [step[0] for step in steps], "recorded": recorded,
                         "sessions_ended": 0, "config_file": ""}
         if steps and not module.check_mode:
             result.update(_incident.apply(target, client, steps, params["persist"]))

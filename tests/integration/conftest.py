@@ -20,7 +20,9 @@ import sys
 import typing as t
 from pathlib import Path
 
+import psycopg2
 import pytest
+import redis
 import yaml
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -321,3 +323,45 @@ def lab_ctl(path: str, action: str) -> str:
     if action != "status" and completed.returncode != 0:
         raise AssertionError(f"{path} {action} failed: {completed.stderr or completed.stdout}")
     return completed.stdout
+
+
+# The application's credentials on the lab, which security incident runs rotate.
+def app_environment(path: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in Path(path).read_text().splitlines() if "=" in line)
+
+
+def app_db_login(lab: dict, password: str) -> bool:
+    primary = lab["sites"]["primary"]
+    try:
+        psycopg2.connect(host=primary["postgresql"]["host"], port=primary["postgresql"]["port"], dbname="shopfront",
+                         user="shopfront", password=password, connect_timeout=5).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def app_redis_login(lab: dict, password: str) -> bool:
+    primary = lab["sites"]["primary"]
+    try:
+        return redis.Redis(host=primary["redis"]["host"], port=primary["redis"]["port"],
+                           username=primary["redis"]["app_user"], password=password, socket_timeout=5).ping()
+    except redis.AuthenticationError:
+        return False
+
+
+@pytest.fixture
+def incident(lab, aws) -> t.Iterator[dict[str, t.Any]]:
+    """The lab's plan and the application's passwords for a security incident run (the tests of
+    playbooks/security_incident.yml); puts the lab's passwords back afterwards."""
+    plan = yaml.safe_load((LAB_DIR / "dr_plan.yml").read_text())
+    app = lab["sites"]["primary"]["app"]
+    original_file = Path(app["environment_file"]).read_text()
+    original = app_environment(app["environment_file"])
+    redis_config = Path(lab["sites"]["primary"]["redis"]["config"])
+    original_redis_config = redis_config.read_text()
+    assert app_db_login(lab, original["SHOPFRONT_DB_PASSWORD"]) and app_redis_login(lab, original["SHOPFRONT_REDIS_PASSWORD"])
+    yield {"plan": plan, "app": app, "original": original}
+
+    put_back_app_credentials(lab, original_file, original_redis_config)
+    for name in ("api", "worker"):
+        lab_ctl(app["services"][name]["ctl"], "restart")

@@ -20,7 +20,7 @@ from pyrage import x25519
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
-from .test_security_incident import PLAYBOOK, incident  # noqa: F401  (the fixture puts the lab's passwords back)
+from .test_security_incident import PLAYBOOK
 
 REPORT = {"ANSIBLE_CALLBACKS_ENABLED": "resilience.dr.dr_report"}
 

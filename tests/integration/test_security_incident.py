@@ -7,58 +7,15 @@ new secrets handed to the application, which comes back healthy."""
 from __future__ import annotations
 
 import stat
-import typing as t
 import urllib.request
 from pathlib import Path
 
 import psycopg2
 import pytest
-import redis
-import yaml
 
-from .conftest import LAB_DIR, boto3_client, lab_ctl, put_back_app_credentials
+from .conftest import app_db_login, app_environment, app_redis_login, boto3_client
 
 PLAYBOOK = "playbooks/security_incident.yml"
-
-
-def environment(path: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in Path(path).read_text().splitlines() if "=" in line)
-
-
-def db_login(lab: dict, password: str) -> bool:
-    primary = lab["sites"]["primary"]
-    try:
-        psycopg2.connect(host=primary["postgresql"]["host"], port=primary["postgresql"]["port"], dbname="shopfront",
-                         user="shopfront", password=password, connect_timeout=5).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
-
-
-def redis_login(lab: dict, password: str) -> bool:
-    primary = lab["sites"]["primary"]
-    try:
-        return redis.Redis(host=primary["redis"]["host"], port=primary["redis"]["port"],
-                           username=primary["redis"]["app_user"], password=password, socket_timeout=5).ping()
-    except redis.AuthenticationError:
-        return False
-
-
-@pytest.fixture
-def incident(lab, aws) -> t.Iterator[dict[str, t.Any]]:
-    """The lab's plan and the application's passwords; puts the lab's passwords back afterwards."""
-    plan = yaml.safe_load((LAB_DIR / "dr_plan.yml").read_text())
-    app = lab["sites"]["primary"]["app"]
-    original_file = Path(app["environment_file"]).read_text()
-    original = environment(app["environment_file"])
-    redis_config = Path(lab["sites"]["primary"]["redis"]["config"])
-    original_redis_config = redis_config.read_text()
-    assert db_login(lab, original["SHOPFRONT_DB_PASSWORD"]) and redis_login(lab, original["SHOPFRONT_REDIS_PASSWORD"])
-    yield {"plan": plan, "app": app, "original": original}
-
-    put_back_app_credentials(lab, original_file, original_redis_config)
-    for name in ("api", "worker"):
-        lab_ctl(app["services"][name]["ctl"], "restart")
 
 
 def test_security_incident_rotates_passwords_ends_sessions_and_keeps_evidence(ansible, lab, aws, incident, tmp_path):
@@ -70,8 +27,8 @@ def test_security_incident_rotates_passwords_ends_sessions_and_keeps_evidence(an
 
     preview = ansible.playbook(PLAYBOOK, plan, check=True, env=state)
     assert preview.ok, preview.tail()
-    assert environment(app["environment_file"]) == original
-    assert db_login(lab, original["SHOPFRONT_DB_PASSWORD"]), "check mode must not rotate anything"
+    assert app_environment(app["environment_file"]) == original
+    assert app_db_login(lab, original["SHOPFRONT_DB_PASSWORD"]), "check mode must not rotate anything"
 
     # A session of the old credentials, which the rotation must end.
     primary = lab["sites"]["primary"]
@@ -81,14 +38,14 @@ def test_security_incident_rotates_passwords_ends_sessions_and_keeps_evidence(an
     run = ansible.playbook(PLAYBOOK, {**plan, "confirm": "yes"}, env=state)
     assert run.ok, run.tail()
 
-    rotated = environment(app["environment_file"])
+    rotated = app_environment(app["environment_file"])
     assert stat.S_IMODE(Path(app["environment_file"]).stat().st_mode) == 0o600
     new_db, new_redis = rotated["SHOPFRONT_DB_PASSWORD"], rotated["SHOPFRONT_REDIS_PASSWORD"]
     assert new_db != original["SHOPFRONT_DB_PASSWORD"] and new_redis != original["SHOPFRONT_REDIS_PASSWORD"]
-    assert not db_login(lab, original["SHOPFRONT_DB_PASSWORD"]), "the old database password must be refused"
-    assert db_login(lab, new_db)
-    assert not redis_login(lab, original["SHOPFRONT_REDIS_PASSWORD"]), "the old Redis password must be refused"
-    assert redis_login(lab, new_redis)
+    assert not app_db_login(lab, original["SHOPFRONT_DB_PASSWORD"]), "the old database password must be refused"
+    assert app_db_login(lab, new_db)
+    assert not app_redis_login(lab, original["SHOPFRONT_REDIS_PASSWORD"]), "the old Redis password must be refused"
+    assert app_redis_login(lab, new_redis)
     redis_config = Path(lab["sites"]["primary"]["redis"]["config"])
     assert stat.S_IMODE(redis_config.stat().st_mode) == 0o600, "the rewritten redis.conf holds password hashes"
     with pytest.raises(psycopg2.Error):

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2
 import redis
 
-from .test_security_incident import PLAYBOOK, incident  # noqa: F401  (the fixture puts the lab's passwords back)
+from .test_security_incident import PLAYBOOK
 
 
 def utc(moment: datetime) -> str:
