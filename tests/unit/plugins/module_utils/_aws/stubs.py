@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import typing as t
 
 import boto3
@@ -22,10 +21,23 @@ class Unretried:
         return lambda aws_retry=False, **kwargs: method(**kwargs)
 
 
-@contextlib.contextmanager
-def stubbed_client(service: str, region: str) -> t.Iterator[tuple[Unretried, Stubber]]:
-    """A client of service in region with a Stubber; every queued response must have been used at the end."""
-    client = boto3.client(service, region_name=region, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
-        yield Unretried(client), stubber
-        stubber.assert_no_pending_responses()
+class StubbedClient:
+    """A client of service in region with a Stubber, as a context: (the client, its Stubber); when the block ends
+    without an error, every queued response must have been used."""
+
+    def __init__(self, service: str, region: str) -> None:
+        self.client = boto3.client(service, region_name=region, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x")
+        self.stubber = Stubber(self.client)
+
+    def __enter__(self) -> tuple[Unretried, Stubber]:
+        self.stubber.activate()
+        return Unretried(self.client), self.stubber
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: t.Any) -> None:
+        self.stubber.deactivate()
+        if kind is None:
+            self.stubber.assert_no_pending_responses()
+
+
+def stubbed_client(service: str, region: str) -> StubbedClient:
+    return StubbedClient(service, region)
