@@ -17,6 +17,12 @@
 - a result with ``component``, ``backup_id`` and a ``pieces`` list
   (evidence_store): a security incident's evidence set stored in the
   repository; reported under ``evidence_sets``, never as a recovered component;
+- a result with an ``actions`` list of words and a ``recorded`` dict (pg_incident_mode,
+  redis_incident_mode, ec2_quarantine), or a fact ``security_incident_reported_action``
+  (a line or a list of lines, set by the security_incident role for each credential
+  it rotated and each time it stopped or started services): one action of a security
+  incident, in words from our modules and roles, never a value; reported under
+  ``incident_actions``;
 - a fact ``dr_heartbeat`` ({"component": name, "time": ISO 8601}, or a list of
   them) set by a playbook after recovery: the newest heartbeat row or key
   found in the recovered data. It measures the RPO more exactly than the
@@ -141,7 +147,14 @@ def component_events(action: str, result: dict[str, t.Any]) -> list[dict[str, t.
             "copied_from": as_text(snapshot.get("source_region")) if snapshot.get("source_region") else None,
             "copied_at": as_text(snapshot.get("snapshot_create_time")) if snapshot.get("source_region") else None,
         }})
+    if isinstance(result.get("actions"), list) and isinstance(result.get("recorded"), dict):
+        events.extend({"kind": "incident_action", "action": action} for action in result["actions"]
+                      if isinstance(action, str) and action)
     facts = result.get("ansible_facts")
+    done = facts.get("security_incident_reported_action") if isinstance(facts, dict) else None
+    for action in done if isinstance(done, list) else [done] if done else []:
+        if isinstance(action, str) and action.strip():
+            events.append({"kind": "incident_action", "action": " ".join(action.split())})
     sources = facts.get("dr_source") if isinstance(facts, dict) else None
     for source in sources if isinstance(sources, list) else []:
         if isinstance(source, dict) and source.get("component") and source.get("backup_id"):

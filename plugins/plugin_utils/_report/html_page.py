@@ -12,7 +12,7 @@ from ansible_collections.resilience.dr.plugins.plugin_utils._report.svg import t
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.infrastructure import infrastructure_rows
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, format_seconds
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.words import (
-    dns_rows, hook_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
+    dns_rows, hook_rows, incident_action_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
 )
 
 CSS = """
@@ -97,6 +97,9 @@ def render_html(report: dict[str, t.Any]) -> str:
             f"<li>Evidence set {escape(str(item['backup_id']))} ({item['pieces']} pieces) stored as "
             f"{escape(str(item['component']))} in {escape(str(item['repository']))}</li>"
             for item in report["evidence_sets"]) + "</ul>"]
+    if report.get("incident_actions"):
+        body += ["<h2>Incident actions</h2>", _table(["at", "task", "action"],
+                                                     [_cells(row) for row in incident_action_rows(report)])]
     if report.get("restore_tests"):
         body += ["<h2>Restore tests</h2>", _table(["component", "backup", "result", "duration", "RTO target", "error"],
                                                   [_cells(row) for row in restore_test_rows(report)])]

@@ -10,7 +10,7 @@ from ansible_collections.resilience.dr.plugins.plugin_utils._report.targets impo
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.infrastructure import infrastructure_rows
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, format_seconds
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.words import (
-    dns_rows, hook_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
+    dns_rows, hook_rows, incident_action_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
 )
 
 
@@ -87,6 +87,9 @@ def render_markdown(report: dict[str, t.Any]) -> str:
         lines += ["", "## Evidence", ""]
         lines += [f"- Evidence set {item['backup_id']} ({item['pieces']} pieces) stored as {item['component']} in "
                   f"{item['repository']}" for item in report["evidence_sets"]]
+    if report.get("incident_actions"):
+        lines += ["", "## Incident actions", ""]
+        lines += _table(("at", "task", "action"), incident_action_rows(report))
     if report.get("restore_tests"):
         lines += ["", "## Restore tests", ""]
         lines += _table(("component", "backup", "result", "duration", "RTO target", "error"), restore_test_rows(report))

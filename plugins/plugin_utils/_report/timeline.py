@@ -213,6 +213,9 @@ class Timeline:
             "infrastructure": infrastructure_steps(good_events),
             "evidence_sets": [{key: event[key] for key in ("component", "backup_id", "pieces", "repository")}
                               for event in evidence],
+            # A security incident's isolations, logging changes and rotations, in the order they were done (words only).
+            "incident_actions": [{"at": event["end"], "task": event["task"], "host": event["host"], "action": event["action"]}
+                                 for event in good_events if event["kind"] == "incident_action"],
             "restore_tests": [{key: event[key] for key in ("component", "backup_id", *RESTORE_TEST_KEYS)}
                               for event in good_events if event["kind"] == "restore_test"],
             "events": self.events,

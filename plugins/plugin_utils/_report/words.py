@@ -53,6 +53,11 @@ def restore_test_rows(report: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
             for test in report.get("restore_tests") or []]
 
 
+def incident_action_rows(report: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
+    """Each action of a security incident: when, the task that took it, what it did (words, never a value)."""
+    return [(item["at"], item["task"], item["action"]) for item in report.get("incident_actions") or []]
+
+
 def kept_from(entry: dict[str, t.Any]) -> str:
     """What the RPO was measured from: the newest heartbeat recovered, else the consistency point."""
     if entry.get("heartbeat_time"):
