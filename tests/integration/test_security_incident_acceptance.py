@@ -15,10 +15,14 @@ import urllib.request
 from datetime import datetime, timezone
 
 from .conftest import boto3_client
-from .test_security_isolation import (  # noqa: F401  (fixtures: everything the isolation changes is put back)
+from .test_security_isolation import (
     PLAYBOOK, READER, REPORTER, environment, incident, logging_settings, pg_login, quarantine, redis_admin, redis_login, security_team)
 from .test_security_restore_before_intrusion import Lab, utc
-from .test_security_rotation_aws import keys_of, secret_of, world  # noqa: F401  (fixture: the AWS side, deleted after)
+from .test_security_rotation_aws import keys_of, secret_of, world
+
+# The fixtures this run takes from the parts' own tests, with their teardowns: the isolation's changes put back
+# (incident, which needs quarantine and security_team), the AWS side deleted afterwards (world).
+SHARED_FIXTURES = (incident, quarantine, security_team, world)
 
 REPORT_CALLBACK = "resilience.dr.dr_report"
 STORE_EVIDENCE = "Store the evidence in the repository as an encrypted evidence set"
@@ -27,7 +31,7 @@ APP_SECRET_ROTATION = "Hand the new application secret to the application"
 
 
 def test_one_incident_run_rotates_isolates_keeps_evidence_restores_and_reports_without_secrets(
-        ansible, lab, aws, incident, world, quarantine, tmp_path):  # noqa: F811
+        ansible, lab, aws, incident, world, quarantine, tmp_path):
     plan, app, original = incident["plan"], incident["app"], incident["original"]
     dr_plan = plan["dr_plan"]
     primary = lab["sites"]["primary"]

@@ -59,7 +59,7 @@ class Lab:
         }
 
 
-def test_intrusion_time_restores_every_component_to_before_it(ansible, lab, incident, tmp_path):  # noqa: F811
+def test_intrusion_time_restores_every_component_to_before_it(ansible, lab, incident, tmp_path):
     plan = incident["plan"]
     plan["dr_plan"]["repository"]["location"] = str(tmp_path / "repository")
     # One site: the backups stay in the test's repository (no copy into the lab's secondary repository).
