@@ -42,7 +42,7 @@ def read_piece(repository: Repository, entry, name: str) -> str:
     return sink.getvalue().decode()
 
 
-def test_the_evidence_is_collected_on_each_host_and_stored_as_a_verified_encrypted_set(ansible, lab, incident, tmp_path):  # noqa: F811
+def test_the_evidence_is_collected_on_each_host_and_stored_as_a_verified_encrypted_set(ansible, lab, incident, tmp_path):
     plan = incident["plan"]
     dr_plan = plan["dr_plan"]
     dr_plan["repository"]["location"] = str(tmp_path / "repository")
