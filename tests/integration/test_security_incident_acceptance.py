@@ -136,7 +136,7 @@ def test_one_incident_run_rotates_isolates_keeps_evidence_restores_and_reports_w
                          f"refuse logins of role {REPORTER} (NOLOGIN)", f"IAM user {user}: new access key in use",
                          "RDS master password of ledger applied", "application secret session key has a new value",
                          "services stopped: api, worker", "services started with the new secrets: api, worker"):
-            assert any(expected in action for _, action in listed), f"the report does not list: {expected}"
+            assert any(expected in action for _task, action in listed), f"the report does not list: {expected}"
         assert "## Incident actions" in report_md.read_text() and f"IAM user {user}: new access key in use" in report_md.read_text()
 
         all_secrets = {
