@@ -22,7 +22,7 @@ import tempfile
 import typing as t
 from pathlib import Path
 
-from benchmarks.common import ROOT
+from benchmarks.common import ROOT, MiB
 
 DOCS = ROOT / "docs"
 PAGE_NAME = "benchmarks.md"
@@ -88,25 +88,37 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def details_text(details: Record) -> str:
-    """A comparison's details in one table cell: CPU seconds first, then the rest as `key: value`."""
+def _value(value: t.Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_value(inner)}" for key, inner in value.items())
+    if isinstance(value, list):
+        return ", ".join(_value(item) for item in value)
+    return _number(value)
+
+
+def details_text(comparison: Record) -> str:
+    """A comparison's details in one table cell: its size and CPU seconds first, then the rest as `key: value`."""
+    details = comparison.get("details", {})
     parts = []
+    if comparison.get("size_bytes"):
+        parts.append(f"size: {comparison['size_bytes'] / MiB:.0f} MiB")
     if "ours_cpu_s" in details or "bare_cpu_s" in details:
-        parts.append(f"CPU s: ours {_number(details.get('ours_cpu_s', '?'))}, bare {_number(details.get('bare_cpu_s', '?'))}")
-    for key, value in details.items():
-        if key in ("ours_cpu_s", "bare_cpu_s"):
-            continue
-        if isinstance(value, dict):
-            inner = ", ".join(f"{inner_key} {_number(inner_value)}" for inner_key, inner_value in value.items())
-            parts.append(f"{key}: {inner}")
-        else:
-            parts.append(f"{key}: {_number(value)}")
+        parts.append(f"CPU seconds: ours {_number(details.get('ours_cpu_s', '?'))}, "
+                     f"bare {_number(details.get('bare_cpu_s', '?'))}")
+    parts += [f"{key}: {_value(value)}" for key, value in details.items() if key not in ("ours_cpu_s", "bare_cpu_s")]
     return _cell("; ".join(parts))
 
 
 def _when(timestamp: str) -> str:
     """2026-11-23T04:00:00Z as 2026-11-23 04:00 UTC."""
     return f"{timestamp[:10]} {timestamp[11:16]} UTC"
+
+
+def _span(run: Record) -> str:
+    """When a run started and finished: 2026-11-23 04:00–04:20 UTC."""
+    started, finished = run["started"], run["finished"]
+    end = finished[11:16] if finished[:10] == started[:10] else f"{finished[:10]} {finished[11:16]}"
+    return f"{started[:10]} {started[11:16]}\u2013{end} UTC"
 
 
 def _loads(values: list[float]) -> str:
@@ -165,14 +177,14 @@ def render(state: Record, charts: dict[str, str]) -> str:
 
     charts maps a family to its chart's path relative to the page."""
     lines = [INTRODUCTION, "## Runs", "",
-             "| run started | families | load average before (1, 5, 15 min) | after | machine |",
+             "| run | families | load average before (1, 5, 15 min) | after | machine |",
              "|---|---|---|---|---|"]
     runs = _runs(state)
     machines: list[Record] = []
     for run, names in runs:
         if run["machine"] not in machines:
             machines.append(run["machine"])
-        lines.append(f"| {_when(run['started'])} | {', '.join(names)} | {_loads(run['load_before'])} | "
+        lines.append(f"| {_span(run)} | {', '.join(names)} | {_loads(run['load_before'])} | "
                      f"{_loads(run['load_after'])} | {load_verdict(run)} (machine {machines.index(run['machine']) + 1}) |")
     for number, machine in enumerate(machines, start=1):
         lines += ["", f"## Machine {number}", "", "| | |", "|---|---|", *_machine_rows(machine)]
@@ -197,7 +209,7 @@ def render(state: Record, charts: dict[str, str]) -> str:
             lines.append(
                 f"| {_cell(display_name(comparison['name']))} | {comparison['ours_s']:.2f} | {comparison['bare_s']:.2f} | "
                 f"{value:.2f} | {_cell(comparison['target'])} | {'yes' if comparison['passed'] else 'no'} | "
-                f"{details_text(comparison.get('details', {}))} |")
+                f"{details_text(comparison)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -38,7 +38,8 @@ FIRST = run("2026-11-20T08:00:00Z", {
 SECOND = run("2026-11-21T09:30:00Z", {
     "files": [comparison("files_backup 128 MiB tree, zstd -1", 1.0, 4.0, True)],
     # A family no code of the publisher names: families come from the results.
-    "drill": [comparison("level 1 drill", 30.0, 40.0, True)],
+    "drill": [comparison("level 1 drill", 30.0, 40.0, True, ours={"keys_per_s": 151234, "server_cpu_us_per_key": 2.5},
+                         checked_by=["S3 SHA-256 checksums", "row counts"])],
 }, load_before=3.5)
 
 
@@ -56,8 +57,8 @@ def test_page_has_a_row_per_comparison_with_its_ratio_goal_and_cpu_seconds(tmp_p
         ["files_backup 128 MiB tree, zstd -1", "2.00", "4.00", "0.50", "<= 1.2x the bare time", "yes"],
         ["files_restore 128 MiB tree (with verification)", "3.00", "2.00", "1.50", "<= 1.2x the bare time", "no"],
     ]
-    assert files[0][6] == "CPU s: ours 1.5, bare 2.25"
-    assert files[1][6] == "bare: zstd -d \\| tar -x"  # a pipe in a detail does not break the table
+    assert files[0][6] == "size: 128 MiB; CPU seconds: ours 1.5, bare 2.25"
+    assert files[1][6] == "size: 128 MiB; bare: zstd -d \\| tar -x"  # a pipe in a detail does not break the table
     assert [row[:4] for row in table_rows(page, "copy")] == [
         ["copy 128 MiB backup local -> local", "1.10", "1.00", "1.10"],
         ["\u21b3 same, bare with the same checks", "1.10", "1.25", "0.88"],
@@ -69,9 +70,12 @@ def test_page_states_the_machine_tools_and_load(tmp_path: Path) -> None:
     page = publishing.publish([SECOND], docs=tmp_path).read_text()
     for text in ("| CPU | Example CPU |", "| cores | 2 |", "| memory | 8.0 GiB |", "| kernel | Linux 6.1 |",
                  "| Python | 3.11.7 |", "| pg_dump | 15.18 |", "| zstd | 1.5.4 |", "| tar | 1.34 |",
-                 "| redis-server | 7.0.15 |", "2026-11-21 09:30 UTC", "3.50, 0.20, 0.30", "1.90, 1.00, 0.50"):
+                 "| redis-server | 7.0.15 |", "| 2026-11-21 09:30\u201309:30 UTC | drill, files |",
+                 "3.50, 0.20, 0.30", "1.90, 1.00, 0.50"):
         assert text in page, text
     assert "busy: a 1-minute load of 3.50 on 2 cores" in page
+    assert table_rows(page, "drill")[0][6] == ("size: 128 MiB; ours: keys_per_s 151234, server_cpu_us_per_key 2.5; "
+                                               "checked_by: S3 SHA-256 checksums, row counts")
 
 
 def test_quiet_machine_is_not_called_busy(tmp_path: Path) -> None:
