@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import pkgutil
 import sys
-from pathlib import Path
 
 from benchmarks import machine
 from benchmarks.common import as_record, save
-from benchmarks.publish import publish
+from benchmarks.publish import benchmark_families, publish
 
 
 def main(argv: list[str]) -> int:
-    here = Path(__file__).resolve().parent
-    names = sorted(module.name[len("bench_"):] for module in pkgutil.iter_modules([str(here)]) if module.name.startswith("bench_"))
+    names = benchmark_families()
     publishing = "--no-publish" not in argv
     wanted = [argument for argument in argv if argument != "--no-publish"] or names
     unknown = sorted(set(wanted) - set(names))

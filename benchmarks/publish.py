@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pkgutil
 import sys
 import tempfile
 import typing as t
@@ -32,6 +33,13 @@ STATE_NAME = "results.json"  # in CHARTS_DIR
 BUSY_LOAD_PER_CORE = 0.5
 
 Record = dict[str, t.Any]
+
+
+def benchmark_families() -> list[str]:
+    """The families there are: one per benchmarks/bench_<name>.py."""
+    here = Path(__file__).resolve().parent
+    return sorted(module.name[len("bench_"):] for module in pkgutil.iter_modules([str(here)])
+                  if module.name.startswith("bench_"))
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -172,10 +180,11 @@ keeps the others' last numbers.
 """
 
 
-def render(state: Record, charts: dict[str, str]) -> str:
+def render(state: Record, charts: dict[str, str], families: t.Sequence[str] = ()) -> str:
     """The page: the runs and their machines, a summary, then per family its description, chart and table.
 
-    charts maps a family to its chart's path relative to the page."""
+    charts maps a family to its chart's path relative to the page; families are those there are, to name the
+    ones never measured."""
     lines = [INTRODUCTION, "## Runs", "",
              "| run | families | load average before (1, 5, 15 min) | after | machine |",
              "|---|---|---|---|---|"]
@@ -194,6 +203,10 @@ def render(state: Record, charts: dict[str, str]) -> str:
         met = sum(1 for comparison in comparisons if comparison["passed"])
         lines.append(f"| [{name}](#{name}) | {_when(family['run']['started'])} | {len(comparisons)} | "
                      f"{met} of {len(comparisons)} |")
+    unmeasured = [name for name in families if name not in state["families"]]
+    if unmeasured:
+        lines += ["", f"Not measured yet: {', '.join(unmeasured)} "
+                      f"(`make bench BENCH_ARGS=\"{' '.join(unmeasured)}\"`)."]
     for name, family in state["families"].items():
         run = family["run"]
         lines += ["", f"## {name}", "",
@@ -213,8 +226,10 @@ def render(state: Record, charts: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish(runs: list[Record], docs: Path = DOCS) -> Path:
-    """Merge runs (oldest first) into the published results, draw the charts and write the page; returns it."""
+def publish(runs: list[Record], docs: Path = DOCS, families: t.Sequence[str] | None = None) -> Path:
+    """Merge runs (oldest first) into the published results, draw the charts and write the page; returns it.
+
+    families: the families there are (default: the bench_<name>.py files), to name those never measured."""
     from benchmarks.charts import draw  # pylint: disable=import-outside-toplevel  # matplotlib only when drawing
 
     state_path = docs / CHARTS_DIR / STATE_NAME
@@ -228,7 +243,7 @@ def publish(runs: list[Record], docs: Path = DOCS) -> Path:
         charts[name] = f"{CHARTS_DIR}/{chart.name}"
     write_atomically(state_path, (json.dumps(state, indent=2) + "\n").encode())
     page = docs / PAGE_NAME
-    write_atomically(page, render(state, charts).encode())
+    write_atomically(page, render(state, charts, benchmark_families() if families is None else families).encode())
     return page
 
 

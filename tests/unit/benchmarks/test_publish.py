@@ -122,3 +122,13 @@ def test_publishing_refuses_a_file_that_is_not_a_saved_run(tmp_path: Path, capsy
     old.write_text(json.dumps([comparison("x", 1.0, 1.0, True)]))
     assert publishing.main([str(old)]) == 2
     assert "not a run saved by python -m benchmarks" in capsys.readouterr().err
+
+
+def test_families_never_measured_are_named_with_the_command_that_measures_them(tmp_path: Path) -> None:
+    page = publishing.publish([FIRST], docs=tmp_path, families=["copy", "files", "postgresql", "redis"]).read_text()
+    assert 'Not measured yet: postgresql, redis (`make bench BENCH_ARGS="postgresql redis"`).' in page
+    assert "Not measured yet" not in publishing.publish([], docs=tmp_path, families=["copy", "files"]).read_text()
+
+
+def test_the_families_are_the_benchmark_files() -> None:
+    assert {"copy", "files", "repository"} <= set(publishing.benchmark_families())
