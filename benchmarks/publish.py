@@ -84,7 +84,7 @@ def ratio(comparison: Record) -> float:
     return comparison["ours_s"] / bare if bare else math.inf
 
 
-def _number(value: float) -> str:
+def _number(value: t.Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, int):
