@@ -117,9 +117,14 @@ def lab_facts() -> dict[str, t.Any]:
     return json.loads(path.read_text())
 
 
-def save(results: list[Comparison]) -> Path:
+def as_record(comparison: Comparison) -> dict[str, t.Any]:
+    """A comparison as saved: its fields and its time ratio."""
+    return {**asdict(comparison), "ratio": comparison.ratio}
+
+
+def save(run: dict[str, t.Any]) -> Path:
+    """Save one run (its machine, load, times and each family's comparisons) as benchmarks/results/bench-<UTC>.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    payload = [{**asdict(result), "ratio": result.ratio} for result in results]
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    path.write_text(json.dumps(run, indent=2) + "\n")
     return path
