@@ -202,6 +202,8 @@ class _Copier:
                     unchecked = _copy_checked(source, writer, record, what)
                     size, sha256 = record.size, record.sha256
             except IntegrityError as error:
+                if error.details.get("damaged_in_transit"):
+                    raise self._destination_differs(what, error, record) from None
                 raise self._source_damaged(error.message, record) from None
         except BaseException:
             writer.abort()
@@ -216,13 +218,17 @@ class _Copier:
                 actual = self.source.backend.stored_digest(source_key)
                 if actual != (record.size, record.sha256):
                     raise self._source_damaged(_damage(what, record, actual), record) from None
-            raise IntegrityError(
-                f"{what}: the copy on the destination differs from what was sent ({error.message}); it was removed: "
-                "run the copy again (a storage or network fault?)", file=record.path,
-            ) from None
+            raise self._destination_differs(what, error, record) from None
         with self._guard:
             self.checked_by.add(how)
         self._done(item, size, sha256, sent=True)
+
+    @staticmethod
+    def _destination_differs(what: str, error: IntegrityError, record: FileRecord) -> IntegrityError:
+        return IntegrityError(
+            f"{what}: the copy on the destination differs from what was sent ({error.message}); it was removed: "
+            "run the copy again (a storage or network fault?)", file=record.path,
+        )
 
     def _source_damaged(self, message: str, record: FileRecord) -> IntegrityError:
         return IntegrityError(
