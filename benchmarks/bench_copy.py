@@ -8,8 +8,8 @@ already compressed dumps are):
   while it is written out, checked against the manifest before it is
   renamed into place, fsynced) against `cp -r` + `sync` of the backup
   directory (durable, no check);
-- local -> the lab's S3: ours (source checked, multipart upload with SHA-256
-  part checksums, stored checksum compared) against boto3's `upload_file`
+- local -> the lab's S3: ours (source checked against its SHA-256, multipart
+  upload with CRC32 part checksums, stored checksum compared) against boto3's `upload_file`
   of every stored file, which is what `aws s3 cp --recursive` does.
 
 Both sides' CPU time (user + system, this process and its children) and

@@ -17,7 +17,7 @@ description:
     with it.
   - Data files go first, the manifest last, each backup under the destination's component lock. Every file
     is checked against the source manifest while it is read, and once stored on the destination its size
-    and SHA-256 are checked again (S3 SHA-256 checksums, or read back). A copy cut short at any point leaves
+    and checksum are checked again (S3 CRC32 checksums of what was sent, or read back). A copy cut short at any point leaves
     no visible backup on the destination; the next run resumes it, keeping the files already there with the
     right size and SHA-256.
   - Backups already on the destination with the same content are left alone (C(changed=false)). A copy on
@@ -170,7 +170,7 @@ copied:
     - C(state) is C(new), C(resume) (an interrupted copy was completed) or C(repair) (a copy that failed
       verification was fixed). C(files_sent)/C(bytes_sent) were sent, C(files_kept)/C(bytes_kept) were already
       on the destination; in check mode files of the right size already there count as kept.
-      C(checked_by) says how the stored files were checked (C(S3 SHA-256 checksums) or C(read back)).
+      C(checked_by) says how the stored files were checked (C(S3 CRC32 checksums) or C(read back)).
       C(needed_by) names the backup that depends on this one when only that one was asked for.
   returned: always
   type: list
@@ -187,7 +187,7 @@ copied:
       bytes_sent: 734003200
       files_kept: 0
       bytes_kept: 0
-      checked_by: [S3 SHA-256 checksums]
+      checked_by: [S3 CRC32 checksums]
 up_to_date:
   description: Backups already on the destination with the same content (component, backup_id, status).
   returned: always

@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 from pyrage import x25519
 
+from ansible_collections.resilience.dr.plugins.module_utils._errors import IntegrityError
+from ansible_collections.resilience.dr.plugins.module_utils._repository.copy import copy_backups
+from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_options import open_copy_repositories
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
 
 from .conftest import REPOSITORY_ROOT, boto3_client
@@ -130,7 +133,7 @@ def test_a_corrupted_source_file_is_refused_and_named(ansible, tmp_path):
 def test_local_to_s3_then_to_a_second_region_reencrypted(ansible, tmp_path, aws, s3_bucket, second_region_bucket):
     primary_key, failover_key = x25519.Identity.generate(), x25519.Identity.generate()
     source = {"repository": str(tmp_path / "primary"), "encryption_recipients": [str(primary_key.to_public())]}
-    # Over one S3 part (16 MiB) of incompressible data: sent as a multipart upload with SHA-256 part checksums.
+    # Over one S3 part (8 MiB) of incompressible data: sent as a multipart upload with CRC32 part checksums.
     blob = os.urandom(17 * 1024 * 1024)
     (backup_id,) = seed(source, files={"data/orders.csv": ROWS, "data/blob.bin": blob})
     to_s3 = {**aws, "source_repository": source["repository"], "destination_repository": f"s3://{s3_bucket}/prod"}
@@ -151,7 +154,7 @@ def test_local_to_s3_then_to_a_second_region_reencrypted(ansible, tmp_path, aws,
     assert first["copied"][0]["backup_id"] == backup_id and not first["copied"][0]["reencrypted"]
     # The multipart file is checked by the checksums S3 stored; small single PUTs, which the lab's S3 stores
     # without a checksum, are read back.
-    assert "S3 SHA-256 checksums" in first["copied"][0]["checked_by"]
+    assert "S3 CRC32 checksums" in first["copied"][0]["checked_by"]
     assert not first_again["changed"] and first_again["files_sent"] == 0
 
     # Re-encrypting needs the key the source is encrypted to.
@@ -213,6 +216,42 @@ SLOW_COPIER = textwrap.dedent("""
     source.backend.open_read = slow_open_read
     copy_backups(source, destination)
 """)
+
+
+def test_a_part_damaged_on_the_way_to_s3_is_refused_and_nothing_is_left(tmp_path, aws, s3_bucket):
+    # The fault is made on the wire: a byte of the second part's body is flipped after the part's CRC32
+    # was computed and put in its header, as a faulty NIC or proxy would. The lab's S3 (moto) stores
+    # the damaged part without checking it (real S3 refuses it with BadDigest); the CRC32 moto
+    # computes over what it received must still give the copy away before the manifest is written.
+    source = {"repository": str(tmp_path / "primary")}
+    (backup_id,) = seed(source, files={"data/orders.csv": ROWS, "data/blob.bin": os.urandom(17 * 1024 * 1024)})
+    source_repository, destination = open_copy_repositories({
+        **aws, "source_repository": source["repository"], "destination_repository": f"s3://{s3_bucket}/prod",
+    })
+    damaged = []
+
+    def flip_a_byte_of_part_two(request, **_unused):
+        if "partNumber=2" in request.url and not damaged:
+            body = bytearray(request.body if isinstance(request.body, bytes) else request.body.read())
+            body[len(body) // 2] ^= 0x01
+            request.body = bytes(body)
+            damaged.append(request.url)
+
+    client = destination.backend.checksummed_client()
+    client.meta.events.register("before-send.s3.UploadPart", flip_a_byte_of_part_two)
+    with pytest.raises(IntegrityError) as failure:
+        copy_backups(source_repository, destination)
+    assert damaged, "the fault was not injected: no second part was sent"
+    message = failure.value.message
+    assert "data/blob.bin" in message and "differs from what was sent" in message and "run the copy again" in message
+    stored = [item["Key"] for item in boto3_client(aws, "s3").list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
+    assert not any(key.endswith(("blob.bin.zst", "blob.bin.zst.age", "manifest.json")) for key in stored), stored
+
+    # Once the network behaves, the copy goes through and reads back as the source.
+    client.meta.events.unregister("before-send.s3.UploadPart", flip_a_byte_of_part_two)
+    assert copy_backups(source_repository, destination)["copied"][0]["backup_id"] == backup_id
+    assert destination.read_bytes(destination.select_backup(COMPONENT), "data/blob.bin") == \
+        open_repository(source).read_bytes(open_repository(source).select_backup(COMPONENT), "data/blob.bin")
 
 
 def test_a_killed_copy_leaves_no_visible_backup_and_is_resumed(ansible, tmp_path):

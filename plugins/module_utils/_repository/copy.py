@@ -11,7 +11,7 @@ lock, the data files go first, each checked against the source manifest as it
 is read and against what was sent once it is stored on the destination (S3
 SHA-256 checksums, or read back); a local file copied to a local destination
 goes through the kernel and is checked once, on the destination, before it
-is renamed into place (see _copy_checked); the manifest goes last. A copy cut short at
+is renamed into place (see copy_check.py); the manifest goes last. A copy cut short at
 any point is therefore an incomplete backup on the destination, invisible to
 restores, and the next run resumes it: a file already there with the right
 size and SHA-256 is kept, not sent again.
@@ -37,10 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
-import os
-import stat
 import threading
 import time
 import typing as t
@@ -49,6 +46,7 @@ from datetime import datetime
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import IntegrityError, RepositoryError
 from ansible_collections.resilience.dr.plugins.module_utils._repository import streams
+from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_check import copy_checked, damage_message
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_options import parse_since
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_plan import (
     COPY_PROGRESS_NAME,
@@ -199,9 +197,11 @@ class _Copier:
                         identities=self.source.identities, recipients=self.destination.recipients, what=what,
                     )
                 else:
-                    unchecked = _copy_checked(source, writer, record, what)
+                    unchecked = copy_checked(source, writer, record, what)
                     size, sha256 = record.size, record.sha256
             except IntegrityError as error:
+                if error.details.get("damaged_in_transit"):
+                    raise self._destination_differs(what, error, record) from None
                 raise self._source_damaged(error.message, record) from None
         except BaseException:
             writer.abort()
@@ -215,14 +215,18 @@ class _Copier:
                 # The copy holds other bytes than the manifest records: the source's, or the destination's fault?
                 actual = self.source.backend.stored_digest(source_key)
                 if actual != (record.size, record.sha256):
-                    raise self._source_damaged(_damage(what, record, actual), record) from None
-            raise IntegrityError(
-                f"{what}: the copy on the destination differs from what was sent ({error.message}); it was removed: "
-                "run the copy again (a storage or network fault?)", file=record.path,
-            ) from None
+                    raise self._source_damaged(damage_message(what, record, actual), record) from None
+            raise self._destination_differs(what, error, record) from None
         with self._guard:
             self.checked_by.add(how)
         self._done(item, size, sha256, sent=True)
+
+    @staticmethod
+    def _destination_differs(what: str, error: IntegrityError, record: FileRecord) -> IntegrityError:
+        return IntegrityError(
+            f"{what}: the copy on the destination differs from what was sent ({error.message}); it was removed: "
+            "run the copy again (a storage or network fault?)", file=record.path,
+        )
 
     def _source_damaged(self, message: str, record: FileRecord) -> IntegrityError:
         return IntegrityError(
@@ -310,57 +314,6 @@ class _Copier:
             raise IntegrityError(f"{backend.describe(key)} did not read back as written; run the copy again")
         # A repaired copy: the failed verification no longer describes these files.
         backend.delete([f"{prefix}/{VERIFY_RESULT_NAME}"])
-
-
-def _damage(what: str, record: FileRecord, actual: tuple[int, str]) -> str:
-    """The message of a stored file whose size or SHA-256 is not the manifest's, as a VerifyingReader words it."""
-    size, sha256 = actual
-    if size != record.size:
-        problem = f"has {size} bytes where the manifest records {record.size} (truncated?)"
-    else:
-        problem = f"failed its SHA-256 check (expected {record.sha256[:12]}..., got {sha256[:12]}...)"
-    return f"{what} {problem}; {streams.UNUSABLE}"
-
-
-def _local_size(source: t.BinaryIO) -> int | None:
-    """The size of source when it is a regular local file, else None."""
-    try:
-        info = os.fstat(source.fileno())
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        return None
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
-
-
-def _copy_checked(source: t.BinaryIO, writer: t.Any, record: FileRecord, what: str) -> bool:
-    """Copy a stored file as it is; True when the kernel copied it and only the destination's read-back checks it.
-
-    A local source file goes file to file inside the kernel when the writer
-    can (a local destination): the destination's read-back, compared with the
-    manifest's size and SHA-256, then checks the source as well, and the
-    caller hashes the source only when that check fails, to say which side is
-    damaged. Otherwise the source is hashed as it is read and an IntegrityError
-    raised at its end when it is not what the manifest records; the writer is
-    committed only after that, so nothing of a damaged file becomes visible.
-    """
-    size = _local_size(source)
-    if size is not None and size != record.size:
-        raise IntegrityError(_damage(what, record, (size, "")))
-    if size is not None and writer.copy_file(source):
-        return True
-    digest = hashlib.sha256()
-    count = 0
-    while True:
-        data = source.read(writer.chunk_size)
-        if not data:
-            break
-        count += len(data)
-        if count > record.size:
-            raise IntegrityError(f"{what} is larger than the {record.size} bytes the manifest records; {streams.UNUSABLE}")
-        digest.update(data)
-        writer.write(data)
-    if (count, digest.hexdigest()) != (record.size, record.sha256):
-        raise IntegrityError(_damage(what, record, (count, digest.hexdigest())))
-    return False
 
 
 # --------------------------------------------------------------------------- the operation

@@ -81,12 +81,12 @@ class S3Backend(Backend):
         self._client_guard = threading.Lock()
 
     def checksummed_client(self) -> t.Any:
-        """A client for uploads that carry their SHA-256 checksum (x-amz-checksum-sha256).
+        """A client for uploads that carry their own checksum (x-amz-checksum-crc32).
 
         Such a request's body is checked by S3 against that signed header, so
         botocore need not hash the body a second time for the signature: on
         https it already leaves it unsigned, on plain http (a test endpoint,
-        MinIO) it would hash every byte again. This client never signs the body,
+        MinIO) it would SHA-256 every byte again. This client never signs the body,
         and is used only for requests that carry the checksum.
         """
         with self._client_guard:
@@ -204,10 +204,10 @@ class S3Backend(Backend):
         return S3Writer(self, key)
 
     def open_verified_write(self, key: str) -> VerifiedWriter:
-        """A writer whose PUT and parts carry SHA-256 checksums that S3 checks on receipt.
+        """A writer whose PUT and parts carry CRC32 checksums that S3 checks on receipt.
 
         On commit, the size and the checksum S3 stored for the object are
-        compared with what was sent; a store that keeps no checksums (some
+        compared with those of what was sent; a store that keeps no checksums (some
         S3-compatible ones) gets the object read back instead.
         """
         return S3VerifiedWriter(self, key)
