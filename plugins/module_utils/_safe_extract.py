@@ -35,7 +35,8 @@ import tarfile
 import typing as t
 
 from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
-from ansible_collections.resilience.dr.plugins.module_utils._files import CHUNK, SPECIAL_BITS, Listing, Written
+from ansible_collections.resilience.dr.plugins.module_utils._files import SPECIAL_BITS, Listing, Written
+from ansible_collections.resilience.dr.plugins.module_utils._tar_stream import ArchiveReader
 
 OPEN_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 CREATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -218,9 +219,8 @@ class Extractor:
 
     # ------------------------------------------------------------ members
 
-    def extract(self, archive: tarfile.TarFile) -> Written:
-        """Extract every wanted member of archive (opened for streaming, "r|"); then finish()."""
-        source = t.cast(t.Any, archive.fileobj)
+    def extract(self, archive: tarfile.TarFile, source: ArchiveReader) -> Written:
+        """Extract every wanted member of archive, whose data source hands out (_tar_stream.open_archive); then finish()."""
         while True:
             member = archive.next()
             if member is None:
@@ -258,7 +258,8 @@ class Extractor:
         if entry.get("type") != kind:
             self.refuse(f"the archive has a {kind}, the backup's listing a {entry.get('type')}")
 
-    def _file(self, member: tarfile.TarInfo, name: str, parts: list[str], entry: dict[str, t.Any], source: t.Any) -> None:
+    def _file(self, member: tarfile.TarInfo, name: str, parts: list[str], entry: dict[str, t.Any],
+              source: ArchiveReader) -> None:
         self._expect(entry, "file")
         listed = entry.get("size")
         if entry.get("link") or not isinstance(listed, int):
@@ -275,17 +276,10 @@ class Extractor:
         try:
             source.seek(member.offset_data)
             digest = hashlib.sha256()
-            remaining = member.size
-            while remaining:
-                wanted = min(remaining, CHUNK)
-                data = source.read(wanted)
-                if len(data) != wanted:
-                    raise tarfile.ReadError("unexpected end of data")
-                digest.update(data)
-                view = memoryview(data)
+            for view in source.views(member.size):
+                digest.update(view)
                 while view:
                     view = view[os.write(fd, view):]
-                remaining -= wanted
             if self.owner_of is not None:
                 os.fchown(fd, *self.owner_of(member))
             os.fchmod(fd, member.mode & 0o7777 & ~SPECIAL_BITS)
