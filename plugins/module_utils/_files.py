@@ -30,12 +30,12 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Confi
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local_writers import file_digest
 from ansible_collections.resilience.dr.plugins.module_utils._repository.producer import Producer
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
+from ansible_collections.resilience.dr.plugins.module_utils._tar_stream import pax_header
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, utc_now
 
 KIND = "files"
 METHOD = "tar"
 ARCHIVE = "files.tar"
-CHUNK = 1024 * 1024
 BUFFER_SIZE = 1024 * 1024  # the archive is handed to the compressor in buffers of this size
 DIFF_LIMIT = 1000  # paths listed per category in diff and result
 SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
@@ -352,7 +352,7 @@ class TreeArchiver:
         return info
 
     def _header(self, info: tarfile.TarInfo) -> None:
-        self._put(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self._put(pax_header(info))
 
     def _entry(self, full: str, relative: str) -> bool:
         """Archive one path; True when it is a directory to descend into."""

@@ -58,6 +58,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._safe_extract import
     OwnerOf,
     check_free_space,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._tar_stream import open_archive
 from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_time
 
 
@@ -400,12 +401,6 @@ def _swap(staging: str, target: str, previous: str, subset: list[str], swaps: li
             os.close(fd)
 
 
-# tarfile's stream reader keeps what it read ahead in one bytes object and
-# copies the rest of it on every read: small read-ahead keeps the many
-# 512-byte header reads cheap, file data is read in CHUNK pieces.
-_TAR_READ_AHEAD = 16 * 1024
-
-
 def _extract(repository: Repository, entry: BackupEntry, staging: str, listing: Listing, subset: list[str],
              owner_of: OwnerOf, label: str) -> Written:
     """Extract the archive into staging; returns the SHA-256 of every regular file as it was written."""
@@ -420,8 +415,9 @@ def _extract(repository: Repository, entry: BackupEntry, staging: str, listing: 
     extractor = Extractor(root, listing, wanted, owner_of, label)
     try:
         with repository.open_reader(entry, ARCHIVE) as stream:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_READ_AHEAD) as archive:
-                return extractor.extract(archive)
+            with open_archive(stream) as (archive, reader):
+                written = extractor.extract(archive, reader)
+        return written
     except tarfile.TarError as error:
         raise RepositoryError(
             f"{label}: the archive {ARCHIVE} cannot be read ({error}); nothing was changed in the target. "

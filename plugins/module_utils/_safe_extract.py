@@ -10,8 +10,9 @@ longer than PATH_MAX got past before Python 3.11.13, 3.12.11 and 3.13.4):
 - each directory of a member's path is opened with O_NOFOLLOW from its
   parent's descriptor, so a symlink (or a file) anywhere in a parent path is
   refused, never followed;
-- files are created with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, then given
-  their owner and mode (fchown, fchmod) once written;
+- files are created with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, here; their
+  content is hashed and written, and they get their owner and mode (fchown,
+  fchmod) once written, by the content writer's thread (_content_writer);
 - a symlink is created only when its target stays inside the tree, read
   lexically from the link's own directory: not absolute, ``..`` only at its
   start and no more of them than the link is deep;
@@ -28,14 +29,15 @@ from __future__ import annotations
 
 import collections
 import errno
-import hashlib
 import os
 import stat
 import tarfile
 import typing as t
 
+from ansible_collections.resilience.dr.plugins.module_utils._content_writer import ContentWriter
 from ansible_collections.resilience.dr.plugins.module_utils._errors import DrError
-from ansible_collections.resilience.dr.plugins.module_utils._files import CHUNK, SPECIAL_BITS, Listing, Written
+from ansible_collections.resilience.dr.plugins.module_utils._files import SPECIAL_BITS, Listing, Written
+from ansible_collections.resilience.dr.plugins.module_utils._tar_stream import ArchiveReader
 
 OPEN_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 CREATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -156,7 +158,8 @@ class Extractor:
         self.wanted = wanted
         self.owner_of = owner_of
         self.label = label
-        self.written: Written = {}
+        self._content = ContentWriter()
+        self.written: Written = self._content.written  # the SHA-256 of each file as it was written
         self._files: set[str] = set()  # regular files extracted so far (hard link sources)
         self._directories: list[tuple[str, list[str], tarfile.TarInfo]] = []
         self._fds: collections.OrderedDict[str, int] = collections.OrderedDict()
@@ -213,14 +216,24 @@ class Extractor:
             os.close(self._fds.popitem(last=False)[1])
 
     def close(self) -> None:
+        self._content.close()
         while self._fds:
             os.close(self._fds.popitem()[1])
 
     # ------------------------------------------------------------ members
 
-    def extract(self, archive: tarfile.TarFile) -> Written:
-        """Extract every wanted member of archive (opened for streaming, "r|"); then finish()."""
-        source = t.cast(t.Any, archive.fileobj)
+    def extract(self, archive: tarfile.TarFile, source: ArchiveReader) -> Written:
+        """Extract every wanted member of archive, whose data source hands out (_tar_stream.open_archive); then finish()."""
+        try:
+            self._members(archive, source)
+            self.finish()
+        except OSError:
+            # Writing a file's content fails in the content writer's thread, found out a few members later.
+            self.current = self._content.failed_name or self.current
+            raise
+        return self.written
+
+    def _members(self, archive: tarfile.TarFile, source: ArchiveReader) -> None:
         while True:
             member = archive.next()
             if member is None:
@@ -251,14 +264,13 @@ class Extractor:
             else:
                 self.refuse(f"it is {TYPE_NAMES.get(member.type, f'an entry of type {member.type!r}')}; "
                             "only files, directories and links are restored")
-        self.finish()
-        return self.written
 
     def _expect(self, entry: dict[str, t.Any], kind: str) -> None:
         if entry.get("type") != kind:
             self.refuse(f"the archive has a {kind}, the backup's listing a {entry.get('type')}")
 
-    def _file(self, member: tarfile.TarInfo, name: str, parts: list[str], entry: dict[str, t.Any], source: t.Any) -> None:
+    def _file(self, member: tarfile.TarInfo, name: str, parts: list[str], entry: dict[str, t.Any],
+              source: ArchiveReader) -> None:
         self._expect(entry, "file")
         listed = entry.get("size")
         if entry.get("link") or not isinstance(listed, int):
@@ -272,28 +284,12 @@ class Extractor:
             fd = os.open(parts[-1], CREATE_FILE, 0o600, dir_fd=parent)
         except FileExistsError:
             self.refuse("the name is already taken: the archive names it twice")
-        try:
-            source.seek(member.offset_data)
-            digest = hashlib.sha256()
-            remaining = member.size
-            while remaining:
-                wanted = min(remaining, CHUNK)
-                data = source.read(wanted)
-                if len(data) != wanted:
-                    raise tarfile.ReadError("unexpected end of data")
-                digest.update(data)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                remaining -= wanted
-            if self.owner_of is not None:
-                os.fchown(fd, *self.owner_of(member))
-            os.fchmod(fd, member.mode & 0o7777 & ~SPECIAL_BITS)
-            os.utime(fd, (member.mtime, member.mtime))
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
-        self.written[(st.st_dev, st.st_ino)] = (member.size, digest.hexdigest())
+        self._content.begin(fd, member.name)  # hashed, written, closed by the content writer's thread
+        source.seek(member.offset_data)
+        for view in source.views(member.size):
+            self._content.write(view)
+        owner = self.owner_of(member) if self.owner_of is not None else None
+        self._content.end((owner, member.mode & 0o7777 & ~SPECIAL_BITS, member.mtime))
         self._files.add(name)
 
     def _directory(self, member: tarfile.TarInfo, name: str, parts: list[str], entry: dict[str, t.Any]) -> None:
@@ -344,6 +340,7 @@ class Extractor:
 
     def finish(self) -> None:
         """Owners, modes and mtimes of the directories, deepest first (a read-only parent stays enterable)."""
+        self._content.finish()
         for _name, parts, member in reversed(self._directories):
             self.current = member.name
             fd = self.directory(parts)

@@ -13,8 +13,13 @@ import tarfile
 
 import pytest
 
-from ansible_collections.resilience.dr.plugins.module_utils import _files, _files_restore
-from ansible_collections.resilience.dr.plugins.module_utils._errors import BackupNotFound, ConfigurationError, SourceUnavailable
+from ansible_collections.resilience.dr.plugins.module_utils import _content_writer, _files, _files_restore
+from ansible_collections.resilience.dr.plugins.module_utils._errors import (
+    BackupNotFound,
+    ConfigurationError,
+    RepositoryError,
+    SourceUnavailable,
+)
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 from ansible_collections.resilience.dr.plugins.module_utils._safe_extract import InsufficientSpace
@@ -87,6 +92,24 @@ def test_a_listing_larger_than_the_free_space_is_refused_before_extracting(repos
                                                 r"only 4\.0 KiB free"):
         _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
     assert not target.exists()
+    assert sorted(os.listdir(tmp_path)) == ["repo", "src"]
+
+
+def test_a_disk_full_while_writing_a_file_fails_naming_it_and_changes_nothing(repository, tmp_path, monkeypatch):
+    """Contents are written in a thread of their own; its failure still ends the restore, naming the file."""
+    source, _backup = backed_up(repository, tmp_path)
+    before = fingerprint(source)
+    (source / "data.txt").write_text("changed since the backup\n")
+    changed = fingerprint(source)
+
+    def disk_full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_content_writer, "_write_all", disk_full)
+    with pytest.raises(RepositoryError, match=r"extracting '(config/sites/app.conf|data.txt)' into .*\.src\.restore-.* "
+                                              r"failed: .*No space left on device"):
+        _files_restore.files_restore(repository, component=COMPONENT, path=str(source))
+    assert fingerprint(source) == changed != before
     assert sorted(os.listdir(tmp_path)) == ["repo", "src"]
 
 

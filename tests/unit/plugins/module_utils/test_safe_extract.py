@@ -22,8 +22,16 @@ from ansible_collections.resilience.dr.plugins.module_utils._safe_extract import
     link_escape,
     member_path,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._tar_stream import open_archive
 
 LABEL = "backup 20261123T040000Z-k3f9ab of component uploads"
+
+
+class Trickle(io.BytesIO):
+    """An archive handed over in small, uneven pieces, as a decompressor does: headers and data cross them."""
+
+    def read(self, size=-1):
+        return super().read(min(777, size) if size is not None and size >= 0 else 777)
 
 
 def info(name, kind=tarfile.REGTYPE, linkname="", data=b"", mode=0o644, mtime=1_600_000_000):
@@ -79,8 +87,8 @@ def extract(target, members, listing=None, wanted=lambda name: True, data=None):
     fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
     extractor = Extractor(fd, listing, wanted, None, LABEL)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data or archive_bytes(members)), mode="r|") as archive:
-            return extractor.extract(archive)
+        with open_archive(Trickle(data or archive_bytes(members))) as (archive, reader):
+            return extractor.extract(archive, reader)
     finally:
         extractor.close()
         os.close(fd)
