@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -56,6 +57,54 @@ def timed(function: t.Callable[[], t.Any]) -> tuple[float, t.Any]:
     started = time.perf_counter()
     value = function()
     return time.perf_counter() - started, value
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) and of its ended children (pg_dump)."""
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def server_cpu_seconds(postmaster: int) -> float:
+    """CPU seconds of a PostgreSQL server: its postmaster, its live processes and the ended ones it reaped
+    (a backend's time is added to its postmaster's once the connection ends). Readable without being the server's
+    user: /proc/<pid>/stat is public."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    children = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    for pid in [postmaster, *children]:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if pid == postmaster:
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        elif int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+@dataclass
+class Measured:
+    """Wall-clock and CPU seconds of one run: CPU of this process and its children, and of the database server."""
+
+    wall_s: float
+    cpu_s: float
+    server_cpu_s: float
+
+    def details(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}_cpu_s": round(self.cpu_s, 2), f"{prefix}_server_cpu_s": round(self.server_cpu_s, 2)}
+
+
+def measured(function: t.Callable[[], t.Any], postmaster: int) -> tuple[Measured, t.Any]:
+    """Run function; its wall-clock seconds and CPU seconds (on a shared machine the CPU seconds are the steadier)."""
+    cpu, server = process_cpu_seconds(), server_cpu_seconds(postmaster)
+    started = time.perf_counter()
+    value = function()
+    wall = time.perf_counter() - started
+    time.sleep(0.3)  # let the postmaster reap the backends that served the run
+    return Measured(wall, process_cpu_seconds() - cpu, server_cpu_seconds(postmaster) - server), value
 
 
 def run_pipeline(commands: list[list[str]], stdin_path: Path | None = None) -> None:

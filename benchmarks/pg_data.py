@@ -1,23 +1,33 @@
 # Copyright: resilience.dr contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A realistic PostgreSQL database for the benchmarks: customers, orders and
-events with varied text (Zipf-distributed words), numbers, timestamps and
-jsonb — not pgbench's blank padding, which compresses to nothing and hides
-the cost of compression.
+"""Realistic PostgreSQL databases for the benchmarks, in two data sets:
+
+text            customers, orders and events with varied text (Zipf-distributed
+                words), numbers, timestamps and jsonb — not pgbench's blank
+                padding, which compresses to nothing and hides the cost of
+                compression;
+incompressible  what compresses poorly: API tokens and signatures in random hex,
+                UUIDs, and attachments (bytea) of random and of already
+                compressed bytes; about as large a dump as the text set at the
+                same scale.
 
 Generated once by COPY from Python (two tables at a time, one per core) and
-kept between runs: the database carries a comment naming its version and
-scale, and is rebuilt only when they change.
+kept between runs: the database carries a comment naming its data set,
+version and scale, and is rebuilt only when they change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
 import multiprocessing
 import random
 import typing as t
+import uuid
+import zlib
+from dataclasses import dataclass
 
 VERSION = "bench-data-v1"
 TABLES = """
@@ -70,7 +80,7 @@ def _escape(text: str) -> str:
 
 
 def rows(table: str, count: int, seed: int) -> t.Iterator[str]:
-    """COPY text lines of one table."""
+    """COPY text lines of one table of the text data set."""
     rng = random.Random(seed)
     words = _Words(rng)
     customers = ROWS["customers"]
@@ -107,6 +117,69 @@ def rows(table: str, count: int, seed: int) -> t.Iterator[str]:
                    f"{_escape(payload)}\t{message}\n")
 
 
+INCOMPRESSIBLE_VERSION = "bench-data-incompressible-v1"
+INCOMPRESSIBLE_TABLES = """
+CREATE TABLE api_tokens (
+  id bigint PRIMARY KEY, token_uuid uuid NOT NULL, account_uuid uuid NOT NULL, token_hash text NOT NULL,
+  signature text NOT NULL, issued_at timestamptz NOT NULL, expires_at timestamptz NOT NULL);
+CREATE TABLE attachments (
+  id bigint PRIMARY KEY, attachment_uuid uuid NOT NULL, media_type text NOT NULL, sha256 text NOT NULL,
+  body bytea NOT NULL);
+"""
+INCOMPRESSIBLE_INDEXES = """
+CREATE INDEX api_tokens_account_uuid ON api_tokens (account_uuid);
+CREATE UNIQUE INDEX attachments_attachment_uuid ON attachments (attachment_uuid);
+ANALYZE;
+"""
+# Rows per table at scale 1.0: a dump of about 1 GB, half each (api_tokens about 330 bytes a row, attachments
+# about 6.3 kB: bytea is dumped as hex, two characters a byte).
+INCOMPRESSIBLE_ROWS = {"api_tokens": 1_450_000, "attachments": 75_000}
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(bytes=rng.randbytes(16), version=4))
+
+
+def _attachment_body(rng: random.Random, words: _Words) -> tuple[str, bytes]:
+    """(media type, content): random bytes (encrypted or media files) or deflated text (PDF, docx, gzip)."""
+    if rng.random() < 0.5:
+        return rng.choice(["image/jpeg", "video/mp4", "application/octet-stream"]), rng.randbytes(rng.randint(512, 6144))
+    return rng.choice(["application/pdf", "application/gzip", "application/vnd.openxmlformats"]), \
+        zlib.compress(words(200, 1600).encode("utf-8"), 6)
+
+
+def incompressible_rows(table: str, count: int, seed: int) -> t.Iterator[str]:
+    """COPY text lines of one table of the incompressible data set."""
+    rng = random.Random(seed)
+    words = _Words(rng)
+    for number in range(1, count + 1):
+        if table == "api_tokens":
+            yield (f"{number}\t{_uuid(rng)}\t{_uuid(rng)}\t{rng.randbytes(32).hex()}\t{rng.randbytes(64).hex()}\t"
+                   f"{_time(rng, 2024, 2)}\t{_time(rng, 2026, 2)}\n")
+        else:
+            media_type, body = _attachment_body(rng, words)
+            yield (f"{number}\t{_uuid(rng)}\t{media_type}\t{hashlib.sha256(body).hexdigest()}\t"
+                   f"\\\\x{body.hex()}\n")
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """One benchmark data set: its schema, rows per table at scale 1.0, and the generator of their COPY lines."""
+
+    version: str
+    tables: str
+    indexes: str
+    rows: dict[str, int]
+    generate: t.Callable[[str, int, int], t.Iterator[str]]
+
+
+DATA_SETS = {
+    "text": DataSet(VERSION, TABLES, INDEXES, ROWS, rows),
+    "incompressible": DataSet(INCOMPRESSIBLE_VERSION, INCOMPRESSIBLE_TABLES, INCOMPRESSIBLE_INDEXES,
+                              INCOMPRESSIBLE_ROWS, incompressible_rows),
+}
+
+
 class _LineReader(io.RawIOBase):
     """A file-like view of an iterator of lines, for copy_expert."""
 
@@ -127,24 +200,26 @@ class _LineReader(io.RawIOBase):
         return data
 
 
-def _load(arguments: tuple[dict[str, t.Any], str, str, int, int]) -> None:
+def _load(arguments: tuple[dict[str, t.Any], str, str, str, int, int]) -> None:
     import psycopg2  # pylint: disable=import-outside-toplevel
 
-    libpq, database, table, count, seed = arguments
+    libpq, database, data_set, table, count, seed = arguments
+    lines = DATA_SETS[data_set].generate(table, count, seed)
     connection = psycopg2.connect(dbname=database, **libpq)
     try:
         with connection.cursor() as cursor:
-            cursor.copy_expert(f"COPY {table} FROM STDIN", _LineReader(rows(table, count, seed)), size=1 << 20)
+            cursor.copy_expert(f"COPY {table} FROM STDIN", _LineReader(lines), size=1 << 20)
         connection.commit()
     finally:
         connection.close()
 
 
-def ensure_database(libpq: dict[str, t.Any], database: str, scale: float = 1.0) -> int:
-    """Create (once) the benchmark database; returns its size in bytes."""
+def ensure_database(libpq: dict[str, t.Any], database: str, scale: float = 1.0, data_set: str = "text") -> int:
+    """Create (once) the benchmark database of a data set (DATA_SETS); returns its size in bytes."""
     import psycopg2  # pylint: disable=import-outside-toplevel
 
-    tag = f"{VERSION} scale {scale}"
+    chosen = DATA_SETS[data_set]
+    tag = f"{chosen.version} scale {scale}"
     admin = psycopg2.connect(dbname="postgres", **libpq)
     admin.autocommit = True
     with admin.cursor() as cursor:
@@ -155,15 +230,16 @@ def ensure_database(libpq: dict[str, t.Any], database: str, scale: float = 1.0) 
             cursor.execute(f'CREATE DATABASE "{database}"')
             connection = psycopg2.connect(dbname=database, **libpq)
             with connection, connection.cursor() as tables:
-                tables.execute(TABLES)
+                tables.execute(chosen.tables)
             connection.close()
-            work = [(libpq, database, table, int(count * scale), seed) for seed, (table, count) in enumerate(ROWS.items())]
+            work = [(libpq, database, data_set, table, int(count * scale), seed)
+                    for seed, (table, count) in enumerate(chosen.rows.items())]
             with multiprocessing.get_context("spawn").Pool(2) as pool:
                 pool.map(_load, work)
             connection = psycopg2.connect(dbname=database, **libpq)
             connection.autocommit = True
             with connection.cursor() as indexes:
-                indexes.execute(INDEXES)
+                indexes.execute(chosen.indexes)
             connection.close()
             cursor.execute(f"COMMENT ON DATABASE \"{database}\" IS %s", (tag,))
         cursor.execute("SELECT pg_database_size(%s)", (database,))

@@ -151,6 +151,7 @@ options:
       - zstd compression level, from 1 (fastest) to 19 (smallest).
       - Used by the backup modules M(resilience.dr.files_backup), M(resilience.dr.pg_backup) and
         M(resilience.dr.redis_backup); the other repository modules accept and ignore it.
+      - M(resilience.dr.pg_backup) defaults to 1 instead (its documentation says why).
     type: int
     default: 3
   compression_threads:

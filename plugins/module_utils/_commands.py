@@ -158,6 +158,14 @@ class RunningCommand:
             return b""
         return os.pread(self._stderr.fileno(), 1 << 20, offset)
 
+    def ended_within(self, seconds: float) -> bool:
+        """Whether the program ends within `seconds` (waiting no longer); how it ended is wait()'s to check."""
+        try:
+            self.process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the program; raise CommandFailed (with the tail of its stderr) unless it exited with 0."""
         try:

@@ -76,6 +76,26 @@ def test_backup_check_apply_again(ansible, pg: Pg, unique, cleanup_databases, cl
     assert verification["tables"]["public.pgbench_branches"]["checksum"] == rows.hexdigest()
 
 
+def test_backup_compresses_at_level_1_unless_told_otherwise(ansible, pg: Pg, unique, cleanup_databases, cleanup_roles,
+                                                            tmp_path):
+    database, role = f"bk_level_{unique}", f"bk_level_reader_{unique}"
+    cleanup_databases.append(database)
+    cleanup_roles.append(role)
+    seed_database(pg, database, role)
+    repository = tmp_path / "repository"
+    args = {**pg.login, "repository": str(repository), "component": f"orders-{unique}", "db": database}
+
+    default, explicit = ansible.sequence([(BACKUP, args), (BACKUP, {**args, "compression_level": 3})])
+
+    assert not default["failed"] and not explicit["failed"], default["msg"] or explicit["msg"]
+    stored = {entry.backup_id: entry for entry in backups(repository, f"orders-{unique}")}
+    assert stored[default["backup_id"]].manifest.compression["level"] == 1
+    assert stored[explicit["backup_id"]].manifest.compression["level"] == 3
+    reader = open_repository({"repository": str(repository)})
+    assert reader.verification_data(stored[explicit["backup_id"]])["tables"] == \
+        reader.verification_data(stored[default["backup_id"]])["tables"]
+
+
 def test_backup_fails_on_wrong_password(ansible, pg: Pg, tmp_path):
     result = ansible.module(BACKUP, {**pg.login, "login_password": "wrong", "repository": str(tmp_path / "r"),
                                      "component": "wrong-password", "db": "postgres"})

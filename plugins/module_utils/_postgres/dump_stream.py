@@ -27,8 +27,45 @@ READ_SIZE = 1024 * 1024  # bytes read from a data file at a time
 DATA_FILE = re.compile(r"(\d+)\.dat")
 
 
-def _children(root: int) -> list[int]:
-    """root and its descendants (pg_dump's parallel workers are forked children)."""
+def _direct_children(pid: int) -> list[int] | None:
+    """The children of pid from /proc/<pid>/task/<tid>/children; None where the kernel has no such file."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []  # the process ended meanwhile
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as handle:
+                found.extend(int(child) for child in handle.read().split())
+        except FileNotFoundError:
+            if not os.path.isdir(f"/proc/{pid}/task/{task}"):
+                continue  # the thread ended meanwhile
+            return None
+        except OSError:
+            continue
+    return found
+
+
+def children(root: int) -> list[int]:
+    """root and its descendants (pg_dump's parallel workers are forked children).
+
+    Asked of the few processes of pg_dump's tree (the polling loop does this five times a second); only a
+    kernel without the children files makes it read the parent of every process of the machine.
+    """
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        direct = _direct_children(pid)
+        if direct is None:
+            return children_by_scan(root)
+        found.append(pid)
+        pending.extend(direct)
+    return found
+
+
+def children_by_scan(root: int) -> list[int]:
+    """root and its descendants, from the parent of every process in /proc."""
     parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -77,7 +114,7 @@ def dump_files(directory: str, pid: int | None) -> tuple[list[str], set[str]]:
         return listed, set()
     if not os.path.isdir("/proc/self/fd"):
         return listed, set(listed)
-    return listed, _open_paths(_children(pid))
+    return listed, _open_paths(children(pid))
 
 
 def rows_end(tail: bytes, size: int) -> int | None:

@@ -3,7 +3,7 @@
 """pg_backup method logical: pg_dump directory format into the repository.
 
     snapshot = pg_export_snapshot()           one REPEATABLE READ transaction, kept open
-    pg_dumpall --globals-only                 -> globals.sql
+    pg_dumpall --globals-only                 -> globals.sql (beside pg_dump)
     pg_dump -Fd -Z0 --jobs N --snapshot ...   -> temporary directory; each data file is
                                                  streamed into the repository (zstd, age) while
                                                  pg_dump writes it, then deleted; its rows are
@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
@@ -54,6 +53,11 @@ from ansible_collections.resilience.dr.plugins.module_utils._repository.reposito
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time
 
 GLOBALS_FILE = "globals.sql"
+# pg_backup's zstd level (the repository's default is 3). Measured on dumps of 2 cores' worth of pg_dump: level 1
+# compresses varied text 2-2.5x faster than level 3 for about 10 % more bytes, and hex (bytea, tokens, hashes)
+# 5x faster and slightly smaller than level 3, whose extra match search finds nothing in such data but costs
+# more than the whole rest of the backup. docs/postgresql.md has the figures.
+DEFAULT_COMPRESSION_LEVEL = 1
 POLL_INTERVAL = 0.2
 # A data entry of `pg_restore --list`: "<dump id>; <catalog oid> <table oid> TABLE DATA <schema> <table> <owner>".
 _TABLE_DATA_ENTRY = re.compile(r"(\d+); \d+ (\d+) TABLE DATA ")
@@ -153,7 +157,7 @@ def logical_backup(
         properties = database_properties(main, database) or {}
         tables = verify.user_tables(main)
         without_checksum = [verify.qualified(schema, table) for schema, table, size in tables if size > checksum_max_bytes]
-        # Both clients are checked before the repository is touched: pg_dumpall runs first in the backup.
+        # Both clients are checked before the repository is touched (pg_dumpall then runs beside pg_dump).
         tool_version = program_version(runner, pg_dump)
         check_client_version(tool_version, info["server_version_num"], "pg_dump", path=pg_dump, where=params.where)
         pg_dumpall = program("pg_dumpall", pg_bin_dir) if include_globals else None
@@ -207,30 +211,37 @@ def _run_backup(repository: Repository, runner: CommandRunner, main: t.Any, para
     work = tempfile.mkdtemp(prefix="resilience-dr-pg_dump-", dir=settings["temp_dir"])
     directory = os.path.join(work, DUMP_DIRECTORY)
     fingerprinter = verify.Fingerprinter(_snapshot_connection(params, database, snapshot), jobs)
-    checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verification")
+    # Beside the dump: the row checksums of tables with generated columns (in the snapshot), and the globals
+    # (shared catalogs, outside any database's snapshot), so that neither delays pg_dump's start or the end.
+    checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside-dump")
     dump: RunningCommand | None = None
     try:
         with repository.new_backup(plan["component"], kind="postgresql", method="logical",
                                    retention_class=settings["retention_class"]) as backup:
-            if settings["pg_dumpall"]:
-                backup.add_bytes(GLOBALS_FILE, _globals(runner, settings["pg_dumpall"], database, settings["superuser"]))
             verification = checks.submit(verify.generated_fingerprints, fingerprinter, main, settings["checksum_max_bytes"])
+            globals_sql = checks.submit(_globals, runner, settings["pg_dumpall"], database, settings["superuser"]) \
+                if settings["pg_dumpall"] else None
             dump = runner.start(dump_argv(settings["pg_dump"], directory, snapshot, jobs, settings["lock_wait_timeout"]),
                                 what=f"pg_dump of database {database} on {params.where}")
             uploader = DumpUploader(backup, directory, workers=jobs)
+            beside = [future for future in (verification, globals_sql) if future is not None]
             try:
                 while dump.poll() is None:
                     uploader.observe(*dump_files(directory, dump.pid))
                     uploader.check()
-                    if verification.done() and verification.exception() is not None:
-                        raise t.cast(BaseException, verification.exception())
-                    time.sleep(POLL_INTERVAL)
+                    for future in beside:
+                        if future.done() and future.exception() is not None:
+                            raise t.cast(BaseException, future.exception())
+                    # Woken as soon as pg_dump ends: its last files are then stored without a poll's delay.
+                    dump.ended_within(POLL_INTERVAL)
                 dump.wait()
                 uploader.observe(*dump_files(directory, None), final=True)
                 dump_size = uploader.finish()
             except BaseException:
                 uploader.abandon()
                 raise
+            if globals_sql is not None:
+                backup.add_bytes(GLOBALS_FILE, globals_sql.result())
             generated = verification.result()  # done with the snapshot's connection before it is used here
             data = verify.collect(fingerprinter, main, settings["checksum_max_bytes"],
                                   _tables_dumped(runner, settings["pg_restore"], directory, uploader.dumped, main),

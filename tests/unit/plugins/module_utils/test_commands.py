@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -41,3 +42,14 @@ def test_a_program_run_with_its_own_environment_gets_neither_the_runners_secrets
     assert b"s3cret" not in completed.stdout and b"PGHOST" not in completed.stdout
     assert b"KEPT=1" in completed.stdout
     assert "PGPASSWORD" not in runner.executed_commands[-1]
+
+
+def test_waiting_for_a_program_to_end_returns_when_it_ends_and_still_reports_its_failure():
+    running = CommandRunner().start([sys.executable, "-c", "import sys, time; time.sleep(0.3); sys.exit(4)"],
+                                    what="pg_dump of orders")
+    assert not running.ended_within(0.01), "still running"
+    started = time.monotonic()
+    assert running.ended_within(30)
+    assert time.monotonic() - started < 10, "returned when the program ended, not after the whole wait"
+    with pytest.raises(CommandFailed, match="exit status 4"):
+        running.wait()

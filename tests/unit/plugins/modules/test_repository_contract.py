@@ -18,6 +18,7 @@ import pytest
 import yaml
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_backup import DEFAULT_COMPRESSION_LEVEL
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import plan_repository_argument_spec
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -87,6 +88,9 @@ def test_every_repository_module_accepts_every_documented_key(name, monkeypatch)
         if name == "backup_copy" and key == "repository":
             # The copy's source defaults to it, and source_repository may replace it.
             expected.pop("required")
+        if name == "pg_backup" and key == "compression_level":
+            # Level 1 is the one that keeps a dump close to pg_dump's own time on every kind of data.
+            expected["default"] = DEFAULT_COMPRESSION_LEVEL
         assert option == expected, f"{name} defines {key} as {option}, the contract as {expected}"
         assert bool(option.get("no_log")) == (key in SECRETS), f"{name}: {key} must be no_log exactly when secret"
 

@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import time
 import types
 from pathlib import Path
@@ -75,3 +79,38 @@ def test_a_data_file_is_stored_while_pg_dump_writes_it_and_only_complete(tmp_pat
     assert backup.files["data/3339.dat"] == b"".join(rows) + b"\\.\n\n\n"
     assert uploader.dumped["3339.dat"] == (2000, expected.hexdigest())
     assert not data_file.exists() and toc.exists(), "stored data files are deleted; the table of contents stays for pg_restore --list"
+
+
+@pytest.fixture(name="process_tree")
+def fixture_process_tree(tmp_path):
+    """A shell whose grandchild holds a file of the dump directory open, as a pg_dump worker does."""
+    held = tmp_path / "4001.dat"
+    held.write_bytes(b"")
+    shell = subprocess.Popen(["sh", "-c", f'(sleep 30 >> "{held}" & wait) & wait'])
+    deadline = time.monotonic() + 10
+    while str(held) not in dump_stream.dump_files(str(tmp_path), shell.pid)[1]:
+        assert time.monotonic() < deadline, "the grandchild never opened the file"
+        time.sleep(0.05)
+    yield shell, tmp_path, held
+    for pid in dump_stream.children_by_scan(shell.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    shell.wait()
+
+
+def test_a_file_open_in_a_grandchild_of_pg_dump_counts_as_open(process_tree):
+    shell, directory, held = process_tree
+    closed = directory / "4002.dat"
+    closed.write_bytes(b"\\.\n")
+    listed, still_open = dump_stream.dump_files(str(directory), shell.pid)
+    assert sorted(listed) == sorted([str(held), str(closed)])
+    assert str(held) in still_open and str(closed) not in still_open
+    assert len(dump_stream.children(shell.pid)) == 3, "the shell, its subshell and the sleeping grandchild"
+
+
+def test_the_process_tree_is_found_without_the_kernels_children_files(process_tree, monkeypatch):
+    shell, directory, held = process_tree
+    expected = sorted(dump_stream.children(shell.pid))
+    monkeypatch.setattr(dump_stream, "_direct_children", lambda pid: None)
+    assert sorted(dump_stream.children(shell.pid)) == expected
+    assert str(held) in dump_stream.dump_files(str(directory), shell.pid)[1]
