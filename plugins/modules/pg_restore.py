@@ -356,11 +356,13 @@ roles_created:
   elements: str
 verified:
   description: What was checked against the backup's verification data; tables, rows, checksums,
-    sequences, large objects, and how many tables were checked while C(pg_restore) was still running
-    (C(checked_while_loading)).
+    sequences, large objects, how many tables were checked while C(pg_restore) was still running
+    (C(checked_while_loading)), and how many by the digest of the rows C(pg_restore) loaded and their
+    restored row count rather than by reading them back (C(checked_as_loaded), after a restore).
   returned: O(method=logical), when restored or found unchanged
   type: dict
-  sample: {"tables": 4, "rows": 100512, "checksums": 4, "sequences": 2, "large_objects": 1, "checked_while_loading": 4}
+  sample: {"tables": 4, "rows": 100512, "checksums": 4, "sequences": 2, "large_objects": 1, "checked_while_loading": 4,
+           "checked_as_loaded": 4}
 data_dir:
   description: The restored cluster's data directory.
   returned: O(method=physical)

@@ -3,10 +3,13 @@
 """Loading a logical backup into a new database, checked while it loads.
 
 The dump directory is fetched from the repository (decrypted, decompressed,
-every file verified), pg_restore loads it, and each table is checked against
-the row counts and checksums recorded at backup time as soon as pg_restore
-reports its data loaded (_TableChecks); the rest is checked when pg_restore
-ends. A difference fails the restore before anything was replaced.
+every file verified), and the rows of each table's data file are counted and
+hashed on the way, as the backup hashed them (dump_stream.DataFileRows): the
+bytes pg_restore then loads are the ones hashed. pg_restore loads the
+directory, and each table is checked against the row counts and checksums
+recorded at backup time as soon as pg_restore reports its data loaded
+(_TableChecks); the rest is checked when pg_restore ends. A difference fails
+the restore before anything was replaced.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from ansible_collections.resilience.dr.plugins.module_utils._commands import STDERR_TAIL_LINES, CommandRunner, RunningCommand
 from ansible_collections.resilience.dr.plugins.module_utils._errors import CommandFailed, ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import verify
-from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import ConnectionParams, connect, connected, query
-from ansible_collections.resilience.dr.plugins.module_utils._postgres.dump_stream import DUMP_DIRECTORY
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import ConnectionParams, connect, connected
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.dump_stream import DUMP_DIRECTORY, DataFileRows
 from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
@@ -41,45 +44,80 @@ class _TableChecks:
 
     In a parallel restore pg_restore logs "finished item <id> TABLE DATA <table>"
     once that table's COPY has committed; nothing later in a restore (indexes,
-    constraints, grants) writes rows, so the table can be fingerprinted then,
-    while pg_restore goes on with other tables and the indexes. A table whose
-    name is not unique among the restored tables, and every table of a
-    restore without such messages (jobs: 1), is checked after pg_restore.
-    A difference found early fails the restore at once.
+    constraints, grants) writes rows, so the table can be checked then, while
+    pg_restore goes on with other tables and the indexes. Every table left
+    (all of them in a restore without such messages, jobs: 1) is checked after
+    pg_restore. A difference found early fails the restore at once.
+
+    A table whose data file was hashed on its way to pg_restore (`loaded`:
+    {dump id: (rows, digest)}) is checked by that digest against the backup's
+    checksum, and by the restored table's own row count (count(*)), which
+    proves the server kept every row it was sent; its rows are not read back
+    as text. Other tables (backups with row-sum checksums, data files that do
+    not end as pg_dump ends them, names the table of contents leaves
+    ambiguous) are read back and fingerprinted whole, and the row checksum of
+    tables with stored generated columns (values a dump does not hold) is
+    always taken from the restored rows.
     """
 
-    FINISHED = re.compile(r"pg_restore: finished item \d+ TABLE DATA (.+)")
+    FINISHED = re.compile(r"pg_restore: finished item (\d+) TABLE DATA (.+)")
 
-    def __init__(self, params: ConnectionParams, database: str, expected: dict[str, t.Any], workers: int, where: str) -> None:
+    def __init__(self, params: ConnectionParams, database: str, expected: dict[str, t.Any], workers: int, where: str,
+                 loaded: t.Mapping[str, tuple[int | None, str | None]] | None = None, listing: str = "") -> None:
         self.params = params
         self.database = database
         self.expected = expected
         self.recorded: dict[str, t.Any] = expected.get("tables") or {}
         self.where = where
         self.method = verify.checksum_method(expected, where)
+        self.loaded = loaded or {}
+        self.listing = listing
         self.fingerprinter = verify.Fingerprinter(lambda: connect(params, database), workers)
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="check")
         self.futures: dict[str, Future] = {}
-        self.by_name: dict[str, list[tuple[str, str]]] | None = None
+        self.present: dict[str, tuple[str, str]] | None = None
+        self.by_dump_id: dict[str, str] = {}
+        self.dump_id_of: dict[str, str] = {}
+
+    def _tables(self) -> dict[str, tuple[str, str]]:
+        """{schema.table: (schema, table)} of the restored database (its tables exist before any data loads)."""
+        if self.present is None:
+            with connected(self.params, self.database) as connection:
+                self.present = {verify.qualified(schema, table): (schema, table)
+                                for schema, table, _size in verify.user_tables(connection)}
+            self.by_dump_id = data_entries(self.listing, self.present.values())
+            self.dump_id_of = {name: dump_id for dump_id, name in self.by_dump_id.items()}
+        return self.present
+
+    def _fingerprint(self, name: str) -> dict[str, t.Any]:
+        schema, table = self._tables()[name]
+        want = self.recorded[name]
+        digest = self._loaded_digest(name)
+        if digest is None:
+            return self.fingerprinter.one(schema, table, want, self.method)
+        measured = self.fingerprinter.one(schema, table, {"row_checksum": want.get("row_checksum")}, self.method)
+        measured["checksum"] = digest
+        return measured
+
+    def _loaded_digest(self, name: str) -> str | None:
+        """The digest of the rows pg_restore loaded into a table, when the backup's checksum is comparable with it."""
+        if self.method != verify.COPY_METHOD or not self.recorded[name].get("checksum"):
+            return None
+        self._tables()
+        return self.loaded.get(self.dump_id_of.get(name, ""), (None, None))[1]
+
+    def _submit(self, name: str) -> None:
+        if name in self.recorded and name not in self.futures:
+            self.futures[name] = self.pool.submit(self._fingerprint, name)
 
     def line(self, text: str) -> None:
         match = self.FINISHED.fullmatch(text)
         if not match:
             return
-        if self.by_name is None:
-            self.by_name = {}
-            with connected(self.params, self.database) as connection:
-                for schema, table in query(connection, """
-                        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                        WHERE c.relkind IN ('r', 'p')"""):
-                    self.by_name.setdefault(table, []).append((schema, table))
-        found = self.by_name.get(match.group(1), [])
-        if len(found) != 1:
-            return
-        schema, table = found[0]
-        name = verify.qualified(schema, table)
-        if name in self.recorded and name not in self.futures:
-            self.futures[name] = self.pool.submit(self.fingerprinter.one, schema, table, self.recorded[name], self.method)
+        self._tables()
+        name = self.by_dump_id.get(match.group(1))
+        if name is not None:
+            self._submit(name)
 
     def check(self) -> None:
         """Raise on the first difference among the tables checked so far."""
@@ -89,10 +127,16 @@ class _TableChecks:
 
     def finish(self) -> dict[str, t.Any]:
         """Check what is left (every table not checked yet, sequences, large objects); the counts checked."""
+        checked_while_loading = len(self.futures)
+        # Tables hashed on their way in and not checked yet are counted here; compare() reads back the rest.
+        for name in sorted(set(self.recorded) & set(self._tables())):
+            if self._loaded_digest(name) is not None:
+                self._submit(name)
         measured = {name: future.result() for name, future in self.futures.items()}
         with connected(self.params, self.database) as connection:
             checked = verify.compare(self.expected, self.fingerprinter, connection, self.where, measured)
-        checked["checked_while_loading"] = len(measured)
+        checked["checked_while_loading"] = checked_while_loading
+        checked["checked_as_loaded"] = sum(1 for name in measured if self._loaded_digest(name) is not None)
         return checked
 
     def cancel(self) -> None:
@@ -105,42 +149,92 @@ class _TableChecks:
         self.fingerprinter.close()
 
 
+# A data entry of `pg_restore --list`: "<dump id>; <catalog oid> <table oid> TABLE DATA <schema> <table> <owner>".
+_TABLE_DATA_ENTRY = re.compile(r"(\d+); \d+ \d+ TABLE DATA (.+)")
+
+
+def data_entries(listing: str, tables: t.Iterable[tuple[str, str]]) -> dict[str, str]:
+    """{dump id: schema.table} of the TABLE DATA entries of a `pg_restore --list`, for the entries naming
+    exactly one of `tables` (names are separated by spaces there, so a name holding one may be ambiguous)."""
+    candidates = list(tables)
+    found = {}
+    for line in listing.splitlines():
+        match = _TABLE_DATA_ENTRY.fullmatch(line)
+        if not match:
+            continue
+        named = [verify.qualified(schema, table) for schema, table in candidates
+                 if match.group(2).startswith(f"{schema} {table} ")]
+        if len(named) == 1:
+            found[match.group(1)] = named[0]
+    return found
+
+
 # pg_restore --verbose progress lines; everything else on stderr (errors, warnings, details,
 # the failed command) is what a failure reports.
 _PROGRESS = re.compile(r"pg_restore: (?!error:|warning:|detail:|hint:)")
 
 
-def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int) -> None:
-    """Decrypt and decompress the dump directory into work (parallel, every file verified)."""
+_DATA_FILE = re.compile(re.escape(DUMP_DIRECTORY) + r"/(\d+)\.dat")
+
+
+class _HashingFile:
+    """Writes a data file and counts and hashes its rows on the way, as the backup did."""
+
+    def __init__(self, handle: t.BinaryIO, rows: DataFileRows) -> None:
+        self.handle = handle
+        self.rows = rows
+
+    def write(self, data: t.Any) -> int:
+        piece = data if isinstance(data, (bytes, bytearray)) else bytes(data)
+        self.handle.write(piece)
+        self.rows.add(piece, len(piece))  # type: ignore[arg-type]  # reads it only, as a bytearray
+        return len(piece)
+
+
+def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int) -> dict[str, tuple[int | None, str | None]]:
+    """Decrypt and decompress the dump directory into work (parallel, every file verified);
+    {dump id: (rows, digest)} of each table data file, measured on the way."""
     manifest = entry.readable_manifest()
     names = [record.name for record in sorted(manifest.files, key=lambda record: -record.content_size)
              if record.name.startswith(DUMP_DIRECTORY + "/")]
     if not names:
         raise ConfigurationError(f"{entry.label} holds no {DUMP_DIRECTORY}/ directory; it is not a pg_dump backup")
     os.makedirs(os.path.join(work, DUMP_DIRECTORY), mode=0o700, exist_ok=True)
+    loaded: dict[str, tuple[int | None, str | None]] = {}
 
     def fetch(name: str) -> None:
         path = os.path.join(work, name)
+        data_file = _DATA_FILE.fullmatch(name)
         with open(path, "wb") as sink:
-            repository.read_file(entry, name, sink)
+            if data_file is None:
+                repository.read_file(entry, name, sink)
+                return
+            rows = DataFileRows()
+            repository.read_file(entry, name, _HashingFile(sink, rows))
+            loaded[data_file.group(1)] = rows.result()
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fetch") as pool:
         for future in [pool.submit(fetch, name) for name in names]:
             future.result()
+    return loaded
 
 
 def restore_verified(repository: Repository, entry: BackupEntry, runner: CommandRunner, params: ConnectionParams,
                      expected: dict[str, t.Any], settings: dict[str, t.Any]) -> dict[str, t.Any]:
     """pg_restore of the fetched dump, each table checked against the backup as soon as it is loaded."""
     database, jobs, work = settings["database"], settings["jobs"], settings["work"]
-    _fetch(repository, entry, work, jobs)
-    checks = _TableChecks(params, database, expected, jobs, f"restore of {entry.label} (checked before it replaced anything)")
+    loaded = _fetch(repository, entry, work, jobs)
+    directory = os.path.join(work, DUMP_DIRECTORY)
+    listing = runner.run([settings["pg_restore"], "--list", directory],
+                         what=f"pg_restore --list of {entry.label}").stdout.decode("utf-8", "replace")
+    checks = _TableChecks(params, database, expected, jobs, f"restore of {entry.label} (checked before it replaced anything)",
+                          loaded, listing)
     restore: RunningCommand | None = None
     output = _Output()
     try:
         restore = runner.start(
             [settings["pg_restore"], f"--dbname={conninfo(database)}", f"--jobs={jobs}",
-             "--exit-on-error", "--verbose", os.path.join(work, DUMP_DIRECTORY)],
+             "--exit-on-error", "--verbose", directory],
             environment={"LC_MESSAGES": "C"}, what=f"pg_restore of {entry.label} into {database}")
         while restore.poll() is None:
             for line in output.follow(restore):
@@ -151,7 +245,7 @@ def restore_verified(repository: Repository, entry: BackupEntry, runner: Command
             checks.line(line)
         _finish_pg_restore(restore, output, entry, database)
         restore = None
-        shutil.rmtree(os.path.join(work, DUMP_DIRECTORY), ignore_errors=True)
+        shutil.rmtree(directory, ignore_errors=True)
         checks.check()
         return checks.finish()
     except BaseException:
