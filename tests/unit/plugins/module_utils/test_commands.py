@@ -45,7 +45,9 @@ def test_a_program_run_with_its_own_environment_gets_neither_the_runners_secrets
 
 
 def test_waiting_for_a_program_to_end_returns_when_it_ends_and_still_reports_its_failure():
-    running = CommandRunner().start([sys.executable, "-c", "import sys, time; time.sleep(0.3); sys.exit(4)"],
+    # The child works rather than sleeps: the shifted-clock run preloads a fake clock into children too,
+    # and a sleep there can fail (EINVAL) instead of waiting.
+    running = CommandRunner().start([sys.executable, "-c", "import sys; sum(range(20_000_000)); sys.exit(4)"],
                                     what="pg_dump of orders")
     assert not running.ended_within(0.01), "still running"
     started = time.monotonic()
