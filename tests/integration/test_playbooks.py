@@ -227,8 +227,8 @@ def level2_in_steps(ansible, lab, plan, backed_up, tmp_path):
     # without waiting for the database's, and one task then waited for both jobs. Whether their run times
     # overlap also depends on how long a launch takes against how long the restore runs, which a test on a
     # shared machine cannot rely on.
-    tasks = [task for task in json.loads(next(tmp_path.glob("*/report.json")).read_text())["tasks"]
-             if not task.get("preview")]
+    report = json.loads(next(tmp_path.glob("*/report.json")).read_text())
+    tasks = [task for task in report["tasks"] if not task.get("preview")]
     [database_launch] = [task for task in tasks
                          if task["name"].endswith("Restore and verify the PostgreSQL component - orders-db")]
     [cache_launch] = [task for task in tasks if task["name"].endswith("Restore and verify the Redis component - sessions")]
@@ -241,6 +241,14 @@ def level2_in_steps(ansible, lab, plan, backed_up, tmp_path):
     # uploads depends on orders-db: it starts only after the database is restored and verified.
     assert restores["uploads"]["start"] >= database_restore["end"]
     assert restores["uploads"]["start"] >= cache_restore["end"]
+    # The report gives each restore's time and the run against the slowest: uploads waited for orders-db, so
+    # the restores took at least both of theirs one after the other, and the RTO holds all the restores.
+    parallel = report["parallel_restores"]
+    assert set(parallel["restore_seconds"]) == {"orders-db", "sessions", "uploads"}
+    assert parallel["slowest_restore_seconds"] == max(parallel["restore_seconds"].values())
+    both = parallel["restore_seconds"]["orders-db"] + parallel["restore_seconds"]["uploads"]
+    assert parallel["restore_window_seconds"] >= both - 0.01, parallel
+    assert parallel["rto_to_slowest"] >= parallel["window_to_slowest"] > 1.0, parallel
     waited = run.result("Wait for the restores started together - orders-db + sessions")
     assert [item["component"] for item in waited["results"]] == ["orders-db", "sessions"]
     starts = [Path(result["cmd"][0]).name for result in run.results()

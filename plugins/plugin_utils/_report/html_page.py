@@ -12,7 +12,8 @@ from ansible_collections.resilience.dr.plugins.plugin_utils._report.svg import t
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.infrastructure import infrastructure_rows
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, format_seconds
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.words import (
-    dns_rows, hook_rows, incident_action_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
+    dns_rows, hook_rows, incident_action_rows, kept_from, parallel_rows, parallel_text, point_in_time_text, point_rows,
+    restore_test_rows, sources,
 )
 
 CSS = """
@@ -84,6 +85,10 @@ def render_html(report: dict[str, t.Any]) -> str:
         _table(["component", "backup", "data kept up to", "recovered at", "RTO", "target", "", "RPO", "target", ""],
                component_rows) if component_rows else "<p>No component was restored, verified or backed up.</p>",
     ]
+    overlap = parallel_text(report.get("parallel_restores"))
+    if overlap:
+        body += ["<h2>Restore durations</h2>", f"<p>{escape(overlap)}</p>",
+                 _table(["component", "restore (start to verified)"], [_cells(row) for row in parallel_rows(report)])]
     asked = point_rows(report)
     if asked:
         body += ["<h2>Point in time</h2>", f"<p>{escape(point_in_time_text(report.get('point_in_time') or {}))}</p>",

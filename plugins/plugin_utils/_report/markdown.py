@@ -10,7 +10,8 @@ from ansible_collections.resilience.dr.plugins.plugin_utils._report.targets impo
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.infrastructure import infrastructure_rows
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, format_seconds
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.words import (
-    dns_rows, hook_rows, incident_action_rows, kept_from, point_in_time_text, point_rows, restore_test_rows, sources,
+    dns_rows, hook_rows, incident_action_rows, kept_from, parallel_rows, parallel_text, point_in_time_text, point_rows,
+    restore_test_rows, sources,
 )
 
 
@@ -57,6 +58,9 @@ def render_markdown(report: dict[str, t.Any]) -> str:
         lines.append("  - fail_on_target_miss is set: " + (
             "the task resilience.dr.recovery_targets failed the run" if report["targets"].get("failed_run")
             else "a run fails on it only when the playbook ends with the task resilience.dr.recovery_targets"))
+    overlap = parallel_text(report.get("parallel_restores"))
+    if overlap:
+        lines.append(f"- Restores side by side: {overlap}")
     freeze = report.get("write_freeze")
     if freeze:
         lines.append(
@@ -75,6 +79,9 @@ def render_markdown(report: dict[str, t.Any]) -> str:
         ) for entry in report["components"]])
     else:
         lines.append("No component was restored, verified or backed up in this run.")
+    if overlap:
+        lines += ["", "## Restore durations", ""]
+        lines += _table(("component", "restore (start to verified)"), parallel_rows(report))
     asked = point_rows(report)
     if asked:
         lines += ["", "## Point in time", ""]

@@ -158,3 +158,38 @@ def point_in_time(target_time: t.Any, components: dict[str, dict[str, t.Any]], p
         "widest_gap_s": widest["point_gap_s"] if widest else None,
         "widest_gap_component": widest["component"] if widest else None,
     }
+
+
+def parallel_restores(events: list[dict[str, t.Any]], rto_seconds: float | None) -> dict[str, t.Any] | None:
+    """How well the run's restores overlapped: each component's restore time, the slowest, and two ratios.
+
+    ``rto_to_slowest`` is the achieved RTO over the slowest component's restore (1.0 would mean everything
+    else - plan checks, service stops, other components - hid behind that one restore); ``window_to_slowest``
+    is first restore start to last restore end over the slowest restore (1.0: every restore ran beside the
+    slowest; 2.0: as long as two such restores one after another, e.g. a component that depends on it).
+    None when the run restored nothing.
+    """
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for event in events:
+        if event["kind"] != "restore" or not event.get("component"):
+            continue
+        start, end = parse_time(event["start"]), parse_time(event["end"])
+        earlier = spans.get(event["component"])
+        spans[event["component"]] = (min(start, earlier[0]), max(end, earlier[1])) if earlier else (start, end)
+    if not spans:
+        return None
+    durations = {name: round((end - start).total_seconds(), 3) for name, (start, end) in spans.items()}
+    slowest = max(durations, key=lambda name: durations[name])
+    window = (max(end for _start, end in spans.values()) - min(start for start, _end in spans.values())).total_seconds()
+
+    def ratio(seconds: float | None) -> float | None:
+        return round(seconds / durations[slowest], 3) if seconds is not None and durations[slowest] > 0 else None
+
+    return {
+        "restore_seconds": durations,
+        "slowest_component": slowest,
+        "slowest_restore_seconds": durations[slowest],
+        "restore_window_seconds": round(window, 3),
+        "window_to_slowest": ratio(window),
+        "rto_to_slowest": ratio(rto_seconds),
+    }

@@ -26,7 +26,9 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Confi
 from ansible_collections.resilience.dr.plugins.module_utils._timing import format_time, parse_time
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.events import RESTORE_TEST_KEYS, component_events, result_parts
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.infrastructure import infrastructure_steps
-from ansible_collections.resilience.dr.plugins.plugin_utils._report.measure import component_entries, judge, plan_targets, point_in_time
+from ansible_collections.resilience.dr.plugins.plugin_utils._report.measure import (
+    component_entries, judge, parallel_restores, plan_targets, point_in_time,
+)
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.targets import TARGETS_ACTIONS
 from ansible_collections.resilience.dr.plugins.plugin_utils._report.values import as_text, plain, run_id
 
@@ -196,6 +198,8 @@ class Timeline:
             "run": {"ok": run_ok, "failures": failures, "unreachable": unreachable, "stats": plain(self.stats)},
             "rto_seconds": rto_seconds,
             "rto_end": last_recovery,
+            # Each component's restore time, the slowest, and the RTO as a multiple of it (parallel efficiency).
+            "parallel_restores": parallel_restores(recovery, rto_seconds),
             "rpo_seconds": rpo_seconds,
             "targets": {"verdict": verdict, "misses": misses, "fail_on_target_miss": fail_on_target_miss,
                         "failed_run": self.targets_failed_run},

@@ -97,3 +97,22 @@ def hook_rows(report: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
              format_seconds(hook.get("duration_s") if isinstance(hook.get("duration_s"), (int, float)) else None),
              (hook.get("stdout_tail") or "") + (f" ({hook['msg']})" if hook.get("failed") and hook.get("msg") else ""))
             for hook in report.get("hooks") or []]
+
+
+def parallel_text(parallel: dict[str, t.Any] | None) -> str:
+    """The restores' overlap in one sentence: the slowest restore and the RTO and restore window against it."""
+    if not parallel or len(parallel.get("restore_seconds") or {}) < 2:
+        return ""
+    text = (f"slowest restore {parallel['slowest_component']} {format_seconds(parallel['slowest_restore_seconds'])}; "
+            f"all restores took {format_seconds(parallel['restore_window_seconds'])}")
+    if parallel.get("window_to_slowest") is not None:
+        text += f" ({parallel['window_to_slowest']:.2f}x the slowest)"
+    if parallel.get("rto_to_slowest") is not None:
+        text += f", RTO {parallel['rto_to_slowest']:.2f}x the slowest restore (parallel efficiency)"
+    return text
+
+
+def parallel_rows(report: dict[str, t.Any]) -> list[tuple[str, str]]:
+    """Each restored component and how long its restore took, slowest first."""
+    seconds = (report.get("parallel_restores") or {}).get("restore_seconds") or {}
+    return [(name, format_seconds(value)) for name, value in sorted(seconds.items(), key=lambda item: -item[1])]

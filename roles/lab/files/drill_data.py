@@ -36,12 +36,21 @@ from pathlib import Path
 import psycopg2
 import redis
 
-# Rows, keys and files per size; "small" keeps a CI drill to a few minutes on 2 cores.
+# Rows, keys and files per size; "small" keeps a CI drill to a few minutes on 2 cores. "large" is the
+# performance drill: PostgreSQL over 2 GiB on disk (pg_database_size), a million Redis keys and over 2 GiB of
+# uploads (incompressible, as PDFs and images are). An upload is upload_bytes plus up to upload_spread more.
 SIZES = {
-    "small": {"pgbench_scale": 2, "orders": 5_000, "redis_keys": 20_000, "uploads": 50},
-    "medium": {"pgbench_scale": 20, "orders": 100_000, "redis_keys": 200_000, "uploads": 500},
-    "large": {"pgbench_scale": 100, "orders": 1_000_000, "redis_keys": 1_000_000, "uploads": 2_000},
+    "small": {"pgbench_scale": 2, "orders": 5_000, "redis_keys": 20_000, "uploads": 50,
+              "upload_bytes": 2_000, "upload_spread": 50_000},
+    "medium": {"pgbench_scale": 20, "orders": 100_000, "redis_keys": 200_000, "uploads": 500,
+               "upload_bytes": 2_000, "upload_spread": 50_000},
+    "large": {"pgbench_scale": 140, "orders": 1_000_000, "redis_keys": 1_000_000, "uploads": 2_000,
+              "upload_bytes": 1_048_576, "upload_spread": 262_144},
 }
+# Rows of a table hashed together: one block's text stays far below PostgreSQL's 1 GB limit of a value.
+FINGERPRINT_BLOCK = 200_000
+# Redis commands sent per round trip while loading.
+REDIS_BATCH = 10_000
 HEARTBEAT_KEY = "drill:heartbeat"
 # What the faulty release of the bad_write drill writes: every tenth order, session and upload.
 BAD_VALUE = "faulty-release"
@@ -81,14 +90,15 @@ def now_iso() -> str:
 
 
 def load(size: str) -> dict:
+    """Load the data set of `size` and say how long each store took (seconds) and how big it is."""
     settings = SIZES[size]
     started = time.monotonic()
     environment = dict(os.environ, PGHOST=os.environ["DRILL_PG_HOST"], PGPORT=os.environ["DRILL_PG_PORT"],
                        PGUSER=os.environ["DRILL_PG_USER"])
-    subprocess.run(["/usr/lib/postgresql/15/bin/pgbench", "--initialize", "--quiet",
+    # Server-side generation (G): the rows never travel through the client, which keeps "large" to minutes.
+    subprocess.run(["/usr/lib/postgresql/15/bin/pgbench", "--initialize", "--quiet", "--init-steps=dtGvp",
                     f"--scale={settings['pgbench_scale']}", os.environ["DRILL_PG_DB"]],
                    env=environment, check=True, capture_output=True)
-    randomness = random.Random(42)
     with pg() as connection, connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS orders (id bigserial PRIMARY KEY, customer_id integer NOT NULL,"
                        " total numeric(12, 2) NOT NULL, status text NOT NULL,"
@@ -99,23 +109,53 @@ def load(size: str) -> dict:
             " (ARRAY['new', 'paid', 'shipped'])[(g %% 3) + 1] FROM generate_series(1, %s) AS g", (settings["orders"],))
         cursor.execute("CREATE TABLE IF NOT EXISTS drill_heartbeat (beat timestamptz PRIMARY KEY)")
         cursor.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC")
+        cursor.execute("SELECT pg_database_size(current_database())")
+        database_bytes = cursor.fetchone()[0]
+    postgresql_done = time.monotonic()
+    load_redis(settings["redis_keys"])
+    redis_done = time.monotonic()
+    upload_bytes = load_uploads(settings)
+    return {"size": size, **settings, "seconds": round(time.monotonic() - started, 1),
+            "postgresql_seconds": round(postgresql_done - started, 1), "postgresql_bytes": database_bytes,
+            "redis_seconds": round(redis_done - postgresql_done, 1),
+            "uploads_seconds": round(time.monotonic() - redis_done, 1), "uploads_bytes": upload_bytes}
+
+
+def load_redis(keys: int) -> None:
+    """The sessions: one key per session, every tenth with a day's TTL, sent in large pipelines."""
+    randomness = random.Random(42)
     client = cache()
     client.flushdb()
     pipeline = client.pipeline(transaction=False)
-    for number in range(settings["redis_keys"]):
-        pipeline.set(f"session:{number:08d}", f"user={number % 5000};cart={randomness.randrange(1_000_000)}")
+    for number in range(keys):
+        key = f"session:{number:08d}"
+        value = f"user={number % 5000};cart={randomness.randrange(1_000_000)}"
         if number % 10 == 0:
-            pipeline.expire(f"session:{number:08d}", 86_400)
-        if number % 5_000 == 4_999:
+            pipeline.set(key, value, ex=86_400)
+        else:
+            pipeline.set(key, value)
+        if number % REDIS_BATCH == REDIS_BATCH - 1:
             pipeline.execute()
     pipeline.execute()
+
+
+def load_uploads(settings: dict) -> int:
+    """The uploads, random bytes written in one call per file; returns their total size."""
+    randomness = random.Random(42)
     root = uploads()
     root.mkdir(parents=True, exist_ok=True)
+    total = 0
+    # A smaller data set after a larger one: the receipts beyond this size's count go.
+    for stale in root.glob("[0-9][0-9]/receipt-*.pdf"):
+        if int(stale.stem.split("-")[1]) >= settings["uploads"]:
+            stale.unlink()
     for number in range(settings["uploads"]):
         folder = root / f"{number % 10:02d}"
         folder.mkdir(exist_ok=True)
-        (folder / f"receipt-{number:05d}.pdf").write_bytes(randomness.randbytes(2_000 + number * 37 % 50_000))
-    return {"size": size, **settings, "seconds": round(time.monotonic() - started, 1)}
+        size = settings["upload_bytes"] + number * 37 % settings["upload_spread"]
+        (folder / f"receipt-{number:05d}.pdf").write_bytes(randomness.randbytes(size))
+        total += size
+    return total
 
 
 STORES = ("postgresql", "redis", "files")
@@ -134,14 +174,18 @@ def fingerprint(stores: tuple[str, ...] = STORES) -> dict:
 
 
 def pg_fingerprint() -> dict:
+    """Row count and an MD5 over every row of each table, in key order, hashed in blocks of keys."""
     digest = {}
     with pg() as connection, connection.cursor() as cursor:
         for table, order in (("orders", "id"), ("pgbench_accounts", "aid"), ("pgbench_branches", "bid"),
                              ("pgbench_tellers", "tid")):
-            cursor.execute(f"SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY {order}), ''))"
-                           f" FROM {table} AS t")
+            cursor.execute(
+                f"SELECT coalesce(sum(rows), 0), md5(coalesce(string_agg(block, ',' ORDER BY number), ''))"
+                f" FROM (SELECT {order} / %s AS number, count(*) AS rows,"
+                f" md5(string_agg(t::text, ',' ORDER BY {order})) AS block FROM {table} AS t GROUP BY 1) AS blocks",
+                (FINGERPRINT_BLOCK,))
             count, checksum = cursor.fetchone()
-            digest[f"postgresql.{table}"] = {"rows": count, "md5": checksum}
+            digest[f"postgresql.{table}"] = {"rows": int(count), "md5": checksum}
     return digest
 
 
@@ -159,7 +203,11 @@ def files_fingerprint() -> dict:
     files = sorted(path for path in uploads().rglob("*") if path.is_file() and not path.name.startswith("."))
     hasher = hashlib.sha256()
     for path in files:
-        hasher.update(str(path.relative_to(uploads())).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        content = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                content.update(block)
+        hasher.update(str(path.relative_to(uploads())).encode() + b"\0" + content.digest())
     return {"files.uploads": {"files": len(files), "sha256": hasher.hexdigest()}}
 
 
@@ -313,7 +361,10 @@ def damage_left() -> dict:
     batch = list(client.scan_iter(match="session:*", count=5_000))
     for start in range(0, len(batch), 5_000):
         keys += sum(value == BAD_VALUE.encode() for value in client.mget(batch[start:start + 5_000]))
-    files = sum(path.read_bytes() == BAD_VALUE.encode() for path in uploads().rglob("*") if path.is_file())
+    bad = BAD_VALUE.encode()
+    # Only a file of the faulty value's size can hold it: the others (up to 2 GiB in all) are not read.
+    files = sum(path.stat().st_size == len(bad) and path.read_bytes() == bad
+                for path in uploads().rglob("*") if path.is_file())
     return {"rows": rows, "keys": keys, "files": files}
 
 
