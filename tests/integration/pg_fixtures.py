@@ -15,6 +15,7 @@ import subprocess
 import threading
 import typing as t
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -191,3 +192,11 @@ def pg_dump_pids(database: str) -> list[int]:
 def kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def server_log(lab: dict) -> Path:
+    """The file the primary's server writes its log to now: the lab starts it with its log_file, but a physical
+    restore (a drill) restarts it with a log of its own."""
+    data_dir = Path(lab["sites"]["primary"]["postgresql"]["data_dir"])
+    postmaster = (data_dir / "postmaster.pid").read_text().split()[0]
+    return Path(os.readlink(f"/proc/{postmaster}/fd/2"))

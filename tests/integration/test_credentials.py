@@ -6,7 +6,6 @@ server never receives the password itself, odd role names are quoted."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import stat
 import time
@@ -18,6 +17,8 @@ from psycopg2 import sql
 import pytest
 import redis
 
+from .pg_fixtures import server_log
+
 ROLE = 'Odd "Role"; DROP ROLE postgres; --'
 
 
@@ -27,14 +28,6 @@ def pg_admin(lab: dict) -> t.Any:
                                   user=primary["user"], password=primary["password"])
     connection.autocommit = True
     return connection
-
-
-def server_log(lab: dict) -> Path:
-    """The file the primary's server writes its log to now: the lab starts it with its log_file, but a physical
-    restore (a drill) restarts it with a log of its own."""
-    data_dir = Path(lab["sites"]["primary"]["postgresql"]["data_dir"])
-    postmaster = (data_dir / "postmaster.pid").read_text().split()[0]
-    return Path(os.readlink(f"/proc/{postmaster}/fd/2"))
 
 
 def pg_login(lab: dict, password: str) -> t.Any:

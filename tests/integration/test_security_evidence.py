@@ -20,6 +20,7 @@ from pyrage import x25519
 from ansible_collections.resilience.dr.plugins.module_utils._repository.backends.local import LocalBackend
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
 
+from .pg_fixtures import server_log
 from .test_security_incident import PLAYBOOK
 
 REPORT = {"ANSIBLE_CALLBACKS_ENABLED": "resilience.dr.dr_report"}
@@ -47,7 +48,7 @@ def test_the_evidence_is_collected_on_each_host_and_stored_as_a_verified_encrypt
     dr_plan = plan["dr_plan"]
     dr_plan["repository"]["location"] = str(tmp_path / "repository")
     dr_plan["sites"] = {"primary": dr_plan["sites"]["primary"]}
-    pg_log = lab["sites"]["primary"]["postgresql"]["log_file"]
+    pg_log = str(server_log(lab))
     # The lab's server logs to a file of its own (no logging_collector): named for orders-db, read on its host.
     dr_plan["security"]["evidence_logs"].append({"component": "orders-db", "path": pg_log})
     state = tmp_path / "state"
