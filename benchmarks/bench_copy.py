@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import tempfile
@@ -40,7 +39,7 @@ import typing as t
 import uuid
 from pathlib import Path
 
-from benchmarks.common import CACHE, MiB, Comparison, lab_facts
+from benchmarks.common import CACHE, MiB, Comparison, lab_facts, process_cpu_seconds
 
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy import copy_backups
 from ansible_collections.resilience.dr.plugins.module_utils._repository.copy_options import open_copy_repositories
@@ -67,20 +66,14 @@ def _source(size: int) -> tuple[Path, Path]:
     return repository, component / backup.backup_id
 
 
-def _cpu() -> float:
-    """CPU seconds (user + system) of this process and its finished children so far."""
-    return sum(usage.ru_utime + usage.ru_stime
-               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
-
-
 def timed(function) -> tuple[float, dict, t.Any]:
     """Wall seconds, {cpu_s, load} and the value of function()."""
     load = os.getloadavg()[0]
-    cpu = _cpu()
+    cpu = process_cpu_seconds()
     started = time.perf_counter()
     value = function()
     seconds = time.perf_counter() - started
-    return seconds, {"cpu_s": round(_cpu() - cpu, 2), "load_1min": f"{load:.1f} -> {os.getloadavg()[0]:.1f}"}, value
+    return seconds, {"cpu_s": round(process_cpu_seconds() - cpu, 2), "load_1min": f"{load:.1f} -> {os.getloadavg()[0]:.1f}"}, value
 
 
 def _details(bare_use: dict, ours_use: dict, **more: t.Any) -> dict:

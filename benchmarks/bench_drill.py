@@ -35,7 +35,7 @@ from pathlib import Path
 import redis
 import yaml
 
-from benchmarks.common import ROOT, Comparison, lab_facts, run_pipeline
+from benchmarks.common import ROOT, Comparison, cpu_seconds, lab_facts, run_pipeline
 
 GOAL = 1.15
 BARE_DATABASE = "bench_drill_bare"
@@ -45,16 +45,11 @@ DRILL_TOOL = ROOT / "roles" / "lab" / "files" / "drill_data.py"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _measured(function: t.Callable[[], t.Any]) -> tuple[float, float, t.Any]:
     """Wall seconds, CPU seconds of the child processes, and the function's value."""
-    cpu, started = _children_cpu(), time.perf_counter()
+    cpu, started = cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
     value = function()
-    return time.perf_counter() - started, _children_cpu() - cpu, value
+    return time.perf_counter() - started, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu, value
 
 
 def _drill_environment(site: dict[str, t.Any]) -> dict[str, str]:

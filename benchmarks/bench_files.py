@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import CACHE, MiB, Comparison, run_pipeline, timed
+from benchmarks.common import CACHE, MiB, Comparison, cpu_seconds, run_pipeline, timed
 
 from ansible_collections.resilience.dr.plugins.module_utils._files import files_backup
 from ansible_collections.resilience.dr.plugins.module_utils._files_restore import files_restore
@@ -65,11 +65,6 @@ def mixed_tree(total: int) -> Path:
                 number += 1
     marker.write_text(f"{number} files, {written} bytes\n")
     return root
-
-
-def cpu_seconds(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
 
 
 def timed_cpu(function, who: int):  # type: ignore[no-untyped-def]

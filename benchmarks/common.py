@@ -59,10 +59,15 @@ def timed(function: t.Callable[[], t.Any]) -> tuple[float, t.Any]:
     return time.perf_counter() - started, value
 
 
+def cpu_seconds(*who: int) -> float:
+    """User + system CPU seconds of getrusage(who), summed: RUSAGE_SELF is this process (all its threads),
+    RUSAGE_CHILDREN its ended children (the bare tools, pg_dump)."""
+    return sum(usage.ru_utime + usage.ru_stime for usage in map(resource.getrusage, who))
+
+
 def process_cpu_seconds() -> float:
-    """User + system CPU seconds of this process (all its threads) and of its ended children (pg_dump)."""
-    return sum(usage.ru_utime + usage.ru_stime
-               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+    """User + system CPU seconds of this process and of its ended children."""
+    return cpu_seconds(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
 
 
 def server_cpu_seconds(postmaster: int) -> float:
