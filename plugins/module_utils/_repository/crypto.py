@@ -21,6 +21,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import (
     IntegrityError,
     missing_library_message,
 )
+from ansible_collections.resilience.dr.plugins.module_utils._repository.stream_io import GatheringWriter
 
 try:
     import pyrage
@@ -111,8 +112,9 @@ def encrypt_stream(source: t.BinaryIO, sink: t.BinaryIO, recipients: t.Sequence[
 def decrypt_stream(source: t.BinaryIO, sink: t.BinaryIO, identities: t.Sequence[t.Any], what: str) -> None:
     """Decrypt source into sink; a wrong key or damaged data names `what`."""
     require_pyrage()
+    gathered = GatheringWriter(sink)
     try:
-        pyrage.decrypt_io(source, sink, list(identities))
+        pyrage.decrypt_io(source, gathered, list(identities))
     except pyrage.DecryptError as error:
         detail = str(error)
         if "no matching keys" in detail.lower() or "no identity" in detail.lower():
@@ -129,3 +131,4 @@ def decrypt_stream(source: t.BinaryIO, sink: t.BinaryIO, identities: t.Sequence[
             f"{what} is damaged: a chunk of its encrypted data failed authentication; the backup is unusable: "
             "restore an older one (backup_info lists them) and run backup_verify on the repository"
         ) from None
+    gathered.flush()

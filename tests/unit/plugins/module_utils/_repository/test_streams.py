@@ -85,14 +85,33 @@ class FullDisk:
         raise OSError(errno.ENOSPC, "No space left on device")
 
 
+@pytest.mark.parametrize("size", [100, 3 * CHUNK_SIZE + 17], ids=["last-write", "mid-stream"])
 @pytest.mark.parametrize("encrypt", [False, True], ids=["plain", "age"])
-def test_a_full_disk_is_reported_as_such_not_as_an_encryption_error(encrypt, identity):
+def test_a_full_disk_is_reported_as_such_not_as_an_encryption_error(encrypt, size, identity):
     recipients = [identity.to_public()] if encrypt else []
     with pytest.raises(OSError, match="No space left"):
-        streams.write_stream(io.BytesIO(b"x" * 100), FullDisk(), level=1, threads=0, recipients=recipients)
-    stored, stats = write(b"y" * 100, recipients)
+        streams.write_stream(io.BytesIO(b"x" * size), FullDisk(), level=1, threads=0, recipients=recipients)
+    stored, stats = write(os.urandom(size), recipients)
     with pytest.raises(OSError, match="No space left"):
         read(stored, stats, encrypted=encrypt, identities=[identity], sink=FullDisk())
+
+
+class CountingSink(io.BytesIO):
+    def __init__(self):
+        super().__init__()
+        self.writes = 0
+
+    def write(self, data):
+        self.writes += 1
+        return super().write(data)
+
+
+def test_decrypted_data_reaches_the_sink_in_whole_chunks_not_in_the_8_kib_pieces_age_hands_out(identity):
+    data = os.urandom(4 * CHUNK_SIZE + 5)  # incompressible: the decompressor passes on what it is given
+    stored, stats = write(data, [identity.to_public()])
+    sink = CountingSink()
+    assert read(stored, stats, encrypted=True, identities=[identity], sink=sink) == data
+    assert sink.writes <= 2 * (len(data) // CHUNK_SIZE + 1)  # 8 KiB pieces would be over 500 writes
 
 
 def test_flipped_byte_in_encrypted_data_is_refused_naming_the_file(identity):
