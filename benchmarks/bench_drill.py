@@ -90,21 +90,47 @@ def _playbook(name: str, plan: Path, reports: Path, *extra: str) -> None:
         raise RuntimeError(f"{name} failed ({done.returncode}):\n{done.stdout[-4000:]}")
 
 
+def _pg_environment(site: dict[str, t.Any]) -> dict[str, str]:
+    facts = site["postgresql"]
+    return {**os.environ, "PGHOST": facts["host"], "PGPORT": str(facts["port"]), "PGUSER": facts["user"],
+            "PGPASSFILE": facts["pgpass_file"]}
+
+
+ADMIN = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c"]
+
+
+def _kept_copies(site: dict[str, t.Any]) -> set[str]:
+    """The databases and upload trees a restore keeps beside the live ones (keep_previous, on by default)."""
+    database = site["app"]["database"]
+    found = subprocess.run(["psql", "-X", "-At", "-d", "postgres", "-c",
+                            f"SELECT datname FROM pg_database WHERE starts_with(datname, '{database}_before_')"],
+                           env=_pg_environment(site), check=True, capture_output=True, text=True).stdout.split()
+    uploads = Path(site["app"]["uploads"])
+    return {f"database:{name}" for name in found} | {f"tree:{path}" for path in uploads.parent.glob(f"{uploads.name}.pre-restore-*")}
+
+
+def _remove_kept_copies(site: dict[str, t.Any], kept: set[str]) -> None:
+    """Removes what level 2 kept, so that repeated runs do not fill the disk with 4 GB each."""
+    for copy in sorted(kept):
+        kind, name = copy.split(":", 1)
+        if kind == "database":
+            subprocess.run([*ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], env=_pg_environment(site), check=True)
+        else:
+            shutil.rmtree(name)
+
+
 def _bare_postgresql(site: dict[str, t.Any], work: Path) -> tuple[float, float, int]:
     """pg_dump -Fd -j2 (default compression), then the timed pg_restore -j2 into a new database."""
-    facts = site["postgresql"]
-    environment = {**os.environ, "PGHOST": facts["host"], "PGPORT": str(facts["port"]), "PGUSER": facts["user"],
-                   "PGPASSWORD": facts["password"]}
+    environment = _pg_environment(site)
     dump = work / "pg_dump"
     subprocess.run(["pg_dump", "-Fd", "-j2", "-f", str(dump), site["app"]["database"]], env=environment, check=True)
-    admin = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c"]
-    subprocess.run([*admin, f'DROP DATABASE IF EXISTS "{BARE_DATABASE}" WITH (FORCE)'], env=environment, check=True)
-    subprocess.run([*admin, f'CREATE DATABASE "{BARE_DATABASE}"'], env=environment, check=True)
+    subprocess.run([*ADMIN, f'DROP DATABASE IF EXISTS "{BARE_DATABASE}" WITH (FORCE)'], env=environment, check=True)
+    subprocess.run([*ADMIN, f'CREATE DATABASE "{BARE_DATABASE}"'], env=environment, check=True)
     try:
         wall, cpu, _value = _measured(lambda: subprocess.run(
             ["pg_restore", "-j2", "--no-owner", "-d", BARE_DATABASE, str(dump)], env=environment, check=True))
     finally:
-        subprocess.run([*admin, f'DROP DATABASE IF EXISTS "{BARE_DATABASE}" WITH (FORCE)'], env=environment, check=True)
+        subprocess.run([*ADMIN, f'DROP DATABASE IF EXISTS "{BARE_DATABASE}" WITH (FORCE)'], env=environment, check=True)
     size = sum(path.stat().st_size for path in dump.rglob("*") if path.is_file())
     shutil.rmtree(dump)
     return wall, cpu, size
@@ -180,8 +206,12 @@ def run() -> list[Comparison]:
         backup_wall, _cpu, _value = _measured(lambda: _playbook("backup.yml", plan, work / "backup-reports"))
         before = _drill_data(environment, "fingerprint")
         _drill_data(environment, "bad-write")
-        ours_wall, ours_cpu, _value = _measured(lambda: _playbook(
-            "level2_application.yml", plan, work / "reports", "-e", "confirm=yes", "-e", "restore_poll_interval=1"))
+        kept = _kept_copies(site)
+        try:
+            ours_wall, ours_cpu, _value = _measured(lambda: _playbook(
+                "level2_application.yml", plan, work / "reports", "-e", "confirm=yes"))
+        finally:
+            _remove_kept_copies(site, _kept_copies(site) - kept)
         report = json.loads(next((work / "reports").glob("*/report.json")).read_text())
         after = _drill_data(environment, "fingerprint")
         if after != before:
