@@ -71,8 +71,10 @@ def timed_cpu(function, who: int):  # type: ignore[no-untyped-def]
     """Wall and CPU seconds of function; who is RUSAGE_SELF (ours) or RUSAGE_CHILDREN (the bare commands).
 
     CPU seconds say what each side costs when the shared machine's load
-    makes the wall times of one run noisy.
+    makes the wall times of one run noisy. The page cache is written out
+    first, so neither side pays for writing out what the one before it wrote.
     """
+    os.sync()
     before = cpu_seconds(who)
     seconds, value = timed(function)
     return seconds, round(cpu_seconds(who) - before, 2), value
