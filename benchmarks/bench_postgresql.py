@@ -67,11 +67,11 @@ def _levels() -> list[int]:
 def _postmaster(params: ConnectionParams) -> int:
     connection = connect(params, "postgres")
     try:
-        backend = connection.get_backend_pid()
+        # Read while the session is open: once it is closed, its backend process may already be gone.
+        with open(f"/proc/{connection.get_backend_pid()}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[1])
     finally:
         connection.close()
-    with open(f"/proc/{backend}/stat", "rb") as handle:
-        return int(handle.read().rsplit(b")", 1)[1].split()[1])
 
 
 def _cpu(name: str, run: Measured) -> str:
