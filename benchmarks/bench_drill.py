@@ -99,24 +99,23 @@ def _pg_environment(site: dict[str, t.Any]) -> dict[str, str]:
 ADMIN = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c"]
 
 
-def _kept_copies(site: dict[str, t.Any]) -> set[str]:
+def _kept_copies(site: dict[str, t.Any]) -> tuple[set[str], set[Path]]:
     """The databases and upload trees a restore keeps beside the live ones (keep_previous, on by default)."""
     database = site["app"]["database"]
     found = subprocess.run(["psql", "-X", "-At", "-d", "postgres", "-c",
                             f"SELECT datname FROM pg_database WHERE starts_with(datname, '{database}_before_')"],
                            env=_pg_environment(site), check=True, capture_output=True, text=True).stdout.split()
     uploads = Path(site["app"]["uploads"])
-    return {f"database:{name}" for name in found} | {f"tree:{path}" for path in uploads.parent.glob(f"{uploads.name}.pre-restore-*")}
+    return set(found), set(uploads.parent.glob(f"{uploads.name}.pre-restore-*"))
 
 
-def _remove_kept_copies(site: dict[str, t.Any], kept: set[str]) -> None:
-    """Removes what level 2 kept, so that repeated runs do not fill the disk with 4 GB each."""
-    for copy in sorted(kept):
-        kind, name = copy.split(":", 1)
-        if kind == "database":
-            subprocess.run([*ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], env=_pg_environment(site), check=True)
-        else:
-            shutil.rmtree(name)
+def _remove_kept_copies(site: dict[str, t.Any], before: tuple[set[str], set[Path]]) -> None:
+    """Removes what level 2 kept since `before`, so that repeated runs do not fill the disk with 4 GB each."""
+    databases, trees = _kept_copies(site)
+    for name in sorted(databases - before[0]):
+        subprocess.run([*ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], env=_pg_environment(site), check=True)
+    for tree in sorted(trees - before[1]):
+        shutil.rmtree(tree)
 
 
 def _bare_postgresql(site: dict[str, t.Any], work: Path) -> tuple[float, float, int]:
@@ -211,7 +210,7 @@ def run() -> list[Comparison]:
             ours_wall, ours_cpu, _value = _measured(lambda: _playbook(
                 "level2_application.yml", plan, work / "reports", "-e", "confirm=yes"))
         finally:
-            _remove_kept_copies(site, _kept_copies(site) - kept)
+            _remove_kept_copies(site, kept)
         report = json.loads(next((work / "reports").glob("*/report.json")).read_text())
         after = _drill_data(environment, "fingerprint")
         if after != before:
