@@ -202,8 +202,9 @@ options:
     type: bool
     default: false
 notes:
-  - Temporary disk for O(method=logical), in O(temp_dir), is the uncompressed size of the dump (the C(dump_size) M(resilience.dr.pg_backup)
-    returned); it is removed as soon as C(pg_restore) has read it.
+  - Temporary disk for O(method=logical), in O(temp_dir), is the uncompressed size of the dump's small files (table data files under 4 MiB,
+    the table of contents, large objects); the larger data files are fed to C(pg_restore) through named pipes as they are read from the
+    repository and never written to disk. They are removed as soon as C(pg_restore) has read them.
   - The server needs room for the new database beside the old one until the swap.
 requirements:
   - psycopg2

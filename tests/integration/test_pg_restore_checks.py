@@ -15,7 +15,8 @@ import pytest
 
 from .pg_fixtures import Pg, cleanup_databases, pg, unique  # noqa: F401  # pylint: disable=unused-import
 
-from ansible_collections.resilience.dr.plugins.module_utils._errors import VerificationFailed
+from ansible_collections.resilience.dr.plugins.module_utils._errors import RepositoryError, VerificationFailed
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import dump_feed, logical_load
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import ConnectionParams
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.logical_restore import logical_restore
 from ansible_collections.resilience.dr.plugins.module_utils._repository.options import open_repository
@@ -47,7 +48,7 @@ def backed_up(ansible, pg: Pg, unique, cleanup_databases, tmp_path) -> dict[str,
     backup = ansible.module("resilience.dr.pg_backup", {**pg.login, "repository": str(repository), "component": component,
                                                         "db": source})
     assert not backup["failed"], backup["msg"]
-    return {"repository": repository, "component": component, "live": live,
+    return {"repository": repository, "component": component, "live": live, "backup_id": backup["backup_id"],
             "params": ConnectionParams.from_params(pg.login)}
 
 
@@ -69,13 +70,53 @@ def _restore(backed_up: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch, fault
                            clean=True, keep_previous=False, jobs=jobs, restore_globals=False)
 
 
+def _feeding_every_data_file(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Feeds even these small data files through FIFOs; the names fed are collected in the list returned."""
+    fed: list[str] = []
+    start = dump_feed.DataFeeds.start
+
+    def recording(feeds: dump_feed.DataFeeds, work: str, files: t.Iterable[tuple[str, str]]) -> None:
+        files = list(files)
+        fed.extend(name for name, _dump_id in files)
+        start(feeds, work, files)
+
+    monkeypatch.setattr(logical_load, "FEED_MIN_BYTES", 0)
+    monkeypatch.setattr(dump_feed.DataFeeds, "start", recording)
+    return fed
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_every_table_is_checked_by_the_rows_loaded_and_its_restored_row_count(backed_up, pg: Pg, monkeypatch, jobs):
+@pytest.mark.parametrize("fed", [False, True], ids=["written to disk first", "fed through FIFOs"])
+def test_every_table_is_checked_by_the_rows_loaded_and_its_restored_row_count(backed_up, pg: Pg, monkeypatch, jobs, fed):
+    names = _feeding_every_data_file(monkeypatch) if fed else []
+
     result = _restore(backed_up, monkeypatch, None, jobs)
 
+    assert len(names) == (2 if fed else 0)
     assert result["verified"]["tables"] == 2 and result["verified"]["rows"] == 20500
     assert result["verified"]["checked_as_loaded"] == 2, "both tables are checked by the digest of the rows loaded"
     assert pg.execute(backed_up["live"], "SELECT count(*), max(id) FROM orders") == [(20000, 20000)]
+
+
+def test_a_damaged_file_fed_to_pg_restore_is_refused_naming_it(backed_up, pg: Pg, monkeypatch):
+    names = _feeding_every_data_file(monkeypatch)
+    live = backed_up["live"]
+    before = pg.execute(live, "SELECT id, note FROM orders ORDER BY id")
+    entry = open_repository({"repository": str(backed_up["repository"])}).find(backed_up["component"], backed_up["backup_id"])
+    largest = max((record for record in entry.manifest.files if record.name.startswith("data/")),
+                  key=lambda record: record.size)
+    stored = backed_up["repository"] / backed_up["component"] / entry.backup_id / largest.path
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+
+    with pytest.raises(RepositoryError) as refused:
+        _restore(backed_up, monkeypatch, None, 2)
+
+    assert largest.name in names, "the damaged file was fed, not written to disk first"
+    assert largest.path in refused.value.message and entry.backup_id in refused.value.message
+    assert pg.execute(live, "SELECT id, note FROM orders ORDER BY id") == before == [(1, "live")]
+    assert pg.databases(f"{live}_") == [], "the half-restored database is dropped"
 
 
 @pytest.mark.parametrize(("fault", "expected"), [

@@ -2,14 +2,17 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Loading a logical backup into a new database, checked while it loads.
 
-The dump directory is fetched from the repository (decrypted, decompressed,
-every file verified), and the rows of each table's data file are counted and
-hashed on the way, as the backup hashed them (dump_stream.DataFileRows): the
-bytes pg_restore then loads are the ones hashed. pg_restore loads the
-directory, and each table is checked against the row counts and checksums
-recorded at backup time as soon as pg_restore reports its data loaded
-(_TableChecks); the rest is checked when pg_restore ends. A difference fails
-the restore before anything was replaced.
+The files of the dump directory are read from the repository (decrypted,
+decompressed, every file verified), and the rows of each table's data file
+are counted and hashed on the way, as the backup hashed them
+(dump_stream.DataFileRows): the bytes pg_restore loads are the ones hashed.
+The small files are written to disk before pg_restore starts; the large data
+files are fed to pg_restore through FIFOs as it reads them (dump_feed), so
+it loads them while they are still being read. Each table is checked against
+the row counts and checksums recorded at backup time as soon as pg_restore
+reports its data loaded (_TableChecks); the rest is checked when pg_restore
+ends. A difference, or a damaged file, fails the restore before anything
+was replaced.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._commands import STD
 from ansible_collections.resilience.dr.plugins.module_utils._errors import CommandFailed, ConfigurationError
 from ansible_collections.resilience.dr.plugins.module_utils._postgres import verify
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.connection import ConnectionParams, connect, connected
+from ansible_collections.resilience.dr.plugins.module_utils._postgres.dump_feed import DataFeeds, HashingFile, fifos_work_in
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.dump_stream import DUMP_DIRECTORY, DataFileRows
 from ansible_collections.resilience.dr.plugins.module_utils._repository.entries import BackupEntry
 from ansible_collections.resilience.dr.plugins.module_utils._repository.repository import Repository
@@ -70,7 +74,7 @@ class _TableChecks:
         self.recorded: dict[str, t.Any] = expected.get("tables") or {}
         self.where = where
         self.method = verify.checksum_method(expected, where)
-        self.loaded = loaded or {}
+        self.loaded = loaded if loaded is not None else {}  # filled while pg_restore runs: the same dict
         self.listing = listing
         self.fingerprinter = verify.Fingerprinter(lambda: connect(params, database), workers)
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="check")
@@ -175,32 +179,26 @@ _PROGRESS = re.compile(r"pg_restore: (?!error:|warning:|detail:|hint:)")
 
 
 _DATA_FILE = re.compile(re.escape(DUMP_DIRECTORY) + r"/(\d+)\.dat")
+FEED_MIN_BYTES = 4 * 1024 * 1024  # a smaller data file is written to disk before pg_restore starts
+FEED_MAX_FILES = 64  # the largest data files fed through FIFOs (a waiting thread each); the rest go to disk first
 
 
-class _HashingFile:
-    """Writes a data file and counts and hashes its rows on the way, as the backup did."""
-
-    def __init__(self, handle: t.BinaryIO, rows: DataFileRows) -> None:
-        self.handle = handle
-        self.rows = rows
-
-    def write(self, data: t.Any) -> int:
-        piece = data if isinstance(data, (bytes, bytearray)) else bytes(data)
-        self.handle.write(piece)
-        self.rows.add(piece, len(piece))  # type: ignore[arg-type]  # reads it only, as a bytearray
-        return len(piece)
-
-
-def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int) -> dict[str, tuple[int | None, str | None]]:
-    """Decrypt and decompress the dump directory into work (parallel, every file verified);
-    {dump id: (rows, digest)} of each table data file, measured on the way."""
+def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int,
+           loaded: dict[str, tuple[int | None, str | None]]) -> list[tuple[str, str]]:
+    """Decrypt and decompress into work the files of the dump directory that are not fed to pg_restore
+    (parallel, every file verified), the rows of their data files measured into loaded;
+    [(name, dump id)] of the large data files left to feed (DataFeeds)."""
     manifest = entry.readable_manifest()
-    names = [record.name for record in sorted(manifest.files, key=lambda record: -record.content_size)
-             if record.name.startswith(DUMP_DIRECTORY + "/")]
-    if not names:
+    records = [record for record in sorted(manifest.files, key=lambda record: -record.content_size)
+               if record.name.startswith(DUMP_DIRECTORY + "/")]
+    if not records:
         raise ConfigurationError(f"{entry.label} holds no {DUMP_DIRECTORY}/ directory; it is not a pg_dump backup")
     os.makedirs(os.path.join(work, DUMP_DIRECTORY), mode=0o700, exist_ok=True)
-    loaded: dict[str, tuple[int | None, str | None]] = {}
+    fed = [(record.name, match.group(1)) for record, match in ((record, _DATA_FILE.fullmatch(record.name)) for record in records)
+           if match is not None and record.content_size >= FEED_MIN_BYTES][:FEED_MAX_FILES]
+    if fed and not fifos_work_in(os.path.join(work, DUMP_DIRECTORY)):
+        fed = []
+    feeding = {name for name, _dump_id in fed}
 
     def fetch(name: str) -> None:
         path = os.path.join(work, name)
@@ -210,51 +208,69 @@ def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int) -> 
                 repository.read_file(entry, name, sink)
                 return
             rows = DataFileRows()
-            repository.read_file(entry, name, _HashingFile(sink, rows))
+            repository.read_file(entry, name, HashingFile(sink, rows))
             loaded[data_file.group(1)] = rows.result()
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fetch") as pool:
-        for future in [pool.submit(fetch, name) for name in names]:
+        for future in [pool.submit(fetch, record.name) for record in records if record.name not in feeding]:
             future.result()
-    return loaded
+    return fed
 
 
 def restore_verified(repository: Repository, entry: BackupEntry, runner: CommandRunner, params: ConnectionParams,
                      expected: dict[str, t.Any], settings: dict[str, t.Any]) -> dict[str, t.Any]:
-    """pg_restore of the fetched dump, each table checked against the backup as soon as it is loaded."""
+    """pg_restore of the dump, its large data files fed as it reads them, each table checked against the
+    backup as soon as it is loaded."""
     database, jobs, work = settings["database"], settings["jobs"], settings["work"]
-    loaded = _fetch(repository, entry, work, jobs)
-    directory = os.path.join(work, DUMP_DIRECTORY)
-    listing = runner.run([settings["pg_restore"], "--list", directory],
-                         what=f"pg_restore --list of {entry.label}").stdout.decode("utf-8", "replace")
-    checks = _TableChecks(params, database, expected, jobs, f"restore of {entry.label} (checked before it replaced anything)",
-                          loaded, listing)
-    restore: RunningCommand | None = None
-    output = _Output()
+    loaded: dict[str, tuple[int | None, str | None]] = {}
+    feeds = DataFeeds(lambda name, sink: repository.read_file(entry, name, sink), loaded)
     try:
-        restore = runner.start(
-            [settings["pg_restore"], f"--dbname={conninfo(database)}", f"--jobs={jobs}",
-             "--exit-on-error", "--verbose", directory],
-            environment={"LC_MESSAGES": "C"}, what=f"pg_restore of {entry.label} into {database}")
+        feeds.start(work, _fetch(repository, entry, work, jobs, loaded))
+        directory = os.path.join(work, DUMP_DIRECTORY)
+        listing = runner.run([settings["pg_restore"], "--list", directory],
+                             what=f"pg_restore --list of {entry.label}").stdout.decode("utf-8", "replace")
+        checks = _TableChecks(params, database, expected, jobs,
+                              f"restore of {entry.label} (checked before it replaced anything)", loaded, listing)
+        try:
+            _load(runner, settings, entry, directory, checks, feeds)
+            shutil.rmtree(directory, ignore_errors=True)
+            checks.check()
+            return checks.finish()
+        except BaseException:
+            checks.cancel()
+            raise
+        finally:
+            checks.close()
+    finally:
+        feeds.release()
+
+
+def _load(runner: CommandRunner, settings: dict[str, t.Any], entry: BackupEntry, directory: str, checks: _TableChecks,
+          feeds: DataFeeds) -> None:
+    """Runs pg_restore, following its progress to check each table as it is loaded; stops it on a failure."""
+    database = settings["database"]
+    output = _Output()
+    restore = runner.start(
+        [settings["pg_restore"], f"--dbname={conninfo(database)}", f"--jobs={settings['jobs']}",
+         "--exit-on-error", "--verbose", directory],
+        environment={"LC_MESSAGES": "C"}, what=f"pg_restore of {entry.label} into {database}")
+    try:
         while restore.poll() is None:
             for line in output.follow(restore):
                 checks.line(line)
+            feeds.check()
             checks.check()
             time.sleep(POLL_INTERVAL)
-        for line in output.follow(restore):
-            checks.line(line)
-        _finish_pg_restore(restore, output, entry, database)
-        restore = None
-        shutil.rmtree(directory, ignore_errors=True)
-        checks.check()
-        return checks.finish()
-    except BaseException:
-        checks.cancel()
-        raise
     finally:
-        if restore is not None:
-            restore.stop()
-        checks.close()
+        restore.stop()  # only when it still runs: a check or a feed failed
+    for line in output.follow(restore):
+        checks.line(line)
+    if restore.poll() != 0:
+        # A damaged file that ended early is the error to report, not what pg_restore made of it.
+        feeds.release()
+        feeds.check()
+    _finish_pg_restore(restore, output, entry, database)
+    feeds.finish()
 
 
 class _Output:

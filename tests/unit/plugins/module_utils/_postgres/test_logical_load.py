@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.resilience.dr.plugins.module_utils._postgres import dump_stream, logical_load, verify
+from ansible_collections.resilience.dr.plugins.module_utils._postgres import dump_feed, dump_stream, logical_load, verify
 
 
 def test_conninfo_quotes_unusual_database_names():
@@ -70,7 +70,7 @@ def test_fetched_data_file_is_hashed_as_the_backup_hashed_it(tmp_path):
     content = rows + b"\\.\n\n"
     measured = dump_stream.DataFileRows()
     with open(tmp_path / "1.dat", "wb") as handle:
-        sink = logical_load._HashingFile(handle, measured)  # pylint: disable=protected-access
+        sink = dump_feed.HashingFile(handle, measured)
         for start in range(0, len(content), 5):  # pieces that split rows and the end-of-data line
             sink.write(memoryview(content)[start:start + 5])
     assert (tmp_path / "1.dat").read_bytes() == content, "pg_restore reads exactly what was hashed"
