@@ -31,6 +31,7 @@ from ansible_collections.resilience.dr.plugins.module_utils._errors import Verif
 from ansible_collections.resilience.dr.plugins.module_utils._postgres.dump_stream import DataFileRows
 
 PIPE_BYTES = 1024 * 1024  # the most an unprivileged process may ask for (/proc/sys/fs/pipe-max-size)
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux's value; the fcntl module names it from Python 3.10
 RELEASE_TIMEOUT = 30.0  # seconds release() waits for the feeds to end
 _RELEASE_WAIT = 0.05  # seconds between looks at the feeds being released
 
@@ -159,8 +160,8 @@ def fifos_work_in(directory: str) -> bool:
 def _widen(sink: t.BinaryIO) -> None:
     """Fewer, larger hand-overs to pg_restore than the default 64 KiB pipe allows."""
     try:
-        fcntl.fcntl(sink.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except OSError:  # a lower pipe-max-size: the default size works, more slowly
+        fcntl.fcntl(sink.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:  # a lower pipe-max-size, or not Linux: the default size works, more slowly
         pass
 
 

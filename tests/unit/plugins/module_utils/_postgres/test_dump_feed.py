@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import stat
 import threading
 import typing as t
@@ -47,6 +48,7 @@ class _Reader(threading.Thread):
         self.read = b""
         self.recorded_at_end: dict[str, t.Any] = {}
         self.errors_at_end: list[BaseException] = []
+        self.pipe_size = 0
 
     def run(self) -> None:
         with open(self.path, "rb") as pipe:
@@ -57,6 +59,7 @@ class _Reader(threading.Thread):
                     self.errors_at_end = list(self.feeds.errors)
                     return
                 self.read += piece
+                self.pipe_size = self.pipe_size or fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ)  # once the feed has widened it
 
 
 @pytest.fixture
@@ -81,6 +84,7 @@ def test_a_fed_file_is_what_the_reader_reads_and_its_digest_is_known_before_the_
     feeds.release()
 
     assert readers[1].read == CONTENT
+    assert readers[1].pipe_size == dump_feed.PIPE_BYTES, "the pipe is widened from the default 64 KiB"
     assert readers[1].recorded_at_end["3001"] == (20000, _digest(ROWS)), "known before pg_restore reads the end"
     assert readers[0].read == SMALL and loaded["3002"] == (2, _digest(b"1\tfirst\n2\tsecond\n"))
 
