@@ -194,22 +194,21 @@ def _fetch(repository: Repository, entry: BackupEntry, work: str, jobs: int,
     if not records:
         raise ConfigurationError(f"{entry.label} holds no {DUMP_DIRECTORY}/ directory; it is not a pg_dump backup")
     os.makedirs(os.path.join(work, DUMP_DIRECTORY), mode=0o700, exist_ok=True)
-    fed = [(record.name, match.group(1)) for record, match in ((record, _DATA_FILE.fullmatch(record.name)) for record in records)
-           if match is not None and record.content_size >= FEED_MIN_BYTES][:FEED_MAX_FILES]
+    dump_ids = {record.name: match.group(1) for record in records if (match := _DATA_FILE.fullmatch(record.name))}
+    fed = [(record.name, dump_ids[record.name]) for record in records
+           if record.name in dump_ids and record.content_size >= FEED_MIN_BYTES][:FEED_MAX_FILES]
     if fed and not fifos_work_in(os.path.join(work, DUMP_DIRECTORY)):
         fed = []
     feeding = {name for name, _dump_id in fed}
 
     def fetch(name: str) -> None:
-        path = os.path.join(work, name)
-        data_file = _DATA_FILE.fullmatch(name)
-        with open(path, "wb") as sink:
-            if data_file is None:
+        with open(os.path.join(work, name), "wb") as sink:
+            if name not in dump_ids:
                 repository.read_file(entry, name, sink)
                 return
             rows = DataFileRows()
             repository.read_file(entry, name, HashingFile(sink, rows))
-            loaded[data_file.group(1)] = rows.result()
+            loaded[dump_ids[name]] = rows.result()
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fetch") as pool:
         for future in [pool.submit(fetch, record.name) for record in records if record.name not in feeding]:
