@@ -19,6 +19,8 @@ import typing as t
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from benchmarks.cpu_split import machine_cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -92,24 +94,28 @@ def server_cpu_seconds(postmaster: int) -> float:
 
 @dataclass
 class Measured:
-    """Wall-clock and CPU seconds of one run: CPU of this process and its children, and of the database server."""
+    """Wall-clock and CPU seconds of one run: CPU of this process and its children, of the database server, and of
+    the whole machine (every process: on N cores the run cannot take less than machine_cpu_s / N)."""
 
     wall_s: float
     cpu_s: float
     server_cpu_s: float
+    machine_cpu_s: float
 
     def details(self, prefix: str) -> dict[str, float]:
-        return {f"{prefix}_cpu_s": round(self.cpu_s, 2), f"{prefix}_server_cpu_s": round(self.server_cpu_s, 2)}
+        return {f"{prefix}_cpu_s": round(self.cpu_s, 2), f"{prefix}_server_cpu_s": round(self.server_cpu_s, 2),
+                f"{prefix}_machine_cpu_s": round(self.machine_cpu_s, 2)}
 
 
 def measured(function: t.Callable[[], t.Any], postmaster: int) -> tuple[Measured, t.Any]:
     """Run function; its wall-clock seconds and CPU seconds (on a shared machine the CPU seconds are the steadier)."""
-    cpu, server = process_cpu_seconds(), server_cpu_seconds(postmaster)
+    cpu, server, machine = process_cpu_seconds(), server_cpu_seconds(postmaster), machine_cpu_seconds()
     started = time.perf_counter()
     value = function()
     wall = time.perf_counter() - started
+    machine = machine_cpu_seconds() - machine
     time.sleep(0.3)  # let the postmaster reap the backends that served the run
-    return Measured(wall, process_cpu_seconds() - cpu, server_cpu_seconds(postmaster) - server), value
+    return Measured(wall, process_cpu_seconds() - cpu, server_cpu_seconds(postmaster) - server, machine), value
 
 
 def run_pipeline(commands: list[list[str]], stdin_path: Path | None = None) -> None:

@@ -1,0 +1,77 @@
+# Copyright: resilience.dr contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The machine's CPU split by program, read from /proc while real processes run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from benchmarks.common import measured
+from benchmarks.cpu_split import GROUPS, NOT_SAMPLED, PYTHON, TICKS, CpuSampler, _group, cpu_split
+
+# Burns about a second of CPU in a child process, whatever the wall time on a busy machine. It names itself
+# (the kernel's comm) so that other Python processes on the machine are not counted with it.
+BURNER = "cpusplitburner"
+BURN = (f"import ctypes, time\nctypes.CDLL(None).prctl(15, b'{BURNER}', 0, 0, 0)\n"
+        "end = time.process_time() + 1.0\nwhile time.process_time() < end:\n    pass\n")
+
+
+@pytest.fixture(autouse=True)
+def burner_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(GROUPS, BURNER, "burner")
+
+
+def test_a_child_program_is_counted_in_its_group_and_in_the_machine_total() -> None:
+    split, value = cpu_split(lambda: subprocess.run([sys.executable, "-c", BURN], check=True).returncode)
+    assert value == 0
+    burned = split.by_group["burner"]
+    # Up to one sample interval of its time may fall after the last sample that saw it.
+    assert 0.6 <= burned <= 1.3
+    assert split.machine_s >= burned - 0.05
+    assert sum(split.by_group.values()) == pytest.approx(max(split.machine_s, sum(
+        value for name, value in split.by_group.items() if name != NOT_SAMPLED)), abs=0.01)
+    rounded = split.rounded()
+    assert rounded["by_program"]["burner"] == round(burned, 1)
+
+
+def _cpu_of(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def test_a_process_running_before_the_span_counts_only_what_it_used_during_it() -> None:
+    child = subprocess.Popen([sys.executable, "-c", BURN])
+    try:
+        deadline = time.monotonic() + 60
+        while _cpu_of(child.pid) < 0.4 and time.monotonic() < deadline:  # part of its burn before the span
+            time.sleep(0.02)
+        sampler = CpuSampler().start()
+        child.wait(timeout=60)
+        split = sampler.stop()
+    finally:
+        child.kill()
+        child.wait()
+    assert split.by_group.get("burner", 0.0) <= 0.7
+
+
+def test_program_names_are_grouped_by_what_they_are() -> None:
+    assert _group("postgres") == "PostgreSQL server"
+    assert _group("pgbackrest") == "WAL archiving (pgbackrest)"
+    assert _group("python3.11") == PYTHON
+    assert _group("ansible-playboo") == PYTHON
+    assert _group("kworker/u8:3+flush-254:0") == "kernel threads"
+    assert _group("sha256sum") == "other"
+
+
+def test_a_measured_run_records_the_machine_cpu_its_processes_used() -> None:
+    run, value = measured(lambda: subprocess.run([sys.executable, "-c", BURN], check=True).returncode, os.getpid())
+    assert value == 0
+    assert run.machine_cpu_s >= 0.9  # the child's second, whatever else the machine did
+    assert run.cpu_s >= 0.9
+    assert run.details("ours")["ours_machine_cpu_s"] == round(run.machine_cpu_s, 2)
