@@ -128,9 +128,20 @@ def entry_of(path: str, st: os.stat_result, digest: bool = True, written: Writte
     return entry
 
 
+def _content_decides(want: dict[str, t.Any] | None, st: os.stat_result) -> bool:
+    """Whether comparing with the backup's entry `want` needs the file's SHA-256: not for a path the backup does
+    not hold (extra), nor for a file whose type, size or mtime already differ (changed either way)."""
+    return (want is not None and want.get("type") == "file" and stat.S_ISREG(st.st_mode)
+            and want.get("size") == st.st_size and want.get("mtime") == int(st.st_mtime))
+
+
 def scan_tree(root: str, subset: t.Sequence[str] = (), patterns: t.Sequence[str] = (),
-              written: Written | None = None) -> Listing:
-    """The listing of a tree on disk (the root is "."), for comparing with a backup's."""
+              written: Written | None = None, expected: Listing | None = None) -> Listing:
+    """The listing of a tree on disk (the root is "."), for comparing with a backup's.
+
+    With expected (the backup's listing), a file is read and hashed only when its content can decide the
+    comparison (_content_decides); compare() gives the same differences as with every file hashed.
+    """
     listing: Listing = {}
     if not subset:
         listing["."] = entry_of(root, os.lstat(root), written=written)
@@ -151,7 +162,8 @@ def scan_tree(root: str, subset: t.Sequence[str] = (), patterns: t.Sequence[str]
                 raise SourceUnavailable(f"cannot read {full}: {error.strerror}", path=full) from None
             inside = in_subset(relative, subset)
             if inside:
-                listing[relative] = entry_of(full, st, written=written)
+                digest = expected is None or _content_decides(expected.get(relative), st)
+                listing[relative] = entry_of(full, st, digest=digest, written=written)
             if stat.S_ISDIR(st.st_mode) and (inside or any(path.startswith(relative + "/") for path in subset)):
                 walk(full, relative + "/")
 

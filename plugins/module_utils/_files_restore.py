@@ -317,7 +317,7 @@ def files_restore(repository: Repository, *, component: str, path: str, backup_i
     # The plan: what differs between the live tree and the backup.
     if os.path.isdir(target):
         patterns = (entry.manifest.source.get("exclude") if entry.manifest else None) or []
-        live = scan_tree(target, subset, patterns)
+        live = scan_tree(target, subset, patterns, expected=expected)
         differences = compare(expected, live, owners)
     else:
         differences = {"missing": sorted(expected), "changed": [], "extra": []}

@@ -240,3 +240,31 @@ def test_a_file_changed_in_staging_after_it_was_written_is_caught(repository, tm
     with pytest.raises(VerificationFailed, match="big.bin"):
         _files_restore.files_restore(repository, component=COMPONENT, path=str(target))
     assert not target.exists()
+
+
+def test_the_live_tree_is_hashed_only_where_its_content_decides_the_comparison(repository, tmp_path, monkeypatch):
+    source = make_tree(tmp_path / "src")
+    _files.files_backup(repository, component=COMPONENT, path=str(source), exclude=[], check_mode=False)
+    (source / "big.bin").write_bytes(b"damaged")  # another size: changed whatever its content
+    (source / "added").write_text("new\n")  # not in the backup: extra whatever its content
+    same_size = source / "nested" / "deeper" / "a.txt"
+    stat_before = same_size.stat()
+    same_size.write_text("ALPHA\n")  # same size and mtime: only its content tells
+    os.utime(same_size, ns=(stat_before.st_atime_ns, stat_before.st_mtime_ns))
+    hashed = []
+    digest = _files.file_digest
+
+    def recording(path, *args, **kwargs):
+        hashed.append(os.path.relpath(path, source))
+        return digest(path, *args, **kwargs)
+
+    monkeypatch.setattr(_files, "file_digest", recording)
+    plan = _files_restore.files_restore(repository, component=COMPONENT, path=str(source), check_mode=True)
+    assert plan["differences"] == {"missing": [], "changed": ["big.bin", "hard-a", "nested/deeper/a.txt"],
+                                   "extra": ["added"]}
+    assert "big.bin" not in hashed and "added" not in hashed
+    assert "nested/deeper/a.txt" in hashed and "secret.key" in hashed
+    # The same differences as a comparison that hashes every live file.
+    listing = repository.verification_data(_files_restore.select_files_backup(repository, COMPONENT, None, None).entry)
+    full = _files.compare(listing["listing"], _files.scan_tree(str(source)), check_owner=False)
+    assert full == plan["differences"]
