@@ -19,8 +19,10 @@ BENCH_DRILL_SIZE is the drill size (small, medium, large; default large: over 2 
 million Redis keys, over 2 GiB of uploads). level2_cpu_s and client_cpu_s are the client side's CPU
 seconds (this process's children: ansible-playbook and its modules, or the bare tools). machine_cpu_s is
 the whole machine's meanwhile, the servers and the WAL archiver included, split by program
-(benchmarks/cpu_split.py). cpu_floor_s is that over the cores: no side can end sooner, so a goal_s below
-level 2's floor cannot be met on this machine without taking work out of level 2.
+(benchmarks/cpu_split.py). cpu_floor_s is the machine's CPU seconds over the cores, the least time the
+work could take: for level 2's RTO (the playbook from its start to the last restore's verification), the
+whole playbook, and the three bare restores side by side. A goal_s below level 2's RTO floor cannot be
+met on this machine without taking work out of level 2.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 import redis
 import yaml
 
-from benchmarks.common import ROOT, Comparison, cpu_seconds, lab_facts, run_pipeline
+from benchmarks.common import ROOT, Comparison, cpu_seconds, lab_facts, rto_span, run_pipeline
 from benchmarks.cpu_split import CpuSplit, cpu_split
 
 GOAL = 1.15
@@ -47,6 +49,8 @@ BARE_DATABASE = "bench_drill_bare"
 BARE_REDIS_DB = 1
 DRILL_TOOL = ROOT / "roles" / "lab" / "files" / "drill_data.py"
 PYTHON = ROOT / ".venv" / "bin" / "python"
+# A bare restore: wall and client CPU seconds, the machine's CPU by program, the artefact's bytes.
+Bare = t.Tuple[float, float, CpuSplit, int]
 
 
 def _measured(function: t.Callable[[], t.Any]) -> tuple[float, float, CpuSplit, t.Any]:
@@ -121,9 +125,6 @@ def _remove_kept_copies(site: dict[str, t.Any], before: tuple[set[str], set[Path
         subprocess.run([*ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], env=_pg_environment(site), check=True)
     for tree in sorted(trees - before[1]):
         shutil.rmtree(tree)
-
-
-Bare = t.Tuple[float, float, CpuSplit, int]  # wall and client CPU seconds, the machine's CPU, artefact bytes
 
 
 def _bare_postgresql(site: dict[str, t.Any], work: Path) -> Bare:
@@ -237,8 +238,10 @@ def run() -> list[Comparison]:
         "backup_wall_s": round(backup_wall, 1), "level2_wall_s": round(ours_wall, 1), "level2_cpu_s": round(ours_cpu, 1),
         "parallel_restores": parallel, "bare_slowest": slowest,
         "goal_s": round(GOAL * bare[slowest][0], 1), "cores": cores,
-        # No side can end sooner than its CPU seconds over the cores: level 2 beside the bare restores side by side.
-        "cpu_floor_s": {"level2": round(ours_split.machine_s / cores, 1),
+        # No side can end sooner than its CPU seconds over the cores. The RTO is the part of the playbook from its
+        # start to the last restore's verification: the service starts and health checks after it are left out.
+        "cpu_floor_s": {"level2 RTO": round(ours_split.machine_between(*rto_span(report)) / cores, 1),
+                        "level2 playbook": round(ours_split.machine_s / cores, 1),
                         "bare restores side by side": round(bare_machine / cores, 1)},
         "level2_machine": ours_split.rounded(),
         "bare": {name: {"wall_s": round(wall, 2), "client_cpu_s": round(cpu, 2), **split.rounded(),

@@ -8,6 +8,7 @@ the same job, in the same run, and reports both and their ratio.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import random
@@ -116,6 +117,13 @@ def measured(function: t.Callable[[], t.Any], postmaster: int) -> tuple[Measured
     machine = machine_cpu_seconds() - machine
     time.sleep(0.3)  # let the postmaster reap the backends that served the run
     return Measured(wall, process_cpu_seconds() - cpu, server_cpu_seconds(postmaster) - server, machine), value
+
+
+def rto_span(report: dict[str, t.Any]) -> tuple[float, float]:
+    """The RTO's start and end (as time.time()) from a report.json: the incident's start to the last restore's end."""
+    def moment(text: str) -> float:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return moment(report["incident_start"]), moment(report["rto_end"])
 
 
 def run_pipeline(commands: list[list[str]], stdin_path: Path | None = None) -> None:

@@ -16,8 +16,10 @@ the floor the drill compares with its goal.
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
+import time
 import typing as t
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -77,6 +79,19 @@ class CpuSplit:
 
     machine_s: float = 0.0
     by_group: dict[str, float] = field(default_factory=dict)
+    # (time.time(), the machine's CPU seconds since boot) at each sample, to cut out a part of the span.
+    timeline: list[tuple[float, float]] = field(default_factory=list)
+
+    def machine_between(self, start: float, end: float) -> float:
+        """The machine's CPU seconds between two times (time.time()) inside the span, read between samples."""
+        return self._machine_at(end) - self._machine_at(start)
+
+    def _machine_at(self, moment: float) -> float:
+        times = [when for when, _cpu in self.timeline]
+        after = min(max(bisect.bisect_left(times, moment), 1), len(times) - 1)
+        (before_time, before_cpu), (after_time, after_cpu) = self.timeline[after - 1], self.timeline[after]
+        share = min(max((moment - before_time) / (after_time - before_time), 0.0), 1.0) if after_time > before_time else 1.0
+        return before_cpu + share * (after_cpu - before_cpu)
 
     def rounded(self) -> dict[str, t.Any]:
         return {"machine_cpu_s": round(self.machine_s, 1),
@@ -97,19 +112,20 @@ class CpuSampler:
         self._start: dict[tuple[int, str], float] = {}
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu sampler", daemon=True)
-        self._machine = 0.0
+        self._timeline: list[tuple[float, float]] = []
 
     def start(self) -> CpuSampler:
         for key, comm, cpu in _processes():
             self._start[key] = cpu
             self._seen[key] = (comm, cpu)
-        self._machine = machine_cpu_seconds()
+        self._timeline.append((time.time(), machine_cpu_seconds()))
         self._thread.start()
         return self
 
     def _sample(self) -> None:
         for key, comm, cpu in _processes():
             self._seen[key] = (comm, cpu)
+        self._timeline.append((time.time(), machine_cpu_seconds()))
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):
@@ -119,14 +135,14 @@ class CpuSampler:
         self._stopping.set()
         self._thread.join()
         self._sample()
-        machine = machine_cpu_seconds() - self._machine
+        machine = self._timeline[-1][1] - self._timeline[0][1]
         own = os.getpid()
         groups: dict[str, float] = defaultdict(float)
         for key, (comm, cpu) in self._seen.items():
             if key[0] != own:
                 groups[_group(comm)] += cpu - self._start.get(key, 0.0)
         groups[NOT_SAMPLED] = max(machine - sum(groups.values()), 0.0)
-        return CpuSplit(machine, dict(sorted(groups.items(), key=lambda item: -item[1])))
+        return CpuSplit(machine, dict(sorted(groups.items(), key=lambda item: -item[1])), self._timeline)
 
 
 def cpu_split(function: t.Callable[[], t.Any]) -> tuple[CpuSplit, t.Any]:

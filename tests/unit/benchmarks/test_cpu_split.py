@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -11,8 +12,8 @@ import time
 
 import pytest
 
-from benchmarks.common import measured
-from benchmarks.cpu_split import GROUPS, NOT_SAMPLED, PYTHON, TICKS, CpuSampler, _group, cpu_split
+from benchmarks.common import measured, rto_span
+from benchmarks.cpu_split import GROUPS, NOT_SAMPLED, PYTHON, TICKS, CpuSampler, CpuSplit, _group, cpu_split
 
 # Burns about a second of CPU in a child process, whatever the wall time on a busy machine. It names itself
 # (the kernel's comm) so that other Python processes on the machine are not counted with it.
@@ -75,3 +76,17 @@ def test_a_measured_run_records_the_machine_cpu_its_processes_used() -> None:
     assert run.machine_cpu_s >= 0.9  # the child's second, whatever else the machine did
     assert run.cpu_s >= 0.9
     assert run.details("ours")["ours_machine_cpu_s"] == round(run.machine_cpu_s, 2)
+
+
+def test_the_machine_cpu_of_part_of_a_span_is_read_between_the_samples() -> None:
+    split = CpuSplit(machine_s=12.0, timeline=[(100.0, 1000.0), (101.0, 1002.0), (102.0, 1006.0), (103.0, 1012.0)])
+    assert split.machine_between(100.0, 103.0) == pytest.approx(12.0)
+    assert split.machine_between(100.5, 102.5) == pytest.approx(1009.0 - 1001.0)
+    # Times outside the span are held to its ends.
+    assert split.machine_between(90.0, 200.0) == pytest.approx(12.0)
+
+
+def test_the_drill_cuts_the_rto_out_of_the_playbook_by_the_report_times() -> None:
+    start, end = rto_span({"incident_start": "2026-12-07T21:49:07.500000Z", "rto_end": "2026-12-07T21:49:57.614376Z"})
+    assert end - start == pytest.approx(50.114376)
+    assert start == pytest.approx(datetime.datetime(2026, 12, 7, 21, 49, 7, 500000, tzinfo=datetime.timezone.utc).timestamp())
