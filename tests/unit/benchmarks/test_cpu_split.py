@@ -16,8 +16,9 @@ from benchmarks.common import measured, rto_span
 from benchmarks.cpu_split import GROUPS, NOT_SAMPLED, PYTHON, TICKS, CpuSampler, CpuSplit, _group, cpu_split
 
 # Burns about a second of CPU in a child process, whatever the wall time on a busy machine. It names itself
-# (the kernel's comm) so that other Python processes on the machine are not counted with it.
-BURNER = "cpusplitburner"
+# (the kernel's comm, at most 15 characters) so that other Python processes on the machine, and the burners of
+# tests running at the same time in other workers, are not counted with it.
+BURNER = f"burner{os.getpid()}"
 BURN = (f"import ctypes, time\nctypes.CDLL(None).prctl(15, b'{BURNER}', 0, 0, 0)\n"
         "end = time.process_time() + 1.0\nwhile time.process_time() < end:\n    pass\n")
 
