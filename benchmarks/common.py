@@ -8,7 +8,6 @@ the same job, in the same run, and reports both and their ratio.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import random
@@ -121,9 +120,10 @@ def measured(function: t.Callable[[], t.Any], postmaster: int) -> tuple[Measured
 
 def rto_span(report: dict[str, t.Any]) -> tuple[float, float]:
     """The RTO's start and end (as time.time()) from a report.json: the incident's start to the last restore's end."""
-    def moment(text: str) -> float:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    return moment(report["incident_start"]), moment(report["rto_end"])
+    # Imported here: .collections is on sys.path once this module is loaded.
+    from ansible_collections.resilience.dr.plugins.module_utils._timing import parse_time
+
+    return parse_time(report["incident_start"]).timestamp(), parse_time(report["rto_end"]).timestamp()
 
 
 def run_pipeline(commands: list[list[str]], stdin_path: Path | None = None) -> None:
